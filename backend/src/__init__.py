@@ -1,0 +1,1 @@
+"""credmate backend: the FastAPI application that the Lambda function serves."""
