@@ -1,1 +1,42 @@
-fn main() {}
+//! `cargo xtask`: build and deploy the Python backend to AWS Lambda with the SAM CLI, with
+//! guards against every failure mode of the seed incident report.
+//!
+//! This file only parses flags and dispatches; each command lives in its own module.
+
+mod config;
+mod exit;
+mod guards;
+mod lambda_build;
+mod pipeline;
+mod steps;
+mod template;
+mod tools;
+
+use std::process::ExitCode;
+
+use clap::{Parser, Subcommand};
+
+#[derive(Parser)]
+#[command(
+    name = "cargo xtask",
+    version,
+    about = "Build and deploy the Lambda backend with guards"
+)]
+struct Cli {
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Subcommand)]
+enum Command {
+    /// Copy the backend in, clean the function dir, run the guards and `sam build`.
+    LambdaBuild(lambda_build::BuildArgs),
+}
+
+fn main() -> ExitCode {
+    let cli = Cli::parse();
+    let result = match cli.command {
+        Command::LambdaBuild(args) => lambda_build::run(&args),
+    };
+    exit::finish(result)
+}

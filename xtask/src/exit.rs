@@ -1,0 +1,69 @@
+//! Exit statuses, decided in one place: 0 success, 1 a step or guard failed, 2 bad usage or
+//! configuration. Commands return errors; only `finish` turns them into a status.
+
+use std::fmt;
+use std::process::ExitCode;
+
+/// Bad usage or configuration: the user must change a flag, a file or the machine. Printed as
+/// one line and mapped to exit status 2. Raised before anything on disk is changed.
+#[derive(Debug)]
+pub struct BadInput(pub String);
+
+impl fmt::Display for BadInput {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(&self.0)
+    }
+}
+
+impl std::error::Error for BadInput {}
+
+/// Return early with a [`BadInput`] error, formatted like `format!`.
+#[macro_export]
+macro_rules! bad_input {
+    ($($arg:tt)*) => {
+        return Err(anyhow::Error::new($crate::exit::BadInput(format!($($arg)*))))
+    };
+}
+
+/// The pipeline already printed this failure and its closing line; `finish` prints nothing
+/// more and exits with the status it carries.
+#[derive(Debug)]
+pub struct AlreadyReported(pub u8);
+
+impl fmt::Display for AlreadyReported {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "failure already reported (exit status {})", self.0)
+    }
+}
+
+impl std::error::Error for AlreadyReported {}
+
+pub const FAILED: u8 = 1;
+pub const BAD_INPUT: u8 = 2;
+
+pub fn status_of(err: &anyhow::Error) -> u8 {
+    if let Some(AlreadyReported(status)) = err.downcast_ref::<AlreadyReported>() {
+        *status
+    } else if err.chain().any(|cause| cause.is::<BadInput>()) {
+        BAD_INPUT
+    } else {
+        FAILED
+    }
+}
+
+pub fn finish(result: anyhow::Result<()>) -> ExitCode {
+    match result {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(err) => {
+            let status = status_of(&err);
+            if err.downcast_ref::<AlreadyReported>().is_none() {
+                if let Some(bad) = err.chain().find_map(|c| c.downcast_ref::<BadInput>()) {
+                    eprintln!("error: {bad}");
+                } else {
+                    eprintln!("error: {err:#}");
+                }
+            }
+            ExitCode::from(status)
+        }
+    }
+}
