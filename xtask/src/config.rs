@@ -18,6 +18,7 @@ pub struct LambdaConfig {
     /// The SAM template, e.g. `infra/lambda/template.yaml`. sam runs in its directory.
     pub template: PathBuf,
     /// The SAM CLI configuration with one table per environment.
+    #[allow(dead_code)] // read by lambda-deploy
     pub samconfig: PathBuf,
     /// SAM CLI version installed into the tool cache when `sam` is not on PATH.
     #[serde(default = "default_sam_cli_version")]
@@ -52,9 +53,7 @@ fn default_copy_to() -> String {
 }
 
 fn default_allowlist() -> Vec<String> {
-    ["handler.py", "requirements.txt", "src", ".gitignore"]
-        .map(String::from)
-        .to_vec()
+    ["handler.py", "requirements.txt", "src", ".gitignore"].map(String::from).to_vec()
 }
 
 /// The repository the xtask works on, with its configuration.
@@ -86,22 +85,12 @@ impl Project {
 
     pub fn load(root: &Path, manifest_text: &str) -> Result<Project> {
         let config = parse_config(manifest_text)?;
-        let root = root
-            .canonicalize()
-            .with_context(|| format!("resolving {}", root.display()))?;
+        let root = root.canonicalize().with_context(|| format!("resolving {}", root.display()))?;
         Ok(Project { root, config })
     }
 
     pub fn path(&self, relative: &Path) -> PathBuf {
         self.root.join(relative)
-    }
-
-    /// A path for messages: relative to the repository root when inside it.
-    pub fn display(&self, path: &Path) -> String {
-        path.strip_prefix(&self.root)
-            .unwrap_or(path)
-            .display()
-            .to_string()
     }
 
     pub fn template_path(&self) -> PathBuf {
@@ -111,14 +100,7 @@ impl Project {
     /// The directory sam runs in: the template's.
     pub fn sam_dir(&self) -> PathBuf {
         let template = self.template_path();
-        template
-            .parent()
-            .map(Path::to_path_buf)
-            .unwrap_or_else(|| self.root.clone())
-    }
-
-    pub fn build_dir(&self) -> PathBuf {
-        self.sam_dir().join(".aws-sam").join("build")
+        template.parent().map(Path::to_path_buf).unwrap_or_else(|| self.root.clone())
     }
 }
 
@@ -140,24 +122,14 @@ struct Metadata {
 pub fn parse_config(manifest_text: &str) -> Result<LambdaConfig> {
     let manifest: Manifest = match toml::from_str(manifest_text) {
         Ok(m) => m,
-        Err(err) => bad_input!(
-            "Cargo.toml is not valid TOML: {}",
-            one_line(&err.to_string())
-        ),
+        Err(err) => bad_input!("Cargo.toml is not valid TOML: {}", one_line(&err.to_string())),
     };
-    let Some(table) = manifest
-        .workspace
-        .and_then(|w| w.metadata)
-        .and_then(|m| m.lambda)
-    else {
+    let Some(table) = manifest.workspace.and_then(|w| w.metadata).and_then(|m| m.lambda) else {
         bad_input!("Cargo.toml has no [workspace.metadata.lambda] table: add one (see README, Configuration)")
     };
     let config: LambdaConfig = match table.try_into() {
         Ok(c) => c,
-        Err(err) => bad_input!(
-            "Cargo.toml [workspace.metadata.lambda]: {}",
-            one_line(&err.to_string())
-        ),
+        Err(err) => bad_input!("Cargo.toml [workspace.metadata.lambda]: {}", one_line(&err.to_string())),
     };
     validate(&config)?;
     Ok(config)
@@ -168,15 +140,8 @@ fn validate(config: &LambdaConfig) -> Result<()> {
         bad_input!("Cargo.toml [workspace.metadata.lambda] lists no functions: add a [[workspace.metadata.lambda.functions]] entry")
     }
     for function in &config.functions {
-        for path in [Some(&function.function_dir), function.backend_src.as_ref()]
-            .into_iter()
-            .flatten()
-        {
-            if path.is_absolute()
-                || path
-                    .components()
-                    .any(|c| matches!(c, std::path::Component::ParentDir))
-            {
+        for path in [Some(&function.function_dir), function.backend_src.as_ref()].into_iter().flatten() {
+            if path.is_absolute() || path.components().any(|c| matches!(c, std::path::Component::ParentDir)) {
                 bad_input!(
                     "function {}: path {} must be relative to the repository root and stay inside it",
                     function.logical_id,
@@ -184,10 +149,7 @@ fn validate(config: &LambdaConfig) -> Result<()> {
                 )
             }
         }
-        if function.copy_to.is_empty()
-            || function.copy_to.contains(['/', '\\'])
-            || function.copy_to.starts_with('.')
-        {
+        if function.copy_to.is_empty() || function.copy_to.contains(['/', '\\']) || function.copy_to.starts_with('.') {
             bad_input!(
                 "function {}: copy_to {:?} must be a plain directory name like \"src\"",
                 function.logical_id,
@@ -208,12 +170,7 @@ fn validate(config: &LambdaConfig) -> Result<()> {
 /// toml's errors span several lines with a source excerpt; the first line carries the
 /// position and the message, which is what a one-line error needs.
 pub fn one_line(message: &str) -> String {
-    message
-        .split('\n')
-        .map(str::trim)
-        .filter(|l| !l.is_empty() && !l.starts_with('|'))
-        .collect::<Vec<_>>()
-        .join(": ")
+    message.split('\n').map(str::trim).filter(|l| !l.is_empty() && !l.starts_with('|')).collect::<Vec<_>>().join(": ")
 }
 
 #[cfg(test)]
@@ -236,10 +193,7 @@ backend_src = "backend/src"
     fn sample_config_parses_with_defaults() {
         let config = parse_config(SAMPLE).unwrap();
         assert_eq!(config.functions[0].copy_to, "src");
-        assert_eq!(
-            config.functions[0].allowlist,
-            ["handler.py", "requirements.txt", "src", ".gitignore"]
-        );
+        assert_eq!(config.functions[0].allowlist, ["handler.py", "requirements.txt", "src", ".gitignore"]);
         assert_eq!(config.sam_cli_version, DEFAULT_SAM_CLI_VERSION);
     }
 

@@ -40,18 +40,11 @@ pub struct BuildTarget<'a> {
 
 impl BuildTarget<'_> {
     pub fn source(&self, project: &Project) -> FunctionSource {
-        let (handler_file, handler_attribute) = self
-            .template
-            .handler_parts()
-            .expect("checked in resolve_targets");
+        let (handler_file, handler_attribute) = self.template.handler_parts().expect("checked in resolve_targets");
         FunctionSource {
             repo_root: project.root.clone(),
             function_dir: self.function_dir.path().to_path_buf(),
-            copied_backend: self
-                .config
-                .backend_src
-                .as_ref()
-                .map(|src| (self.config.copy_to.clone(), src.clone())),
+            copied_backend: self.config.backend_src.as_ref().map(|src| (self.config.copy_to.clone(), src.clone())),
             handler_file,
             handler_attribute,
         }
@@ -60,20 +53,13 @@ impl BuildTarget<'_> {
 
 /// Checks each configured function against the template and the disk. Bad input, never a
 /// change on disk.
-pub fn resolve_targets<'a>(
-    project: &'a Project,
-    template: &Template,
-) -> Result<Vec<BuildTarget<'a>>> {
+pub fn resolve_targets<'a>(project: &'a Project, template: &Template) -> Result<Vec<BuildTarget<'a>>> {
     let template_shown = project.config.template.display();
     let mut targets = Vec::new();
     for config in &project.config.functions {
         let id = &config.logical_id;
         let Some(function) = template.function(id) else {
-            let known: Vec<&str> = template
-                .functions
-                .iter()
-                .map(|f| f.logical_id.as_str())
-                .collect();
+            let known: Vec<&str> = template.functions.iter().map(|f| f.logical_id.as_str()).collect();
             bad_input!(
                 "template {template_shown} has no AWS::Serverless::Function {id} (it has: {}): fix logical_id in [workspace.metadata.lambda]",
                 if known.is_empty() { "none".to_string() } else { known.join(", ") }
@@ -103,22 +89,14 @@ pub fn resolve_targets<'a>(
             }
             None => None,
         };
-        targets.push(BuildTarget {
-            config,
-            template: function.clone(),
-            function_dir,
-            backend_src,
-        });
+        targets.push(BuildTarget { config, template: function.clone(), function_dir, backend_src });
     }
     Ok(targets)
 }
 
 pub fn run(args: &BuildArgs) -> Result<()> {
     let project = Project::discover()?;
-    let template = Template::load(
-        &project.template_path(),
-        &project.config.template.display().to_string(),
-    )?;
+    let template = Template::load(&project.template_path(), &project.config.template.display().to_string())?;
     let targets = resolve_targets(&project, &template)?;
 
     if args.dry_run {
@@ -134,14 +112,7 @@ pub fn run(args: &BuildArgs) -> Result<()> {
 
     let sh = Shell::new()?;
     let mut pipeline = Pipeline::new("lambda-build");
-    let result = build(
-        &mut pipeline,
-        &sh,
-        &project,
-        &targets,
-        in_container,
-        args.container,
-    );
+    let result = build(&mut pipeline, &sh, &project, &targets, in_container, args.container);
     pipeline.finish(result)
 }
 
@@ -154,8 +125,7 @@ fn build(
     mode: ContainerMode,
 ) -> Result<()> {
     let sam = pipeline.step("sam-cli", || {
-        let (sam, provenance) =
-            tools::locate(sh, &PythonTool::sam_cli(&project.config.sam_cli_version))?;
+        let (sam, provenance) = tools::locate(sh, &PythonTool::sam_cli(&project.config.sam_cli_version))?;
         let origin = match provenance {
             Provenance::OnPath => "on PATH",
             Provenance::Cached => "from the tool cache",
@@ -196,10 +166,7 @@ fn build(
         Ok(())
     })?;
     pipeline.guard_step("pre-build-guards", || {
-        Ok(targets
-            .iter()
-            .flat_map(|target| guards::source::check(&target.source(project)))
-            .collect())
+        Ok(targets.iter().flat_map(|target| guards::source::check(&target.source(project))).collect())
     })?;
     if !in_container {
         match mode {
@@ -210,13 +177,7 @@ fn build(
         }
     }
     pipeline.step("sam-build", || {
-        sam_build::sam_build(
-            sh,
-            &sam,
-            &project.sam_dir(),
-            &project.template_path(),
-            in_container,
-        )
+        sam_build::sam_build(sh, &sam, &project.sam_dir(), &project.template_path(), in_container)
     })
 }
 
@@ -235,11 +196,7 @@ fn dry_run(project: &Project, targets: &[BuildTarget]) -> Result<()> {
             eprintln!("clean would remove nothing from {dir}");
         }
         for entry in &doomed {
-            eprintln!(
-                "would remove {} {}",
-                entry.kind.label(),
-                target.config.function_dir.join(&entry.name).display()
-            );
+            eprintln!("would remove {} {}", entry.kind.label(), target.config.function_dir.join(&entry.name).display());
         }
     }
     let _ = project;

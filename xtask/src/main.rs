@@ -7,6 +7,7 @@ mod config;
 mod exit;
 mod guards;
 mod lambda_build;
+mod lambda_check;
 mod pipeline;
 mod steps;
 mod template;
@@ -17,11 +18,7 @@ use std::process::ExitCode;
 use clap::{Parser, Subcommand};
 
 #[derive(Parser)]
-#[command(
-    name = "cargo xtask",
-    version,
-    about = "Build and deploy the Lambda backend with guards"
-)]
+#[command(name = "cargo xtask", version, about = "Build and deploy the Lambda backend with guards")]
 struct Cli {
     #[command(subcommand)]
     command: Command,
@@ -31,12 +28,15 @@ struct Cli {
 enum Command {
     /// Copy the backend in, clean the function dir, run the guards and `sam build`.
     LambdaBuild(lambda_build::BuildArgs),
+    /// Run the guards on the current tree and build output, without building.
+    LambdaCheck(lambda_check::CheckArgs),
 }
 
 fn main() -> ExitCode {
     let cli = Cli::parse();
     let result = match cli.command {
         Command::LambdaBuild(args) => lambda_build::run(&args),
+        Command::LambdaCheck(args) => lambda_check::run(&args),
     };
     exit::finish(result)
 }

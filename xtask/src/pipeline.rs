@@ -11,7 +11,6 @@ use crate::guards::Finding;
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Outcome {
     Ok,
-    Skipped,
     Failed,
 }
 
@@ -31,12 +30,7 @@ pub struct Pipeline {
 
 impl Pipeline {
     pub fn new(command: &'static str) -> Pipeline {
-        Pipeline {
-            command,
-            started: Instant::now(),
-            steps: Vec::new(),
-            failed_step: None,
-        }
+        Pipeline { command, started: Instant::now(), steps: Vec::new(), failed_step: None }
     }
 
     /// Runs one step, timed. Its error gains the step's name as context, so the chain reads
@@ -46,36 +40,20 @@ impl Pipeline {
         let started = Instant::now();
         let result = run();
         let duration = started.elapsed();
-        let outcome = if result.is_ok() {
-            Outcome::Ok
-        } else {
-            Outcome::Failed
-        };
+        let outcome = if result.is_ok() { Outcome::Ok } else { Outcome::Failed };
         match outcome {
             Outcome::Ok => eprintln!("[{}] {name} done in {}", self.command, seconds(duration)),
             _ => {
-                eprintln!(
-                    "[{}] {name} FAILED after {}",
-                    self.command,
-                    seconds(duration)
-                );
+                eprintln!("[{}] {name} FAILED after {}", self.command, seconds(duration));
                 self.failed_step = Some(name.to_string());
             }
         }
-        self.steps.push(StepRecord {
-            name: name.to_string(),
-            outcome,
-            duration,
-        });
+        self.steps.push(StepRecord { name: name.to_string(), outcome, duration });
         result.map_err(|err| err.context(name.to_string()))
     }
 
     /// Runs a guard step: findings fail it, each printed with path, symptom and fix.
-    pub fn guard_step(
-        &mut self,
-        name: &str,
-        run: impl FnOnce() -> Result<Vec<Finding>>,
-    ) -> Result<()> {
+    pub fn guard_step(&mut self, name: &str, run: impl FnOnce() -> Result<Vec<Finding>>) -> Result<()> {
         self.step(name, || {
             let findings = run()?;
             if findings.is_empty() {
@@ -84,25 +62,9 @@ impl Pipeline {
             for finding in &findings {
                 eprintln!("{finding}");
             }
-            let noun = if findings.len() == 1 {
-                "finding"
-            } else {
-                "findings"
-            };
-            Err(anyhow!(
-                "{} {noun}: nothing was built; fix the above and run again",
-                findings.len()
-            ))
+            let noun = if findings.len() == 1 { "finding" } else { "findings" };
+            Err(anyhow!("{} {noun}: nothing was built; fix the above and run again", findings.len()))
         })
-    }
-
-    pub fn skip(&mut self, name: &str, why: &str) {
-        eprintln!("[{}] {name} skipped: {why}", self.command);
-        self.steps.push(StepRecord {
-            name: name.to_string(),
-            outcome: Outcome::Skipped,
-            duration: Duration::ZERO,
-        });
     }
 
     /// Prints the closing line. On failure the error chain comes first and the last line
@@ -111,17 +73,20 @@ impl Pipeline {
         let total = seconds(self.started.elapsed());
         match result {
             Ok(()) => {
-                eprintln!("[{}] succeeded in {total}", self.command);
+                let steps: Vec<String> = self
+                    .steps
+                    .iter()
+                    .filter(|s| s.outcome == Outcome::Ok)
+                    .map(|s| format!("{} {}", s.name, seconds(s.duration)))
+                    .collect();
+                eprintln!("[{}] succeeded in {total} ({})", self.command, steps.join(", "));
                 Ok(())
             }
             Err(err) => {
                 let status = status_of(&err);
                 eprintln!("error: {err:#}");
                 match &self.failed_step {
-                    Some(step) => eprintln!(
-                        "error: {} failed at step {step} after {total}",
-                        self.command
-                    ),
+                    Some(step) => eprintln!("error: {} failed at step {step} after {total}", self.command),
                     None => eprintln!("error: {} failed after {total}", self.command),
                 }
                 Err(anyhow::Error::new(AlreadyReported(status)))

@@ -35,11 +35,6 @@ impl TemplateFunction {
         }
         Some((module.replace('.', "/") + ".py", attribute.to_string()))
     }
-
-    /// `python3.11` -> `3.11`.
-    pub fn python_version(&self) -> Option<&str> {
-        self.runtime.as_deref()?.strip_prefix("python")
-    }
 }
 
 pub fn is_python_identifier(s: &str) -> bool {
@@ -51,6 +46,7 @@ pub fn is_python_identifier(s: &str) -> bool {
 #[derive(Debug)]
 pub struct Template {
     pub functions: Vec<TemplateFunction>,
+    #[allow(dead_code)] // read by lambda-deploy
     pub parameters: Vec<String>,
 }
 
@@ -59,7 +55,9 @@ impl Template {
         let text = match std::fs::read_to_string(path) {
             Ok(text) => text,
             Err(err) if err.kind() == std::io::ErrorKind::NotFound => {
-                bad_input!("SAM template {shown_as} not found: create it or fix `template` in [workspace.metadata.lambda]")
+                bad_input!(
+                    "SAM template {shown_as} not found: create it or fix `template` in [workspace.metadata.lambda]"
+                )
             }
             Err(err) => return Err(err).with_context(|| format!("reading {shown_as}")),
         };
@@ -71,9 +69,7 @@ impl Template {
             Ok(docs) => docs,
             Err(err) => bad_input!("SAM template {shown_as} is not valid YAML: {err}"),
         };
-        let Some(doc) = docs.into_iter().next() else {
-            bad_input!("SAM template {shown_as} is empty")
-        };
+        let Some(doc) = docs.into_iter().next() else { bad_input!("SAM template {shown_as} is empty") };
         let globals = &doc["Globals"]["Function"];
         let Yaml::Hash(resources) = &doc["Resources"] else {
             bad_input!("SAM template {shown_as} has no Resources section")
@@ -87,18 +83,11 @@ impl Template {
                 continue;
             };
             let props = &resource["Properties"];
-            let field = |name: &str| {
-                props[name]
-                    .as_str()
-                    .or_else(|| globals[name].as_str())
-                    .map(String::from)
-            };
+            let field = |name: &str| props[name].as_str().or_else(|| globals[name].as_str()).map(String::from);
             let architecture = match (&props["Architectures"], &globals["Architectures"]) {
-                (Yaml::Array(list), _) | (_, Yaml::Array(list)) => list
-                    .first()
-                    .and_then(Yaml::as_str)
-                    .unwrap_or("x86_64")
-                    .to_string(),
+                (Yaml::Array(list), _) | (_, Yaml::Array(list)) => {
+                    list.first().and_then(Yaml::as_str).unwrap_or("x86_64").to_string()
+                }
                 _ => "x86_64".to_string(),
             };
             functions.push(TemplateFunction {
@@ -110,17 +99,10 @@ impl Template {
             });
         }
         let parameters = match &doc["Parameters"] {
-            Yaml::Hash(params) => params
-                .keys()
-                .filter_map(Yaml::as_str)
-                .map(String::from)
-                .collect(),
+            Yaml::Hash(params) => params.keys().filter_map(Yaml::as_str).map(String::from).collect(),
             _ => Vec::new(),
         };
-        Ok(Template {
-            functions,
-            parameters,
-        })
+        Ok(Template { functions, parameters })
     }
 
     pub fn function(&self, logical_id: &str) -> Option<&TemplateFunction> {
@@ -161,11 +143,7 @@ Resources:
         assert_eq!(f.runtime.as_deref(), Some("python3.11"));
         assert_eq!(f.code_uri.as_deref(), Some("functions/backend/"));
         assert_eq!(f.architecture, "arm64");
-        assert_eq!(
-            f.handler_parts(),
-            Some(("handler.py".into(), "handler".into()))
-        );
-        assert_eq!(f.python_version(), Some("3.11"));
+        assert_eq!(f.handler_parts(), Some(("handler.py".into(), "handler".into())));
         assert_eq!(template.parameters, ["ExistingSecretsManagerVpcEndpoint"]);
         assert_eq!(template.functions.len(), 1);
     }
@@ -179,22 +157,12 @@ Resources:
             runtime: None,
             architecture: "x86_64".into(),
         };
-        assert_eq!(
-            f.handler_parts(),
-            Some(("app/main.py".into(), "handler".into()))
-        );
+        assert_eq!(f.handler_parts(), Some(("app/main.py".into(), "handler".into())));
     }
 
     #[test]
     fn malformed_handlers_are_rejected() {
-        for bad in [
-            "handler",
-            "handler.",
-            ".handler",
-            "my-module.handler",
-            "handler.1x",
-            "a..b",
-        ] {
+        for bad in ["handler", "handler.", ".handler", "my-module.handler", "handler.1x", "a..b"] {
             let f = TemplateFunction {
                 logical_id: "F".into(),
                 code_uri: None,

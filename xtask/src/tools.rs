@@ -21,11 +21,7 @@ pub struct PythonTool {
 
 impl PythonTool {
     pub fn sam_cli(version: &str) -> PythonTool {
-        PythonTool {
-            package: "aws-sam-cli",
-            version: version.to_string(),
-            executable: "sam",
-        }
+        PythonTool { package: "aws-sam-cli", version: version.to_string(), executable: "sam" }
     }
 
     fn venv_name(&self) -> String {
@@ -47,7 +43,9 @@ pub fn cache_root() -> Result<PathBuf> {
     }
     match std::env::var_os("HOME").filter(|d| !d.is_empty()) {
         Some(home) => Ok(PathBuf::from(home).join(".cache").join("lambda-xtask")),
-        None => bad_input!("neither HOME nor XDG_CACHE_HOME is set: set LAMBDA_XTASK_CACHE to a directory for the tool cache"),
+        None => bad_input!(
+            "neither HOME nor XDG_CACHE_HOME is set: set LAMBDA_XTASK_CACHE to a directory for the tool cache"
+        ),
     }
 }
 
@@ -71,13 +69,10 @@ pub fn locate(sh: &Shell, tool: &PythonTool) -> Result<(PathBuf, Provenance)> {
     if is_complete(&venv, &executable) {
         return Ok((executable, Provenance::Cached));
     }
-    fs::create_dir_all(&tools_dir)
-        .with_context(|| format!("creating the tool cache {}", tools_dir.display()))?;
+    fs::create_dir_all(&tools_dir).with_context(|| format!("creating the tool cache {}", tools_dir.display()))?;
     let lock_path = tools_dir.join(format!("{}.lock", tool.venv_name()));
-    let lock =
-        File::create(&lock_path).with_context(|| format!("creating {}", lock_path.display()))?;
-    lock.lock()
-        .with_context(|| format!("locking {}", lock_path.display()))?;
+    let lock = File::create(&lock_path).with_context(|| format!("creating {}", lock_path.display()))?;
+    lock.lock().with_context(|| format!("locking {}", lock_path.display()))?;
     // Another run may have finished the install while this one waited for the lock.
     if is_complete(&venv, &executable) {
         return Ok((executable, Provenance::Cached));
@@ -100,30 +95,19 @@ fn install(sh: &Shell, tool: &PythonTool, venv: &Path) -> Result<()> {
         venv.display()
     );
     if fs::symlink_metadata(venv).is_ok() {
-        fs::remove_dir_all(venv)
-            .with_context(|| format!("removing the incomplete install {}", venv.display()))?;
+        fs::remove_dir_all(venv).with_context(|| format!("removing the incomplete install {}", venv.display()))?;
     }
     cmd!(sh, "{python} -m venv {venv}")
         .quiet()
         .run()
-        .with_context(|| {
-            format!(
-                "creating a virtualenv for {} with {}",
-                tool.package,
-                python.display()
-            )
-        })?;
+        .with_context(|| format!("creating a virtualenv for {} with {}", tool.package, python.display()))?;
     let pip = venv.join("bin").join("pip");
     let requirement = format!("{}=={}", tool.package, tool.version);
-    cmd!(
-        sh,
-        "{pip} install --quiet --disable-pip-version-check {requirement}"
-    )
-    .quiet()
-    .run()
-    .with_context(|| format!("installing {requirement} from PyPI"))?;
-    fs::write(venv.join(COMPLETE_MARKER), &requirement)
-        .with_context(|| format!("finishing {}", venv.display()))?;
+    cmd!(sh, "{pip} install --quiet --disable-pip-version-check {requirement}")
+        .quiet()
+        .run()
+        .with_context(|| format!("installing {requirement} from PyPI"))?;
+    fs::write(venv.join(COMPLETE_MARKER), &requirement).with_context(|| format!("finishing {}", venv.display()))?;
     Ok(())
 }
 
@@ -131,7 +115,9 @@ fn install(sh: &Shell, tool: &PythonTool, venv: &Path) -> Result<()> {
 pub fn host_python() -> Result<PathBuf> {
     match which::which("python3") {
         Ok(path) => Ok(path),
-        Err(_) => bad_input!("python3 not found on PATH: install Python 3.9 or newer (e.g. apt-get install python3 python3-venv)"),
+        Err(_) => bad_input!(
+            "python3 not found on PATH: install Python 3.9 or newer (e.g. apt-get install python3 python3-venv)"
+        ),
     }
 }
 

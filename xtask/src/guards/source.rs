@@ -28,10 +28,7 @@ pub struct FunctionSource {
 
 impl FunctionSource {
     fn shown(&self, path: &Path) -> String {
-        path.strip_prefix(&self.repo_root)
-            .unwrap_or(path)
-            .display()
-            .to_string()
+        path.strip_prefix(&self.repo_root).unwrap_or(path).display().to_string()
     }
 }
 
@@ -75,11 +72,7 @@ pub fn stale_packages(function: &FunctionSource) -> Vec<Finding> {
         if !entry.file_type().is_some_and(|t| t.is_dir()) {
             continue;
         }
-        let Some(kind) = path
-            .file_name()
-            .and_then(|n| n.to_str())
-            .and_then(installed_package_kind)
-        else {
+        let Some(kind) = path.file_name().and_then(|n| n.to_str()).and_then(installed_package_kind) else {
             continue;
         };
         flagged.push(path.to_path_buf());
@@ -105,7 +98,10 @@ fn stale_fix(function: &FunctionSource, path: &Path) -> String {
             );
         }
     }
-    format!("rm -rf {} (or run cargo xtask lambda-build, whose clean step removes entries off the allowlist)", function.shown(path))
+    format!(
+        "rm -rf {} (or run cargo xtask lambda-build, whose clean step removes entries off the allowlist)",
+        function.shown(path)
+    )
 }
 
 /// The copied backend and the handler's imports must exist before sam packages them.
@@ -117,10 +113,7 @@ pub fn missing_source(function: &FunctionSource) -> Vec<Finding> {
             findings.push(Finding {
                 guard: MISSING_SOURCE,
                 path: function.shown(&copied),
-                problem: format!(
-                    "the backend source is not copied in: {} is missing",
-                    function.shown(&copied)
-                ),
+                problem: format!("the backend source is not copied in: {} is missing", function.shown(&copied)),
                 symptom: format!("No module named '{copy_to}' at the first request (seed issue 5)"),
                 fix: format!(
                     "run cargo xtask lambda-build (its copy-backend step copies {} there)",
@@ -136,21 +129,12 @@ pub fn missing_source(function: &FunctionSource) -> Vec<Finding> {
         findings.push(Finding {
             guard: MISSING_SOURCE,
             path: function.shown(&handler),
-            problem: format!(
-                "the template's Handler names {}, which does not exist",
-                function.handler_file
-            ),
+            problem: format!("the template's Handler names {}, which does not exist", function.handler_file),
             symptom: format!(
                 "Runtime.ImportModuleError: No module named '{}'",
-                function
-                    .handler_file
-                    .trim_end_matches(".py")
-                    .replace('/', ".")
+                function.handler_file.trim_end_matches(".py").replace('/', ".")
             ),
-            fix: format!(
-                "create {} or fix Handler in the template",
-                function.shown(&handler)
-            ),
+            fix: format!("create {} or fix Handler in the template", function.shown(&handler)),
         });
         return findings;
     };
@@ -158,14 +142,8 @@ pub fn missing_source(function: &FunctionSource) -> Vec<Finding> {
         findings.push(Finding {
             guard: MISSING_SOURCE,
             path: function.shown(&handler),
-            problem: format!(
-                "the handler module defines no `{}`",
-                function.handler_attribute
-            ),
-            symptom: format!(
-                "Runtime.HandlerNotFound: Handler '{}' missing on module",
-                function.handler_attribute
-            ),
+            problem: format!("the handler module defines no `{}`", function.handler_attribute),
+            symptom: format!("Runtime.HandlerNotFound: Handler '{}' missing on module", function.handler_attribute),
             fix: format!(
                 "define `{}` in {} or fix Handler in the template",
                 function.handler_attribute,
@@ -179,10 +157,7 @@ pub fn missing_source(function: &FunctionSource) -> Vec<Finding> {
             findings.push(Finding {
                 guard: MISSING_SOURCE,
                 path: function.shown(&expected),
-                problem: format!(
-                    "{} imports {module}, which is not in the function dir",
-                    function.handler_file
-                ),
+                problem: format!("{} imports {module}, which is not in the function dir", function.handler_file),
                 symptom: format!("No module named '{module}' at the first request (seed issue 5)"),
                 fix: match &function.copied_backend {
                     Some((_, backend_src)) => format!(
@@ -191,10 +166,7 @@ pub fn missing_source(function: &FunctionSource) -> Vec<Finding> {
                         backend_src.parent().unwrap_or(backend_src).display(),
                         function.shown(&handler)
                     ),
-                    None => format!(
-                        "add the module or fix the import in {}",
-                        function.shown(&handler)
-                    ),
+                    None => format!("add the module or fix the import in {}", function.shown(&handler)),
                 },
             });
         }
@@ -207,14 +179,9 @@ pub fn missing_source(function: &FunctionSource) -> Vec<Finding> {
 fn defines(text: &str, name: &str) -> bool {
     text.lines().any(|line| {
         let rest = |prefix: &str| line.strip_prefix(prefix).map(str::trim_start);
-        let starts_with_name = |s: &str| {
-            s.strip_prefix(name)
-                .is_some_and(|r| !r.starts_with(|c: char| c == '_' || c.is_alphanumeric()))
-        };
-        rest("def ")
-            .or_else(|| rest("async def "))
-            .or_else(|| rest("class "))
-            .is_some_and(starts_with_name)
+        let starts_with_name =
+            |s: &str| s.strip_prefix(name).is_some_and(|r| !r.starts_with(|c: char| c == '_' || c.is_alphanumeric()));
+        rest("def ").or_else(|| rest("async def ")).or_else(|| rest("class ")).is_some_and(starts_with_name)
             || (starts_with_name(line) && line[name.len()..].trim_start().starts_with(['=', ':']))
             || ((line.starts_with("from ") || line.starts_with("import "))
                 && line.split([' ', ',', '(', ')']).any(|word| word == name))
@@ -224,26 +191,20 @@ fn defines(text: &str, name: &str) -> bool {
 /// Top-level imports in the handler whose package lives in the function dir (the copied
 /// backend, or a module or package present there). Third-party imports are sam's business.
 fn local_imports(text: &str, function: &FunctionSource) -> Vec<String> {
-    let local_roots: Vec<String> = function
-        .copied_backend
-        .iter()
-        .map(|(copy_to, _)| copy_to.clone())
-        .collect();
+    let local_roots: Vec<String> = function.copied_backend.iter().map(|(copy_to, _)| copy_to.clone()).collect();
     let mut modules = Vec::new();
     for line in text.lines() {
         let names: Vec<&str> = if let Some(rest) = line.strip_prefix("from ") {
             rest.split_whitespace().next().into_iter().collect()
         } else if let Some(rest) = line.strip_prefix("import ") {
-            rest.split(',')
-                .filter_map(|part| part.split_whitespace().next())
-                .collect()
+            rest.split(',').filter_map(|part| part.split_whitespace().next()).collect()
         } else {
             continue;
         };
         for module in names {
             let root = module.split('.').next().unwrap_or(module);
-            let present = function.function_dir.join(root).exists()
-                || function.function_dir.join(format!("{root}.py")).exists();
+            let present =
+                function.function_dir.join(root).exists() || function.function_dir.join(format!("{root}.py")).exists();
             if local_roots.iter().any(|r| r == root) || (present && module.contains('.')) {
                 modules.push(module.to_string());
             }
@@ -254,9 +215,7 @@ fn local_imports(text: &str, function: &FunctionSource) -> Vec<String> {
 
 fn resolve_module(function_dir: &Path, module: &str) -> Option<PathBuf> {
     let base = function_dir.join(module.replace('.', "/"));
-    [base.with_extension("py"), base.join("__init__.py")]
-        .into_iter()
-        .find(|p| p.is_file())
+    [base.with_extension("py"), base.join("__init__.py")].into_iter().find(|p| p.is_file())
 }
 
 #[cfg(test)]
@@ -268,8 +227,7 @@ mod tests {
         fs::write(path, text).unwrap();
     }
 
-    const HANDLER: &str =
-        "from mangum import Mangum\n\nfrom src.lazy_app import app\n\nhandler = Mangum(app)\n";
+    const HANDLER: &str = "from mangum import Mangum\n\nfrom src.lazy_app import app\n\nhandler = Mangum(app)\n";
 
     fn function(repo: &Path) -> FunctionSource {
         let function_dir = repo.join("fn");
@@ -294,17 +252,9 @@ mod tests {
     fn installed_packages_anywhere_are_flagged_once_each() {
         let repo = tempfile::tempdir().unwrap();
         let f = function(repo.path());
-        write(
-            &f.function_dir
-                .join("psycopg2_binary-2.9.11.dist-info/WHEEL"),
-            "x",
-        );
+        write(&f.function_dir.join("psycopg2_binary-2.9.11.dist-info/WHEEL"), "x");
         write(&f.function_dir.join("psycopg2_binary.libs/libpq.dll"), "x");
-        write(
-            &f.function_dir
-                .join("src/vendor/lib/python3.11/site-packages/six.py"),
-            "x",
-        );
+        write(&f.function_dir.join("src/vendor/lib/python3.11/site-packages/six.py"), "x");
         write(&f.function_dir.join("src/legacy.egg-info/PKG-INFO"), "x");
 
         let findings = stale_packages(&f);
@@ -319,23 +269,9 @@ mod tests {
                 "fn/src/vendor/lib/python3.11/site-packages"
             ]
         );
-        assert!(findings
-            .iter()
-            .all(|f| f.guard == STALE_PACKAGE && f.symptom.contains("add_dll_directory")));
-        assert!(
-            findings[0]
-                .fix
-                .contains("rm -rf fn/psycopg2_binary-2.9.11.dist-info"),
-            "{}",
-            findings[0].fix
-        );
-        assert!(
-            findings[2]
-                .fix
-                .contains("rm -rf backend/src/legacy.egg-info"),
-            "{}",
-            findings[2].fix
-        );
+        assert!(findings.iter().all(|f| f.guard == STALE_PACKAGE && f.symptom.contains("add_dll_directory")));
+        assert!(findings[0].fix.contains("rm -rf fn/psycopg2_binary-2.9.11.dist-info"), "{}", findings[0].fix);
+        assert!(findings[2].fix.contains("rm -rf backend/src/legacy.egg-info"), "{}", findings[2].fix);
     }
 
     #[test]
@@ -359,9 +295,7 @@ mod tests {
         let findings = check(&f);
         assert_eq!(findings.len(), 1, "{findings:?}");
         assert_eq!(findings[0].path, "fn/src/lazy_app.py");
-        assert!(findings[0]
-            .symptom
-            .contains("No module named 'src.lazy_app'"));
+        assert!(findings[0].symptom.contains("No module named 'src.lazy_app'"));
     }
 
     #[test]
@@ -369,10 +303,7 @@ mod tests {
         let repo = tempfile::tempdir().unwrap();
         let f = function(repo.path());
         fs::remove_file(f.function_dir.join("src/lazy_app.py")).unwrap();
-        write(
-            &f.function_dir.join("src/lazy_app/__init__.py"),
-            "app = 1\n",
-        );
+        write(&f.function_dir.join("src/lazy_app/__init__.py"), "app = 1\n");
         assert_eq!(check(&f), []);
     }
 
@@ -402,12 +333,7 @@ mod tests {
         ] {
             assert!(defines(text, "handler"), "{text}");
         }
-        for text in [
-            "handler_v2 = 1",
-            "    handler = 1",
-            "# handler = 1",
-            "x = handler",
-        ] {
+        for text in ["handler_v2 = 1", "    handler = 1", "# handler = 1", "x = handler"] {
             assert!(!defines(text, "handler"), "{text}");
         }
     }

@@ -43,9 +43,7 @@ pub fn plan(function_dir: &OwnedDir, allowlist: &[String]) -> Result<Vec<Removed
             continue;
         }
         // DirEntry::file_type does not follow symlinks.
-        let file_type = entry
-            .file_type()
-            .with_context(|| format!("reading {}", entry.path().display()))?;
+        let file_type = entry.file_type().with_context(|| format!("reading {}", entry.path().display()))?;
         let kind = if file_type.is_symlink() {
             EntryKind::Symlink
         } else if file_type.is_dir() {
@@ -75,16 +73,11 @@ mod tests {
     use std::path::Path;
 
     fn allowlist() -> Vec<String> {
-        ["handler.py", "requirements.txt", "src", ".gitignore"]
-            .map(String::from)
-            .to_vec()
+        ["handler.py", "requirements.txt", "src", ".gitignore"].map(String::from).to_vec()
     }
 
     fn names(entries: &[RemovedEntry]) -> Vec<String> {
-        entries
-            .iter()
-            .map(|e| e.name.to_string_lossy().into_owned())
-            .collect()
+        entries.iter().map(|e| e.name.to_string_lossy().into_owned()).collect()
     }
 
     fn polluted() -> (tempfile::TempDir, tempfile::TempDir, OwnedDir) {
@@ -92,22 +85,12 @@ mod tests {
         let outside = tempfile::tempdir().unwrap();
         fs::write(outside.path().join("precious.txt"), "keep me").unwrap();
         let dir = repo.path().join("fn");
-        for name in [
-            "src/lazy_app.py",
-            "psycopg2/__init__.py",
-            "psycopg2_binary-2.9.11.dist-info/WHEEL",
-        ] {
+        for name in ["src/lazy_app.py", "psycopg2/__init__.py", "psycopg2_binary-2.9.11.dist-info/WHEEL"] {
             let path = dir.join(name);
             fs::create_dir_all(path.parent().unwrap()).unwrap();
             fs::write(path, "x").unwrap();
         }
-        for name in [
-            "handler.py",
-            "requirements.txt",
-            ".gitignore",
-            "six.py",
-            ".DS_Store",
-        ] {
+        for name in ["handler.py", "requirements.txt", ".gitignore", "six.py", ".DS_Store"] {
             fs::write(dir.join(name), "x").unwrap();
         }
         symlink(outside.path(), dir.join("linked_dir")).unwrap();
@@ -137,21 +120,13 @@ mod tests {
         );
         remove(&dir, &doomed).unwrap();
 
-        let mut left: Vec<String> = fs::read_dir(dir.path())
-            .unwrap()
-            .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
-            .collect();
+        let mut left: Vec<String> =
+            fs::read_dir(dir.path()).unwrap().map(|e| e.unwrap().file_name().to_string_lossy().into_owned()).collect();
         left.sort();
-        assert_eq!(
-            left,
-            [".gitignore", "handler.py", "requirements.txt", "src"]
-        );
+        assert_eq!(left, [".gitignore", "handler.py", "requirements.txt", "src"]);
         assert!(dir.join("src/lazy_app.py").exists());
         // The links' targets outside are untouched.
-        assert_eq!(
-            fs::read_to_string(outside.path().join("precious.txt")).unwrap(),
-            "keep me"
-        );
+        assert_eq!(fs::read_to_string(outside.path().join("precious.txt")).unwrap(), "keep me");
     }
 
     #[test]

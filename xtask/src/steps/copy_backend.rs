@@ -12,16 +12,8 @@ use ignore::WalkBuilder;
 use super::owned_dir::{remove_entry, OwnedDir};
 
 /// Never shipped, whatever the ignore files say: byte code, caches and virtualenvs.
-const ALWAYS_IGNORED: &[&str] = &[
-    "__pycache__/",
-    "*.pyc",
-    "*.pyo",
-    ".venv/",
-    "venv/",
-    ".mypy_cache/",
-    ".pytest_cache/",
-    ".ruff_cache/",
-];
+const ALWAYS_IGNORED: &[&str] =
+    &["__pycache__/", "*.pyc", "*.pyo", ".venv/", "venv/", ".mypy_cache/", ".pytest_cache/", ".ruff_cache/"];
 
 pub const STAGING_PREFIX: &str = ".xtask-staging-";
 pub const OLD_PREFIX: &str = ".xtask-old-";
@@ -41,8 +33,7 @@ pub fn copy_backend(source: &Path, function_dir: &OwnedDir, copy_to: &str) -> Re
     // Leftovers of an interrupted run: never the live copy, safe to drop.
     for leftover in [&staging, &old] {
         if fs::symlink_metadata(leftover).is_ok() {
-            remove_entry(leftover)
-                .with_context(|| format!("removing leftover {}", leftover.display()))?;
+            remove_entry(leftover).with_context(|| format!("removing leftover {}", leftover.display()))?;
         }
     }
     let report = match copy_tree(source, &staging) {
@@ -68,15 +59,13 @@ fn swap_in(staging: &Path, live: &Path, old: &Path) -> Result<()> {
         return Err(err).with_context(|| format!("moving the new copy into {}", live.display()));
     }
     if had_live {
-        remove_entry(old)
-            .with_context(|| format!("removing the previous copy {}", old.display()))?;
+        remove_entry(old).with_context(|| format!("removing the previous copy {}", old.display()))?;
     }
     Ok(())
 }
 
 fn copy_tree(source: &Path, dest: &Path) -> Result<CopyReport> {
-    let source_meta = fs::metadata(source)
-        .with_context(|| format!("reading backend source {}", source.display()))?;
+    let source_meta = fs::metadata(source).with_context(|| format!("reading backend source {}", source.display()))?;
     if !source_meta.is_dir() {
         bail!("backend source {} is not a directory", source.display());
     }
@@ -85,9 +74,7 @@ fn copy_tree(source: &Path, dest: &Path) -> Result<CopyReport> {
     for entry in walker(source)? {
         let entry = entry.with_context(|| format!("walking {}", source.display()))?;
         let path = entry.path();
-        let relative = path
-            .strip_prefix(source)
-            .expect("walk stays below its root");
+        let relative = path.strip_prefix(source).expect("walk stays below its root");
         if relative.as_os_str().is_empty() {
             continue;
         }
@@ -112,9 +99,7 @@ fn copy_tree(source: &Path, dest: &Path) -> Result<CopyReport> {
 fn walker(source: &Path) -> Result<ignore::Walk> {
     let mut overrides = OverrideBuilder::new(source);
     for glob in ALWAYS_IGNORED {
-        overrides
-            .add(&format!("!{glob}"))
-            .context("building the ignore overrides")?;
+        overrides.add(&format!("!{glob}")).context("building the ignore overrides")?;
     }
     let overrides = overrides.build().context("building the ignore overrides")?;
     Ok(WalkBuilder::new(source)
@@ -128,8 +113,7 @@ fn walker(source: &Path) -> Result<ignore::Walk> {
 /// A link is copied as a link, and only when it points inside the backend source: a link
 /// out of the tree would make sam ship whatever it points at.
 fn copy_symlink(source_root: &Path, link: &Path, target: &Path) -> Result<()> {
-    let pointee =
-        fs::read_link(link).with_context(|| format!("reading link {}", link.display()))?;
+    let pointee = fs::read_link(link).with_context(|| format!("reading link {}", link.display()))?;
     let resolved = lexical_normalize(&link.parent().unwrap_or(source_root).join(&pointee));
     if !resolved.starts_with(lexical_normalize(source_root)) {
         bail!(
@@ -139,8 +123,7 @@ fn copy_symlink(source_root: &Path, link: &Path, target: &Path) -> Result<()> {
             source_root.display()
         );
     }
-    std::os::unix::fs::symlink(&pointee, target)
-        .with_context(|| format!("creating link {}", target.display()))
+    std::os::unix::fs::symlink(&pointee, target).with_context(|| format!("creating link {}", target.display()))
 }
 
 fn lexical_normalize(path: &Path) -> PathBuf {
@@ -168,10 +151,8 @@ mod tests {
     }
 
     fn listing(root: &Path) -> Vec<String> {
-        let mut names: Vec<String> = walkdir(root)
-            .iter()
-            .map(|p| p.strip_prefix(root).unwrap().display().to_string())
-            .collect();
+        let mut names: Vec<String> =
+            walkdir(root).iter().map(|p| p.strip_prefix(root).unwrap().display().to_string()).collect();
         names.sort();
         names
     }
@@ -201,11 +182,7 @@ mod tests {
         write(&source.join("api/routes.py"), "routes = []\n");
         fs::create_dir_all(repo.path().join("fn")).unwrap();
         let function_dir = OwnedDir::new(repo.path(), &repo.path().join("fn")).unwrap();
-        Fixture {
-            _repo: repo,
-            source,
-            function_dir,
-        }
+        Fixture { _repo: repo, source, function_dir }
     }
 
     #[test]
@@ -224,18 +201,8 @@ mod tests {
 
         let copied = f.function_dir.join("src");
         assert_eq!(listing(&copied), ["api", "api/routes.py", "lazy_app.py"]);
-        assert_eq!(
-            report,
-            CopyReport {
-                files: 2,
-                dirs: 1,
-                symlinks: 0
-            }
-        );
-        assert_eq!(
-            fs::read_to_string(copied.join("lazy_app.py")).unwrap(),
-            "app = 1\n"
-        );
+        assert_eq!(report, CopyReport { files: 2, dirs: 1, symlinks: 0 });
+        assert_eq!(fs::read_to_string(copied.join("lazy_app.py")).unwrap(), "app = 1\n");
     }
 
     #[test]
@@ -244,10 +211,7 @@ mod tests {
         write(&f.function_dir.join("src/removed_upstream.py"), "x");
         copy_backend(&f.source, &f.function_dir, "src").unwrap();
         assert!(!f.function_dir.join("src/removed_upstream.py").exists());
-        assert_eq!(
-            listing(f.function_dir.path()),
-            ["src", "src/api", "src/api/routes.py", "src/lazy_app.py"]
-        );
+        assert_eq!(listing(f.function_dir.path()), ["src", "src/api", "src/api/routes.py", "src/lazy_app.py"]);
     }
 
     #[test]
@@ -259,14 +223,8 @@ mod tests {
 
         let err = copy_backend(&f.source, &f.function_dir, "src").unwrap_err();
 
-        assert!(
-            format!("{err:#}").contains("outside the backend source"),
-            "{err:#}"
-        );
-        assert_eq!(
-            fs::read_to_string(f.function_dir.join("src/lazy_app.py")).unwrap(),
-            "old = True\n"
-        );
+        assert!(format!("{err:#}").contains("outside the backend source"), "{err:#}");
+        assert_eq!(fs::read_to_string(f.function_dir.join("src/lazy_app.py")).unwrap(), "old = True\n");
         assert_eq!(listing(f.function_dir.path()), ["src", "src/lazy_app.py"]);
     }
 
@@ -276,10 +234,7 @@ mod tests {
         symlink("api/routes.py", f.source.join("routes_alias.py")).unwrap();
         copy_backend(&f.source, &f.function_dir, "src").unwrap();
         let copied = f.function_dir.join("src/routes_alias.py");
-        assert!(fs::symlink_metadata(&copied)
-            .unwrap()
-            .file_type()
-            .is_symlink());
+        assert!(fs::symlink_metadata(&copied).unwrap().file_type().is_symlink());
         assert_eq!(fs::read_link(&copied).unwrap(), Path::new("api/routes.py"));
     }
 
@@ -289,10 +244,7 @@ mod tests {
         write(&f.function_dir.join(".xtask-staging-src/half.py"), "x");
         write(&f.function_dir.join(".xtask-old-src/old.py"), "x");
         copy_backend(&f.source, &f.function_dir, "src").unwrap();
-        assert_eq!(
-            listing(f.function_dir.path()),
-            ["src", "src/api", "src/api/routes.py", "src/lazy_app.py"]
-        );
+        assert_eq!(listing(f.function_dir.path()), ["src", "src/api", "src/api/routes.py", "src/lazy_app.py"]);
     }
 
     #[test]

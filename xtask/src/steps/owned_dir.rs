@@ -21,7 +21,9 @@ impl OwnedDir {
         let meta = match std::fs::symlink_metadata(dir) {
             Ok(meta) => meta,
             Err(err) if err.kind() == std::io::ErrorKind::NotFound => {
-                bad_input!("function dir {shown} does not exist: create it or fix function_dir in [workspace.metadata.lambda]")
+                bad_input!(
+                    "function dir {shown} does not exist: create it or fix function_dir in [workspace.metadata.lambda]"
+                )
             }
             Err(err) => return Err(err).with_context(|| format!("reading {shown}")),
         };
@@ -31,18 +33,10 @@ impl OwnedDir {
         if !meta.is_dir() {
             bad_input!("function dir {shown} is not a directory")
         }
-        let path = dir
-            .canonicalize()
-            .with_context(|| format!("resolving {shown}"))?;
-        let root = repo_root
-            .canonicalize()
-            .with_context(|| format!("resolving {}", repo_root.display()))?;
+        let path = dir.canonicalize().with_context(|| format!("resolving {shown}"))?;
+        let root = repo_root.canonicalize().with_context(|| format!("resolving {}", repo_root.display()))?;
         let home = std::env::var_os("HOME").and_then(|h| PathBuf::from(h).canonicalize().ok());
-        if path == Path::new("/")
-            || Some(&path) == home.as_ref()
-            || path == root
-            || !path.starts_with(&root)
-        {
+        if path == Path::new("/") || Some(&path) == home.as_ref() || path == root || !path.starts_with(&root) {
             bad_input!(
                 "function dir {shown} resolves to {}, which is not strictly inside the repository {}: the xtask only deletes inside directories it owns",
                 path.display(),
@@ -85,19 +79,11 @@ mod tests {
         std::os::unix::fs::symlink(outside.path(), repo.path().join("link")).unwrap();
 
         assert!(OwnedDir::new(repo.path(), &inside).is_ok());
-        for refused in [
-            repo.path().to_path_buf(),
-            outside.path().to_path_buf(),
-            repo.path().join("link"),
-            inside.join(".."),
-        ] {
+        for refused in
+            [repo.path().to_path_buf(), outside.path().to_path_buf(), repo.path().join("link"), inside.join("..")]
+        {
             let err = OwnedDir::new(repo.path(), &refused).unwrap_err();
-            assert_eq!(
-                crate::exit::status_of(&err),
-                crate::exit::BAD_INPUT,
-                "{}",
-                refused.display()
-            );
+            assert_eq!(crate::exit::status_of(&err), crate::exit::BAD_INPUT, "{}", refused.display());
         }
     }
 }

@@ -66,31 +66,13 @@ pub fn docker_answers() -> bool {
     }
 }
 
-pub fn sam_build(
-    sh: &Shell,
-    sam: &Path,
-    sam_dir: &Path,
-    template_file: &Path,
-    in_container: bool,
-) -> Result<()> {
+pub fn sam_build(sh: &Shell, sam: &Path, sam_dir: &Path, template_file: &Path, in_container: bool) -> Result<()> {
     let _dir = sh.push_dir(sam_dir);
     let _telemetry = sh.push_env("SAM_CLI_TELEMETRY", "0");
-    let container_flag: &[&str] = if in_container {
-        &["--use-container"]
-    } else {
-        &[]
-    };
-    cmd!(
-        sh,
-        "{sam} build --template-file {template_file} {container_flag...}"
-    )
-    .run()
-    .with_context(|| {
-        format!(
-            "sam build failed in {} (its output is above)",
-            sam_dir.display()
-        )
-    })
+    let container_flag: &[&str] = if in_container { &["--use-container"] } else { &[] };
+    cmd!(sh, "{sam} build --template-file {template_file} {container_flag...}")
+        .run()
+        .with_context(|| format!("sam build failed in {} (its output is above)", sam_dir.display()))
 }
 
 #[cfg(test)]
