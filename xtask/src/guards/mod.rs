@@ -14,6 +14,8 @@ pub struct Finding {
     pub guard: &'static str,
     /// Path relative to the repository root.
     pub path: String,
+    /// Line in that file, where the finding is about one line (CI annotations point at it).
+    pub line: Option<u32>,
     /// What is wrong here.
     pub problem: String,
     /// What Lambda would do with it: the seed symptom this prevents.
@@ -22,9 +24,37 @@ pub struct Finding {
     pub fix: String,
 }
 
+impl Finding {
+    pub fn new(
+        guard: &'static str,
+        path: impl Into<String>,
+        problem: impl Into<String>,
+        symptom: impl Into<String>,
+        fix: impl Into<String>,
+    ) -> Finding {
+        Finding {
+            guard,
+            path: path.into(),
+            line: None,
+            problem: problem.into(),
+            symptom: symptom.into(),
+            fix: fix.into(),
+        }
+    }
+
+    #[allow(dead_code)] // for findings about one line of a config file (lambda-deploy preflight)
+    pub fn at_line(mut self, line: u32) -> Finding {
+        self.line = Some(line);
+        self
+    }
+}
+
 impl fmt::Display for Finding {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        writeln!(f, "[{}] {}", self.guard, self.path)?;
+        match self.line {
+            Some(line) => writeln!(f, "[{}] {}:{line}", self.guard, self.path)?,
+            None => writeln!(f, "[{}] {}", self.guard, self.path)?,
+        }
         writeln!(f, "    problem: {}", self.problem)?;
         writeln!(f, "    breaks:  {}", self.symptom)?;
         write!(f, "    fix:     {}", self.fix)

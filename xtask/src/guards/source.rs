@@ -76,13 +76,13 @@ pub fn stale_packages(function: &FunctionSource) -> Vec<Finding> {
             continue;
         };
         flagged.push(path.to_path_buf());
-        findings.push(Finding {
-            guard: STALE_PACKAGE,
-            path: function.shown(path),
-            problem: format!("{kind} in the function's source: sam build ships it as-is instead of installing a fresh Linux wheel"),
-            symptom: "packages installed on macOS or Windows run on Linux: 'os' has no attribute 'add_dll_directory' (seed issue 6)".into(),
-            fix: stale_fix(function, path),
-        });
+        findings.push(Finding::new(
+STALE_PACKAGE,
+function.shown(path),
+format!("{kind} in the function's source: sam build ships it as-is instead of installing a fresh Linux wheel"),
+"packages installed on macOS or Windows run on Linux: 'os' has no attribute 'add_dll_directory' (seed issue 6)",
+stale_fix(function, path),
+));
     }
     findings
 }
@@ -110,56 +110,53 @@ pub fn missing_source(function: &FunctionSource) -> Vec<Finding> {
     if let Some((copy_to, backend_src)) = &function.copied_backend {
         let copied = function.function_dir.join(copy_to);
         if !copied.is_dir() {
-            findings.push(Finding {
-                guard: MISSING_SOURCE,
-                path: function.shown(&copied),
-                problem: format!("the backend source is not copied in: {} is missing", function.shown(&copied)),
-                symptom: format!("No module named '{copy_to}' at the first request (seed issue 5)"),
-                fix: format!(
-                    "run cargo xtask lambda-build (its copy-backend step copies {} there)",
-                    backend_src.display()
-                ),
-            });
+            findings.push(Finding::new(
+                MISSING_SOURCE,
+                function.shown(&copied),
+                format!("the backend source is not copied in: {} is missing", function.shown(&copied)),
+                format!("No module named '{copy_to}' at the first request (seed issue 5)"),
+                format!("run cargo xtask lambda-build (its copy-backend step copies {} there)", backend_src.display()),
+            ));
             // Every import from it would be reported again below; one finding says it.
             return findings;
         }
     }
     let handler = function.function_dir.join(&function.handler_file);
     let Ok(text) = fs::read_to_string(&handler) else {
-        findings.push(Finding {
-            guard: MISSING_SOURCE,
-            path: function.shown(&handler),
-            problem: format!("the template's Handler names {}, which does not exist", function.handler_file),
-            symptom: format!(
+        findings.push(Finding::new(
+            MISSING_SOURCE,
+            function.shown(&handler),
+            format!("the template's Handler names {}, which does not exist", function.handler_file),
+            format!(
                 "Runtime.ImportModuleError: No module named '{}'",
                 function.handler_file.trim_end_matches(".py").replace('/', ".")
             ),
-            fix: format!("create {} or fix Handler in the template", function.shown(&handler)),
-        });
+            format!("create {} or fix Handler in the template", function.shown(&handler)),
+        ));
         return findings;
     };
     if !defines(&text, &function.handler_attribute) {
-        findings.push(Finding {
-            guard: MISSING_SOURCE,
-            path: function.shown(&handler),
-            problem: format!("the handler module defines no `{}`", function.handler_attribute),
-            symptom: format!("Runtime.HandlerNotFound: Handler '{}' missing on module", function.handler_attribute),
-            fix: format!(
+        findings.push(Finding::new(
+            MISSING_SOURCE,
+            function.shown(&handler),
+            format!("the handler module defines no `{}`", function.handler_attribute),
+            format!("Runtime.HandlerNotFound: Handler '{}' missing on module", function.handler_attribute),
+            format!(
                 "define `{}` in {} or fix Handler in the template",
                 function.handler_attribute,
                 function.shown(&handler)
             ),
-        });
+        ));
     }
     for module in local_imports(&text, function) {
         if resolve_module(&function.function_dir, &module).is_none() {
             let expected = function.function_dir.join(module.replace('.', "/") + ".py");
-            findings.push(Finding {
-                guard: MISSING_SOURCE,
-                path: function.shown(&expected),
-                problem: format!("{} imports {module}, which is not in the function dir", function.handler_file),
-                symptom: format!("No module named '{module}' at the first request (seed issue 5)"),
-                fix: match &function.copied_backend {
+            findings.push(Finding::new(
+                MISSING_SOURCE,
+                function.shown(&expected),
+                format!("{} imports {module}, which is not in the function dir", function.handler_file),
+                format!("No module named '{module}' at the first request (seed issue 5)"),
+                match &function.copied_backend {
                     Some((_, backend_src)) => format!(
                         "add {} to {} (copy-backend copies it in) or fix the import in {}",
                         module.replace('.', "/") + ".py",
@@ -168,7 +165,7 @@ pub fn missing_source(function: &FunctionSource) -> Vec<Finding> {
                     ),
                     None => format!("add the module or fix the import in {}", function.shown(&handler)),
                 },
-            });
+            ));
         }
     }
     findings
