@@ -1,12 +1,20 @@
 //! Ordered, timed steps. Each step prints a line when it starts and when it ends, with its
 //! duration; a failure prints its cause and, as the very last line, the step that failed.
+//!
+//! How it prints follows `output`: colour and "still running" heartbeats on a terminal;
+//! plain lines plus a GitHub annotation per guard finding in CI mode. What it observed goes
+//! to `report` when it finishes, for the `--json` report and the CI step summary.
 
 use std::time::{Duration, Instant};
 
 use anyhow::{anyhow, Result};
 
-use crate::exit::{status_of, AlreadyReported};
+use crate::ci;
+use crate::exit::{status_of, AlreadyReported, BadInput};
 use crate::guards::Finding;
+use crate::output::{self, paint, Tone};
+use crate::progress::{self, Heartbeat};
+use crate::report::{self, RunRecord, StepFinding};
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Outcome {
@@ -26,25 +34,45 @@ pub struct Pipeline {
     started: Instant,
     pub steps: Vec<StepRecord>,
     failed_step: Option<String>,
+    findings: Vec<StepFinding>,
+    deploy_record: Option<serde_json::Value>,
 }
 
 impl Pipeline {
     pub fn new(command: &'static str) -> Pipeline {
-        Pipeline { command, started: Instant::now(), steps: Vec::new(), failed_step: None }
+        Pipeline {
+            command,
+            started: Instant::now(),
+            steps: Vec::new(),
+            failed_step: None,
+            findings: Vec::new(),
+            deploy_record: None,
+        }
     }
 
     /// Runs one step, timed. Its error gains the step's name as context, so the chain reads
-    /// "copy-backend: copying backend/src: permission denied".
+    /// "copy-backend: copying backend/src: permission denied". On a terminal a step that runs
+    /// longer than a few seconds says so every few seconds (sam's own output streams through).
     pub fn step<T>(&mut self, name: &str, run: impl FnOnce() -> Result<T>) -> Result<T> {
-        eprintln!("[{}] {name} ...", self.command);
+        let command = self.command;
+        eprintln!("[{command}] {name} ...");
         let started = Instant::now();
+        let heartbeat = if output::get().progress {
+            let step = name.to_string();
+            Heartbeat::start(progress::HEARTBEAT_INTERVAL, std::io::stderr(), move |elapsed| {
+                paint(Tone::Dim, &format!("[{command}] {step} still running ({})", progress::elapsed_label(elapsed)))
+            })
+        } else {
+            Heartbeat::off()
+        };
         let result = run();
+        drop(heartbeat);
         let duration = started.elapsed();
         let outcome = if result.is_ok() { Outcome::Ok } else { Outcome::Failed };
         match outcome {
-            Outcome::Ok => eprintln!("[{}] {name} done in {}", self.command, seconds(duration)),
-            _ => {
-                eprintln!("[{}] {name} FAILED after {}", self.command, seconds(duration));
+            Outcome::Ok => eprintln!("[{command}] {name} {} in {}", paint(Tone::Ok, "done"), seconds(duration)),
+            Outcome::Failed => {
+                eprintln!("[{command}] {name} {} after {}", paint(Tone::Bad, "FAILED"), seconds(duration));
                 self.failed_step = Some(name.to_string());
             }
         }
@@ -52,46 +80,111 @@ impl Pipeline {
         result.map_err(|err| err.context(name.to_string()))
     }
 
-    /// Runs a guard step: findings fail it, each printed with path, symptom and fix.
+    /// Runs a guard step: findings fail it, each printed with path, symptom and fix, and in CI
+    /// mode also emitted as a GitHub annotation on that path.
     pub fn guard_step(&mut self, name: &str, run: impl FnOnce() -> Result<Vec<Finding>>) -> Result<()> {
-        self.step(name, || {
+        let mut reported = Vec::new();
+        let result = self.step(name, || {
             let findings = run()?;
             if findings.is_empty() {
                 return Ok(());
             }
+            let ci = output::ci_mode();
             for finding in &findings {
-                eprintln!("{finding}");
+                eprintln!("{}", render_finding(finding));
+                if ci {
+                    ci::emit(&ci::finding_annotation(finding));
+                }
             }
             let noun = if findings.len() == 1 { "finding" } else { "findings" };
-            Err(anyhow!("{} {noun}: nothing was built; fix the above and run again", findings.len()))
-        })
+            let count = findings.len();
+            reported = findings;
+            Err(anyhow!("{count} {noun}: nothing was built; fix the above and run again"))
+        });
+        self.findings.extend(reported.into_iter().map(|finding| StepFinding { step: name.to_string(), finding }));
+        result
+    }
+
+    /// Attaches the deploy audit record to this run: it becomes the report's `deploy` field
+    /// (`--json`) and the "Deploy" table of the CI step summary. Call it before [`finish`],
+    /// also when the deploy failed or was aborted, so the report says how far it got.
+    ///
+    /// The value is free-form JSON, owned by the deploy command: an object whose top-level
+    /// fields read well as a table (e.g. `env`, `stack`, `region`, `account`, `commit`,
+    /// `change_set_id`, `result`). It must never hold a secret value; known credential
+    /// variables are masked on output as a safety net, not as a licence.
+    ///
+    /// [`finish`]: Pipeline::finish
+    #[allow(dead_code)] // for lambda-deploy's audit record
+    pub fn set_deploy_record(&mut self, record: serde_json::Value) {
+        self.deploy_record = Some(record);
     }
 
     /// Prints the closing line. On failure the error chain comes first and the last line
-    /// names the failed step; the returned error carries the exit status.
+    /// names the failed step; the returned error carries the exit status. The run's record
+    /// goes to `report`, for the `--json` report and the CI step summary.
     pub fn finish(self, result: Result<()>) -> Result<()> {
         let total = seconds(self.started.elapsed());
-        match result {
+        let mut run = RunRecord {
+            steps: self.steps,
+            findings: self.findings,
+            failed_step: self.failed_step,
+            error: None,
+            deploy: self.deploy_record,
+        };
+        let outcome = match result {
             Ok(()) => {
-                let steps: Vec<String> = self
+                let steps: Vec<String> = run
                     .steps
                     .iter()
                     .filter(|s| s.outcome == Outcome::Ok)
                     .map(|s| format!("{} {}", s.name, seconds(s.duration)))
                     .collect();
-                eprintln!("[{}] succeeded in {total} ({})", self.command, steps.join(", "));
+                eprintln!("[{}] {} in {total} ({})", self.command, paint(Tone::Ok, "succeeded"), steps.join(", "));
                 Ok(())
             }
             Err(err) => {
                 let status = status_of(&err);
-                eprintln!("error: {err:#}");
-                match &self.failed_step {
-                    Some(step) => eprintln!("error: {} failed at step {step} after {total}", self.command),
-                    None => eprintln!("error: {} failed after {total}", self.command),
+                let error = error_text(&err);
+                // Findings already have one annotation each; any other failure gets one.
+                if output::ci_mode() && run.findings.is_empty() && status != crate::exit::BAD_INPUT {
+                    ci::emit(&ci::failure_annotation(self.command, run.failed_step.as_deref(), &error));
                 }
+                eprintln!("{} {err:#}", paint(Tone::Bad, "error:"));
+                let last = match &run.failed_step {
+                    Some(step) => format!("error: {} failed at step {step} after {total}", self.command),
+                    None => format!("error: {} failed after {total}", self.command),
+                };
+                eprintln!("{}", paint(Tone::Bad, &last));
+                run.error = Some(error);
                 Err(anyhow::Error::new(AlreadyReported(status)))
             }
-        }
+        };
+        report::record(run);
+        outcome
+    }
+}
+
+/// The error as the user reads it: bad input is its one line, anything else the whole chain.
+pub fn error_text(err: &anyhow::Error) -> String {
+    match err.chain().find_map(|cause| cause.downcast_ref::<BadInput>()) {
+        Some(bad) => bad.to_string(),
+        None => format!("{err:#}"),
+    }
+}
+
+/// A finding as printed on stderr; the guard and path stand out in colour on a terminal.
+fn render_finding(finding: &Finding) -> String {
+    let place = match finding.line {
+        Some(line) => format!("{}:{line}", finding.path),
+        None => finding.path.clone(),
+    };
+    let head = format!("{} {}", paint(Tone::Warn, &format!("[{}]", finding.guard)), paint(Tone::Bold, &place));
+    let plain = finding.to_string();
+    // Same text as Display, so terminal and CI logs read alike; only the head is painted.
+    match plain.split_once('\n') {
+        Some((_, rest)) => format!("{head}\n{rest}"),
+        None => head,
     }
 }
 
