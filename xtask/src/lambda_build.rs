@@ -12,6 +12,7 @@ use xshell::Shell;
 use crate::bad_input;
 use crate::config::{FunctionConfig, Project};
 use crate::guards::{self, source::FunctionSource};
+use crate::lock::RepoLock;
 use crate::pipeline::Pipeline;
 use crate::steps::clean;
 use crate::steps::copy_backend::copy_backend;
@@ -110,6 +111,7 @@ pub fn run(args: &BuildArgs) -> Result<()> {
         }
     }
 
+    let _lock = RepoLock::acquire(&project.sam_dir())?;
     let sh = Shell::new()?;
     let mut pipeline = Pipeline::new("lambda-build");
     let result = build(&mut pipeline, &sh, &project, &targets, in_container, args.container);
@@ -177,7 +179,14 @@ fn build(
         }
     }
     pipeline.step("sam-build", || {
-        sam_build::sam_build(sh, &sam, &project.sam_dir(), &project.template_path(), in_container)
+        sam_build::sam_build(
+            sh,
+            &sam,
+            &project.sam_dir(),
+            &project.template_path(),
+            in_container,
+            project.sam_timeout(),
+        )
     })
 }
 

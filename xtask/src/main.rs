@@ -8,7 +8,9 @@ mod exit;
 mod guards;
 mod lambda_build;
 mod lambda_check;
+mod lock;
 mod pipeline;
+mod process;
 mod steps;
 mod template;
 mod tools;
@@ -34,6 +36,7 @@ enum Command {
 
 fn main() -> ExitCode {
     let cli = Cli::parse();
+    process::install_signal_handlers();
     let result = match cli.command {
         Command::LambdaBuild(args) => lambda_build::run(&args),
         Command::LambdaCheck(args) => lambda_check::run(&args),

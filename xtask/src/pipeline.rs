@@ -5,13 +5,14 @@ use std::time::{Duration, Instant};
 
 use anyhow::{anyhow, Result};
 
-use crate::exit::{status_of, AlreadyReported};
+use crate::exit::{status_of, AlreadyReported, INTERRUPTED};
 use crate::guards::Finding;
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Outcome {
     Ok,
     Failed,
+    Interrupted,
 }
 
 #[derive(Debug, Clone)]
@@ -38,15 +39,21 @@ impl Pipeline {
     pub fn step<T>(&mut self, name: &str, run: impl FnOnce() -> Result<T>) -> Result<T> {
         eprintln!("[{}] {name} ...", self.command);
         let started = Instant::now();
-        let result = run();
+        // A signal that arrived between steps stops the pipeline before the next one starts.
+        let result = crate::process::check_interrupted().and_then(|()| run());
         let duration = started.elapsed();
-        let outcome = if result.is_ok() { Outcome::Ok } else { Outcome::Failed };
+        let outcome = match &result {
+            Ok(_) => Outcome::Ok,
+            Err(err) if status_of(err) == INTERRUPTED => Outcome::Interrupted,
+            Err(_) => Outcome::Failed,
+        };
         match outcome {
             Outcome::Ok => eprintln!("[{}] {name} done in {}", self.command, seconds(duration)),
-            _ => {
-                eprintln!("[{}] {name} FAILED after {}", self.command, seconds(duration));
-                self.failed_step = Some(name.to_string());
-            }
+            Outcome::Failed => eprintln!("[{}] {name} FAILED after {}", self.command, seconds(duration)),
+            Outcome::Interrupted => eprintln!("[{}] {name} INTERRUPTED after {}", self.command, seconds(duration)),
+        }
+        if outcome != Outcome::Ok {
+            self.failed_step = Some(name.to_string());
         }
         self.steps.push(StepRecord { name: name.to_string(), outcome, duration });
         result.map_err(|err| err.context(name.to_string()))
@@ -85,9 +92,10 @@ impl Pipeline {
             Err(err) => {
                 let status = status_of(&err);
                 eprintln!("error: {err:#}");
+                let verb = if status == INTERRUPTED { "was interrupted" } else { "failed" };
                 match &self.failed_step {
-                    Some(step) => eprintln!("error: {} failed at step {step} after {total}", self.command),
-                    None => eprintln!("error: {} failed after {total}", self.command),
+                    Some(step) => eprintln!("error: {} {verb} at step {step} after {total}", self.command),
+                    None => eprintln!("error: {} {verb} after {total}", self.command),
                 }
                 Err(anyhow::Error::new(AlreadyReported(status)))
             }

@@ -3,11 +3,13 @@
 
 use std::fs::{self, File};
 use std::path::{Path, PathBuf};
+use std::time::Duration;
 
 use anyhow::{Context, Result};
 use xshell::{cmd, Shell};
 
 use crate::bad_input;
+use crate::process;
 
 /// A command-line tool that ships as a PyPI package.
 #[derive(Debug, Clone)]
@@ -28,6 +30,9 @@ impl PythonTool {
         format!("{}-{}", self.package, self.version)
     }
 }
+
+/// pip on a slow mirror can take minutes; one that has not finished in 15 is stuck.
+const INSTALL_TIMEOUT: Duration = Duration::from_secs(15 * 60);
 
 /// Marks a virtualenv whose install finished; a venv without it is removed and redone.
 const COMPLETE_MARKER: &str = ".xtask-complete";
@@ -97,16 +102,16 @@ fn install(sh: &Shell, tool: &PythonTool, venv: &Path) -> Result<()> {
     if fs::symlink_metadata(venv).is_ok() {
         fs::remove_dir_all(venv).with_context(|| format!("removing the incomplete install {}", venv.display()))?;
     }
-    cmd!(sh, "{python} -m venv {venv}")
-        .quiet()
-        .run()
+    process::run(cmd!(sh, "{python} -m venv {venv}"), "python3 -m venv", Some(INSTALL_TIMEOUT))
         .with_context(|| format!("creating a virtualenv for {} with {}", tool.package, python.display()))?;
     let pip = venv.join("bin").join("pip");
     let requirement = format!("{}=={}", tool.package, tool.version);
-    cmd!(sh, "{pip} install --quiet --disable-pip-version-check {requirement}")
-        .quiet()
-        .run()
-        .with_context(|| format!("installing {requirement} from PyPI"))?;
+    process::run(
+        cmd!(sh, "{pip} install --quiet --disable-pip-version-check {requirement}"),
+        "pip install",
+        Some(INSTALL_TIMEOUT),
+    )
+    .with_context(|| format!("installing {requirement} from PyPI"))?;
     fs::write(venv.join(COMPLETE_MARKER), &requirement).with_context(|| format!("finishing {}", venv.display()))?;
     Ok(())
 }

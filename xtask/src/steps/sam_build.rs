@@ -3,14 +3,15 @@
 //! natively with a notice.
 
 use std::path::Path;
-use std::process::{Command, Stdio};
-use std::time::{Duration, Instant};
+use std::process::Command;
+use std::time::Duration;
 
 use anyhow::{Context, Result};
 use clap::ValueEnum;
 use xshell::{cmd, Shell};
 
 use crate::bad_input;
+use crate::process;
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
 pub enum ContainerMode {
@@ -40,39 +41,27 @@ pub fn use_container(mode: ContainerMode, docker_answers: impl FnOnce() -> bool)
 /// True when a Docker daemon answers within a few seconds. The client alone (no daemon) fails
 /// at once; a hung daemon is given up on rather than waited for.
 pub fn docker_answers() -> bool {
-    let Ok(docker) = which::which("docker") else {
-        return false;
-    };
-    let Ok(mut child) = Command::new(docker)
-        .args(["info", "--format", "{{.ServerVersion}}"])
-        .stdin(Stdio::null())
-        .stdout(Stdio::null())
-        .stderr(Stdio::null())
-        .spawn()
-    else {
-        return false;
-    };
-    let deadline = Instant::now() + Duration::from_secs(10);
-    loop {
-        match child.try_wait() {
-            Ok(Some(status)) => return status.success(),
-            Ok(None) if Instant::now() < deadline => std::thread::sleep(Duration::from_millis(20)),
-            _ => {
-                let _ = child.kill();
-                let _ = child.wait();
-                return false;
-            }
-        }
-    }
+    let Ok(docker) = which::which("docker") else { return false };
+    let mut info = Command::new(docker);
+    info.args(["info", "--format", "{{.ServerVersion}}"]);
+    process::capture(info, "docker info", Some(Duration::from_secs(10))).is_ok()
 }
 
-pub fn sam_build(sh: &Shell, sam: &Path, sam_dir: &Path, template_file: &Path, in_container: bool) -> Result<()> {
+pub fn sam_build(
+    sh: &Shell,
+    sam: &Path,
+    sam_dir: &Path,
+    template_file: &Path,
+    in_container: bool,
+    timeout: Duration,
+) -> Result<()> {
     let _dir = sh.push_dir(sam_dir);
     let _telemetry = sh.push_env("SAM_CLI_TELEMETRY", "0");
     let container_flag: &[&str] = if in_container { &["--use-container"] } else { &[] };
-    cmd!(sh, "{sam} build --template-file {template_file} {container_flag...}")
-        .run()
-        .with_context(|| format!("sam build failed in {} (its output is above)", sam_dir.display()))
+    let build = cmd!(sh, "{sam} build --template-file {template_file} {container_flag...}");
+    eprintln!("$ {build}");
+    process::run(build, "sam build", Some(timeout))
+        .with_context(|| format!("building in {} (sam's output is above)", sam_dir.display()))
 }
 
 #[cfg(test)]
