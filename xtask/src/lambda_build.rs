@@ -140,15 +140,20 @@ fn build(
         if let (Some(source), Some(shown)) = (&target.backend_src, &target.config.backend_src) {
             pipeline.step("copy-backend", || {
                 let report = copy_backend(source, &target.function_dir, &target.config.copy_to)?;
-                eprintln!(
-                    "    {} -> {}/{}: {} files, {} dirs, {} symlinks",
-                    shown.display(),
-                    target.config.function_dir.display(),
-                    target.config.copy_to,
-                    report.files,
-                    report.dirs,
-                    report.symlinks
-                );
+                let destination = target.config.function_dir.join(&target.config.copy_to);
+                if report.up_to_date {
+                    eprintln!("    {} -> {}: up to date", shown.display(), destination.display());
+                } else {
+                    eprintln!(
+                        "    {} -> {}: {} files copied, {} unchanged, {} dirs, {} symlinks",
+                        shown.display(),
+                        destination.display(),
+                        report.copied,
+                        report.unchanged,
+                        report.dirs,
+                        report.symlinks
+                    );
+                }
                 Ok(())
             })?;
         }
