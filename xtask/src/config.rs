@@ -104,6 +104,11 @@ impl Project {
         std::time::Duration::from_secs(self.config.sam_timeout_minutes.saturating_mul(60))
     }
 
+    /// SAM's build output: `.aws-sam/build` beside the template.
+    pub fn build_dir(&self) -> PathBuf {
+        self.sam_dir().join(".aws-sam").join("build")
+    }
+
     pub fn template_path(&self) -> PathBuf {
         self.path(&self.config.template)
     }

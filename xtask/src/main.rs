@@ -5,6 +5,7 @@
 
 mod config;
 mod exit;
+mod fingerprint;
 mod guards;
 mod lambda_build;
 mod lambda_check;

@@ -65,15 +65,12 @@ pub enum Provenance {
 /// The tool's executable: on PATH if there, else from the cache, installing it first when
 /// missing. Concurrent xtask runs serialise on a lock file, so only one of them installs.
 pub fn locate(sh: &Shell, tool: &PythonTool) -> Result<(PathBuf, Provenance)> {
-    if let Ok(path) = which::which(tool.executable) {
-        return Ok((path, Provenance::OnPath));
+    if let Some(found) = find(tool)? {
+        return Ok(found);
     }
     let tools_dir = cache_root()?.join("tools");
     let venv = tools_dir.join(tool.venv_name());
     let executable = venv.join("bin").join(tool.executable);
-    if is_complete(&venv, &executable) {
-        return Ok((executable, Provenance::Cached));
-    }
     fs::create_dir_all(&tools_dir).with_context(|| format!("creating the tool cache {}", tools_dir.display()))?;
     let lock_path = tools_dir.join(format!("{}.lock", tool.venv_name()));
     let lock = File::create(&lock_path).with_context(|| format!("creating {}", lock_path.display()))?;
@@ -84,6 +81,16 @@ pub fn locate(sh: &Shell, tool: &PythonTool) -> Result<(PathBuf, Provenance)> {
     }
     install(sh, tool, &venv)?;
     Ok((executable, Provenance::Installed))
+}
+
+/// The tool on PATH or completely installed in the cache; never installs.
+pub fn find(tool: &PythonTool) -> Result<Option<(PathBuf, Provenance)>> {
+    if let Ok(path) = which::which(tool.executable) {
+        return Ok(Some((path, Provenance::OnPath)));
+    }
+    let venv = cache_root()?.join("tools").join(tool.venv_name());
+    let executable = venv.join("bin").join(tool.executable);
+    Ok(is_complete(&venv, &executable).then_some((executable, Provenance::Cached)))
 }
 
 fn is_complete(venv: &Path, executable: &Path) -> bool {

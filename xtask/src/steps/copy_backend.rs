@@ -207,7 +207,9 @@ fn stage(source: &Path, entries: &[SourceEntry], live: &Path, staging: &Path) ->
     Ok(report)
 }
 
-fn walker(source: &Path) -> Result<ignore::Walk> {
+/// The backend source's walk: ignore files honoured, hidden entries and [`ALWAYS_IGNORED`]
+/// skipped, links not followed, sorted so copies and fingerprints are deterministic.
+pub fn walker(source: &Path) -> Result<ignore::Walk> {
     let mut overrides = OverrideBuilder::new(source);
     for glob in ALWAYS_IGNORED {
         overrides.add(&format!("!{glob}")).context("building the ignore overrides")?;
