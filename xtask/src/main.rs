@@ -3,6 +3,7 @@
 //!
 //! This file only parses flags and dispatches; each command lives in its own module.
 
+mod bench;
 mod config;
 mod exit;
 mod fingerprint;
@@ -33,6 +34,8 @@ enum Command {
     LambdaBuild(lambda_build::BuildArgs),
     /// Run the guards on the current tree and build output, without building.
     LambdaCheck(lambda_check::CheckArgs),
+    /// Measure the speed targets side by side and write BENCHMARKS.md.
+    Bench(bench::BenchArgs),
 }
 
 fn main() -> ExitCode {
@@ -41,6 +44,7 @@ fn main() -> ExitCode {
     let result = match cli.command {
         Command::LambdaBuild(args) => lambda_build::run(&args),
         Command::LambdaCheck(args) => lambda_check::run(&args),
+        Command::Bench(args) => bench::run(&args),
     };
     exit::finish(result)
 }
