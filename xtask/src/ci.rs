@@ -81,6 +81,7 @@ pub fn step_summary(conclusion: &Conclusion) -> String {
             let outcome = match step.outcome {
                 Outcome::Ok => "✅ ok",
                 Outcome::Failed => "❌ failed",
+                Outcome::Interrupted => "⚠️ interrupted",
             };
             md.push_str(&format!("| {} | {outcome} | {} |\n", markdown_text(&step.name), seconds(step.duration)));
         }

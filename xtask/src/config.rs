@@ -23,6 +23,9 @@ pub struct LambdaConfig {
     /// SAM CLI version installed into the tool cache when `sam` is not on PATH.
     #[serde(default = "default_sam_cli_version")]
     pub sam_cli_version: String,
+    /// A sam build or deploy still running after this long is killed and reported as hung.
+    #[serde(default = "default_sam_timeout_minutes")]
+    pub sam_timeout_minutes: u64,
     pub functions: Vec<FunctionConfig>,
 }
 
@@ -46,6 +49,10 @@ pub struct FunctionConfig {
 
 fn default_sam_cli_version() -> String {
     DEFAULT_SAM_CLI_VERSION.to_string()
+}
+
+fn default_sam_timeout_minutes() -> u64 {
+    45
 }
 
 fn default_copy_to() -> String {
@@ -91,6 +98,15 @@ impl Project {
 
     pub fn path(&self, relative: &Path) -> PathBuf {
         self.root.join(relative)
+    }
+
+    pub fn sam_timeout(&self) -> std::time::Duration {
+        std::time::Duration::from_secs(self.config.sam_timeout_minutes.saturating_mul(60))
+    }
+
+    /// SAM's build output: `.aws-sam/build` beside the template.
+    pub fn build_dir(&self) -> PathBuf {
+        self.sam_dir().join(".aws-sam").join("build")
     }
 
     pub fn template_path(&self) -> PathBuf {

@@ -38,12 +38,28 @@ impl fmt::Display for AlreadyReported {
 
 impl std::error::Error for AlreadyReported {}
 
+/// SIGINT or SIGTERM stopped the run: the child finished or was killed, the step is named,
+/// and the process exits 130 like a shell does for Ctrl-C.
+#[derive(Debug)]
+pub struct Interrupted;
+
+impl fmt::Display for Interrupted {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("interrupted by a signal")
+    }
+}
+
+impl std::error::Error for Interrupted {}
+
 pub const FAILED: u8 = 1;
 pub const BAD_INPUT: u8 = 2;
+pub const INTERRUPTED: u8 = 130;
 
 pub fn status_of(err: &anyhow::Error) -> u8 {
     if let Some(AlreadyReported(status)) = err.downcast_ref::<AlreadyReported>() {
         *status
+    } else if err.chain().any(|cause| cause.is::<Interrupted>()) {
+        INTERRUPTED
     } else if err.chain().any(|cause| cause.is::<BadInput>()) {
         BAD_INPUT
     } else {

@@ -11,7 +11,9 @@ use xshell::Shell;
 
 use crate::bad_input;
 use crate::config::{FunctionConfig, Project};
+use crate::fingerprint::{self, Fingerprint};
 use crate::guards::{self, source::FunctionSource};
+use crate::lock::RepoLock;
 use crate::pipeline::Pipeline;
 use crate::steps::clean;
 use crate::steps::copy_backend::copy_backend;
@@ -28,6 +30,9 @@ pub struct BuildArgs {
     /// List what clean would remove and what copy-backend would replace; change nothing.
     #[arg(long)]
     pub dry_run: bool,
+    /// Build even when nothing changed since the last successful build.
+    #[arg(long)]
+    pub force: bool,
 }
 
 /// One function, checked against the template and resolved to absolute paths.
@@ -110,10 +115,67 @@ pub fn run(args: &BuildArgs) -> Result<()> {
         }
     }
 
+    let _lock = RepoLock::acquire(&project.sam_dir())?;
+    let inputs = build_inputs(&project, &targets, args.container, in_container)?;
+    if !args.force {
+        let mut current = inputs.clone();
+        add_function_dirs(&mut current, &targets);
+        match fingerprint::check(&project.sam_dir(), &project.build_dir(), &current) {
+            Ok(()) => {
+                eprintln!(
+                    "[lambda-build] up to date: nothing changed since the last successful build (--force rebuilds)"
+                );
+                return Ok(());
+            }
+            Err(reason) => eprintln!("[lambda-build] building: {reason}"),
+        }
+    }
+    fingerprint::invalidate(&project.sam_dir())?;
     let sh = Shell::new()?;
     let mut pipeline = Pipeline::new("lambda-build");
-    let result = build(&mut pipeline, &sh, &project, &targets, in_container, args.container);
+    let result = build(&mut pipeline, &sh, &project, &targets, in_container, args.container, inputs);
     pipeline.finish(result)
+}
+
+/// Everything a build depends on but the function dirs, which copy-backend and clean change:
+/// those are added once they have run (see [`add_function_dirs`]).
+fn build_inputs(
+    project: &Project,
+    targets: &[BuildTarget],
+    mode: ContainerMode,
+    in_container: bool,
+) -> Result<Fingerprint> {
+    let mut inputs = Fingerprint::default();
+    inputs.add("xtask/version", env!("CARGO_PKG_VERSION"));
+    if let Ok(exe) = std::env::current_exe() {
+        inputs.add_file_stamp("xtask/binary", &exe);
+    }
+    inputs.add_file_content("config/Cargo.toml", &project.root.join("Cargo.toml"));
+    inputs.add_file_content("config/template", &project.template_path());
+    inputs.add_file_content("config/samconfig", &project.path(&project.config.samconfig));
+    inputs.add("sam/version", &project.config.sam_cli_version);
+    match tools::find(&PythonTool::sam_cli(&project.config.sam_cli_version))? {
+        Some((sam, _)) => inputs.add_file_stamp("sam/executable", &sam),
+        None => inputs.add("sam/executable", "missing"),
+    }
+    inputs.add("container", format!("{mode:?}, in container: {in_container}"));
+    for target in targets {
+        let id = &target.config.logical_id;
+        if !in_container {
+            let runtime = target.template.runtime.as_deref().unwrap_or_default();
+            inputs.add_file_stamp(&format!("python/{id}"), &tools::runtime_python(runtime)?);
+        }
+        if let Some(source) = &target.backend_src {
+            inputs.add_backend_tree(&format!("backend/{id}"), source)?;
+        }
+    }
+    Ok(inputs)
+}
+
+fn add_function_dirs(inputs: &mut Fingerprint, targets: &[BuildTarget]) {
+    for target in targets {
+        inputs.add_tree(&format!("function/{}", target.config.logical_id), target.function_dir.path());
+    }
 }
 
 fn build(
@@ -123,6 +185,7 @@ fn build(
     targets: &[BuildTarget],
     in_container: bool,
     mode: ContainerMode,
+    mut inputs: Fingerprint,
 ) -> Result<()> {
     let sam = pipeline.step("sam-cli", || {
         let (sam, provenance) = tools::locate(sh, &PythonTool::sam_cli(&project.config.sam_cli_version))?;
@@ -138,15 +201,20 @@ fn build(
         if let (Some(source), Some(shown)) = (&target.backend_src, &target.config.backend_src) {
             pipeline.step("copy-backend", || {
                 let report = copy_backend(source, &target.function_dir, &target.config.copy_to)?;
-                eprintln!(
-                    "    {} -> {}/{}: {} files, {} dirs, {} symlinks",
-                    shown.display(),
-                    target.config.function_dir.display(),
-                    target.config.copy_to,
-                    report.files,
-                    report.dirs,
-                    report.symlinks
-                );
+                let destination = target.config.function_dir.join(&target.config.copy_to);
+                if report.up_to_date {
+                    eprintln!("    {} -> {}: up to date", shown.display(), destination.display());
+                } else {
+                    eprintln!(
+                        "    {} -> {}: {} files copied, {} unchanged, {} dirs, {} symlinks",
+                        shown.display(),
+                        destination.display(),
+                        report.copied,
+                        report.unchanged,
+                        report.dirs,
+                        report.symlinks
+                    );
+                }
                 Ok(())
             })?;
         }
@@ -176,9 +244,19 @@ fn build(
             _ => eprintln!("notice: building natively with the local Python (--container never)"),
         }
     }
+    // The function dirs as the build sees them: copied in and cleaned.
+    add_function_dirs(&mut inputs, targets);
     pipeline.step("sam-build", || {
-        sam_build::sam_build(sh, &sam, &project.sam_dir(), &project.template_path(), in_container)
-    })
+        sam_build::sam_build(
+            sh,
+            &sam,
+            &project.sam_dir(),
+            &project.template_path(),
+            in_container,
+            project.sam_timeout(),
+        )
+    })?;
+    fingerprint::record(&project.sam_dir(), &project.build_dir(), inputs)
 }
 
 fn dry_run(project: &Project, targets: &[BuildTarget]) -> Result<()> {

@@ -5,14 +5,18 @@
 //! global flags (`--ci`, `--json`) apply to every command, so a new command gets CI mode and
 //! the report without code of its own.
 
+mod bench;
 mod ci;
 mod config;
 mod exit;
+mod fingerprint;
 mod guards;
 mod lambda_build;
 mod lambda_check;
+mod lock;
 mod output;
 mod pipeline;
+mod process;
 mod progress;
 mod report;
 mod steps;
@@ -49,6 +53,8 @@ enum Command {
     LambdaBuild(lambda_build::BuildArgs),
     /// Run the guards on the current tree and build output, without building.
     LambdaCheck(lambda_check::CheckArgs),
+    /// Measure the speed targets side by side and write BENCHMARKS.md.
+    Bench(bench::BenchArgs),
 }
 
 fn main() -> ExitCode {
@@ -69,9 +75,11 @@ fn main() -> ExitCode {
         // Like clap's own usage errors: one line, exit 2, and no report (it has nowhere to go).
         return exit::finish(Err(bad_destination));
     }
+    process::install_signal_handlers();
     let result = match cli.command {
         Command::LambdaBuild(args) => lambda_build::run(&args),
         Command::LambdaCheck(args) => lambda_check::run(&args),
+        Command::Bench(args) => bench::run(&args),
     };
     let result = report::conclude(&command_name, started_at, started.elapsed(), result);
     exit::finish(result)

@@ -10,7 +10,7 @@ use std::time::{Duration, Instant};
 use anyhow::{anyhow, Result};
 
 use crate::ci;
-use crate::exit::{status_of, AlreadyReported, BadInput};
+use crate::exit::{status_of, AlreadyReported, BadInput, INTERRUPTED};
 use crate::guards::Finding;
 use crate::output::{self, paint, Tone};
 use crate::progress::{self, Heartbeat};
@@ -20,6 +20,7 @@ use crate::report::{self, RunRecord, StepFinding};
 pub enum Outcome {
     Ok,
     Failed,
+    Interrupted,
 }
 
 #[derive(Debug, Clone)]
@@ -65,16 +66,26 @@ impl Pipeline {
         } else {
             Heartbeat::off()
         };
-        let result = run();
+        // A signal that arrived between steps stops the pipeline before the next one starts.
+        let result = crate::process::check_interrupted().and_then(|()| run());
         drop(heartbeat);
         let duration = started.elapsed();
-        let outcome = if result.is_ok() { Outcome::Ok } else { Outcome::Failed };
+        let outcome = match &result {
+            Ok(_) => Outcome::Ok,
+            Err(err) if status_of(err) == INTERRUPTED => Outcome::Interrupted,
+            Err(_) => Outcome::Failed,
+        };
         match outcome {
             Outcome::Ok => eprintln!("[{command}] {name} {} in {}", paint(Tone::Ok, "done"), seconds(duration)),
             Outcome::Failed => {
-                eprintln!("[{command}] {name} {} after {}", paint(Tone::Bad, "FAILED"), seconds(duration));
-                self.failed_step = Some(name.to_string());
+                eprintln!("[{command}] {name} {} after {}", paint(Tone::Bad, "FAILED"), seconds(duration))
             }
+            Outcome::Interrupted => {
+                eprintln!("[{command}] {name} {} after {}", paint(Tone::Bad, "INTERRUPTED"), seconds(duration))
+            }
+        }
+        if outcome != Outcome::Ok {
+            self.failed_step = Some(name.to_string());
         }
         self.steps.push(StepRecord { name: name.to_string(), outcome, duration });
         result.map_err(|err| err.context(name.to_string()))
@@ -151,9 +162,10 @@ impl Pipeline {
                     ci::emit(&ci::failure_annotation(self.command, run.failed_step.as_deref(), &error));
                 }
                 eprintln!("{} {err:#}", paint(Tone::Bad, "error:"));
+                let verb = if status == INTERRUPTED { "was interrupted" } else { "failed" };
                 let last = match &run.failed_step {
-                    Some(step) => format!("error: {} failed at step {step} after {total}", self.command),
-                    None => format!("error: {} failed after {total}", self.command),
+                    Some(step) => format!("error: {} {verb} at step {step} after {total}", self.command),
+                    None => format!("error: {} {verb} after {total}", self.command),
                 };
                 eprintln!("{}", paint(Tone::Bad, &last));
                 run.error = Some(error);

@@ -74,7 +74,7 @@ impl RunOutcome {
         match status {
             0 => RunOutcome::Succeeded,
             crate::exit::BAD_INPUT => RunOutcome::BadInput,
-            130 => RunOutcome::Interrupted,
+            crate::exit::INTERRUPTED => RunOutcome::Interrupted,
             _ => RunOutcome::Failed,
         }
     }
@@ -175,6 +175,7 @@ impl Report {
                     outcome: match step.outcome {
                         Outcome::Ok => "ok",
                         Outcome::Failed => "failed",
+                        Outcome::Interrupted => "interrupted",
                     },
                     duration_seconds: millis(step.duration),
                 })

@@ -3,11 +3,13 @@
 
 use std::fs::{self, File};
 use std::path::{Path, PathBuf};
+use std::time::Duration;
 
 use anyhow::{Context, Result};
 use xshell::{cmd, Shell};
 
 use crate::bad_input;
+use crate::process;
 
 /// A command-line tool that ships as a PyPI package.
 #[derive(Debug, Clone)]
@@ -28,6 +30,9 @@ impl PythonTool {
         format!("{}-{}", self.package, self.version)
     }
 }
+
+/// pip on a slow mirror can take minutes; one that has not finished in 15 is stuck.
+const INSTALL_TIMEOUT: Duration = Duration::from_secs(15 * 60);
 
 /// Marks a virtualenv whose install finished; a venv without it is removed and redone.
 const COMPLETE_MARKER: &str = ".xtask-complete";
@@ -60,15 +65,12 @@ pub enum Provenance {
 /// The tool's executable: on PATH if there, else from the cache, installing it first when
 /// missing. Concurrent xtask runs serialise on a lock file, so only one of them installs.
 pub fn locate(sh: &Shell, tool: &PythonTool) -> Result<(PathBuf, Provenance)> {
-    if let Ok(path) = which::which(tool.executable) {
-        return Ok((path, Provenance::OnPath));
+    if let Some(found) = find(tool)? {
+        return Ok(found);
     }
     let tools_dir = cache_root()?.join("tools");
     let venv = tools_dir.join(tool.venv_name());
     let executable = venv.join("bin").join(tool.executable);
-    if is_complete(&venv, &executable) {
-        return Ok((executable, Provenance::Cached));
-    }
     fs::create_dir_all(&tools_dir).with_context(|| format!("creating the tool cache {}", tools_dir.display()))?;
     let lock_path = tools_dir.join(format!("{}.lock", tool.venv_name()));
     let lock = File::create(&lock_path).with_context(|| format!("creating {}", lock_path.display()))?;
@@ -79,6 +81,16 @@ pub fn locate(sh: &Shell, tool: &PythonTool) -> Result<(PathBuf, Provenance)> {
     }
     install(sh, tool, &venv)?;
     Ok((executable, Provenance::Installed))
+}
+
+/// The tool on PATH or completely installed in the cache; never installs.
+pub fn find(tool: &PythonTool) -> Result<Option<(PathBuf, Provenance)>> {
+    if let Ok(path) = which::which(tool.executable) {
+        return Ok(Some((path, Provenance::OnPath)));
+    }
+    let venv = cache_root()?.join("tools").join(tool.venv_name());
+    let executable = venv.join("bin").join(tool.executable);
+    Ok(is_complete(&venv, &executable).then_some((executable, Provenance::Cached)))
 }
 
 fn is_complete(venv: &Path, executable: &Path) -> bool {
@@ -97,16 +109,16 @@ fn install(sh: &Shell, tool: &PythonTool, venv: &Path) -> Result<()> {
     if fs::symlink_metadata(venv).is_ok() {
         fs::remove_dir_all(venv).with_context(|| format!("removing the incomplete install {}", venv.display()))?;
     }
-    cmd!(sh, "{python} -m venv {venv}")
-        .quiet()
-        .run()
+    process::run(cmd!(sh, "{python} -m venv {venv}"), "python3 -m venv", Some(INSTALL_TIMEOUT))
         .with_context(|| format!("creating a virtualenv for {} with {}", tool.package, python.display()))?;
     let pip = venv.join("bin").join("pip");
     let requirement = format!("{}=={}", tool.package, tool.version);
-    cmd!(sh, "{pip} install --quiet --disable-pip-version-check {requirement}")
-        .quiet()
-        .run()
-        .with_context(|| format!("installing {requirement} from PyPI"))?;
+    process::run(
+        cmd!(sh, "{pip} install --quiet --disable-pip-version-check {requirement}"),
+        "pip install",
+        Some(INSTALL_TIMEOUT),
+    )
+    .with_context(|| format!("installing {requirement} from PyPI"))?;
     fs::write(venv.join(COMPLETE_MARKER), &requirement).with_context(|| format!("finishing {}", venv.display()))?;
     Ok(())
 }

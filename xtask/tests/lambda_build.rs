@@ -178,3 +178,56 @@ fn unknown_flag_is_bad_usage() {
     let (status, output) = run(repo.xtask().args(["lambda-build", "--containr", "never"]));
     assert_eq!(status, 2, "{output}");
 }
+
+/// A fake sam that stays busy until a signal: the real one can't be made to wait on cue.
+fn add_slow_sam(bin: &FakeBin, started_marker: &std::path::Path) {
+    let script = format!(
+        "#!/bin/sh\ntrap 'echo got-INT >> \"{calls}\"; exit 130' INT\ntrap 'echo got-TERM >> \"{calls}\"; exit 143' TERM\necho \"$@\" >> \"{calls}\"\ntouch \"{started}\"\nwhile :; do sleep 0.05; done\n",
+        calls = bin.calls_path("sam").display(),
+        started = started_marker.display()
+    );
+    let path = bin.dir.path().join("sam");
+    fs::write(&path, script).unwrap();
+    use std::os::unix::fs::PermissionsExt;
+    fs::set_permissions(&path, fs::Permissions::from_mode(0o755)).unwrap();
+}
+
+fn interrupt_sam_build(signal: i32) -> (i32, String, String) {
+    let repo = RepoCopy::new();
+    let bin = FakeBin::new();
+    let started = bin.dir.path().join("started");
+    add_slow_sam(&bin, &started);
+    let child = repo
+        .xtask()
+        .args(["lambda-build", "--container", "never"])
+        .env("PATH", bin.path_env())
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(60);
+    while !started.exists() {
+        assert!(std::time::Instant::now() < deadline, "fake sam never started");
+        std::thread::sleep(std::time::Duration::from_millis(20));
+    }
+    // Only the xtask gets the signal, as from `kill` or a CI runner cancelling the job.
+    assert_eq!(unsafe { libc::kill(child.id() as i32, signal) }, 0);
+    let output = child.wait_with_output().unwrap();
+    let calls = fs::read_to_string(bin.calls_path("sam")).unwrap();
+    (output.status.code().unwrap_or(-1), common::text(&output), calls)
+}
+
+#[test]
+fn sigint_during_sam_build_reaches_sam_and_exits_130_naming_the_step() {
+    let (status, output, calls) = interrupt_sam_build(libc::SIGINT);
+    assert_eq!(status, 130, "{output}");
+    assert!(calls.contains("got-INT"), "sam never got the signal: {calls}");
+    assert!(output.trim_end().lines().last().unwrap().contains("interrupted at step sam-build"), "{output}");
+}
+
+#[test]
+fn sigterm_during_sam_build_reaches_sam_and_exits_130() {
+    let (status, output, calls) = interrupt_sam_build(libc::SIGTERM);
+    assert_eq!(status, 130, "{output}");
+    assert!(calls.contains("got-TERM"), "sam never got the signal: {calls}");
+}

@@ -7,8 +7,15 @@ use std::fs;
 use std::os::unix::fs::PermissionsExt;
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output};
+use std::time::{Duration, SystemTime};
 
 use ignore::WalkBuilder;
+
+/// Sets a file's mtime to `age` ago.
+pub fn set_age(path: &Path, age: Duration) {
+    let file = fs::File::open(path).unwrap();
+    file.set_modified(SystemTime::now() - age).unwrap();
+}
 
 pub fn repo_root() -> PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR")).parent().unwrap().to_path_buf()
@@ -37,6 +44,9 @@ impl RepoCopy {
                 fs::create_dir_all(&target).unwrap();
             } else {
                 fs::copy(entry.path(), &target).unwrap();
+                // Dated like a checkout made a while ago, not "just now": the xtask never trusts
+                // the size and mtime of a file modified within the last two seconds.
+                set_age(&target, Duration::from_secs(3600));
             }
         }
         RepoCopy { dir }
@@ -46,10 +56,20 @@ impl RepoCopy {
         self.dir.path().join(relative)
     }
 
+    /// Writes a file as an edit made a minute ago.
     pub fn write(&self, relative: &str, text: &str) {
         let path = self.path(relative);
         fs::create_dir_all(path.parent().unwrap()).unwrap();
-        fs::write(path, text).unwrap();
+        fs::write(&path, text).unwrap();
+        set_age(&path, Duration::from_secs(60));
+    }
+
+    /// Appends to a file, as an edit made a minute ago.
+    pub fn append(&self, relative: &str, text: &str) {
+        let path = self.path(relative);
+        let mut content = fs::read_to_string(&path).unwrap();
+        content.push_str(text);
+        self.write(relative, &content);
     }
 
     pub fn xtask(&self) -> Command {
