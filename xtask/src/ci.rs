@@ -222,6 +222,53 @@ mod tests {
         );
     }
 
+    fn conclusion(exit_status: u8, run: crate::report::RunRecord) -> Conclusion {
+        Conclusion {
+            command: "lambda-deploy".to_string(),
+            ci: true,
+            started_at: std::time::UNIX_EPOCH,
+            duration: std::time::Duration::from_millis(1500),
+            exit_status,
+            run,
+        }
+    }
+
+    #[test]
+    fn a_deploy_record_becomes_a_table_in_the_summary() {
+        let run = crate::report::RunRecord {
+            deploy: Some(serde_json::json!({
+                "env": "prod",
+                "stack": "credmate-backend-prod",
+                "change_set_id": null,
+                "steps": [{"name": "preflight", "outcome": "ok"}],
+                "result": "succeeded | no changes",
+            })),
+            ..Default::default()
+        };
+        let summary = step_summary(&conclusion(0, run));
+        assert!(summary.starts_with("### ✅ `cargo xtask lambda-deploy` succeeded in 1.50s\n"), "{summary}");
+        assert!(summary.contains("#### Deploy\n\n| field | value |\n| --- | --- |\n"), "{summary}");
+        assert!(summary.contains("| env | prod |\n"), "{summary}");
+        assert!(summary.contains("| change\\_set\\_id | — |\n"), "{summary}");
+        assert!(summary.contains("| steps | `[{\"name\":\"preflight\",\"outcome\":\"ok\"}]` |\n"), "{summary}");
+        // A pipe would end the cell early.
+        assert!(summary.contains("| result | succeeded \\| no changes |\n"), "{summary}");
+    }
+
+    #[test]
+    fn bad_input_is_summarised_with_its_one_line() {
+        let run = crate::report::RunRecord {
+            error: Some("unknown environment staging: known are dev, prod, local".to_string()),
+            ..Default::default()
+        };
+        let summary = step_summary(&conclusion(2, run));
+        assert_eq!(
+            summary,
+            "### ❌ `cargo xtask lambda-deploy` was refused (bad usage or configuration) (exit status 2)\n\n\
+             #### Error\n\n```text\nunknown environment staging: known are dev, prod, local\n```\n\n"
+        );
+    }
+
     #[test]
     fn markdown_escapes_what_would_render_differently() {
         assert_eq!(markdown_text("__pycache__ | *.pyc"), "\\_\\_pycache\\_\\_ \\| \\*.pyc");

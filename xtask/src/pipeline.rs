@@ -203,3 +203,42 @@ fn render_finding(finding: &Finding) -> String {
 pub fn seconds(duration: Duration) -> String {
     format!("{:.2}s", duration.as_secs_f64())
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::report::{Conclusion, Report};
+
+    /// The deploy engineer's hook, end to end: a record set on the pipeline reaches the
+    /// report, and a report with one validates against the committed schema.
+    #[test]
+    fn a_deploy_record_reaches_the_report_and_validates() {
+        let mut pipeline = Pipeline::new("lambda-deploy");
+        pipeline.step("preflight", || Ok(())).unwrap();
+        let record = serde_json::json!({"env": "dev", "stack": "credmate-backend-dev", "result": "failed"});
+        pipeline.set_deploy_record(record.clone());
+        let failed = pipeline.step("sam-deploy", || -> Result<()> { Err(anyhow!("sam deploy exited with status 1")) });
+        assert!(pipeline.finish(failed).is_err());
+
+        let run = report::take_recorded().expect("finish records the run");
+        assert_eq!(run.deploy.as_ref(), Some(&record));
+        assert_eq!(run.failed_step.as_deref(), Some("sam-deploy"));
+        let conclusion = Conclusion {
+            command: "lambda-deploy".to_string(),
+            ci: false,
+            started_at: std::time::SystemTime::now(),
+            duration: Duration::from_secs(3),
+            exit_status: 1,
+            run,
+        };
+        let report: serde_json::Value = serde_json::from_str(&Report::new(&conclusion).to_json().unwrap()).unwrap();
+        assert_eq!(report["deploy"], record);
+        assert_eq!(report["result"]["error"], "sam-deploy: sam deploy exited with status 1");
+
+        let schema_path = concat!(env!("CARGO_MANIFEST_DIR"), "/../schemas/report.v1.schema.json");
+        let schema: serde_json::Value = serde_json::from_str(&std::fs::read_to_string(schema_path).unwrap()).unwrap();
+        let validator = jsonschema::draft202012::new(&schema).unwrap();
+        let errors: Vec<String> = validator.iter_errors(&report).map(|e| e.to_string()).collect();
+        assert!(errors.is_empty(), "{errors:?}\n{report:#}");
+    }
+}
