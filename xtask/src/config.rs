@@ -213,6 +213,27 @@ backend_src = "backend/src"
         assert_eq!(config.sam_cli_version, DEFAULT_SAM_CLI_VERSION);
     }
 
+    proptest::proptest! {
+        /// Arbitrary text and mangled real configs: bad input (exit 2), never a panic.
+        #[test]
+        fn parse_config_never_panics(text in "\\PC{0,300}") {
+            if let Err(err) = parse_config(&text) {
+                proptest::prop_assert_eq!(crate::exit::status_of(&err), crate::exit::BAD_INPUT);
+            }
+        }
+
+        #[test]
+        fn parse_of_a_mangled_config_is_bad_input_or_ok(cut in 0usize..400, insert in "[ -~\n]{0,10}") {
+            let mut text = SAMPLE.to_string();
+            let at = cut % SAMPLE.len();
+            text.insert_str(at, &insert);
+            if let Err(err) = parse_config(&text) {
+                proptest::prop_assert_eq!(crate::exit::status_of(&err), crate::exit::BAD_INPUT);
+                proptest::prop_assert!(!err.to_string().contains('\n'), "not one line: {}", err);
+            }
+        }
+    }
+
     #[test]
     fn unknown_key_is_bad_input() {
         let text = SAMPLE.replace("backend_src =", "backend_source =");

@@ -174,6 +174,38 @@ Resources:
         }
     }
 
+    proptest::proptest! {
+        /// Arbitrary text, and arbitrary edits of a real template: an error, never a panic.
+        #[test]
+        fn parse_never_panics(text in ".{0,400}") {
+            let _ = Template::parse(&text, "t.yaml");
+        }
+
+        #[test]
+        fn parse_of_a_mangled_template_never_panics(cut in 0usize..600, insert in "[ -~\n\t]{0,12}") {
+            let mut text = TEMPLATE.to_string();
+            let cut = text.char_indices().map(|(i, _)| i).nth(cut % TEMPLATE.len()).unwrap_or(0);
+            text.insert_str(cut, &insert);
+            if let Ok(template) = Template::parse(&text, "t.yaml") {
+                for f in &template.functions {
+                    let _ = f.handler_parts();
+                }
+            }
+        }
+
+        #[test]
+        fn handler_parts_never_panic(handler in "\\PC{0,40}") {
+            let f = TemplateFunction {
+                logical_id: "F".into(),
+                code_uri: None,
+                handler: Some(handler),
+                runtime: None,
+                architecture: "x86_64".into(),
+            };
+            let _ = f.handler_parts();
+        }
+    }
+
     #[test]
     fn invalid_yaml_is_bad_input() {
         let err = Template::parse("Resources: [unclosed", "t.yaml").unwrap_err();
