@@ -53,6 +53,10 @@ pub fn emit(command: &str) {
     let _ = stdout.flush();
 }
 
+/// Findings listed in the step summary; GitHub caps a step's summary at 1 MiB, and a tree full
+/// of installed packages can produce thousands. The log and the report keep every one.
+const SUMMARY_FINDINGS_LIMIT: usize = 100;
+
 /// The step summary: the command's result, its steps with outcome and duration, the findings
 /// with their fixes, the error, and the deploy record when there is one.
 pub fn step_summary(conclusion: &Conclusion) -> String {
@@ -90,7 +94,7 @@ pub fn step_summary(conclusion: &Conclusion) -> String {
 
     if !run.findings.is_empty() {
         md.push_str(&format!("#### Findings ({})\n\n", run.findings.len()));
-        for entry in &run.findings {
+        for entry in run.findings.iter().take(SUMMARY_FINDINGS_LIMIT) {
             let finding = &entry.finding;
             let place = match finding.line {
                 Some(line) => format!("{}:{line}", finding.path),
@@ -100,6 +104,12 @@ pub fn step_summary(conclusion: &Conclusion) -> String {
             md.push_str(&format!("  - problem: {}\n", markdown_text(&finding.problem)));
             md.push_str(&format!("  - breaks: {}\n", markdown_text(&finding.symptom)));
             md.push_str(&format!("  - fix: {}\n", markdown_text(&finding.fix)));
+        }
+        if run.findings.len() > SUMMARY_FINDINGS_LIMIT {
+            md.push_str(&format!(
+                "- … and {} more: the log and the `--json` report list them all\n",
+                run.findings.len() - SUMMARY_FINDINGS_LIMIT
+            ));
         }
         md.push('\n');
     }
@@ -253,6 +263,21 @@ mod tests {
         assert!(summary.contains("| steps | `[{\"name\":\"preflight\",\"outcome\":\"ok\"}]` |\n"), "{summary}");
         // A pipe would end the cell early.
         assert!(summary.contains("| result | succeeded \\| no changes |\n"), "{summary}");
+    }
+
+    #[test]
+    fn a_flood_of_findings_is_cut_short_in_the_summary_with_a_count() {
+        let findings = (0..SUMMARY_FINDINGS_LIMIT + 7)
+            .map(|i| crate::report::StepFinding {
+                step: "pre-build-guards".to_string(),
+                finding: finding(&format!("pkg{i}.dist-info"), None),
+            })
+            .collect();
+        let run = crate::report::RunRecord { findings, ..Default::default() };
+        let summary = step_summary(&conclusion(1, run));
+        assert!(summary.contains(&format!("#### Findings ({})\n", SUMMARY_FINDINGS_LIMIT + 7)));
+        assert_eq!(summary.matches("- **missing-source**").count(), SUMMARY_FINDINGS_LIMIT);
+        assert!(summary.contains("- … and 7 more: the log and the `--json` report list them all\n"), "{summary}");
     }
 
     #[test]
