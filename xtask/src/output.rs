@@ -48,6 +48,12 @@ impl Output {
             step_summary,
         }
     }
+
+    /// Whether a question may be asked: never in CI mode, and only when someone can read it
+    /// (stderr) and answer it (stdin) on a terminal.
+    pub fn can_prompt_with(&self, stdin_is_terminal: bool, stderr_is_terminal: bool) -> bool {
+        !self.ci && stdin_is_terminal && stderr_is_terminal
+    }
 }
 
 static OUTPUT: OnceLock<Output> = OnceLock::new();
@@ -73,7 +79,7 @@ pub fn ci_mode() -> bool {
 /// are terminals. Where this is false, a command that needs confirmation requires a flag.
 #[allow(dead_code)] // for lambda-deploy's confirmation of protected environments
 pub fn can_prompt() -> bool {
-    !ci_mode() && std::io::stdin().is_terminal() && std::io::stderr().is_terminal()
+    get().can_prompt_with(std::io::stdin().is_terminal(), std::io::stderr().is_terminal())
 }
 
 /// Whether stderr is a terminal, for [`Output::detect`].
@@ -173,6 +179,16 @@ mod tests {
         let vars = [("GITHUB_STEP_SUMMARY", "/tmp/summary.md")];
         assert_eq!(detect(false, &vars, false).step_summary, None);
         assert_eq!(detect(true, &vars, false).step_summary, Some(PathBuf::from("/tmp/summary.md")));
+    }
+
+    #[test]
+    fn ci_mode_never_prompts_even_on_a_terminal() {
+        assert!(detect(false, &[], true).can_prompt_with(true, true));
+        assert!(!detect(true, &[], true).can_prompt_with(true, true));
+        assert!(!detect(false, &[("CI", "true")], true).can_prompt_with(true, true));
+        // No terminal to answer on: no question either.
+        assert!(!detect(false, &[], true).can_prompt_with(false, true));
+        assert!(!detect(false, &[], false).can_prompt_with(true, false));
     }
 
     #[test]

@@ -181,6 +181,34 @@ fn a_failure_without_findings_gets_one_annotation_naming_the_step() {
     assert!(stderr(&output).trim_end().lines().last().unwrap().contains("failed at step sam-build"));
 }
 
+/// A prompt in CI mode would hang the job until its timeout. With stdin an open pipe that
+/// never delivers a byte, as a runner's may be, the build must end by itself.
+#[test]
+fn ci_mode_never_waits_for_input() {
+    let (repo, bin) = failing_guard_fixture();
+    let mut child = build(&repo, &bin)
+        .env("CI", "true")
+        .stdin(std::process::Stdio::piped())
+        .stdout(std::process::Stdio::null())
+        .stderr(std::process::Stdio::null())
+        .spawn()
+        .unwrap();
+    let _open_stdin = child.stdin.take();
+    // Generous: a build that needs no input ends in well under a second here.
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(120);
+    let status = loop {
+        if let Some(status) = child.try_wait().unwrap() {
+            break status;
+        }
+        if std::time::Instant::now() > deadline {
+            child.kill().unwrap();
+            panic!("lambda-build in CI mode was still running after 120 s with stdin open: is it waiting for input?");
+        }
+        std::thread::sleep(std::time::Duration::from_millis(20));
+    };
+    assert_eq!(status.code(), Some(1));
+}
+
 // --- the JSON report -------------------------------------------------------------------
 
 fn schema() -> jsonschema::Validator {
