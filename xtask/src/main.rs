@@ -9,11 +9,13 @@ mod guards;
 mod lambda_build;
 mod lambda_check;
 mod lock;
+mod pep508;
 mod pipeline;
 mod process;
 mod steps;
 mod template;
 mod tools;
+mod wheel;
 
 use std::process::ExitCode;
 

@@ -3,6 +3,8 @@
 //! A guard returns findings; it never prints or exits. The pipeline decides what to print
 //! and which exit status follows.
 
+pub mod runtime;
+pub mod scan;
 pub mod source;
 
 use std::fmt;

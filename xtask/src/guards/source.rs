@@ -39,7 +39,7 @@ pub fn check(function: &FunctionSource) -> Vec<Finding> {
 }
 
 /// What kind of installed package a directory name marks, if any.
-fn installed_package_kind(name: &str) -> Option<&'static str> {
+pub fn installed_package_kind(name: &str) -> Option<&'static str> {
     if name.ends_with(".dist-info") {
         Some("installed package metadata (.dist-info)")
     } else if name.ends_with(".egg-info") {
