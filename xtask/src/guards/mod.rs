@@ -3,9 +3,17 @@
 //! A guard returns findings; it never prints or exits. The pipeline decides what to print
 //! and which exit status follows.
 
+pub mod abi;
+pub mod files;
+pub mod platform;
 pub mod runtime;
 pub mod scan;
 pub mod source;
+
+/// Real wheels from PyPI, cached per user: the fixtures of the guards' unit tests.
+#[cfg(test)]
+#[path = "../../tests/common/wheels.rs"]
+pub mod test_wheels;
 
 use std::fmt;
 

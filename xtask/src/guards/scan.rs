@@ -379,3 +379,176 @@ pub fn elf_machine_name(machine: u16) -> String {
         other => format!("machine {}", other.0),
     }
 }
+
+#[cfg(test)]
+pub(crate) mod tests {
+    use std::os::unix::fs::symlink;
+
+    use super::*;
+    use crate::guards::test_wheels::{self as wheels, *};
+
+    pub fn write(path: &Path, bytes: &[u8]) {
+        std::fs::create_dir_all(path.parent().unwrap()).unwrap();
+        std::fs::write(path, bytes).unwrap();
+    }
+
+    fn format_of(scan: &Scan, relative: &str) -> Option<Format> {
+        let path = scan.root.join(relative);
+        scan.binaries.iter().find(|b| b.path == path).map(|b| b.format.clone())
+    }
+
+    /// A fat Mach-O made of two copies of a real thin one, labelled x86_64 and arm64, as
+    /// `lipo -create` lays them out (big-endian header, 4 KiB aligned slices).
+    pub fn fat_macho(thin: &[u8]) -> Vec<u8> {
+        let mut fat = Vec::new();
+        fat.extend(0xcafe_babe_u32.to_be_bytes());
+        fat.extend(2u32.to_be_bytes());
+        let align = 4096u32;
+        for (i, cputype) in [0x0100_0007u32, 0x0100_000c].into_iter().enumerate() {
+            let offset = align * (1 + i as u32 * ((thin.len() as u32).div_ceil(align)));
+            for field in [cputype, 0, offset, thin.len() as u32, 12] {
+                fat.extend(field.to_be_bytes());
+            }
+        }
+        for i in 0..2u32 {
+            let offset = (align * (1 + i * (thin.len() as u32).div_ceil(align))) as usize;
+            fat.resize(offset, 0);
+            fat.extend(thin);
+        }
+        fat
+    }
+
+    #[test]
+    fn real_wheels_are_identified_by_their_headers() {
+        let dir = tempfile::tempdir().unwrap();
+        let root = dir.path();
+        wheels::install_into(PYDANTIC_CORE_LINUX_X86_64, &root.join("x86"));
+        wheels::install_into(PYDANTIC_CORE_LINUX_AARCH64, &root.join("arm"));
+        wheels::install_into(PYDANTIC_CORE_MACOS_ARM64, &root.join("mac"));
+        wheels::install_into(PSYCOPG2_WINDOWS, &root.join("win"));
+
+        let scan = scan(root).unwrap();
+
+        match format_of(&scan, "x86/pydantic_core/_pydantic_core.cpython-311-x86_64-linux-gnu.so") {
+            Some(Format::Elf { bits: 64, little_endian: true, machine, glibc: Some(glibc), .. }) => {
+                assert_eq!(machine, object::elf::EM_X86_64.0);
+                assert!(glibc <= Glibc(2, 17), "manylinux2014 wheel needs {glibc}");
+            }
+            other => panic!("x86_64 extension: {other:?}"),
+        }
+        assert!(matches!(
+            format_of(&scan, "arm/pydantic_core/_pydantic_core.cpython-311-aarch64-linux-gnu.so"),
+            Some(Format::Elf { machine, .. }) if machine == object::elf::EM_AARCH64.0
+        ));
+        assert_eq!(
+            format_of(&scan, "mac/pydantic_core/_pydantic_core.cpython-311-darwin.so"),
+            Some(Format::MachO { arches: vec!["arm64"], fat: false })
+        );
+        assert_eq!(format_of(&scan, "win/psycopg2/_psycopg.cp311-win_amd64.pyd"), Some(Format::Pe { bits: 64 }));
+        let dlls = scan.binaries.iter().filter(|b| b.path.starts_with(root.join("win/psycopg2_binary.libs"))).count();
+        assert_eq!(dlls, 3);
+        assert_eq!(scan.delvewheel_patched, [root.join("win/psycopg2/__init__.py")]);
+        let tags: Vec<&str> = scan.wheels.iter().flat_map(|(_, w)| w.tag_lines.iter().map(String::as_str)).collect();
+        assert!(tags.contains(&"cp311-cp311-win_amd64"), "{tags:?}");
+        // Python sources, stubs and metadata are no binaries.
+        assert!(scan.binaries.iter().all(|b| !b.path.to_string_lossy().ends_with(".py")));
+        assert_eq!(scan.binaries.len(), 7, "{:#?}", scan.binaries);
+    }
+
+    #[test]
+    fn renamed_truncated_and_empty_files_are_judged_by_content() {
+        let dir = tempfile::tempdir().unwrap();
+        let root = dir.path();
+        let real = tempfile::tempdir().unwrap();
+        wheels::extract_member(PSYCOPG2_WINDOWS, ".pyd", &real.path().join("w.pyd"));
+        wheels::extract_member(PYDANTIC_CORE_LINUX_X86_64, ".so", &real.path().join("l.so"));
+        let pe = std::fs::read(real.path().join("w.pyd")).unwrap();
+        let elf = std::fs::read(real.path().join("l.so")).unwrap();
+
+        write(&root.join("pkg/_speedups.cpython-311-x86_64-linux-gnu.so"), &pe);
+        write(&root.join("pkg/no_extension"), &pe);
+        write(&root.join("pkg/cut_header.so"), &elf[..10]);
+        write(&root.join("pkg/cut_sections.so"), &elf[..200]);
+        write(&root.join("pkg/empty.so"), b"");
+        write(&root.join("pkg/text.so"), b"INPUT(-lfoo)\n");
+        write(&root.join("pkg/empty_data"), b"");
+        write(&root.join("pkg/notes"), b"MZ is how this note starts, and it is text\n");
+        write(&root.join("pkg/Klass.class"), &[0xca, 0xfe, 0xba, 0xbe, 0, 0, 0, 0x34, 0, 0x1d, 0, 0, 0, 0, 0, 0]);
+        write(&root.join("pkg/ok.so"), &elf);
+
+        let scan = scan(root).unwrap();
+
+        assert_eq!(format_of(&scan, "pkg/_speedups.cpython-311-x86_64-linux-gnu.so"), Some(Format::Pe { bits: 64 }));
+        assert_eq!(format_of(&scan, "pkg/no_extension"), Some(Format::Pe { bits: 64 }));
+        assert!(matches!(format_of(&scan, "pkg/cut_header.so"), Some(Format::Broken { claimed: "ELF", .. })));
+        assert!(matches!(format_of(&scan, "pkg/cut_sections.so"), Some(Format::Broken { claimed: "ELF", .. })));
+        assert_eq!(format_of(&scan, "pkg/empty.so"), Some(Format::NotBinary { detail: "empty file" }));
+        assert!(matches!(format_of(&scan, "pkg/text.so"), Some(Format::NotBinary { .. })));
+        assert!(matches!(format_of(&scan, "pkg/ok.so"), Some(Format::Elf { bits: 64, .. })));
+        for innocent in ["pkg/empty_data", "pkg/notes", "pkg/Klass.class"] {
+            assert_eq!(format_of(&scan, innocent), None, "{innocent}");
+        }
+    }
+
+    #[test]
+    fn fat_macho_lists_its_arches() {
+        let dir = tempfile::tempdir().unwrap();
+        let thin = dir.path().join("thin.so");
+        wheels::extract_member(PYDANTIC_CORE_MACOS_ARM64, ".so", &thin);
+        let root = dir.path().join("tree");
+        write(&root.join("universal.so"), &fat_macho(&std::fs::read(&thin).unwrap()));
+        let scan = scan(&root).unwrap();
+        assert_eq!(
+            format_of(&scan, "universal.so"),
+            Some(Format::MachO { arches: vec!["x86_64", "arm64"], fat: true })
+        );
+    }
+
+    #[test]
+    fn symlink_loops_end_and_links_to_binaries_are_judged_by_their_target() {
+        let dir = tempfile::tempdir().unwrap();
+        let root = dir.path().join("tree");
+        std::fs::create_dir_all(root.join("pkg")).unwrap();
+        symlink("b", root.join("pkg/a")).unwrap();
+        symlink("a", root.join("pkg/b")).unwrap();
+        symlink("..", root.join("pkg/up")).unwrap();
+        symlink("missing", root.join("pkg/dangling.so")).unwrap();
+        let outside = dir.path().join("outside.pyd");
+        wheels::extract_member(PSYCOPG2_WINDOWS, ".pyd", &outside);
+        symlink(&outside, root.join("pkg/linked.so")).unwrap();
+
+        let scan = scan(&root).unwrap();
+
+        assert_eq!(scan.binaries.len(), 1, "{:?}", scan.binaries);
+        assert_eq!(format_of(&scan, "pkg/linked.so"), Some(Format::Pe { bits: 64 }));
+        assert!(scan.unreadable.is_empty(), "{:?}", scan.unreadable);
+    }
+
+    #[test]
+    fn a_huge_file_is_judged_by_its_header_alone() {
+        let dir = tempfile::tempdir().unwrap();
+        for name in ["model.bin", "huge.so"] {
+            let path = dir.path().join(name);
+            let file = File::create(&path).unwrap();
+            std::io::Write::write_all(&mut &file, b"weights, not code\n").unwrap();
+            // Sparse: 8 GiB on paper, a few bytes on disk. Reading it whole would take minutes.
+            file.set_len(8 << 30).unwrap();
+        }
+        let scan = scan(dir.path()).unwrap();
+        assert_eq!(format_of(&scan, "model.bin"), None);
+        assert!(matches!(format_of(&scan, "huge.so"), Some(Format::NotBinary { .. })));
+        assert_eq!(scan.files, 2);
+    }
+
+    #[test]
+    fn installed_package_dirs_are_reported_outermost_only() {
+        let dir = tempfile::tempdir().unwrap();
+        let root = dir.path();
+        write(&root.join("six-1.16.0.dist-info/METADATA"), b"Name: six\n");
+        write(&root.join("vendor/site-packages/x.libs/y.txt"), b"");
+        let scan = scan(root).unwrap();
+        let dirs: Vec<PathBuf> =
+            scan.installed_dirs.iter().map(|(p, _)| p.strip_prefix(root).unwrap().into()).collect();
+        assert_eq!(dirs, [PathBuf::from("six-1.16.0.dist-info"), PathBuf::from("vendor/site-packages")]);
+    }
+}
