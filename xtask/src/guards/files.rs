@@ -92,15 +92,8 @@ impl<'a> FileContext<'a> {
                         return source_remedy(function, &in_function_dir);
                     }
                 }
-                let relative = path.strip_prefix(artifact).unwrap_or(path);
-                if let Some(first) = relative.components().next() {
-                    let in_function_dir = function.function_dir.join(first);
-                    if std::fs::symlink_metadata(&in_function_dir).is_ok() && first.as_os_str() != "requirements.txt" {
-                        return format!(
-                            "it comes from the function dir, which sam copies over the wheels it installs: rm -rf {} (cargo xtask lambda-build's clean step does it), then rebuild",
-                            self.shown(&in_function_dir)
-                        );
-                    }
+                if let Some(remedy) = self.from_function_dir(path) {
+                    return remedy;
                 }
                 match self.owner(path) {
                     Some(owner) => format!(
@@ -130,6 +123,26 @@ impl<'a> FileContext<'a> {
                 ),
             },
         }
+    }
+}
+
+impl FileContext<'_> {
+    /// When an artifact path comes from the function dir (sam copies it over the wheels it
+    /// installs), how to remove it there.
+    pub fn from_function_dir(&self, path: &Path) -> Option<String> {
+        let Place::Artifact { function, artifact } = self.place else {
+            return None;
+        };
+        let first = path.strip_prefix(artifact).ok()?.components().next()?;
+        let in_function_dir = function.function_dir.join(first);
+        let from_function_dir = std::fs::symlink_metadata(&in_function_dir).is_ok()
+            && !["requirements.txt", "handler.py"].contains(&first.as_os_str().to_str().unwrap_or_default());
+        from_function_dir.then(|| {
+            format!(
+                "it comes from the function dir, which sam copies over the wheels it installs: rm -rf {} (cargo xtask lambda-build's clean step does it), then rebuild",
+                self.shown(&in_function_dir)
+            )
+        })
     }
 }
 

@@ -4,6 +4,8 @@
 //! and which exit status follows.
 
 pub mod abi;
+pub mod aws_sdk;
+pub mod dependencies;
 pub mod files;
 pub mod platform;
 pub mod runtime;
