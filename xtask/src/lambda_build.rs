@@ -11,7 +11,7 @@ use xshell::Shell;
 
 use crate::bad_input;
 use crate::config::{FunctionConfig, Project};
-use crate::guards::{self, source::FunctionSource};
+use crate::guards::{self, allow::Allowed, source::FunctionSource};
 use crate::lock::RepoLock;
 use crate::pipeline::Pipeline;
 use crate::steps::clean;
@@ -29,6 +29,9 @@ pub struct BuildArgs {
     /// List what clean would remove and what copy-backend would replace; change nothing.
     #[arg(long)]
     pub dry_run: bool,
+    /// Show this guard's findings but do not stop on them, for this run only (repeatable).
+    #[arg(long = "allow", value_name = "GUARD")]
+    pub allow: Vec<String>,
 }
 
 /// One function, checked against the template and resolved to absolute paths.
@@ -99,6 +102,10 @@ pub fn run(args: &BuildArgs) -> Result<()> {
     let project = Project::discover()?;
     let template = Template::load(&project.template_path(), &project.config.template.display().to_string())?;
     let targets = resolve_targets(&project, &template)?;
+    let allowed = Allowed::parse(&args.allow)?;
+    for target in &targets {
+        guards::suite::runtime_of(target)?;
+    }
 
     if args.dry_run {
         return dry_run(&project, &targets);
@@ -114,7 +121,8 @@ pub fn run(args: &BuildArgs) -> Result<()> {
     let _lock = RepoLock::acquire(&project.sam_dir())?;
     let sh = Shell::new()?;
     let mut pipeline = Pipeline::new("lambda-build");
-    let result = build(&mut pipeline, &sh, &project, &targets, in_container, args.container);
+    allowed.announce();
+    let result = build(&mut pipeline, &sh, &project, &targets, in_container, args.container, &allowed);
     pipeline.finish(result)
 }
 
@@ -125,6 +133,7 @@ fn build(
     targets: &[BuildTarget],
     in_container: bool,
     mode: ContainerMode,
+    allowed: &Allowed,
 ) -> Result<()> {
     let sam = pipeline.step("sam-cli", || {
         let (sam, provenance) = tools::locate(sh, &PythonTool::sam_cli(&project.config.sam_cli_version))?;
@@ -172,9 +181,7 @@ fn build(
         }
         Ok(())
     })?;
-    pipeline.guard_step("pre-build-guards", || {
-        Ok(targets.iter().flat_map(|target| guards::source::check(&target.source(project))).collect())
-    })?;
+    pipeline.guard_step("pre-build-guards", || Ok(allowed.enforce(guards::suite::pre_build(project, targets)?)))?;
     if !in_container {
         match mode {
             ContainerMode::Auto => eprintln!(
@@ -192,6 +199,21 @@ fn build(
             in_container,
             project.sam_timeout(),
         )
+    })?;
+    pipeline.guard_step("post-build-guards", || {
+        let mut missing = Vec::new();
+        let findings = guards::suite::post_build(project, targets, &mut missing)?;
+        if !missing.is_empty() {
+            anyhow::bail!("sam build reported success but left no build output at {}", missing.join(", "));
+        }
+        Ok(allowed.enforce(findings))
+    })?;
+    pipeline.guard_step("smoke-test", || {
+        let (findings, notes) = guards::suite::smoke_test(project, targets, sam_build::docker_answers)?;
+        for note in notes {
+            eprintln!("{note}");
+        }
+        Ok(allowed.enforce(findings))
     })
 }
 

@@ -24,7 +24,6 @@ pub struct Requirement {
     pub specifiers: VersionSpecifiers,
     /// The specifiers as written, for messages (`>=1.35.0,<1.36.0`).
     pub specifiers_text: String,
-    pub url: Option<String>,
     pub marker: Option<Marker>,
 }
 
@@ -61,12 +60,10 @@ impl FromStr for Requirement {
             extras = after[..close].split(',').map(|e| normalize_name(e.trim())).filter(|e| !e.is_empty()).collect();
             rest = after[close + 1..].trim_start();
         }
-        let mut url = None;
         let (spec_part, marker_part) = if let Some(after) = rest.strip_prefix('@') {
             // A URL may contain ';': the marker starts only after whitespace.
             let after = after.trim_start();
             let end = after.find(char::is_whitespace).unwrap_or(after.len());
-            url = Some(after[..end].to_string());
             let tail = after[end..].trim_start();
             ("", tail.strip_prefix(';'))
         } else {
@@ -91,7 +88,6 @@ impl FromStr for Requirement {
             extras,
             specifiers_text: spec_text.split(',').map(str::trim).collect::<Vec<_>>().join(","),
             specifiers,
-            url,
             marker,
         })
     }
@@ -366,9 +362,8 @@ mod tests {
         assert_eq!((r.normalized.as_str(), r.extras.as_slice()), ("pydantic-core", &["speedups".to_string()][..]));
         assert!(r.accepts("2.33.2") && !r.accepts("2.33.1"));
 
-        let r: Requirement = "pkg @ https://example.invalid/p;x.whl ; python_version >= \"3.8\"".parse().unwrap();
-        assert_eq!(r.url.as_deref(), Some("https://example.invalid/p;x.whl"));
-        assert!(r.applies(&env(), &[]));
+        let r: Requirement = "pkg @ https://example.invalid/p;x.whl ; python_version < \"3.8\"".parse().unwrap();
+        assert!(r.specifiers.is_empty() && !r.applies(&env(), &[]), "the ; inside the URL is not the marker");
 
         assert!("".parse::<Requirement>().is_err());
         assert!(">=1.0".parse::<Requirement>().is_err());

@@ -70,7 +70,7 @@ impl Pipeline {
                 eprintln!("{finding}");
             }
             let noun = if findings.len() == 1 { "finding" } else { "findings" };
-            Err(anyhow!("{} {noun}: nothing was built; fix the above and run again", findings.len()))
+            Err(anyhow!("{} {noun}: fix the above and run again", findings.len()))
         })
     }
 

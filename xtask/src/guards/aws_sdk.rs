@@ -100,18 +100,18 @@ pub fn check(
             None => match (&package.dist, graph.required_by(package.name)) {
                 (_, Some(chain)) => (
                     format!("pulled in by {} (not from {})", chain.join(" -> "), policy.requirements_shown),
-                    match ctx.from_function_dir(&package.path) {
+                    match ctx.function_dir_origin(&package.path) {
                         Some(origin) => origin,
                         None => format!("remove {} from what the function installs", chain[0]),
                     },
                 ),
                 (None, None) => (
                     "a bare package dir with no .dist-info: copied in by hand".to_string(),
-                    ctx.from_function_dir(&package.path).unwrap_or_else(|| ctx.remedy(&package.path)),
+                    ctx.function_dir_origin(&package.path).unwrap_or_else(|| ctx.remedy(&package.path)),
                 ),
                 (Some(_), None) => (
                     format!("nothing in {} requires it", policy.requirements_shown),
-                    ctx.from_function_dir(&package.path).unwrap_or_else(|| ctx.remedy(&package.path)),
+                    ctx.function_dir_origin(&package.path).unwrap_or_else(|| ctx.remedy(&package.path)),
                 ),
             },
         };

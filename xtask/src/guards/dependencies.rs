@@ -32,7 +32,7 @@ pub fn check(installed: &[Installed], env: &MarkerEnv, ctx: &FileContext, requir
     for dist in installed {
         by_name.entry(dist.normalized.as_str()).or_default().push(dist);
     }
-    let with_origin = |dist: &Installed, fix: String| match ctx.from_function_dir(&dist.dist_info) {
+    let with_origin = |dist: &Installed, fix: String| match ctx.function_dir_origin(&dist.dist_info) {
         Some(origin) => format!("{fix}; {origin}"),
         None => fix,
     };

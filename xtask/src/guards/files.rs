@@ -92,7 +92,7 @@ impl<'a> FileContext<'a> {
                         return source_remedy(function, &in_function_dir);
                     }
                 }
-                if let Some(remedy) = self.from_function_dir(path) {
+                if let Some(remedy) = self.function_dir_origin(path) {
                     return remedy;
                 }
                 match self.owner(path) {
@@ -129,15 +129,15 @@ impl<'a> FileContext<'a> {
 impl FileContext<'_> {
     /// When an artifact path comes from the function dir (sam copies it over the wheels it
     /// installs), how to remove it there.
-    pub fn from_function_dir(&self, path: &Path) -> Option<String> {
+    pub fn function_dir_origin(&self, path: &Path) -> Option<String> {
         let Place::Artifact { function, artifact } = self.place else {
             return None;
         };
         let first = path.strip_prefix(artifact).ok()?.components().next()?;
         let in_function_dir = function.function_dir.join(first);
-        let from_function_dir = std::fs::symlink_metadata(&in_function_dir).is_ok()
+        let function_dir_origin = std::fs::symlink_metadata(&in_function_dir).is_ok()
             && !["requirements.txt", "handler.py"].contains(&first.as_os_str().to_str().unwrap_or_default());
-        from_function_dir.then(|| {
+        function_dir_origin.then(|| {
             format!(
                 "it comes from the function dir, which sam copies over the wheels it installs: rm -rf {} (cargo xtask lambda-build's clean step does it), then rebuild",
                 self.shown(&in_function_dir)

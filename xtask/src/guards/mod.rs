@@ -4,13 +4,16 @@
 //! and which exit status follows.
 
 pub mod abi;
+pub mod allow;
 pub mod aws_sdk;
 pub mod dependencies;
 pub mod files;
 pub mod platform;
 pub mod runtime;
 pub mod scan;
+pub mod smoke;
 pub mod source;
+pub mod suite;
 
 /// Real wheels from PyPI, cached per user: the fixtures of the guards' unit tests.
 #[cfg(test)]
