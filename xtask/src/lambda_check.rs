@@ -95,7 +95,10 @@ fn check_directory(args: &CheckArgs, dir: &std::path::Path, allowed: &Allowed) -
     let mut pipeline = Pipeline::new("lambda-check");
     allowed.announce();
     eprintln!("    checking {} against {}", dir.display(), runtime.describe());
-    let result =
-        pipeline.guard_step("file-guards", || Ok(allowed.enforce(suite::directory(&root, &shown_from, &runtime)?)));
+    let result = pipeline.guard_step("file-guards", || {
+        let (findings, files) = suite::directory(&root, &shown_from, &runtime)?;
+        eprintln!("    {files} files walked");
+        Ok(allowed.enforce(findings))
+    });
     pipeline.finish(result)
 }

@@ -8,16 +8,21 @@
 //! data (`.py`, `.pyc`, `.txt`, ...) are never handed to the dynamic loader, so they are not
 //! opened: that keeps a 100,000-file scan close to `find`. `.so`, `.pyd`, `.dll`, files without
 //! an extension and anything unknown are opened, so a renamed binary cannot slip through.
+//!
+//! delvewheel patches the `__init__.py` of each top-level package of a Windows wheel, so only
+//! those are read: packages directly in the scanned root or next to an installed package's
+//! `*.dist-info` / `*.libs` dir (an install root), not the thousands of inner `__init__.py`.
 
 use std::fs::File;
 use std::io::Read;
 use std::path::{Path, PathBuf};
+use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::mpsc;
 
 use anyhow::Result;
 use ignore::{WalkBuilder, WalkState};
 use object::elf::{FileHeader32, FileHeader64};
-use object::read::elf::FileHeader as _;
+use object::read::elf::{FileHeader as _, SectionHeader as _};
 use object::read::macho::{FatArch as _, MachOFatFile32, MachOFatFile64};
 use object::{Endianness, FileKind, ReadCache};
 
@@ -71,10 +76,9 @@ pub struct Scan {
 }
 
 enum Item {
-    File,
     Binary(Binary),
     Wheel(PathBuf, WheelFile),
-    Delvewheel(PathBuf),
+    PackageInit(PathBuf),
     InstalledDir(PathBuf, &'static str),
     Unreadable(PathBuf, String),
 }
@@ -105,9 +109,11 @@ const DELVEWHEEL_MARKER: &[u8] = b"# start delvewheel patch";
 
 pub fn scan(root: &Path) -> Result<Scan> {
     let (sender, receiver) = mpsc::channel::<Item>();
+    let files = AtomicUsize::new(0);
     let walker = WalkBuilder::new(root).standard_filters(false).follow_links(false).build_parallel();
     walker.run(|| {
         let sender = sender.clone();
+        let files = &files;
         Box::new(move |entry| {
             let entry = match entry {
                 Ok(entry) => entry,
@@ -135,7 +141,7 @@ pub fn scan(root: &Path) -> Result<Scan> {
             if file_type.is_symlink() && !std::fs::metadata(path).is_ok_and(|m| m.is_file()) {
                 return WalkState::Continue;
             }
-            let _ = sender.send(Item::File);
+            files.fetch_add(1, Ordering::Relaxed);
             for item in inspect_file(path, &name) {
                 let _ = sender.send(item);
             }
@@ -144,21 +150,28 @@ pub fn scan(root: &Path) -> Result<Scan> {
     });
     drop(sender);
 
-    let mut scan = Scan { root: root.to_path_buf(), ..Scan::default() };
+    let mut package_inits = Vec::new();
+    let mut scan = Scan { root: root.to_path_buf(), files: files.into_inner(), ..Scan::default() };
     for item in receiver {
         match item {
-            Item::File => scan.files += 1,
             Item::Binary(binary) => scan.binaries.push(binary),
             Item::Wheel(path, wheel) => scan.wheels.push((path, wheel)),
-            Item::Delvewheel(path) => scan.delvewheel_patched.push(path),
+            Item::PackageInit(path) => package_inits.push(path),
             Item::InstalledDir(path, kind) => scan.installed_dirs.push((path, kind)),
             Item::Unreadable(path, err) => scan.unreadable.push((path, err)),
         }
     }
     scan.binaries.sort_by(|a, b| a.path.cmp(&b.path));
     scan.wheels.sort_by(|a, b| a.0.cmp(&b.0));
-    scan.delvewheel_patched.sort();
     scan.unreadable.sort();
+    // Where installed packages sit: the parent of a dist-info or .libs dir, or a
+    // site-packages dir itself.
+    let mut install_roots: Vec<PathBuf> = vec![root.to_path_buf()];
+    for (dir, _) in &scan.installed_dirs {
+        let name = dir.file_name().map(|n| n.to_string_lossy()).unwrap_or_default();
+        let install_root = if name.ends_with("-packages") { Some(dir.as_path()) } else { dir.parent() };
+        install_roots.extend(install_root.map(Path::to_path_buf));
+    }
     // Outermost only: a .libs dir inside a reported site-packages is the same finding.
     scan.installed_dirs.sort();
     let mut outermost: Vec<(PathBuf, &'static str)> = Vec::new();
@@ -168,6 +181,21 @@ pub fn scan(root: &Path) -> Result<Scan> {
         }
     }
     scan.installed_dirs = outermost;
+
+    for init in package_inits {
+        let top_level =
+            init.parent().and_then(Path::parent).is_some_and(|parent| install_roots.iter().any(|r| r == parent));
+        if !top_level {
+            continue;
+        }
+        match delvewheel_patched(&init) {
+            Ok(true) => scan.delvewheel_patched.push(init),
+            Ok(false) => {}
+            Err(err) => scan.unreadable.push((init, err.to_string())),
+        }
+    }
+    scan.delvewheel_patched.sort();
+    scan.unreadable.sort();
     Ok(scan)
 }
 
@@ -194,11 +222,8 @@ fn inspect_file(path: &Path, name: &str) -> Vec<Item> {
         return Vec::new();
     }
     if name == "__init__.py" {
-        return match delvewheel_patched(path) {
-            Ok(true) => vec![Item::Delvewheel(path.to_path_buf())],
-            Ok(false) => Vec::new(),
-            Err(err) => vec![Item::Unreadable(path.to_path_buf(), err.to_string())],
-        };
+        // Read after the walk, and only for top-level packages (see the module docs).
+        return vec![Item::PackageInit(path.to_path_buf())];
     }
     let extension = name.rsplit_once('.').map(|(_, ext)| ext.to_ascii_lowercase());
     if extension.is_some_and(|ext| NEVER_LOADED.contains(&ext.as_str())) {
@@ -318,7 +343,10 @@ fn glibc_needed<Elf: object::read::elf::FileHeader<Endian = Endianness>>(
     let Some((mut needs, link)) = sections.gnu_verneed(endian, &data)? else {
         return Ok(None);
     };
-    let strings = sections.strings(endian, &data, link)?;
+    // The whole string table in one read: looking names up through the cache costs a seek
+    // and a read per name.
+    let dynstr = sections.section(link)?.data(endian, &data)?;
+    let strings = object::read::StringTable::new(dynstr, 0, dynstr.len() as u64);
     let mut newest: Option<Glibc> = None;
     while let Some((_, mut aux)) = needs.next()? {
         while let Some(entry) = aux.next()? {
@@ -538,6 +566,24 @@ pub(crate) mod tests {
         assert_eq!(format_of(&scan, "model.bin"), None);
         assert!(matches!(format_of(&scan, "huge.so"), Some(Format::NotBinary { .. })));
         assert_eq!(scan.files, 2);
+    }
+
+    #[test]
+    fn the_delvewheel_patch_is_looked_for_in_top_level_packages() {
+        let dir = tempfile::tempdir().unwrap();
+        let root = dir.path();
+        let patched = b"\"\"\"doc\"\"\"\n# start delvewheel patch\nimport os\n# end delvewheel patch\n";
+        write(&root.join("psycopg2/__init__.py"), patched);
+        write(&root.join("vendor/lib/psycopg2/__init__.py"), patched);
+        write(&root.join("vendor/lib/psycopg2_binary.libs/.load-order"), b"");
+        write(&root.join("clean/__init__.py"), b"import os\n");
+        // An inner package is never patched by delvewheel, so it is not read.
+        write(&root.join("deep/a/b/__init__.py"), patched);
+        let scan = scan(root).unwrap();
+        assert_eq!(
+            scan.delvewheel_patched,
+            [root.join("psycopg2/__init__.py"), root.join("vendor/lib/psycopg2/__init__.py")]
+        );
     }
 
     #[test]

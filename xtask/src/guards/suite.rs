@@ -126,8 +126,8 @@ pub fn smoke_test(
 }
 
 /// The file-level guards on any directory: installed-package dirs, platform binaries and the
-/// Python ABI, in one parallel walk.
-pub fn directory(dir: &Path, shown_from: &Path, runtime: &LambdaRuntime) -> Result<Vec<Finding>> {
+/// Python ABI, in one parallel walk. Also returns how many files it saw.
+pub fn directory(dir: &Path, shown_from: &Path, runtime: &LambdaRuntime) -> Result<(Vec<Finding>, usize)> {
     let scan = scan::scan(dir)?;
     let ctx = FileContext::new(Place::Directory { root: dir, shown_from }, runtime);
     let mut findings: Vec<Finding> = scan
@@ -145,5 +145,5 @@ pub fn directory(dir: &Path, shown_from: &Path, runtime: &LambdaRuntime) -> Resu
         .collect();
     findings.extend(platform::check(&scan, &ctx));
     findings.extend(abi::check(&scan, &ctx));
-    Ok(findings)
+    Ok((findings, scan.files))
 }
