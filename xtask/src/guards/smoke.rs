@@ -228,7 +228,10 @@ pub fn run(target: &SmokeTarget, interpreter: &Interpreter, timeout: Duration) -
     let output = match (output, &interpreter) {
         (Some(output), _) => output,
         (None, Interpreter::Local(python)) => match run_locally(target, python, &event, timeout) {
-            Ok(output) => output,
+            Ok((output, resolved)) => {
+                interpreter = Interpreter::Local(resolved);
+                output
+            }
             Err(err) => {
                 report.findings.push(crash_finding(target, &format!("{err:#}")));
                 return Ok(report);
@@ -341,7 +344,8 @@ fn lambda_environment(target: &SmokeTarget, task_root: &str) -> Vec<(&'static st
     ]
 }
 
-fn run_locally(target: &SmokeTarget, python: &Path, event: &str, timeout: Duration) -> Result<String> {
+/// Returns the output and the interpreter that actually ran (behind any shim).
+fn run_locally(target: &SmokeTarget, python: &Path, event: &str, timeout: Duration) -> Result<(String, PathBuf)> {
     let sh = Shell::new()?;
     let artifact = target.artifact;
     let (module, attribute) = (&target.module, &target.attribute);
@@ -357,7 +361,8 @@ fn run_locally(target: &SmokeTarget, python: &Path, event: &str, timeout: Durati
     let mut command: Command = command.into();
     command.env_clear().env("PATH", "/usr/local/bin:/usr/bin:/bin");
     command.envs(lambda_environment(target, &artifact.to_string_lossy()));
-    crate::process::capture(command, &format!("{} smoke test", target.runtime.name), Some(timeout))
+    let output = crate::process::capture(command, &format!("{} smoke test", target.runtime.name), Some(timeout))?;
+    Ok((output, PathBuf::from(python.trim())))
 }
 
 fn run_in_image(target: &SmokeTarget, image: &str, platform: &str, event: &str, timeout: Duration) -> Result<String> {
