@@ -45,6 +45,13 @@ pub struct FunctionConfig {
     /// Entries of the function dir that clean keeps; everything else is removed.
     #[serde(default = "default_allowlist")]
     pub allowlist: Vec<String>,
+    /// Bundle boto3/botocore/s3transfer on purpose instead of using the runtime's (guard
+    /// bundled-aws-sdk then requires all three, consistent with each other).
+    #[serde(default)]
+    pub allow_bundled_aws_sdk: bool,
+    /// The path the cold-start smoke test GETs through a synthetic API Gateway event.
+    #[serde(default = "default_smoke_test_path")]
+    pub smoke_test_path: String,
 }
 
 fn default_sam_cli_version() -> String {
@@ -53,6 +60,10 @@ fn default_sam_cli_version() -> String {
 
 fn default_sam_timeout_minutes() -> u64 {
     45
+}
+
+fn default_smoke_test_path() -> String {
+    "/health".to_string()
 }
 
 fn default_copy_to() -> String {
@@ -170,6 +181,13 @@ fn validate(config: &LambdaConfig) -> Result<()> {
                 "function {}: copy_to {:?} must be a plain directory name like \"src\"",
                 function.logical_id,
                 function.copy_to
+            )
+        }
+        if !function.smoke_test_path.starts_with('/') {
+            bad_input!(
+                "function {}: smoke_test_path {:?} must be a request path starting with /, like \"/health\"",
+                function.logical_id,
+                function.smoke_test_path
             )
         }
         if function.backend_src.is_some() && !function.allowlist.contains(&function.copy_to) {

@@ -15,6 +15,7 @@ mod lambda_build;
 mod lambda_check;
 mod lock;
 mod output;
+mod pep508;
 mod pipeline;
 mod process;
 mod progress;
@@ -22,6 +23,7 @@ mod report;
 mod steps;
 mod template;
 mod tools;
+mod wheel;
 
 use std::path::PathBuf;
 use std::process::ExitCode;

@@ -110,7 +110,7 @@ impl Pipeline {
             let noun = if findings.len() == 1 { "finding" } else { "findings" };
             let count = findings.len();
             reported = findings;
-            Err(anyhow!("{count} {noun}: nothing was built; fix the above and run again"))
+            Err(anyhow!("{count} {noun}: fix the above and run again"))
         });
         self.findings.extend(reported.into_iter().map(|finding| StepFinding { step: name.to_string(), finding }));
         result

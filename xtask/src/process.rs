@@ -69,7 +69,9 @@ pub fn check_interrupted() -> Result<()> {
 /// ("sam build"). A non-zero exit, a kill by signal, a timeout or an interrupt is an error.
 pub fn run(command: impl Into<Command>, what: &str, timeout: Option<Duration>) -> Result<()> {
     let mut command = command.into();
-    command.stdin(Stdio::null());
+    // The child's output goes to stderr with the xtask's own progress: stdout carries only
+    // what machines read (GitHub workflow commands in CI mode).
+    command.stdin(Stdio::null()).stdout(std::io::stderr());
     let (status, _) = supervise(command, what, timeout, false)?;
     check_status(status, what, "")
 }

@@ -154,8 +154,7 @@ fn outside_ci_mode_there_is_no_annotation_and_no_summary() {
 #[test]
 fn a_successful_build_in_ci_mode_summarises_every_step_and_annotates_nothing() {
     let repo = RepoCopy::new();
-    let bin = FakeBin::new();
-    bin.add("sam", 0);
+    let bin = FakeBin::new(); // no fake sam: the real SAM CLI builds, so every guard has an artifact
     let scratch = tempfile::tempdir().unwrap();
     let summary = scratch.path().join("step_summary.md");
     let output = build(&repo, &bin).env("CI", "true").env("GITHUB_STEP_SUMMARY", &summary).output().unwrap();
@@ -263,8 +262,7 @@ fn json_report_of_a_failing_guard_names_the_finding_and_validates_against_the_sc
 #[test]
 fn json_report_of_a_successful_build_lists_every_step_and_validates() {
     let repo = RepoCopy::new();
-    let bin = FakeBin::new();
-    bin.add("sam", 0);
+    let bin = FakeBin::new(); // no fake sam: the real SAM CLI builds, so every guard has an artifact
     let scratch = tempfile::tempdir().unwrap();
     let report_path = scratch.path().join("report.json");
     let output = build(&repo, &bin).arg("--json").arg(&report_path).env("CI", "true").output().unwrap();
@@ -273,7 +271,10 @@ fn json_report_of_a_successful_build_lists_every_step_and_validates() {
     assert_valid(&report);
     assert_eq!(report["ci"], true);
     let names: Vec<&str> = report["steps"].as_array().unwrap().iter().map(|s| s["name"].as_str().unwrap()).collect();
-    assert_eq!(names, ["sam-cli", "copy-backend", "clean", "pre-build-guards", "sam-build"]);
+    assert_eq!(
+        names,
+        ["sam-cli", "copy-backend", "clean", "pre-build-guards", "sam-build", "post-build-guards", "smoke-test"]
+    );
     assert_eq!(
         report["result"],
         serde_json::json!({"outcome": "succeeded", "exit_status": 0, "failed_step": null, "error": null})

@@ -3,7 +3,22 @@
 //! A guard returns findings; it never prints or exits. The pipeline decides what to print
 //! and which exit status follows.
 
+pub mod abi;
+pub mod allow;
+pub mod aws_sdk;
+pub mod dependencies;
+pub mod files;
+pub mod platform;
+pub mod runtime;
+pub mod scan;
+pub mod smoke;
 pub mod source;
+pub mod suite;
+
+/// Real wheels from PyPI, cached per user: the fixtures of the guards' unit tests.
+#[cfg(test)]
+#[path = "../../tests/common/wheels.rs"]
+pub mod test_wheels;
 
 use std::fmt;
 

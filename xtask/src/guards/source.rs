@@ -39,7 +39,7 @@ pub fn check(function: &FunctionSource) -> Vec<Finding> {
 }
 
 /// What kind of installed package a directory name marks, if any.
-fn installed_package_kind(name: &str) -> Option<&'static str> {
+pub fn installed_package_kind(name: &str) -> Option<&'static str> {
     if name.ends_with(".dist-info") {
         Some("installed package metadata (.dist-info)")
     } else if name.ends_with(".egg-info") {
@@ -87,7 +87,7 @@ stale_fix(function, path),
     findings
 }
 
-fn stale_fix(function: &FunctionSource, path: &Path) -> String {
+pub(super) fn stale_fix(function: &FunctionSource, path: &Path) -> String {
     if let Some((copy_to, backend_src)) = &function.copied_backend {
         if let Ok(inside) = path.strip_prefix(function.function_dir.join(copy_to)) {
             let origin = function.repo_root.join(backend_src).join(inside);

@@ -3,6 +3,8 @@
 
 #![allow(dead_code)]
 
+pub mod wheels;
+
 use std::fs;
 use std::os::unix::fs::PermissionsExt;
 use std::path::{Path, PathBuf};
@@ -92,6 +94,15 @@ impl FakeBin {
 
     pub fn add(&self, name: &str, exit_status: i32) {
         let script = format!("#!/bin/sh\necho \"$@\" >> '{}'\nexit {exit_status}\n", self.calls_path(name).display());
+        let path = self.dir.path().join(name);
+        fs::write(&path, script).unwrap();
+        fs::set_permissions(&path, fs::Permissions::from_mode(0o755)).unwrap();
+    }
+
+    /// A fake tool that runs `body` (sh) after recording its arguments, e.g. a `sam` that
+    /// lays down a prepared build output the real sam cannot produce.
+    pub fn add_script(&self, name: &str, body: &str) {
+        let script = format!("#!/bin/sh\necho \"$@\" >> '{}'\n{body}\n", self.calls_path(name).display());
         let path = self.dir.path().join(name);
         fs::write(&path, script).unwrap();
         fs::set_permissions(&path, fs::Permissions::from_mode(0o755)).unwrap();

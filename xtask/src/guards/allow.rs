@@ -1,0 +1,91 @@
+//! `--allow GUARD`: one guard's findings are still printed but do not fail this one run. Not a
+//! guard itself: the commands pass every guard step's findings through here, which also puts
+//! them in guard order so the output reads grouped by guard.
+
+use anyhow::Result;
+
+use super::{abi, aws_sdk, dependencies, platform, smoke, source, Finding};
+use crate::bad_input;
+
+/// Every guard, in the order findings are printed.
+pub const ALL_GUARDS: [&str; 7] = [
+    source::MISSING_SOURCE,
+    source::STALE_PACKAGE,
+    platform::GUARD,
+    abi::GUARD,
+    aws_sdk::GUARD,
+    dependencies::GUARD,
+    smoke::GUARD,
+];
+
+#[derive(Debug, Default, Clone)]
+pub struct Allowed(Vec<&'static str>);
+
+impl Allowed {
+    /// The guards named on the command line; an unknown name is bad usage.
+    pub fn parse(names: &[String]) -> Result<Allowed> {
+        let mut allowed = Vec::new();
+        for name in names {
+            match ALL_GUARDS.iter().find(|g| **g == name.as_str()) {
+                Some(guard) if !allowed.contains(guard) => allowed.push(*guard),
+                Some(_) => {}
+                None => bad_input!("--allow {name}: no such guard; the guards are {}", ALL_GUARDS.join(", ")),
+            }
+        }
+        Ok(Allowed(allowed))
+    }
+
+    pub fn contains(&self, guard: &str) -> bool {
+        self.0.contains(&guard)
+    }
+
+    /// Said once at the start of a run, so an override is never silent.
+    pub fn announce(&self) {
+        for guard in &self.0 {
+            eprintln!("notice: --allow {guard}: its findings are shown but do not stop this run");
+        }
+    }
+
+    /// Sorts findings by guard, prints the allowed ones as overridden, and returns those that
+    /// still fail the step.
+    pub fn enforce(&self, mut findings: Vec<Finding>) -> Vec<Finding> {
+        findings.sort_by_key(|f| ALL_GUARDS.iter().position(|g| *g == f.guard).unwrap_or(ALL_GUARDS.len()));
+        let (overridden, enforced): (Vec<Finding>, Vec<Finding>) =
+            findings.into_iter().partition(|f| self.contains(f.guard));
+        for finding in &overridden {
+            eprintln!("{finding}");
+            eprintln!("    allowed: --allow {} overrides this finding for this run only", finding.guard);
+        }
+        enforced
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn finding(guard: &'static str) -> Finding {
+        Finding::new(guard, "p", "problem", "symptom", "fix")
+    }
+
+    #[test]
+    fn unknown_guard_is_bad_usage_naming_the_known_ones() {
+        let err = Allowed::parse(&["platform".into()]).unwrap_err();
+        assert_eq!(crate::exit::status_of(&err), crate::exit::BAD_INPUT);
+        assert!(err.to_string().contains("platform-binary"), "{err}");
+    }
+
+    #[test]
+    fn allowed_findings_are_dropped_and_the_rest_grouped_by_guard() {
+        let allowed = Allowed::parse(&["bundled-aws-sdk".into()]).unwrap();
+        let enforced = allowed.enforce(vec![
+            finding(smoke::GUARD),
+            finding(aws_sdk::GUARD),
+            finding(platform::GUARD),
+            finding(abi::GUARD),
+            finding(platform::GUARD),
+        ]);
+        let guards: Vec<&str> = enforced.iter().map(|f| f.guard).collect();
+        assert_eq!(guards, [platform::GUARD, platform::GUARD, abi::GUARD, smoke::GUARD]);
+    }
+}

@@ -1,0 +1,600 @@
+//! One parallel walk over a directory tree that collects what the file-level guards judge:
+//! every native binary (decided by its header bytes, never by its name), every installed
+//! wheel's `WHEEL` tags, delvewheel-patched `__init__.py` files and installed-package dirs.
+//!
+//! Speed: a file is opened only when it could be loaded as native code, and then only its
+//! header is read (16 to 64 bytes; an ELF's section headers and version-needs table on top,
+//! for the glibc check). Files whose extension Python only ever reads as source, bytecode or
+//! data (`.py`, `.pyc`, `.txt`, ...) are never handed to the dynamic loader, so they are not
+//! opened: that keeps a 100,000-file scan close to `find`. `.so`, `.pyd`, `.dll`, files without
+//! an extension and anything unknown are opened, so a renamed binary cannot slip through.
+//!
+//! delvewheel patches the `__init__.py` of each top-level package of a Windows wheel, so only
+//! those are read: packages directly in the scanned root or next to an installed package's
+//! `*.dist-info` / `*.libs` dir (an install root), not the thousands of inner `__init__.py`.
+
+use std::fs::File;
+use std::io::Read;
+use std::path::{Path, PathBuf};
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::mpsc;
+
+use anyhow::Result;
+use ignore::{WalkBuilder, WalkState};
+use object::elf::{FileHeader32, FileHeader64};
+use object::read::elf::{FileHeader as _, SectionHeader as _};
+use object::read::macho::{FatArch as _, MachOFatFile32, MachOFatFile64};
+use object::{Endianness, FileKind, ReadCache};
+
+use super::runtime::Glibc;
+use super::source::installed_package_kind;
+use crate::wheel::{parse_wheel, WheelFile};
+
+/// What the header bytes of a file say it is.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Format {
+    Elf {
+        bits: u8,
+        little_endian: bool,
+        machine: u16,
+        os_abi: u8,
+        /// The newest `GLIBC_x.y` symbol version it needs, when it has a version-needs table.
+        glibc: Option<Glibc>,
+    },
+    /// Windows PE (DLL, PYD, EXE).
+    Pe { bits: u8 },
+    /// macOS Mach-O, thin (one arch) or fat (several).
+    MachO { arches: Vec<&'static str>, fat: bool },
+    /// Starts like a binary of this kind but its headers are cut short or corrupt.
+    Broken { claimed: &'static str, detail: String },
+    /// Named like a native library (`.so`, `.pyd`, `.dll`, `.dylib`) but holds no binary.
+    NotBinary { detail: &'static str },
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Binary {
+    pub path: PathBuf,
+    pub format: Format,
+}
+
+#[derive(Debug, Default)]
+pub struct Scan {
+    pub root: PathBuf,
+    /// Every native binary and every file that claims to be one, sorted by path.
+    pub binaries: Vec<Binary>,
+    /// `*.dist-info/WHEEL` files, sorted by path.
+    pub wheels: Vec<(PathBuf, WheelFile)>,
+    /// `__init__.py` files carrying a `# start delvewheel patch` block.
+    pub delvewheel_patched: Vec<PathBuf>,
+    /// `*.dist-info`, `*.egg-info`, `*.libs`, `site-packages` dirs (outermost only), with the
+    /// kind of each, for the stale-installed-package guard.
+    pub installed_dirs: Vec<(PathBuf, &'static str)>,
+    /// Files that could not be read: a guard cannot vouch for them.
+    pub unreadable: Vec<(PathBuf, String)>,
+    /// Regular files seen (opened or not).
+    pub files: usize,
+}
+
+enum Item {
+    Binary(Binary),
+    Wheel(PathBuf, WheelFile),
+    PackageInit(PathBuf),
+    InstalledDir(PathBuf, &'static str),
+    Unreadable(PathBuf, String),
+}
+
+/// Extensions whose files Python reads as source, bytecode or data and never maps as native
+/// code. Compared lowercase.
+const NEVER_LOADED: &[&str] = &[
+    "py", "pyi", "pyc", "pyo", "pyx", "pxd", "pxi", "txt", "md", "rst", "json", "toml", "cfg", "ini", "yaml", "yml",
+    "html", "htm", "css", "js", "map", "xml", "csv", "typed", "pem", "crt", "c", "h", "cc", "cpp", "hpp", "rs", "go",
+    "sh", "jinja", "j2", "mo", "po", "pot", "svg", "png", "jpg", "jpeg", "gif", "ico", "gz", "zip", "whl", "tar",
+    "lock", "in", "sql", "csh", "fish", "ps1", "bat",
+];
+
+/// Names a loader would try to load: `x.so`, `libx.so.3`, `x.pyd`, `x.dll`, `x.dylib`.
+pub fn native_name(name: &str) -> bool {
+    let lower = name.to_ascii_lowercase();
+    lower.ends_with(".so")
+        || lower.contains(".so.")
+        || lower.ends_with(".pyd")
+        || lower.ends_with(".dll")
+        || lower.ends_with(".dylib")
+}
+
+/// How much of an `__init__.py` is searched for the delvewheel block: delvewheel puts it
+/// right after the docstring and `__future__` imports.
+const DELVEWHEEL_WINDOW: u64 = 256 * 1024;
+const DELVEWHEEL_MARKER: &[u8] = b"# start delvewheel patch";
+
+pub fn scan(root: &Path) -> Result<Scan> {
+    let (sender, receiver) = mpsc::channel::<Item>();
+    let files = AtomicUsize::new(0);
+    let walker = WalkBuilder::new(root).standard_filters(false).follow_links(false).build_parallel();
+    walker.run(|| {
+        let sender = sender.clone();
+        let files = &files;
+        Box::new(move |entry| {
+            let entry = match entry {
+                Ok(entry) => entry,
+                Err(err) => {
+                    let path = error_path(&err).unwrap_or_default();
+                    let _ = sender.send(Item::Unreadable(path, err.to_string()));
+                    return WalkState::Continue;
+                }
+            };
+            let Some(file_type) = entry.file_type() else {
+                return WalkState::Continue;
+            };
+            let path = entry.path();
+            let name = entry.file_name().to_string_lossy();
+            if file_type.is_dir() {
+                if entry.depth() > 0 {
+                    if let Some(kind) = installed_package_kind(&name) {
+                        let _ = sender.send(Item::InstalledDir(path.to_path_buf(), kind));
+                    }
+                }
+                return WalkState::Continue;
+            }
+            // A link is judged by what it points to when that is a file; links to dirs are
+            // not followed, so a symlink loop cannot trap the walk.
+            if file_type.is_symlink() && !std::fs::metadata(path).is_ok_and(|m| m.is_file()) {
+                return WalkState::Continue;
+            }
+            files.fetch_add(1, Ordering::Relaxed);
+            for item in inspect_file(path, &name) {
+                let _ = sender.send(item);
+            }
+            WalkState::Continue
+        })
+    });
+    drop(sender);
+
+    let mut package_inits = Vec::new();
+    let mut scan = Scan { root: root.to_path_buf(), files: files.into_inner(), ..Scan::default() };
+    for item in receiver {
+        match item {
+            Item::Binary(binary) => scan.binaries.push(binary),
+            Item::Wheel(path, wheel) => scan.wheels.push((path, wheel)),
+            Item::PackageInit(path) => package_inits.push(path),
+            Item::InstalledDir(path, kind) => scan.installed_dirs.push((path, kind)),
+            Item::Unreadable(path, err) => scan.unreadable.push((path, err)),
+        }
+    }
+    scan.binaries.sort_by(|a, b| a.path.cmp(&b.path));
+    scan.wheels.sort_by(|a, b| a.0.cmp(&b.0));
+    scan.unreadable.sort();
+    // Where installed packages sit: the parent of a dist-info or .libs dir, or a
+    // site-packages dir itself.
+    let mut install_roots: Vec<PathBuf> = vec![root.to_path_buf()];
+    for (dir, _) in &scan.installed_dirs {
+        let name = dir.file_name().map(|n| n.to_string_lossy()).unwrap_or_default();
+        let install_root = if name.ends_with("-packages") { Some(dir.as_path()) } else { dir.parent() };
+        install_roots.extend(install_root.map(Path::to_path_buf));
+    }
+    // Outermost only: a .libs dir inside a reported site-packages is the same finding.
+    scan.installed_dirs.sort();
+    let mut outermost: Vec<(PathBuf, &'static str)> = Vec::new();
+    for (path, kind) in scan.installed_dirs.drain(..) {
+        if !outermost.iter().any(|(outer, _)| path.starts_with(outer)) {
+            outermost.push((path, kind));
+        }
+    }
+    scan.installed_dirs = outermost;
+
+    for init in package_inits {
+        let top_level =
+            init.parent().and_then(Path::parent).is_some_and(|parent| install_roots.iter().any(|r| r == parent));
+        if !top_level {
+            continue;
+        }
+        match delvewheel_patched(&init) {
+            Ok(true) => scan.delvewheel_patched.push(init),
+            Ok(false) => {}
+            Err(err) => scan.unreadable.push((init, err.to_string())),
+        }
+    }
+    scan.delvewheel_patched.sort();
+    scan.unreadable.sort();
+    Ok(scan)
+}
+
+fn error_path(err: &ignore::Error) -> Option<PathBuf> {
+    match err {
+        ignore::Error::WithPath { path, .. } => Some(path.clone()),
+        ignore::Error::WithDepth { err, .. } | ignore::Error::WithLineNumber { err, .. } => error_path(err),
+        ignore::Error::Loop { child, .. } => Some(child.clone()),
+        _ => None,
+    }
+}
+
+fn inspect_file(path: &Path, name: &str) -> Vec<Item> {
+    let in_dist_info =
+        path.parent().and_then(Path::file_name).is_some_and(|dir| dir.to_string_lossy().ends_with(".dist-info"));
+    if in_dist_info {
+        if name == "WHEEL" {
+            return match std::fs::read(path) {
+                Ok(bytes) => vec![Item::Wheel(path.to_path_buf(), parse_wheel(&String::from_utf8_lossy(&bytes)))],
+                Err(err) => vec![Item::Unreadable(path.to_path_buf(), err.to_string())],
+            };
+        }
+        // METADATA, RECORD, licenses: text the installer wrote.
+        return Vec::new();
+    }
+    if name == "__init__.py" {
+        // Read after the walk, and only for top-level packages (see the module docs).
+        return vec![Item::PackageInit(path.to_path_buf())];
+    }
+    let extension = name.rsplit_once('.').map(|(_, ext)| ext.to_ascii_lowercase());
+    if extension.is_some_and(|ext| NEVER_LOADED.contains(&ext.as_str())) {
+        return Vec::new();
+    }
+    match identify(path, native_name(name)) {
+        Ok(Some(format)) => vec![Item::Binary(Binary { path: path.to_path_buf(), format })],
+        Ok(None) => Vec::new(),
+        Err(err) => vec![Item::Unreadable(path.to_path_buf(), err.to_string())],
+    }
+}
+
+fn delvewheel_patched(path: &Path) -> std::io::Result<bool> {
+    let mut head = Vec::new();
+    File::open(path)?.take(DELVEWHEEL_WINDOW).read_to_end(&mut head)?;
+    Ok(memchr::memmem::find(&head, DELVEWHEEL_MARKER).is_some())
+}
+
+/// Reads the header of one file and says what binary it is, if any. `native_named` files
+/// (`.so`, `.pyd`, ...) that hold no binary are reported too: a loader would try them.
+pub fn identify(path: &Path, native_named: bool) -> std::io::Result<Option<Format>> {
+    let mut file = File::open(path)?;
+    let mut head = [0u8; 64];
+    let mut len = 0;
+    while len < head.len() {
+        match file.read(&mut head[len..])? {
+            0 => break,
+            n => len += n,
+        }
+    }
+    let head = &head[..len];
+    // PE needs the header e_lfanew points to, beyond the first 64 bytes: read through a cache
+    // that fetches only the ranges object asks for.
+    let kind = if head.starts_with(b"MZ") { FileKind::parse(&ReadCache::new(&file)) } else { FileKind::parse(head) };
+    let broken = |claimed: &'static str, detail: String| Ok(Some(Format::Broken { claimed, detail }));
+    let format = match kind {
+        Ok(FileKind::Elf64) => match FileHeader64::<Endianness>::parse(head) {
+            Ok(header) => elf_format(header, &file, 64)?,
+            Err(err) => return broken("ELF", format!("ELF header cut short or corrupt ({err})")),
+        },
+        Ok(FileKind::Elf32) => match FileHeader32::<Endianness>::parse(head) {
+            Ok(header) => elf_format(header, &file, 32)?,
+            Err(err) => return broken("ELF", format!("ELF header cut short or corrupt ({err})")),
+        },
+        Ok(FileKind::Pe32) => Format::Pe { bits: 32 },
+        Ok(FileKind::Pe64) => Format::Pe { bits: 64 },
+        Ok(FileKind::MachO32) => thin_macho::<object::macho::MachHeader32<Endianness>>(head),
+        Ok(FileKind::MachO64) => thin_macho::<object::macho::MachHeader64<Endianness>>(head),
+        Ok(kind @ (FileKind::MachOFat32 | FileKind::MachOFat64)) => {
+            match fat_macho(&file, kind == FileKind::MachOFat64) {
+                Some(format) => format,
+                // 0xcafebabe also starts every Java class file: not Mach-O unless the arch count
+                // is plausible (file(1) uses the same test).
+                None => return Ok(None),
+            }
+        }
+        // Static archives, COFF objects and the like are never loaded at run time.
+        Ok(_) => return Ok(None),
+        Err(err) => {
+            const MAGICS: [(&[u8], &str); 5] = [
+                (b"\x7fELF", "ELF"),
+                (&[0xfe, 0xed, 0xfa, 0xce], "Mach-O"),
+                (&[0xce, 0xfa, 0xed, 0xfe], "Mach-O"),
+                (&[0xfe, 0xed, 0xfa, 0xcf], "Mach-O"),
+                (&[0xcf, 0xfa, 0xed, 0xfe], "Mach-O"),
+            ];
+            if let Some((_, claimed)) = MAGICS.iter().find(|(magic, _)| head.starts_with(magic)) {
+                return broken(claimed, format!("{len} bytes: header cut short ({err})"));
+            }
+            if native_named && head.starts_with(b"MZ") {
+                return broken("Windows PE", format!("MZ header without a valid PE header ({err})"));
+            }
+            if !native_named {
+                return Ok(None);
+            }
+            Format::NotBinary { detail: if len == 0 { "empty file" } else { "no executable header (text or data)" } }
+        }
+    };
+    Ok(Some(format))
+}
+
+fn elf_format<Elf: object::read::elf::FileHeader<Endian = Endianness>>(
+    header: &Elf,
+    file: &File,
+    bits: u8,
+) -> std::io::Result<Format> {
+    let ident = header.e_ident();
+    let Ok(endian) = header.endian() else {
+        return Ok(Format::Broken { claimed: "ELF", detail: "unknown byte order".into() });
+    };
+    let glibc = match glibc_needed(header, endian, file) {
+        Ok(glibc) => glibc,
+        Err(err) => {
+            return Ok(Format::Broken {
+                claimed: "ELF",
+                detail: format!("section headers cut short or corrupt ({err})"),
+            })
+        }
+    };
+    Ok(Format::Elf {
+        bits,
+        little_endian: ident.data == object::elf::ELFDATA2LSB,
+        machine: header.e_machine(endian).0,
+        os_abi: ident.os_abi.0,
+        glibc,
+    })
+}
+
+/// The newest `GLIBC_x.y` in the ELF's version-needs table: the oldest glibc it loads on.
+fn glibc_needed<Elf: object::read::elf::FileHeader<Endian = Endianness>>(
+    header: &Elf,
+    endian: Endianness,
+    file: &File,
+) -> object::read::Result<Option<Glibc>> {
+    let data = ReadCache::new(file);
+    let sections = header.sections(endian, &data)?;
+    let Some((mut needs, link)) = sections.gnu_verneed(endian, &data)? else {
+        return Ok(None);
+    };
+    // The whole string table in one read: looking names up through the cache costs a seek
+    // and a read per name.
+    let dynstr = sections.section(link)?.data(endian, &data)?;
+    let strings = object::read::StringTable::new(dynstr, 0, dynstr.len() as u64);
+    let mut newest: Option<Glibc> = None;
+    while let Some((_, mut aux)) = needs.next()? {
+        while let Some(entry) = aux.next()? {
+            let name = entry.name(endian, strings)?;
+            let glibc = std::str::from_utf8(name).ok().and_then(|n| n.strip_prefix("GLIBC_")).and_then(Glibc::parse);
+            if glibc > newest {
+                newest = glibc;
+            }
+        }
+    }
+    Ok(newest)
+}
+
+fn thin_macho<Mach: object::read::macho::MachHeader<Endian = Endianness>>(head: &[u8]) -> Format {
+    match Mach::parse(head, 0) {
+        Ok(header) => match header.endian() {
+            Ok(endian) => Format::MachO { arches: vec![cpu_name(header.cputype(endian).0)], fat: false },
+            Err(_) => Format::MachO { arches: Vec::new(), fat: false },
+        },
+        Err(err) => Format::Broken { claimed: "Mach-O", detail: format!("header cut short ({err})") },
+    }
+}
+
+fn fat_macho(file: &File, wide: bool) -> Option<Format> {
+    let data = ReadCache::new(file);
+    let arches: Vec<&'static str> = if wide {
+        MachOFatFile64::parse(&data).ok()?.arches().iter().map(|a| cpu_name(a.cputype().0)).collect()
+    } else {
+        MachOFatFile32::parse(&data).ok()?.arches().iter().map(|a| cpu_name(a.cputype().0)).collect()
+    };
+    (!arches.is_empty() && arches.len() < 20).then_some(Format::MachO { arches, fat: true })
+}
+
+fn cpu_name(cputype: u32) -> &'static str {
+    use object::macho::*;
+    match object::macho::CpuType(cputype) {
+        CPU_TYPE_X86_64 => "x86_64",
+        CPU_TYPE_ARM64 => "arm64",
+        CPU_TYPE_X86 => "i386",
+        CPU_TYPE_ARM => "arm",
+        CPU_TYPE_POWERPC => "ppc",
+        CPU_TYPE_POWERPC64 => "ppc64",
+        _ => "unknown arch",
+    }
+}
+
+/// A readable name for an ELF e_machine.
+pub fn elf_machine_name(machine: u16) -> String {
+    use object::elf::*;
+    match object::elf::Machine(machine) {
+        EM_X86_64 => "x86-64".into(),
+        EM_AARCH64 => "aarch64".into(),
+        EM_386 => "i386".into(),
+        EM_ARM => "32-bit arm".into(),
+        EM_PPC64 => "ppc64".into(),
+        EM_S390 => "s390x".into(),
+        EM_RISCV => "riscv".into(),
+        other => format!("machine {}", other.0),
+    }
+}
+
+#[cfg(test)]
+pub(crate) mod tests {
+    use std::os::unix::fs::symlink;
+
+    use super::*;
+    use crate::guards::test_wheels::{self as wheels, *};
+
+    pub fn write(path: &Path, bytes: &[u8]) {
+        std::fs::create_dir_all(path.parent().unwrap()).unwrap();
+        std::fs::write(path, bytes).unwrap();
+    }
+
+    fn format_of(scan: &Scan, relative: &str) -> Option<Format> {
+        let path = scan.root.join(relative);
+        scan.binaries.iter().find(|b| b.path == path).map(|b| b.format.clone())
+    }
+
+    /// A fat Mach-O made of two copies of a real thin one, labelled x86_64 and arm64, as
+    /// `lipo -create` lays them out (big-endian header, 4 KiB aligned slices).
+    pub fn fat_macho(thin: &[u8]) -> Vec<u8> {
+        let mut fat = Vec::new();
+        fat.extend(0xcafe_babe_u32.to_be_bytes());
+        fat.extend(2u32.to_be_bytes());
+        let align = 4096u32;
+        for (i, cputype) in [0x0100_0007u32, 0x0100_000c].into_iter().enumerate() {
+            let offset = align * (1 + i as u32 * ((thin.len() as u32).div_ceil(align)));
+            for field in [cputype, 0, offset, thin.len() as u32, 12] {
+                fat.extend(field.to_be_bytes());
+            }
+        }
+        for i in 0..2u32 {
+            let offset = (align * (1 + i * (thin.len() as u32).div_ceil(align))) as usize;
+            fat.resize(offset, 0);
+            fat.extend(thin);
+        }
+        fat
+    }
+
+    #[test]
+    fn real_wheels_are_identified_by_their_headers() {
+        let dir = tempfile::tempdir().unwrap();
+        let root = dir.path();
+        wheels::install_into(PYDANTIC_CORE_LINUX_X86_64, &root.join("x86"));
+        wheels::install_into(PYDANTIC_CORE_LINUX_AARCH64, &root.join("arm"));
+        wheels::install_into(PYDANTIC_CORE_MACOS_ARM64, &root.join("mac"));
+        wheels::install_into(PSYCOPG2_WINDOWS, &root.join("win"));
+
+        let scan = scan(root).unwrap();
+
+        match format_of(&scan, "x86/pydantic_core/_pydantic_core.cpython-311-x86_64-linux-gnu.so") {
+            Some(Format::Elf { bits: 64, little_endian: true, machine, glibc: Some(glibc), .. }) => {
+                assert_eq!(machine, object::elf::EM_X86_64.0);
+                assert!(glibc <= Glibc(2, 17), "manylinux2014 wheel needs {glibc}");
+            }
+            other => panic!("x86_64 extension: {other:?}"),
+        }
+        assert!(matches!(
+            format_of(&scan, "arm/pydantic_core/_pydantic_core.cpython-311-aarch64-linux-gnu.so"),
+            Some(Format::Elf { machine, .. }) if machine == object::elf::EM_AARCH64.0
+        ));
+        assert_eq!(
+            format_of(&scan, "mac/pydantic_core/_pydantic_core.cpython-311-darwin.so"),
+            Some(Format::MachO { arches: vec!["arm64"], fat: false })
+        );
+        assert_eq!(format_of(&scan, "win/psycopg2/_psycopg.cp311-win_amd64.pyd"), Some(Format::Pe { bits: 64 }));
+        let dlls = scan.binaries.iter().filter(|b| b.path.starts_with(root.join("win/psycopg2_binary.libs"))).count();
+        assert_eq!(dlls, 3);
+        assert_eq!(scan.delvewheel_patched, [root.join("win/psycopg2/__init__.py")]);
+        let tags: Vec<&str> = scan.wheels.iter().flat_map(|(_, w)| w.tag_lines.iter().map(String::as_str)).collect();
+        assert!(tags.contains(&"cp311-cp311-win_amd64"), "{tags:?}");
+        // Python sources, stubs and metadata are no binaries.
+        assert!(scan.binaries.iter().all(|b| !b.path.to_string_lossy().ends_with(".py")));
+        assert_eq!(scan.binaries.len(), 7, "{:#?}", scan.binaries);
+    }
+
+    #[test]
+    fn renamed_truncated_and_empty_files_are_judged_by_content() {
+        let dir = tempfile::tempdir().unwrap();
+        let root = dir.path();
+        let real = tempfile::tempdir().unwrap();
+        wheels::extract_member(PSYCOPG2_WINDOWS, ".pyd", &real.path().join("w.pyd"));
+        wheels::extract_member(PYDANTIC_CORE_LINUX_X86_64, ".so", &real.path().join("l.so"));
+        let pe = std::fs::read(real.path().join("w.pyd")).unwrap();
+        let elf = std::fs::read(real.path().join("l.so")).unwrap();
+
+        write(&root.join("pkg/_speedups.cpython-311-x86_64-linux-gnu.so"), &pe);
+        write(&root.join("pkg/no_extension"), &pe);
+        write(&root.join("pkg/cut_header.so"), &elf[..10]);
+        write(&root.join("pkg/cut_sections.so"), &elf[..200]);
+        write(&root.join("pkg/empty.so"), b"");
+        write(&root.join("pkg/text.so"), b"INPUT(-lfoo)\n");
+        write(&root.join("pkg/empty_data"), b"");
+        write(&root.join("pkg/notes"), b"MZ is how this note starts, and it is text\n");
+        write(&root.join("pkg/Klass.class"), &[0xca, 0xfe, 0xba, 0xbe, 0, 0, 0, 0x34, 0, 0x1d, 0, 0, 0, 0, 0, 0]);
+        write(&root.join("pkg/ok.so"), &elf);
+
+        let scan = scan(root).unwrap();
+
+        assert_eq!(format_of(&scan, "pkg/_speedups.cpython-311-x86_64-linux-gnu.so"), Some(Format::Pe { bits: 64 }));
+        assert_eq!(format_of(&scan, "pkg/no_extension"), Some(Format::Pe { bits: 64 }));
+        assert!(matches!(format_of(&scan, "pkg/cut_header.so"), Some(Format::Broken { claimed: "ELF", .. })));
+        assert!(matches!(format_of(&scan, "pkg/cut_sections.so"), Some(Format::Broken { claimed: "ELF", .. })));
+        assert_eq!(format_of(&scan, "pkg/empty.so"), Some(Format::NotBinary { detail: "empty file" }));
+        assert!(matches!(format_of(&scan, "pkg/text.so"), Some(Format::NotBinary { .. })));
+        assert!(matches!(format_of(&scan, "pkg/ok.so"), Some(Format::Elf { bits: 64, .. })));
+        for innocent in ["pkg/empty_data", "pkg/notes", "pkg/Klass.class"] {
+            assert_eq!(format_of(&scan, innocent), None, "{innocent}");
+        }
+    }
+
+    #[test]
+    fn fat_macho_lists_its_arches() {
+        let dir = tempfile::tempdir().unwrap();
+        let thin = dir.path().join("thin.so");
+        wheels::extract_member(PYDANTIC_CORE_MACOS_ARM64, ".so", &thin);
+        let root = dir.path().join("tree");
+        write(&root.join("universal.so"), &fat_macho(&std::fs::read(&thin).unwrap()));
+        let scan = scan(&root).unwrap();
+        assert_eq!(
+            format_of(&scan, "universal.so"),
+            Some(Format::MachO { arches: vec!["x86_64", "arm64"], fat: true })
+        );
+    }
+
+    #[test]
+    fn symlink_loops_end_and_links_to_binaries_are_judged_by_their_target() {
+        let dir = tempfile::tempdir().unwrap();
+        let root = dir.path().join("tree");
+        std::fs::create_dir_all(root.join("pkg")).unwrap();
+        symlink("b", root.join("pkg/a")).unwrap();
+        symlink("a", root.join("pkg/b")).unwrap();
+        symlink("..", root.join("pkg/up")).unwrap();
+        symlink("missing", root.join("pkg/dangling.so")).unwrap();
+        let outside = dir.path().join("outside.pyd");
+        wheels::extract_member(PSYCOPG2_WINDOWS, ".pyd", &outside);
+        symlink(&outside, root.join("pkg/linked.so")).unwrap();
+
+        let scan = scan(&root).unwrap();
+
+        assert_eq!(scan.binaries.len(), 1, "{:?}", scan.binaries);
+        assert_eq!(format_of(&scan, "pkg/linked.so"), Some(Format::Pe { bits: 64 }));
+        assert!(scan.unreadable.is_empty(), "{:?}", scan.unreadable);
+    }
+
+    #[test]
+    fn a_huge_file_is_judged_by_its_header_alone() {
+        let dir = tempfile::tempdir().unwrap();
+        for name in ["model.bin", "huge.so"] {
+            let path = dir.path().join(name);
+            let file = File::create(&path).unwrap();
+            std::io::Write::write_all(&mut &file, b"weights, not code\n").unwrap();
+            // Sparse: 8 GiB on paper, a few bytes on disk. Reading it whole would take minutes.
+            file.set_len(8 << 30).unwrap();
+        }
+        let scan = scan(dir.path()).unwrap();
+        assert_eq!(format_of(&scan, "model.bin"), None);
+        assert!(matches!(format_of(&scan, "huge.so"), Some(Format::NotBinary { .. })));
+        assert_eq!(scan.files, 2);
+    }
+
+    #[test]
+    fn the_delvewheel_patch_is_looked_for_in_top_level_packages() {
+        let dir = tempfile::tempdir().unwrap();
+        let root = dir.path();
+        let patched = b"\"\"\"doc\"\"\"\n# start delvewheel patch\nimport os\n# end delvewheel patch\n";
+        write(&root.join("psycopg2/__init__.py"), patched);
+        write(&root.join("vendor/lib/psycopg2/__init__.py"), patched);
+        write(&root.join("vendor/lib/psycopg2_binary.libs/.load-order"), b"");
+        write(&root.join("clean/__init__.py"), b"import os\n");
+        // An inner package is never patched by delvewheel, so it is not read.
+        write(&root.join("deep/a/b/__init__.py"), patched);
+        let scan = scan(root).unwrap();
+        assert_eq!(
+            scan.delvewheel_patched,
+            [root.join("psycopg2/__init__.py"), root.join("vendor/lib/psycopg2/__init__.py")]
+        );
+    }
+
+    #[test]
+    fn installed_package_dirs_are_reported_outermost_only() {
+        let dir = tempfile::tempdir().unwrap();
+        let root = dir.path();
+        write(&root.join("six-1.16.0.dist-info/METADATA"), b"Name: six\n");
+        write(&root.join("vendor/site-packages/x.libs/y.txt"), b"");
+        let scan = scan(root).unwrap();
+        let dirs: Vec<PathBuf> =
+            scan.installed_dirs.iter().map(|(p, _)| p.strip_prefix(root).unwrap().into()).collect();
+        assert_eq!(dirs, [PathBuf::from("six-1.16.0.dist-info"), PathBuf::from("vendor/site-packages")]);
+    }
+}
