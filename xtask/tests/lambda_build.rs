@@ -234,3 +234,32 @@ fn sigterm_during_sam_build_reaches_sam_and_exits_130() {
     assert_eq!(status, 130, "{output}");
     assert!(calls.contains("got-TERM"), "sam never got the signal: {calls}");
 }
+
+/// A second function needs only a template resource and a config entry: both are built,
+/// guarded and smoke-tested.
+#[test]
+fn a_second_function_is_built_by_config_alone() {
+    let repo = RepoCopy::new();
+    repo.write(
+        "infra/lambda/functions/worker/handler.py",
+        "def handler(event, context):\n    return {\"statusCode\": 200, \"body\": '{\"status\": \"healthy\"}'}\n",
+    );
+    repo.write("infra/lambda/functions/worker/requirements.txt", "");
+    repo.write("infra/lambda/functions/worker/.gitignore", "*\n!.gitignore\n!handler.py\n!requirements.txt\n");
+    repo.write("infra/lambda/functions/worker/leftover.py", "");
+    let template = fs::read_to_string(repo.path("infra/lambda/template.yaml")).unwrap();
+    let worker = "  WorkerFunction:\n    Type: AWS::Serverless::Function\n    Properties:\n      CodeUri: functions/worker/\n      Handler: handler.handler\n      Runtime: python3.11\n\n  ErrorsAlarm:";
+    repo.write("infra/lambda/template.yaml", &template.replacen("  ErrorsAlarm:", worker, 1));
+    repo.append(
+        "Cargo.toml",
+        "\n[[workspace.metadata.lambda.functions]]\nlogical_id = \"WorkerFunction\"\nfunction_dir = \"infra/lambda/functions/worker\"\nallowlist = [\"handler.py\", \"requirements.txt\", \".gitignore\"]\n",
+    );
+
+    let (status, output) = run(repo.xtask().args(["lambda-build", "--container", "never"]));
+
+    assert_eq!(status, 0, "{output}");
+    assert!(output.contains("removing file infra/lambda/functions/worker/leftover.py"), "{output}");
+    assert!(repo.path("infra/lambda/.aws-sam/build/WorkerFunction/handler.py").is_file());
+    assert!(repo.path(&format!("{ARTIFACT}/src/lazy_app.py")).is_file());
+    assert!(!repo.path("infra/lambda/.aws-sam/build/WorkerFunction/leftover.py").exists());
+}
