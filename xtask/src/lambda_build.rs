@@ -104,29 +104,30 @@ pub fn run(args: &BuildArgs) -> Result<()> {
         return dry_run(&project, &targets);
     }
 
-    let in_container = sam_build::use_container(args.container, sam_build::docker_answers)?;
-    if !in_container {
-        for target in &targets {
-            tools::runtime_python(target.template.runtime.as_deref().unwrap_or_default())?;
-        }
-    }
+    let in_container = build_prerequisites(args.container, &targets)?;
 
     let _lock = RepoLock::acquire(&project.sam_dir())?;
     let sh = Shell::new()?;
     let mut pipeline = Pipeline::new("lambda-build");
-    let result = build(&mut pipeline, &sh, &project, &targets, in_container, args.container);
+    let result = build(&mut pipeline, &sh, &project, &targets, in_container, args.container).map(|_sam| ());
     pipeline.finish(result)
 }
 
-fn build(
-    pipeline: &mut Pipeline,
-    sh: &Shell,
-    project: &Project,
-    targets: &[BuildTarget],
-    in_container: bool,
-    mode: ContainerMode,
-) -> Result<()> {
-    let sam = pipeline.step("sam-cli", || {
+/// Whether sam builds in a container, after checking that what the build needs is there
+/// (bad input otherwise, before anything changes).
+pub fn build_prerequisites(mode: ContainerMode, targets: &[BuildTarget]) -> Result<bool> {
+    let in_container = sam_build::use_container(mode, sam_build::docker_answers)?;
+    if !in_container {
+        for target in targets {
+            tools::runtime_python(target.template.runtime.as_deref().unwrap_or_default())?;
+        }
+    }
+    Ok(in_container)
+}
+
+/// The sam-cli step: finds or installs sam.
+pub fn locate_sam_step(pipeline: &mut Pipeline, sh: &Shell, project: &Project) -> Result<PathBuf> {
+    pipeline.step("sam-cli", || {
         let (sam, provenance) = tools::locate(sh, &PythonTool::sam_cli(&project.config.sam_cli_version))?;
         let origin = match provenance {
             Provenance::OnPath => "on PATH",
@@ -135,7 +136,19 @@ fn build(
         };
         eprintln!("    sam: {} ({origin})", sam.display());
         Ok(sam)
-    })?;
+    })
+}
+
+/// The build's steps on `pipeline` (lambda-deploy runs them on its own); returns sam's path.
+pub fn build(
+    pipeline: &mut Pipeline,
+    sh: &Shell,
+    project: &Project,
+    targets: &[BuildTarget],
+    in_container: bool,
+    mode: ContainerMode,
+) -> Result<PathBuf> {
+    let sam = locate_sam_step(pipeline, sh, project)?;
     for target in targets {
         if let (Some(source), Some(shown)) = (&target.backend_src, &target.config.backend_src) {
             pipeline.step("copy-backend", || {
@@ -187,7 +200,8 @@ fn build(
             in_container,
             project.sam_timeout(),
         )
-    })
+    })?;
+    Ok(sam)
 }
 
 fn dry_run(project: &Project, targets: &[BuildTarget]) -> Result<()> {
