@@ -256,6 +256,12 @@ fn plan<'a>(project: &'a Project, args: &'a DeployArgs) -> Result<Plan<'a>> {
     let targets = lambda_build::resolve_targets(project, &functions)?;
     let template = StackTemplate::load(&project.template_path(), &template_shown)?;
     check_parameters(&env, &template, &settings, &samconfig_shown, &template_shown)?;
+    // A NoEcho parameter's value is a secret: sam prints the overrides it deploys with.
+    for param in template.parameters.iter().filter(|p| p.no_echo) {
+        if let Some(o) = env.override_value(&param.name) {
+            redact::register(&o.value);
+        }
+    }
 
     let built_template = built_template(project);
     let build = if args.skip_build {
@@ -698,13 +704,30 @@ fn confirm(plan: &Plan, git: &GitState) -> Result<()> {
         plan.settings.account_id.as_deref().unwrap_or("?"),
         plan.region
     );
-    let mut answer = String::new();
-    std::io::stdin().lock().read_line(&mut answer).context("reading the confirmation")?;
-    crate::process::check_interrupted()?;
+    let answer = read_line_unless_interrupted()?;
     if answer.trim() != env {
         return Err(anyhow::Error::new(Aborted(format!("not confirmed (typed {:?}, not {env:?})", answer.trim()))));
     }
     Ok(())
+}
+
+/// Reads one line from stdin on a thread, so that Ctrl-C at the prompt stops the deploy at
+/// once instead of after the next Enter.
+fn read_line_unless_interrupted() -> Result<String> {
+    let (sender, receiver) = std::sync::mpsc::channel();
+    std::thread::spawn(move || {
+        let mut answer = String::new();
+        let read = std::io::stdin().lock().read_line(&mut answer).map(|_| answer);
+        let _ = sender.send(read);
+    });
+    loop {
+        crate::process::check_interrupted()?;
+        match receiver.recv_timeout(Duration::from_millis(100)) {
+            Ok(read) => return read.context("reading the confirmation"),
+            Err(std::sync::mpsc::RecvTimeoutError::Timeout) => continue,
+            Err(std::sync::mpsc::RecvTimeoutError::Disconnected) => anyhow::bail!("reading the confirmation failed"),
+        }
+    }
 }
 
 #[cfg(test)]

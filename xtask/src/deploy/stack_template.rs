@@ -29,6 +29,8 @@ pub struct TemplateParameter {
     pub name: String,
     pub kind: String,
     pub default: Option<String>,
+    /// `NoEcho: true`: the value is a secret, never to be printed.
+    pub no_echo: bool,
 }
 
 #[derive(Debug)]
@@ -57,6 +59,7 @@ impl StackTemplate {
                     name: name.to_string(),
                     kind: spec["Type"].as_str().unwrap_or("String").to_string(),
                     default: scalar(&spec["Default"]),
+                    no_echo: scalar(&spec["NoEcho"]).is_some_and(|v| v.eq_ignore_ascii_case("true")),
                 });
             }
         }
@@ -109,5 +112,13 @@ mod tests {
         assert_eq!(template.parameter("VpcId").unwrap().default, None);
         assert_eq!(template.parameter_of_type(SUBNET_IDS_TYPE).unwrap().name, "SubnetIds");
         assert!(template.has_resource(LAMBDA_SECURITY_GROUP_RESOURCE));
+        assert!(template.parameters.iter().all(|p| !p.no_echo));
+    }
+
+    #[test]
+    fn no_echo_parameters_are_known() {
+        let template =
+            StackTemplate::parse("Parameters:\n  DbPassword:\n    Type: String\n    NoEcho: true\n", "t").unwrap();
+        assert!(template.parameter("DbPassword").unwrap().no_echo);
     }
 }
