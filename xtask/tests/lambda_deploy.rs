@@ -438,6 +438,38 @@ fn sigint_during_sam_deploy_reaches_sam_records_an_interrupted_attempt_and_exits
     assert_eq!(record["exit_status"], 130);
 }
 
+/// moto never answers garbage; a proxy or a broken install can. A fake aws prints an HTML
+/// error page where JSON belongs.
+#[test]
+fn garbage_instead_of_json_from_aws_fails_naming_the_call_and_is_audited() {
+    let account = Account {
+        vpc: "vpc-0a1b2c3d4e5f60718".into(),
+        vpc_cidr: "10.20.0.0/16".into(),
+        subnets: vec!["subnet-0a1b2c3d4e5f60718".into()],
+        database_secret: "arn:aws:secretsmanager:us-east-1:123456789012:secret:credmate/staging/database-Q1w2E3".into(),
+        jwt_secret: "arn:aws:secretsmanager:us-east-1:123456789012:secret:credmate/staging/jwt-R4t5Y6".into(),
+    };
+    let repo = staging_repo(&account, SETTINGS, &[]);
+    let bin = FakeBin::new();
+    let path = bin.dir.path().join("aws");
+    fs::write(&path, "#!/bin/sh\necho '<html><body>502 Bad Gateway</body></html>'\n").unwrap();
+    fs::set_permissions(&path, fs::Permissions::from_mode(0o755)).unwrap();
+
+    let mut command = repo.xtask();
+    command.args(["lambda-deploy", "--env", ENV, "--skip-build"]).env("PATH", bin.path_env());
+    let (status, output) = run(&mut command);
+    assert_eq!(status, 1, "{output}");
+    assert!(
+        output.contains("aws sts get-caller-identity answered with something that is not the JSON expected"),
+        "{output}"
+    );
+    assert!(output.contains("502 Bad Gateway"), "{output}");
+    assert!(last_line(&output).contains("failed at step aws-account"), "{output}");
+    let record = &audit_lines(&repo)[0];
+    assert_eq!(record["result"], "failed");
+    assert!(record["error"].as_str().unwrap().contains("not the JSON expected"), "{record}");
+}
+
 #[test]
 fn an_unknown_environment_is_bad_usage_listing_the_known_ones() {
     let repo = RepoCopy::new();
