@@ -18,7 +18,6 @@ pub struct LambdaConfig {
     /// The SAM template, e.g. `infra/lambda/template.yaml`. sam runs in its directory.
     pub template: PathBuf,
     /// The SAM CLI configuration with one table per environment.
-    #[allow(dead_code)] // read by lambda-deploy
     pub samconfig: PathBuf,
     /// SAM CLI version installed into the tool cache when `sam` is not on PATH.
     #[serde(default = "default_sam_cli_version")]
@@ -27,6 +26,9 @@ pub struct LambdaConfig {
     #[serde(default = "default_sam_timeout_minutes")]
     pub sam_timeout_minutes: u64,
     pub functions: Vec<FunctionConfig>,
+    /// lambda-deploy's settings: `[workspace.metadata.lambda.deploy]` (see README).
+    #[serde(default)]
+    pub deploy: crate::deploy::settings::DeploySettings,
 }
 
 #[derive(Debug, Deserialize)]
@@ -159,6 +161,7 @@ pub fn parse_config(manifest_text: &str) -> Result<LambdaConfig> {
         Err(err) => bad_input!("Cargo.toml [workspace.metadata.lambda]: {}", one_line(&err.to_string())),
     };
     validate(&config)?;
+    config.deploy.validate()?;
     Ok(config)
 }
 

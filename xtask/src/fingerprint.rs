@@ -41,30 +41,30 @@ impl Fingerprint {
 
     /// A file's identity without reading it: for executables (sam, python, the xtask).
     pub fn add_file_stamp(&mut self, name: &str, path: &Path) {
-        self.add(name, format!("{}:{}", path.display(), stamp(path)));
+        self.add(name, format!("{}:{}", path.display(), stamp(path, Recent::Distrust)));
     }
 
     /// Every file and symlink below `root` as `name/relative`, by size and mtime.
     pub fn add_tree(&mut self, name: &str, root: &Path) {
         let walker = WalkBuilder::new(root).standard_filters(false).follow_links(false).build();
-        self.add_walk(name, root, walker);
+        self.add_walk(name, root, walker, Recent::Distrust);
     }
 
     /// The backend source as copy-backend sees it (its ignore rules), so that touching an
     /// ignored file does not force a rebuild.
     pub fn add_backend_tree(&mut self, name: &str, root: &Path) -> Result<()> {
-        self.add_walk(name, root, crate::steps::copy_backend::walker(root)?);
+        self.add_walk(name, root, crate::steps::copy_backend::walker(root)?, Recent::Distrust);
         Ok(())
     }
 
-    fn add_walk(&mut self, name: &str, root: &Path, walker: ignore::Walk) {
+    fn add_walk(&mut self, name: &str, root: &Path, walker: ignore::Walk, recent: Recent) {
         self.add(format!("{name}/"), "root");
         for entry in walker.flatten() {
             let Ok(relative) = entry.path().strip_prefix(root) else { continue };
             if relative.as_os_str().is_empty() || entry.file_type().is_some_and(|t| t.is_dir()) {
                 continue;
             }
-            self.add(format!("{name}/{}", relative.display()), stamp(entry.path()));
+            self.add(format!("{name}/{}", relative.display()), stamp(entry.path(), recent));
         }
     }
 
@@ -81,11 +81,21 @@ impl Fingerprint {
     }
 }
 
-/// `size:mtime_ns`, or `racy` for a file modified too recently to trust, or `missing`.
-fn stamp(path: &Path) -> String {
+/// Whether a file modified within [`RACY_WINDOW`] may count as unchanged later.
+#[derive(Clone, Copy, PartialEq, Eq)]
+enum Recent {
+    /// Inputs: an edit right after the build could keep size and mtime; never trust them.
+    Distrust,
+    /// The build output, just written by sam: what matters is that nobody touches it later,
+    /// and a later write moves its mtime past the recorded one.
+    Trust,
+}
+
+/// `size:mtime_ns`, or `racy` for an input modified too recently to trust, or `missing`.
+fn stamp(path: &Path, recent: Recent) -> String {
     let Ok(meta) = fs::symlink_metadata(path) else { return "missing".to_string() };
     let Ok(modified) = meta.modified() else { return "racy".to_string() };
-    if modified > SystemTime::now() - RACY_WINDOW {
+    if recent == Recent::Distrust && modified > SystemTime::now() - RACY_WINDOW {
         return "racy".to_string();
     }
     let nanos = modified.duration_since(UNIX_EPOCH).map(|d| d.as_nanos()).unwrap_or_default();
@@ -111,7 +121,8 @@ pub fn manifest_path(sam_dir: &Path) -> PathBuf {
 
 fn outputs(build_dir: &Path) -> Fingerprint {
     let mut outputs = Fingerprint::default();
-    outputs.add_tree("build", build_dir);
+    let walker = WalkBuilder::new(build_dir).standard_filters(false).follow_links(false).build();
+    outputs.add_walk("build", build_dir, walker, Recent::Trust);
     outputs
 }
 
@@ -219,6 +230,17 @@ mod tests {
         write_old(&dir.path().join("debug.log"), "x");
         assert_eq!(tree_print(dir.path()).first_difference(&with_ignore_file), None);
         assert_eq!(with_ignore_file.first_difference(&before), None, "hidden .gitignore is not shipped");
+    }
+
+    #[test]
+    fn a_build_output_written_just_now_is_current_right_after() {
+        let sam_dir = tempfile::tempdir().unwrap();
+        let build_dir = sam_dir.path().join(".aws-sam/build");
+        fs::create_dir_all(build_dir.join("F")).unwrap();
+        fs::write(build_dir.join("F/handler.py"), "h").unwrap(); // as sam writes it, now
+        let inputs = Fingerprint::default();
+        record(sam_dir.path(), &build_dir, inputs.clone()).unwrap();
+        assert_eq!(check(sam_dir.path(), &build_dir, &inputs), Ok(()));
     }
 
     #[test]

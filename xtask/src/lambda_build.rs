@@ -106,50 +106,93 @@ pub fn run(args: &BuildArgs) -> Result<()> {
     let project = Project::discover()?;
     let template = Template::load(&project.template_path(), &project.config.template.display().to_string())?;
     let targets = resolve_targets(&project, &template)?;
-    let allowed = Allowed::parse(&args.allow)?;
-    for target in &targets {
-        guards::suite::runtime_of(target)?;
-    }
+    let prerequisites = Prerequisites::check(args.container, &targets, &args.allow)?;
 
     if args.dry_run {
         return dry_run(&project, &targets);
     }
 
-    let in_container = sam_build::use_container(args.container, sam_build::docker_answers)?;
-    if !in_container {
-        for target in &targets {
-            tools::runtime_python(target.template.runtime.as_deref().unwrap_or_default())?;
-        }
-    }
-
     let _lock = RepoLock::acquire(&project.sam_dir())?;
-    let mut inputs = build_inputs(&project, &targets, args.container, in_container)?;
+    let Some(plan) = plan(&project, &targets, prerequisites, args.force)? else {
+        return Ok(());
+    };
+    let sh = Shell::new()?;
+    let mut pipeline = Pipeline::new("lambda-build");
+    let result = build(&mut pipeline, &sh, &project, &targets, &plan).map(|_sam| ());
+    pipeline.finish(result)
+}
+
+/// A build that is due, with what was decided before its first step.
+pub struct BuildPlan {
+    in_container: bool,
+    mode: ContainerMode,
+    allowed: Allowed,
+    /// The inputs so far; the function dirs are added once copy-backend and clean ran.
+    inputs: Fingerprint,
+}
+
+/// What a build needs, checked before anything changes on disk (bad input otherwise): the
+/// `--allow` names, each function's runtime, Docker or the runtime's Python.
+pub struct Prerequisites {
+    mode: ContainerMode,
+    in_container: bool,
+    allowed: Allowed,
+    allowed_names: Vec<String>,
+}
+
+impl Prerequisites {
+    pub fn check(mode: ContainerMode, targets: &[BuildTarget], allow: &[String]) -> Result<Prerequisites> {
+        let allowed = Allowed::parse(allow)?;
+        for target in targets {
+            guards::suite::runtime_of(target)?;
+        }
+        let in_container = build_prerequisites(mode, targets)?;
+        let mut allowed_names = allow.to_vec();
+        allowed_names.sort();
+        allowed_names.dedup();
+        Ok(Prerequisites { mode, in_container, allowed, allowed_names })
+    }
+}
+
+/// Whether the last successful build is still current: `None` when it is (and says so),
+/// unless `force`. The caller holds the [`RepoLock`].
+pub fn plan(
+    project: &Project,
+    targets: &[BuildTarget],
+    prerequisites: Prerequisites,
+    force: bool,
+) -> Result<Option<BuildPlan>> {
+    let Prerequisites { mode, in_container, allowed, allowed_names } = prerequisites;
+    let mut inputs = build_inputs(project, targets, mode, in_container)?;
     // A build that passed only because a guard was allowed must not make a later strict build
     // "up to date".
-    let mut allowed_names = args.allow.clone();
-    allowed_names.sort();
-    allowed_names.dedup();
     inputs.add("guards/allowed", allowed_names.join(","));
-    if !args.force {
+    if !force {
         let mut current = inputs.clone();
-        add_function_dirs(&mut current, &targets);
+        add_function_dirs(&mut current, targets);
         match fingerprint::check(&project.sam_dir(), &project.build_dir(), &current) {
             Ok(()) => {
                 eprintln!(
                     "[lambda-build] up to date: nothing changed since the last successful build (--force rebuilds)"
                 );
-                return Ok(());
+                return Ok(None);
             }
             Err(reason) => eprintln!("[lambda-build] building: {reason}"),
         }
     }
-    fingerprint::invalidate(&project.sam_dir())?;
-    let sh = Shell::new()?;
-    let mut pipeline = Pipeline::new("lambda-build");
-    allowed.announce();
-    let plan = BuildPlan { in_container, mode: args.container, allowed: &allowed, inputs };
-    let result = build(&mut pipeline, &sh, &project, &targets, plan);
-    pipeline.finish(result)
+    Ok(Some(BuildPlan { in_container, mode, allowed, inputs }))
+}
+
+/// Whether sam builds in a container, after checking that what the build needs is there
+/// (bad input otherwise, before anything changes).
+pub fn build_prerequisites(mode: ContainerMode, targets: &[BuildTarget]) -> Result<bool> {
+    let in_container = sam_build::use_container(mode, sam_build::docker_answers)?;
+    if !in_container {
+        for target in targets {
+            tools::runtime_python(target.template.runtime.as_deref().unwrap_or_default())?;
+        }
+    }
+    Ok(in_container)
 }
 
 /// Everything a build depends on but the function dirs, which copy-backend and clean change:
@@ -193,24 +236,9 @@ fn add_function_dirs(inputs: &mut Fingerprint, targets: &[BuildTarget]) {
     }
 }
 
-/// How this run builds, decided before the first step.
-struct BuildPlan<'a> {
-    in_container: bool,
-    mode: ContainerMode,
-    allowed: &'a Allowed,
-    /// The inputs so far; the function dirs are added once copy-backend and clean ran.
-    inputs: Fingerprint,
-}
-
-fn build(
-    pipeline: &mut Pipeline,
-    sh: &Shell,
-    project: &Project,
-    targets: &[BuildTarget],
-    plan: BuildPlan,
-) -> Result<()> {
-    let BuildPlan { in_container, mode, allowed, mut inputs } = plan;
-    let sam = pipeline.step("sam-cli", || {
+/// The sam-cli step: finds or installs sam.
+pub fn locate_sam_step(pipeline: &mut Pipeline, sh: &Shell, project: &Project) -> Result<PathBuf> {
+    pipeline.step("sam-cli", || {
         let (sam, provenance) = tools::locate(sh, &PythonTool::sam_cli(&project.config.sam_cli_version))?;
         let origin = match provenance {
             Provenance::OnPath => "on PATH",
@@ -219,7 +247,23 @@ fn build(
         };
         eprintln!("    sam: {} ({origin})", sam.display());
         Ok(sam)
-    })?;
+    })
+}
+
+/// The build's steps on `pipeline` (lambda-deploy runs them on its own), then the manifest
+/// that makes the next no-op build "up to date"; returns sam's path.
+pub fn build(
+    pipeline: &mut Pipeline,
+    sh: &Shell,
+    project: &Project,
+    targets: &[BuildTarget],
+    plan: &BuildPlan,
+) -> Result<PathBuf> {
+    let BuildPlan { in_container, mode, allowed, inputs } = plan;
+    let (in_container, mode, mut inputs) = (*in_container, *mode, inputs.clone());
+    fingerprint::invalidate(&project.sam_dir())?;
+    allowed.announce();
+    let sam = locate_sam_step(pipeline, sh, project)?;
     for target in targets {
         if let (Some(source), Some(shown)) = (&target.backend_src, &target.config.backend_src) {
             pipeline.step("copy-backend", || {
@@ -292,7 +336,8 @@ fn build(
         }
         Ok(allowed.enforce(findings))
     })?;
-    fingerprint::record(&project.sam_dir(), &project.build_dir(), inputs)
+    fingerprint::record(&project.sam_dir(), &project.build_dir(), inputs)?;
+    Ok(sam)
 }
 
 fn dry_run(project: &Project, targets: &[BuildTarget]) -> Result<()> {

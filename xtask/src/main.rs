@@ -8,6 +8,7 @@
 mod bench;
 mod ci;
 mod config;
+mod deploy;
 mod exit;
 mod fingerprint;
 mod guards;
@@ -19,6 +20,7 @@ mod pep508;
 mod pipeline;
 mod process;
 mod progress;
+mod redact;
 mod report;
 mod steps;
 mod template;
@@ -50,6 +52,7 @@ struct Cli {
 }
 
 #[derive(Subcommand)]
+#[allow(clippy::enum_variant_names)] // the variants are the command names users type: lambda-*
 enum Command {
     /// Copy the backend in, clean the function dir, run the guards and `sam build`.
     LambdaBuild(lambda_build::BuildArgs),
@@ -57,6 +60,8 @@ enum Command {
     LambdaCheck(lambda_check::CheckArgs),
     /// Measure the speed targets side by side and write BENCHMARKS.md.
     Bench(bench::BenchArgs),
+    /// Build, run the AWS preflight, `sam deploy`, check the deployed stack, record the attempt.
+    LambdaDeploy(deploy::DeployArgs),
 }
 
 fn main() -> ExitCode {
@@ -78,10 +83,13 @@ fn main() -> ExitCode {
         return exit::finish(Err(bad_destination));
     }
     process::install_signal_handlers();
+    // Whatever echoes a credential (an error chain, a child's output) must not print it.
+    redact::register_credentials_from_env();
     let result = match cli.command {
         Command::LambdaBuild(args) => lambda_build::run(&args),
         Command::LambdaCheck(args) => lambda_check::run(&args),
         Command::Bench(args) => bench::run(&args),
+        Command::LambdaDeploy(args) => deploy::run(&args),
     };
     let result = report::conclude(&command_name, started_at, started.elapsed(), result);
     exit::finish(result)

@@ -77,7 +77,6 @@ pub fn ci_mode() -> bool {
 
 /// True when a question may be asked and answered: not in CI mode, and both stdin and stderr
 /// are terminals. Where this is false, a command that needs confirmation requires a flag.
-#[allow(dead_code)] // for lambda-deploy's confirmation of protected environments
 pub fn can_prompt() -> bool {
     get().can_prompt_with(std::io::stdin().is_terminal(), std::io::stderr().is_terminal())
 }

@@ -126,7 +126,6 @@ impl Pipeline {
     /// variables are masked on output as a safety net, not as a licence.
     ///
     /// [`finish`]: Pipeline::finish
-    #[allow(dead_code)] // for lambda-deploy's audit record
     pub fn set_deploy_record(&mut self, record: serde_json::Value) {
         self.deploy_record = Some(record);
     }

@@ -6,7 +6,7 @@
 //! Commands are built with `xshell::cmd!` and converted into `std::process::Command` here,
 //! because xshell cannot set a process group, a timeout or a signal-aware wait.
 
-use std::io::Read;
+use std::io::{Read, Write};
 use std::process::{Child, Command, ExitStatus, Stdio};
 use std::sync::atomic::{AtomicI32, AtomicUsize, Ordering};
 use std::sync::Once;
@@ -72,8 +72,21 @@ pub fn run(command: impl Into<Command>, what: &str, timeout: Option<Duration>) -
     // The child's output goes to stderr with the xtask's own progress: stdout carries only
     // what machines read (GitHub workflow commands in CI mode).
     command.stdin(Stdio::null()).stdout(std::io::stderr());
-    let (status, _) = supervise(command, what, timeout, false)?;
+    let (status, _) = supervise(command, what, timeout, Streams::Inherit)?;
     check_status(status, what, "")
+}
+
+/// Runs a command with its output streaming to the terminal line by line, with every
+/// registered secret scrubbed (see `redact`), and returns that output too: for commands whose
+/// output the user must see and the xtask must read (sam deploy prints the change set id).
+pub fn run_tee(command: impl Into<Command>, what: &str, timeout: Option<Duration>) -> Result<String> {
+    let mut command = command.into();
+    command.stdin(Stdio::null()).stdout(Stdio::piped()).stderr(Stdio::piped());
+    let (status, output) = supervise(command, what, timeout, Streams::Tee)?;
+    let output = output.expect("captured");
+    let text = format!("{}{}", String::from_utf8_lossy(&output.stdout), output.stderr);
+    check_status(status, what, "")?;
+    Ok(text)
 }
 
 /// Runs a command and returns its standard output; its standard error is returned in the
@@ -81,7 +94,7 @@ pub fn run(command: impl Into<Command>, what: &str, timeout: Option<Duration>) -
 pub fn capture(command: impl Into<Command>, what: &str, timeout: Option<Duration>) -> Result<String> {
     let mut command = command.into();
     command.stdin(Stdio::null()).stdout(Stdio::piped()).stderr(Stdio::piped());
-    let (status, output) = supervise(command, what, timeout, true)?;
+    let (status, output) = supervise(command, what, timeout, Streams::Capture)?;
     let output = output.expect("captured");
     check_status(status, what, output.stderr.trim())?;
     String::from_utf8(output.stdout).map_err(|_| anyhow!("{what} printed output that is not UTF-8"))
@@ -92,9 +105,21 @@ struct Captured {
     stderr: String,
 }
 
+#[derive(Clone, Copy, PartialEq, Eq)]
+enum Streams {
+    /// The child writes to the xtask's own stderr (its stdout redirected there by the caller).
+    Inherit,
+    /// Both are collected, nothing is shown.
+    Capture,
+    /// Both are collected and shown line by line, scrubbed of secrets.
+    Tee,
+}
+
 fn check_status(status: ExitStatus, what: &str, stderr: &str) -> Result<()> {
     use std::os::unix::process::ExitStatusExt;
-    let detail = if stderr.is_empty() { String::new() } else { format!(": {}", last_lines(stderr, 5)) };
+    // aws and sam may echo what they were given; nothing secret goes into an error chain.
+    let stderr = crate::redact::scrub(stderr);
+    let detail = if stderr.is_empty() { String::new() } else { format!(": {}", last_lines(&stderr, 5)) };
     match (status.code(), status.signal()) {
         (Some(0), _) => Ok(()),
         (Some(code), _) => Err(anyhow!("{what} exited with status {code}{detail}")),
@@ -112,7 +137,7 @@ fn supervise(
     mut command: Command,
     what: &str,
     timeout: Option<Duration>,
-    capture: bool,
+    streams: Streams,
 ) -> Result<(ExitStatus, Option<Captured>)> {
     use std::os::unix::process::CommandExt;
     install_signal_handlers();
@@ -120,7 +145,7 @@ fn supervise(
     command.process_group(0);
     let mut child = command.spawn().with_context(|| format!("starting {what}"))?;
     CHILD_GROUP.store(child.id() as i32, Ordering::SeqCst);
-    let readers = capture.then(|| spawn_readers(&mut child));
+    let readers = (streams != Streams::Inherit).then(|| spawn_readers(&mut child, streams == Streams::Tee));
     let waited = wait(&mut child, timeout);
     CHILD_GROUP.store(0, Ordering::SeqCst);
     let captured = readers.map(|(out, err)| Captured {
@@ -145,20 +170,47 @@ fn supervise(
 type Reader = thread::JoinHandle<Vec<u8>>;
 
 /// Pipes are drained on threads, or a chatty child blocks on a full pipe and never exits.
-fn spawn_readers(child: &mut Child) -> (Reader, Reader) {
-    let mut stdout = child.stdout.take().expect("piped stdout");
-    let mut stderr = child.stderr.take().expect("piped stderr");
-    let out = thread::spawn(move || {
-        let mut buf = Vec::new();
-        let _ = stdout.read_to_end(&mut buf);
-        buf
-    });
-    let err = thread::spawn(move || {
-        let mut buf = Vec::new();
-        let _ = stderr.read_to_end(&mut buf);
-        buf
-    });
+/// With `echo`, each line is also printed (stdout to stdout, stderr to stderr), scrubbed.
+fn spawn_readers(child: &mut Child, echo: bool) -> (Reader, Reader) {
+    let stdout = child.stdout.take().expect("piped stdout");
+    let stderr = child.stderr.take().expect("piped stderr");
+    // Echoed to stderr too: the xtask's stdout carries only what machines read.
+    let out = thread::spawn(move || drain(stdout, echo.then(|| Box::new(std::io::stderr()) as Box<dyn Write>)));
+    let err = thread::spawn(move || drain(stderr, echo.then(|| Box::new(std::io::stderr()) as Box<dyn Write>)));
     (out, err)
+}
+
+fn drain(mut pipe: impl Read, echo: Option<Box<dyn Write>>) -> Vec<u8> {
+    let mut buf = Vec::new();
+    let Some(mut echo) = echo else {
+        let _ = pipe.read_to_end(&mut buf);
+        return buf;
+    };
+    // Segments end at a newline or a carriage return (sam's upload progress redraws one line
+    // with \r): each is shown as soon as it is complete, scrubbed whole.
+    let mut pending = Vec::new();
+    let mut chunk = [0u8; 8192];
+    let mut emit = |segment: &[u8], buf: &mut Vec<u8>| {
+        let scrubbed = crate::redact::scrub(&String::from_utf8_lossy(segment));
+        let _ = echo.write_all(scrubbed.as_bytes());
+        let _ = echo.flush();
+        buf.extend_from_slice(scrubbed.as_bytes());
+    };
+    loop {
+        let n = match pipe.read(&mut chunk) {
+            Ok(0) | Err(_) => break,
+            Ok(n) => n,
+        };
+        pending.extend_from_slice(&chunk[..n]);
+        while let Some(end) = pending.iter().position(|b| *b == b'\n' || *b == b'\r') {
+            let segment: Vec<u8> = pending.drain(..=end).collect();
+            emit(&segment, &mut buf);
+        }
+    }
+    if !pending.is_empty() {
+        emit(&pending, &mut buf);
+    }
+    buf
 }
 
 /// Waits for the child; `None` when the timeout ran out (the group is then killed).
@@ -211,6 +263,22 @@ mod tests {
     fn a_hanging_child_is_killed_at_the_timeout() {
         let err = run(shell("sleep 30"), "sam deploy", Some(Duration::from_millis(200))).unwrap_err();
         assert!(err.to_string().contains("sam deploy did not finish within"), "{err}");
+    }
+
+    #[test]
+    fn tee_returns_the_output_scrubbed_of_registered_secrets() {
+        crate::redact::register("tee-canary-0f9e8d");
+        let out = run_tee(shell("echo key=tee-canary-0f9e8d; echo err >&2"), "sh", None).unwrap();
+        assert!(out.contains("key=[redacted]"), "{out}");
+        assert!(!out.contains("tee-canary-0f9e8d"), "{out}");
+        assert!(out.contains("err"), "{out}");
+    }
+
+    #[test]
+    fn an_echoed_secret_never_reaches_the_error() {
+        crate::redact::register("err-canary-5c4b3a");
+        let err = capture(shell("echo 'bad key err-canary-5c4b3a' >&2; exit 1"), "aws sts", None).unwrap_err();
+        assert!(!format!("{err:#}").contains("err-canary-5c4b3a"), "{err:#}");
     }
 
     #[test]

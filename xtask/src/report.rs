@@ -274,33 +274,9 @@ pub fn rfc3339_utc(time: SystemTime) -> String {
     format!("{year:04}-{month:02}-{day:02}T{:02}:{:02}:{:02}Z", rest / 3600, rest / 60 % 60, rest % 60)
 }
 
-/// Environment variables whose values are credentials. Whatever echoes one (an error chain, a
-/// deploy record) must not carry it into a report, a summary or an annotation.
-const CREDENTIAL_VARIABLES: &[&str] = &[
-    "AWS_ACCESS_KEY_ID",
-    "AWS_SECRET_ACCESS_KEY",
-    "AWS_SESSION_TOKEN",
-    "GITHUB_TOKEN",
-    "ACTIONS_ID_TOKEN_REQUEST_TOKEN",
-    "ACTIONS_RUNTIME_TOKEN",
-];
-
-/// Values shorter than this are not masked: placeholder credentials such as `test` (a local
-/// AWS) would otherwise blank every occurrence of an ordinary word. Real ones are 20+ chars.
-const MIN_MASKED_LENGTH: usize = 12;
-
-/// `text` with every credential value from the environment replaced by `***`.
+/// `text` with every credential and registered secret replaced (see `redact`).
 pub fn mask_credentials(text: &str) -> String {
-    let secrets: Vec<String> = CREDENTIAL_VARIABLES.iter().filter_map(|name| std::env::var(name).ok()).collect();
-    mask_values(text, &secrets)
-}
-
-pub fn mask_values(text: &str, secrets: &[String]) -> String {
-    let mut masked = text.to_string();
-    for secret in secrets.iter().filter(|s| s.len() >= MIN_MASKED_LENGTH) {
-        masked = masked.replace(secret.as_str(), "***");
-    }
-    masked
+    crate::redact::scrub(text)
 }
 
 /// Writes `text` to `path` so that a reader sees the old file or the whole new one, never a
@@ -339,13 +315,6 @@ mod tests {
         // The seed's deploy day, and a leap day.
         assert_eq!(rfc3339_utc(UNIX_EPOCH + Duration::from_secs(1_767_881_000)), "2026-01-08T14:03:20Z");
         assert_eq!(rfc3339_utc(UNIX_EPOCH + Duration::from_secs(951_782_400)), "2000-02-29T00:00:00Z");
-    }
-
-    #[test]
-    fn credential_values_are_masked_and_short_placeholders_are_not() {
-        let secrets = ["wJalrXUtnFEMI/K7MDENG/bPxRfiCYEXAMPLEKEY".to_string(), "test".to_string()];
-        let text = "aws --secret wJalrXUtnFEMI/K7MDENG/bPxRfiCYEXAMPLEKEY on stack credmate-backend-test";
-        assert_eq!(mask_values(text, &secrets), "aws --secret *** on stack credmate-backend-test");
     }
 
     #[test]

@@ -1,5 +1,6 @@
-//! The parts of the SAM template the xtask needs: each function's CodeUri, Handler, Runtime and
-//! Architectures (with `Globals.Function` as the fallback, as SAM does), and the parameter names.
+//! The parts of the SAM template the build needs: each function's CodeUri, Handler, Runtime and
+//! Architectures (with `Globals.Function` as the fallback, as SAM does). The deploy reads the
+//! parameters in `deploy::stack_template`.
 //!
 //! CloudFormation's short-form tags (`!Ref`, `!Sub`) are not interpreted: yaml-rust2 keeps the
 //! tagged node's plain value, and no field read here is legitimately an intrinsic function.
@@ -46,8 +47,6 @@ pub fn is_python_identifier(s: &str) -> bool {
 #[derive(Debug)]
 pub struct Template {
     pub functions: Vec<TemplateFunction>,
-    #[allow(dead_code)] // read by lambda-deploy
-    pub parameters: Vec<String>,
 }
 
 impl Template {
@@ -98,11 +97,7 @@ impl Template {
                 architecture,
             });
         }
-        let parameters = match &doc["Parameters"] {
-            Yaml::Hash(params) => params.keys().filter_map(Yaml::as_str).map(String::from).collect(),
-            _ => Vec::new(),
-        };
-        Ok(Template { functions, parameters })
+        Ok(Template { functions })
     }
 
     pub fn function(&self, logical_id: &str) -> Option<&TemplateFunction> {
@@ -144,7 +139,6 @@ Resources:
         assert_eq!(f.code_uri.as_deref(), Some("functions/backend/"));
         assert_eq!(f.architecture, "arm64");
         assert_eq!(f.handler_parts(), Some(("handler.py".into(), "handler".into())));
-        assert_eq!(template.parameters, ["ExistingSecretsManagerVpcEndpoint"]);
         assert_eq!(template.functions.len(), 1);
     }
 

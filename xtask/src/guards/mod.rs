@@ -57,7 +57,6 @@ impl Finding {
         }
     }
 
-    #[allow(dead_code)] // for findings about one line of a config file (lambda-deploy preflight)
     pub fn at_line(mut self, line: u32) -> Finding {
         self.line = Some(line);
         self

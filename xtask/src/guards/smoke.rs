@@ -163,6 +163,8 @@ pub struct SmokeTarget<'a> {
 pub struct SmokeReport {
     pub findings: Vec<Finding>,
     pub notes: Vec<String>,
+    /// The response body, when the request answered 200.
+    pub body: Option<String>,
 }
 
 #[derive(Debug, serde::Deserialize)]
@@ -307,6 +309,7 @@ pub fn run(target: &SmokeTarget, interpreter: &Interpreter, timeout: Duration) -
     report
         .notes
         .push(format!("    {request} -> 200 (handler imported in {:.2}s)", result.import_seconds.unwrap_or_default()));
+    report.body = result.body;
     Ok(report)
 }
 

@@ -100,29 +100,40 @@ pub fn smoke_test(
     let mut findings = Vec::new();
     let mut notes = Vec::new();
     for target in targets {
-        let artifact = artifact_dir(project, target);
-        if !artifact.is_dir() {
-            continue;
+        if let Some(report) = smoke_one(project, target, &target.config.smoke_test_path, &docker_answers)? {
+            findings.extend(report.findings);
+            notes.extend(report.notes);
         }
-        let runtime = runtime_of(target)?;
-        let (handler_file, attribute) = target.template.handler_parts().expect("checked in resolve_targets");
-        let smoke_target = SmokeTarget {
-            logical_id: &target.config.logical_id,
-            artifact: &artifact,
-            artifact_shown: artifact.strip_prefix(&project.root).unwrap_or(&artifact).display().to_string(),
-            module: handler_file.trim_end_matches(".py").replace('/', "."),
-            attribute,
-            path: &target.config.smoke_test_path,
-            runtime: &runtime,
-        };
-        let interpreter = smoke::choose_interpreter(&runtime, &docker_answers);
-        let timeout =
-            if matches!(interpreter, Interpreter::Image { .. }) { SMOKE_TIMEOUT_IN_IMAGE } else { SMOKE_TIMEOUT };
-        let report = smoke::run(&smoke_target, &interpreter, timeout)?;
-        findings.extend(report.findings);
-        notes.extend(report.notes);
     }
     Ok((findings, notes))
+}
+
+/// A cold start of one built function answering `GET path`; `None` when it has no build
+/// output. The local rehearsal's health check is this with `/health`.
+pub fn smoke_one(
+    project: &Project,
+    target: &BuildTarget,
+    path: &str,
+    docker_answers: impl Fn() -> bool,
+) -> Result<Option<smoke::SmokeReport>> {
+    let artifact = artifact_dir(project, target);
+    if !artifact.is_dir() {
+        return Ok(None);
+    }
+    let runtime = runtime_of(target)?;
+    let (handler_file, attribute) = target.template.handler_parts().expect("checked in resolve_targets");
+    let smoke_target = SmokeTarget {
+        logical_id: &target.config.logical_id,
+        artifact: &artifact,
+        artifact_shown: artifact.strip_prefix(&project.root).unwrap_or(&artifact).display().to_string(),
+        module: handler_file.trim_end_matches(".py").replace('/', "."),
+        attribute,
+        path,
+        runtime: &runtime,
+    };
+    let interpreter = smoke::choose_interpreter(&runtime, &docker_answers);
+    let timeout = if matches!(interpreter, Interpreter::Image { .. }) { SMOKE_TIMEOUT_IN_IMAGE } else { SMOKE_TIMEOUT };
+    smoke::run(&smoke_target, &interpreter, timeout).map(Some)
 }
 
 /// The file-level guards on any directory: installed-package dirs, platform binaries and the
