@@ -76,7 +76,14 @@ impl FromStr for Requirement {
         let specifiers = if spec_text.is_empty() {
             VersionSpecifiers::empty()
         } else {
-            VersionSpecifiers::from_str(spec_text).map_err(|err| anyhow!("bad version specifier in {text:?}: {err}"))?
+            VersionSpecifiers::from_str(spec_text).map_err(|err| {
+                // pep440_rs draws carets under the fault on the lines after the first.
+                let err = err.to_string();
+                anyhow!(
+                    "bad version specifier in {text:?}: {}",
+                    err.lines().next().unwrap_or_default().trim().trim_end_matches(':')
+                )
+            })?
         };
         let marker = match marker_part.map(str::trim).filter(|m| !m.is_empty()) {
             Some(m) => Some(Marker::parse(m).map_err(|err| anyhow!("bad marker in {text:?}: {err}"))?),
@@ -145,7 +152,12 @@ pub enum Operand {
 impl Marker {
     pub fn parse(text: &str) -> Result<Marker> {
         let tokens = tokenize(text)?;
-        let mut parser = Parser { tokens, position: 0 };
+        // `a or b or ...` becomes a tree as deep as it is long, and evaluating or dropping it
+        // recurses that deep: a marker of a million terms would overflow the stack.
+        if tokens.len() > MAX_MARKER_TOKENS {
+            bail!("{} tokens: longer than any real marker (at most {MAX_MARKER_TOKENS})", tokens.len());
+        }
+        let mut parser = Parser { tokens, position: 0, depth: 0 };
         let marker = parser.or()?;
         if parser.position != parser.tokens.len() {
             bail!("unexpected {:?}", parser.tokens[parser.position]);
@@ -254,12 +266,12 @@ fn tokenize(text: &str) -> Result<Vec<Token>> {
                 "or" => tokens.push(Token::Or),
                 "in" => tokens.push(Token::Op("in".into())),
                 "not" => {
-                    let rest: String = chars[i..].iter().collect();
-                    let trimmed = rest.trim_start();
-                    if !trimmed.starts_with("in") {
+                    // Counted in chars, as `i` is: a multi-byte space must not shift it.
+                    let spaces = chars[i..].iter().take_while(|c| c.is_whitespace()).count();
+                    if chars[i + spaces..].iter().take(2).ne(['i', 'n'].iter()) {
                         bail!("`not` must be followed by `in`");
                     }
-                    i += rest.len() - trimmed.len() + 2;
+                    i += spaces + 2;
                     tokens.push(Token::Op("not in".into()));
                 }
                 _ => tokens.push(Token::Variable(word)),
@@ -274,7 +286,15 @@ fn tokenize(text: &str) -> Result<Vec<Token>> {
 struct Parser {
     tokens: Vec<Token>,
     position: usize,
+    /// Parentheses open around the current position: the parser recurses once per level, so
+    /// a line of a hundred thousand `(` would otherwise overflow the stack and abort.
+    depth: usize,
 }
+
+/// Deeper than any real marker (they nest two or three levels) and far from the stack's limit.
+const MAX_MARKER_DEPTH: usize = 64;
+/// Real markers have a few dozen tokens at most.
+const MAX_MARKER_TOKENS: usize = 1024;
 
 impl Parser {
     fn next(&mut self) -> Option<Token> {
@@ -308,10 +328,15 @@ impl Parser {
     fn atom(&mut self) -> Result<Marker> {
         if self.peek() == Some(&Token::Open) {
             self.position += 1;
+            self.depth += 1;
+            if self.depth > MAX_MARKER_DEPTH {
+                bail!("parentheses nested more than {MAX_MARKER_DEPTH} deep");
+            }
             let marker = self.or()?;
             if self.next() != Some(Token::Close) {
                 bail!("unclosed (");
             }
+            self.depth -= 1;
             return Ok(marker);
         }
         let left = self.operand()?;

@@ -214,8 +214,8 @@ pub fn timestamp_text(value: &serde_json::Value) -> String {
 
 /// The aws executable: on PATH, else installed pinned into the tool cache.
 pub fn locate(sh: &Shell, version: &str) -> Result<PathBuf> {
-    let tool = crate::tools::PythonTool { package: "awscli", version: version.to_string(), executable: "aws" };
-    let (path, _) = crate::tools::locate(sh, &tool).context("finding the aws CLI")?;
+    let (path, _) =
+        crate::tools::locate(sh, &crate::tools::PythonTool::aws_cli(version)).context("finding the aws CLI")?;
     Ok(path)
 }
 

@@ -24,7 +24,7 @@ use ignore::{WalkBuilder, WalkState};
 use object::elf::{FileHeader32, FileHeader64};
 use object::read::elf::{FileHeader as _, SectionHeader as _};
 use object::read::macho::{FatArch as _, MachOFatFile32, MachOFatFile64};
-use object::{Endianness, FileKind, ReadCache};
+use object::{Endianness, FileKind, ReadCache, ReadRef};
 
 use super::runtime::Glibc;
 use super::source::installed_package_kind;
@@ -242,11 +242,15 @@ fn delvewheel_patched(path: &Path) -> std::io::Result<bool> {
     Ok(memchr::memmem::find(&head, DELVEWHEEL_MARKER).is_some())
 }
 
+/// How many leading bytes decide a file's kind: every header object reads first (ELF's is 64
+/// bytes, the DOS stub's 64, Mach-O's 28 or 32, a fat Mach-O's 8) fits in them.
+const HEAD_LEN: usize = 64;
+
 /// Reads the header of one file and says what binary it is, if any. `native_named` files
 /// (`.so`, `.pyd`, ...) that hold no binary are reported too: a loader would try them.
 pub fn identify(path: &Path, native_named: bool) -> std::io::Result<Option<Format>> {
     let mut file = File::open(path)?;
-    let mut head = [0u8; 64];
+    let mut head = [0u8; HEAD_LEN];
     let mut len = 0;
     while len < head.len() {
         match file.read(&mut head[len..])? {
@@ -254,34 +258,38 @@ pub fn identify(path: &Path, native_named: bool) -> std::io::Result<Option<Forma
             n => len += n,
         }
     }
-    let head = &head[..len];
-    // PE needs the header e_lfanew points to, beyond the first 64 bytes: read through a cache
-    // that fetches only the ranges object asks for.
-    let kind = if head.starts_with(b"MZ") { FileKind::parse(&ReadCache::new(&file)) } else { FileKind::parse(head) };
-    let broken = |claimed: &'static str, detail: String| Ok(Some(Format::Broken { claimed, detail }));
+    // What lies beyond the head (PE's header at e_lfanew, an ELF's section headers, a fat
+    // Mach-O's arch table) is read through a cache that fetches only the ranges object asks
+    // for: never the whole file.
+    Ok(classify(&head[..len], &ReadCache::new(&file), native_named))
+}
+
+/// What a file is, judged by its first bytes `head` (up to [`HEAD_LEN`]) and, where a format
+/// keeps more beyond them, by `data`, the whole file. A file's bytes are input like any other:
+/// whatever they are, the answer is a [`Format`] (`Broken` for a corrupt header) or `None`,
+/// never a panic. Kept apart from the reading so that tests can feed it arbitrary bytes.
+pub fn classify<'data, R: ReadRef<'data>>(head: &[u8], data: R, native_named: bool) -> Option<Format> {
+    let len = head.len();
+    let kind = if head.starts_with(b"MZ") { FileKind::parse(data) } else { FileKind::parse(head) };
+    let broken = |claimed: &'static str, detail: String| Some(Format::Broken { claimed, detail });
     let format = match kind {
         Ok(FileKind::Elf64) => match FileHeader64::<Endianness>::parse(head) {
-            Ok(header) => elf_format(header, &file, 64)?,
+            Ok(header) => elf_format(header, data, 64),
             Err(err) => return broken("ELF", format!("ELF header cut short or corrupt ({err})")),
         },
         Ok(FileKind::Elf32) => match FileHeader32::<Endianness>::parse(head) {
-            Ok(header) => elf_format(header, &file, 32)?,
+            Ok(header) => elf_format(header, data, 32),
             Err(err) => return broken("ELF", format!("ELF header cut short or corrupt ({err})")),
         },
         Ok(FileKind::Pe32) => Format::Pe { bits: 32 },
         Ok(FileKind::Pe64) => Format::Pe { bits: 64 },
         Ok(FileKind::MachO32) => thin_macho::<object::macho::MachHeader32<Endianness>>(head),
         Ok(FileKind::MachO64) => thin_macho::<object::macho::MachHeader64<Endianness>>(head),
-        Ok(kind @ (FileKind::MachOFat32 | FileKind::MachOFat64)) => {
-            match fat_macho(&file, kind == FileKind::MachOFat64) {
-                Some(format) => format,
-                // 0xcafebabe also starts every Java class file: not Mach-O unless the arch count
-                // is plausible (file(1) uses the same test).
-                None => return Ok(None),
-            }
-        }
+        // 0xcafebabe also starts every Java class file: not Mach-O unless the arch count is
+        // plausible (file(1) uses the same test).
+        Ok(kind @ (FileKind::MachOFat32 | FileKind::MachOFat64)) => fat_macho(data, kind == FileKind::MachOFat64)?,
         // Static archives, COFF objects and the like are never loaded at run time.
-        Ok(_) => return Ok(None),
+        Ok(_) => return None,
         Err(err) => {
             const MAGICS: [(&[u8], &str); 5] = [
                 (b"\x7fELF", "ELF"),
@@ -297,55 +305,51 @@ pub fn identify(path: &Path, native_named: bool) -> std::io::Result<Option<Forma
                 return broken("Windows PE", format!("MZ header without a valid PE header ({err})"));
             }
             if !native_named {
-                return Ok(None);
+                return None;
             }
             Format::NotBinary { detail: if len == 0 { "empty file" } else { "no executable header (text or data)" } }
         }
     };
-    Ok(Some(format))
+    Some(format)
 }
 
-fn elf_format<Elf: object::read::elf::FileHeader<Endian = Endianness>>(
+fn elf_format<'data, Elf: object::read::elf::FileHeader<Endian = Endianness>, R: ReadRef<'data>>(
     header: &Elf,
-    file: &File,
+    data: R,
     bits: u8,
-) -> std::io::Result<Format> {
+) -> Format {
     let ident = header.e_ident();
     let Ok(endian) = header.endian() else {
-        return Ok(Format::Broken { claimed: "ELF", detail: "unknown byte order".into() });
+        return Format::Broken { claimed: "ELF", detail: "unknown byte order".into() };
     };
-    let glibc = match glibc_needed(header, endian, file) {
+    let glibc = match glibc_needed(header, endian, data) {
         Ok(glibc) => glibc,
         Err(err) => {
-            return Ok(Format::Broken {
-                claimed: "ELF",
-                detail: format!("section headers cut short or corrupt ({err})"),
-            })
+            return Format::Broken { claimed: "ELF", detail: format!("section headers cut short or corrupt ({err})") }
         }
     };
-    Ok(Format::Elf {
+    Format::Elf {
         bits,
         little_endian: ident.data == object::elf::ELFDATA2LSB,
         machine: header.e_machine(endian).0,
         os_abi: ident.os_abi.0,
         glibc,
-    })
+    }
 }
 
 /// The newest `GLIBC_x.y` in the ELF's version-needs table: the oldest glibc it loads on.
-fn glibc_needed<Elf: object::read::elf::FileHeader<Endian = Endianness>>(
+fn glibc_needed<'data, Elf: object::read::elf::FileHeader<Endian = Endianness>, R: ReadRef<'data>>(
     header: &Elf,
     endian: Endianness,
-    file: &File,
+    data: R,
 ) -> object::read::Result<Option<Glibc>> {
-    let data = ReadCache::new(file);
-    let sections = header.sections(endian, &data)?;
-    let Some((mut needs, link)) = sections.gnu_verneed(endian, &data)? else {
+    let sections = header.sections(endian, data)?;
+    let Some((mut needs, link)) = sections.gnu_verneed(endian, data)? else {
         return Ok(None);
     };
     // The whole string table in one read: looking names up through the cache costs a seek
     // and a read per name.
-    let dynstr = sections.section(link)?.data(endian, &data)?;
+    let dynstr = sections.section(link)?.data(endian, data)?;
     let strings = object::read::StringTable::new(dynstr, 0, dynstr.len() as u64);
     let mut newest: Option<Glibc> = None;
     while let Some((_, mut aux)) = needs.next()? {
@@ -370,12 +374,11 @@ fn thin_macho<Mach: object::read::macho::MachHeader<Endian = Endianness>>(head: 
     }
 }
 
-fn fat_macho(file: &File, wide: bool) -> Option<Format> {
-    let data = ReadCache::new(file);
+fn fat_macho<'data, R: ReadRef<'data>>(data: R, wide: bool) -> Option<Format> {
     let arches: Vec<&'static str> = if wide {
-        MachOFatFile64::parse(&data).ok()?.arches().iter().map(|a| cpu_name(a.cputype().0)).collect()
+        MachOFatFile64::parse(data).ok()?.arches().iter().map(|a| cpu_name(a.cputype().0)).collect()
     } else {
-        MachOFatFile32::parse(&data).ok()?.arches().iter().map(|a| cpu_name(a.cputype().0)).collect()
+        MachOFatFile32::parse(data).ok()?.arches().iter().map(|a| cpu_name(a.cputype().0)).collect()
     };
     (!arches.is_empty() && arches.len() < 20).then_some(Format::MachO { arches, fat: true })
 }
