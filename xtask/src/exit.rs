@@ -95,3 +95,20 @@ pub fn finish(result: anyhow::Result<()>) -> ExitCode {
         }
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn refuse(name: &str) -> anyhow::Result<()> {
+        crate::bad_input!("environment {name} has no stack_name: add it")
+    }
+
+    #[test]
+    fn bad_input_is_one_line_whatever_it_quotes() {
+        let err = refuse("qa\r\n  staging\n").unwrap_err();
+        assert_eq!(status_of(&err), BAD_INPUT);
+        assert_eq!(err.to_string(), "environment qa staging has no stack_name: add it");
+        assert_eq!(refuse("dev").unwrap_err().to_string(), "environment dev has no stack_name: add it");
+    }
+}

@@ -458,6 +458,18 @@ mod tests {
     }
 
     #[test]
+    fn a_secret_in_garbage_instead_of_json_is_redacted_in_the_error() {
+        crate::redact::register("json-canary-SECRET-1f2e3d");
+        let dir = tempfile::tempdir().unwrap();
+        let fake = script(dir.path(), "echo 'SecretString: json-canary-SECRET-1f2e3d (not JSON)'\n");
+        let sh = Shell::new().unwrap();
+        let err = shell_aws().read::<CallerIdentity>(&sh, &[&fake], "aws secretsmanager").unwrap_err();
+        let text = format!("{err:#}");
+        assert!(text.contains("SecretString: [redacted] (not JSON)"), "{text}");
+        assert!(!text.contains("json-canary-SECRET-1f2e3d"), "{text}");
+    }
+
+    #[test]
     fn not_found_is_none() {
         let dir = tempfile::tempdir().unwrap();
         let fake = script(
