@@ -504,7 +504,6 @@ mod tests {
     }
 
     proptest::proptest! {
-        #![proptest_config(proptest::test_runner::Config::with_cases(256))]
 
         /// Arbitrary text as a requirement and as a marker: an error, never a panic.
         #[test]

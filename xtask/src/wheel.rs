@@ -390,7 +390,6 @@ mod tests {
     }
 
     proptest::proptest! {
-        #![proptest_config(proptest::test_runner::Config::with_cases(256))]
 
         /// Arbitrary text as WHEEL, METADATA and RECORD: read as far as it goes, never a panic.
         #[test]

@@ -429,7 +429,6 @@ resolve_s3 = true
     }
 
     proptest::proptest! {
-        #![proptest_config(proptest::test_runner::Config::with_cases(256))]
 
         /// Arbitrary text: bad input on one line, never a panic.
         #[test]

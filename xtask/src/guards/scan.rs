@@ -665,7 +665,6 @@ pub(crate) mod tests {
     }
 
     proptest::proptest! {
-        #![proptest_config(proptest::test_runner::Config::with_cases(256))]
 
         /// Arbitrary bytes: a format, a broken header or nothing, never a panic. A file named
         /// like a library is always reported (a loader would try it); only such a file is ever
