@@ -17,11 +17,23 @@ impl fmt::Display for BadInput {
 
 impl std::error::Error for BadInput {}
 
+impl BadInput {
+    /// The message on one line whatever it quotes: a name taken from a file (a TOML key, a
+    /// path) may hold a line break, and bad input is promised as exactly one line.
+    pub fn new(message: String) -> BadInput {
+        if !message.contains(['\n', '\r']) {
+            return BadInput(message);
+        }
+        let parts: Vec<&str> = message.split(['\n', '\r']).map(str::trim).filter(|part| !part.is_empty()).collect();
+        BadInput(parts.join(" "))
+    }
+}
+
 /// Return early with a [`BadInput`] error, formatted like `format!`.
 #[macro_export]
 macro_rules! bad_input {
     ($($arg:tt)*) => {
-        return Err(anyhow::Error::new($crate::exit::BadInput(format!($($arg)*))))
+        return Err(anyhow::Error::new($crate::exit::BadInput::new(format!($($arg)*))))
     };
 }
 
@@ -81,5 +93,22 @@ pub fn finish(result: anyhow::Result<()>) -> ExitCode {
             }
             ExitCode::from(status)
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn refuse(name: &str) -> anyhow::Result<()> {
+        crate::bad_input!("environment {name} has no stack_name: add it")
+    }
+
+    #[test]
+    fn bad_input_is_one_line_whatever_it_quotes() {
+        let err = refuse("qa\r\n  staging\n").unwrap_err();
+        assert_eq!(status_of(&err), BAD_INPUT);
+        assert_eq!(err.to_string(), "environment qa staging has no stack_name: add it");
+        assert_eq!(refuse("dev").unwrap_err().to_string(), "environment dev has no stack_name: add it");
     }
 }

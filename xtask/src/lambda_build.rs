@@ -5,7 +5,7 @@
 
 use std::path::PathBuf;
 
-use anyhow::Result;
+use anyhow::{Context, Result};
 use clap::Args;
 use xshell::Shell;
 
@@ -15,6 +15,7 @@ use crate::fingerprint::{self, Fingerprint};
 use crate::guards::{self, allow::Allowed, source::FunctionSource};
 use crate::lock::RepoLock;
 use crate::pipeline::Pipeline;
+use crate::requirements_txt;
 use crate::steps::clean;
 use crate::steps::copy_backend::copy_backend;
 use crate::steps::owned_dir::OwnedDir;
@@ -87,6 +88,7 @@ pub fn resolve_targets<'a>(project: &'a Project, template: &Template) -> Result<
             ),
         }
         let function_dir = OwnedDir::new(&project.root, &project.path(&config.function_dir))?;
+        check_requirements_txt(&function_dir, config)?;
         let backend_src = match &config.backend_src {
             Some(src) => {
                 let path = project.path(src);
@@ -102,11 +104,35 @@ pub fn resolve_targets<'a>(project: &'a Project, template: &Template) -> Result<
     Ok(targets)
 }
 
+/// The function's requirements.txt, as pip will read it in sam build: a line pip would refuse
+/// is bad input now rather than a pip failure a minute into the build. No file is fine (sam
+/// then installs nothing).
+fn check_requirements_txt(function_dir: &OwnedDir, config: &FunctionConfig) -> Result<()> {
+    let path = function_dir.path().join("requirements.txt");
+    let shown = config.function_dir.join("requirements.txt");
+    let shown = shown.display();
+    let bytes = match std::fs::read(&path) {
+        Ok(bytes) => bytes,
+        Err(err) if err.kind() == std::io::ErrorKind::NotFound => return Ok(()),
+        Err(err) => return Err(err).with_context(|| format!("reading {shown}")),
+    };
+    // Lossy: pip decodes with the locale when the file is not UTF-8, so a stray byte in a
+    // comment must not be refused; in a requirement it fails the check below anyway.
+    if let Err(bad) = requirements_txt::check(&String::from_utf8_lossy(&bytes)) {
+        bad_input!(
+            "{shown}:{}: {}; pip would refuse it when sam build installs the dependencies: fix or remove the line",
+            bad.line,
+            bad.problem
+        )
+    }
+    Ok(())
+}
+
 pub fn run(args: &BuildArgs) -> Result<()> {
     let project = Project::discover()?;
     let template = Template::load(&project.template_path(), &project.config.template.display().to_string())?;
     let targets = resolve_targets(&project, &template)?;
-    let prerequisites = Prerequisites::check(args.container, &targets, &args.allow)?;
+    let prerequisites = Prerequisites::check(&project, args.container, &targets, &args.allow)?;
 
     if args.dry_run {
         return dry_run(&project, &targets);
@@ -132,7 +158,8 @@ pub struct BuildPlan {
 }
 
 /// What a build needs, checked before anything changes on disk (bad input otherwise): the
-/// `--allow` names, each function's runtime, Docker or the runtime's Python.
+/// `--allow` names, each function's runtime, Docker or the runtime's Python, and sam (or what
+/// installs it).
 pub struct Prerequisites {
     mode: ContainerMode,
     in_container: bool,
@@ -141,12 +168,18 @@ pub struct Prerequisites {
 }
 
 impl Prerequisites {
-    pub fn check(mode: ContainerMode, targets: &[BuildTarget], allow: &[String]) -> Result<Prerequisites> {
+    pub fn check(
+        project: &Project,
+        mode: ContainerMode,
+        targets: &[BuildTarget],
+        allow: &[String],
+    ) -> Result<Prerequisites> {
         let allowed = Allowed::parse(allow)?;
         for target in targets {
             guards::suite::runtime_of(target)?;
         }
         let in_container = build_prerequisites(mode, targets)?;
+        tools::check_obtainable(&PythonTool::sam_cli(&project.config.sam_cli_version))?;
         let mut allowed_names = allow.to_vec();
         allowed_names.sort();
         allowed_names.dedup();

@@ -22,6 +22,7 @@ mod process;
 mod progress;
 mod redact;
 mod report;
+mod requirements_txt;
 mod steps;
 mod template;
 mod tools;

@@ -76,7 +76,14 @@ impl FromStr for Requirement {
         let specifiers = if spec_text.is_empty() {
             VersionSpecifiers::empty()
         } else {
-            VersionSpecifiers::from_str(spec_text).map_err(|err| anyhow!("bad version specifier in {text:?}: {err}"))?
+            VersionSpecifiers::from_str(spec_text).map_err(|err| {
+                // pep440_rs draws carets under the fault on the lines after the first.
+                let err = err.to_string();
+                anyhow!(
+                    "bad version specifier in {text:?}: {}",
+                    err.lines().next().unwrap_or_default().trim().trim_end_matches(':')
+                )
+            })?
         };
         let marker = match marker_part.map(str::trim).filter(|m| !m.is_empty()) {
             Some(m) => Some(Marker::parse(m).map_err(|err| anyhow!("bad marker in {text:?}: {err}"))?),
@@ -145,7 +152,12 @@ pub enum Operand {
 impl Marker {
     pub fn parse(text: &str) -> Result<Marker> {
         let tokens = tokenize(text)?;
-        let mut parser = Parser { tokens, position: 0 };
+        // `a or b or ...` becomes a tree as deep as it is long, and evaluating or dropping it
+        // recurses that deep: a marker of a million terms would overflow the stack.
+        if tokens.len() > MAX_MARKER_TOKENS {
+            bail!("{} tokens: longer than any real marker (at most {MAX_MARKER_TOKENS})", tokens.len());
+        }
+        let mut parser = Parser { tokens, position: 0, depth: 0 };
         let marker = parser.or()?;
         if parser.position != parser.tokens.len() {
             bail!("unexpected {:?}", parser.tokens[parser.position]);
@@ -254,12 +266,12 @@ fn tokenize(text: &str) -> Result<Vec<Token>> {
                 "or" => tokens.push(Token::Or),
                 "in" => tokens.push(Token::Op("in".into())),
                 "not" => {
-                    let rest: String = chars[i..].iter().collect();
-                    let trimmed = rest.trim_start();
-                    if !trimmed.starts_with("in") {
+                    // Counted in chars, as `i` is: a multi-byte space must not shift it.
+                    let spaces = chars[i..].iter().take_while(|c| c.is_whitespace()).count();
+                    if chars[i + spaces..].iter().take(2).ne(['i', 'n'].iter()) {
                         bail!("`not` must be followed by `in`");
                     }
-                    i += rest.len() - trimmed.len() + 2;
+                    i += spaces + 2;
                     tokens.push(Token::Op("not in".into()));
                 }
                 _ => tokens.push(Token::Variable(word)),
@@ -274,7 +286,15 @@ fn tokenize(text: &str) -> Result<Vec<Token>> {
 struct Parser {
     tokens: Vec<Token>,
     position: usize,
+    /// Parentheses open around the current position: the parser recurses once per level, so
+    /// a line of a hundred thousand `(` would otherwise overflow the stack and abort.
+    depth: usize,
 }
+
+/// Deeper than any real marker (they nest two or three levels) and far from the stack's limit.
+const MAX_MARKER_DEPTH: usize = 64;
+/// Real markers have a few dozen tokens at most.
+const MAX_MARKER_TOKENS: usize = 1024;
 
 impl Parser {
     fn next(&mut self) -> Option<Token> {
@@ -308,10 +328,15 @@ impl Parser {
     fn atom(&mut self) -> Result<Marker> {
         if self.peek() == Some(&Token::Open) {
             self.position += 1;
+            self.depth += 1;
+            if self.depth > MAX_MARKER_DEPTH {
+                bail!("parentheses nested more than {MAX_MARKER_DEPTH} deep");
+            }
             let marker = self.or()?;
             if self.next() != Some(Token::Close) {
                 bail!("unclosed (");
             }
+            self.depth -= 1;
             return Ok(marker);
         }
         let left = self.operand()?;
@@ -405,5 +430,140 @@ mod tests {
         for bad in ["python_version", "python_version >= ", "(os_name == 'posix'", "os_name = 'posix'", "a not b"] {
             assert!(Marker::parse(bad).is_err(), "{bad}");
         }
+    }
+
+    /// `Requires-Dist` lines from real wheels' METADATA (pydantic, fastapi, boto3, watchtower,
+    /// requests, uvicorn, moto): the samples the mutations start from.
+    const REAL_REQUIREMENTS: &[&str] = &[
+        "typing-extensions>=4.6.1",
+        "pydantic-core==2.33.2",
+        "email-validator>=2.0.0; extra == \"email\"",
+        "tzdata; (python_version >= \"3.9\" and platform_system == \"Windows\") and extra == \"timezone\"",
+        "starlette<0.47.0,>=0.40.0",
+        "botocore<1.36.0,>=1.35.0",
+        "s3transfer<0.11.0,>=0.10.0",
+        "jmespath<2.0.0,>=0.7.1",
+        "boto3<2,>=1.9.253",
+        "charset_normalizer<4,>=2",
+        "PySocks!=1.5.7,>=1.5.6; extra == \"socks\"",
+        "uvloop!=0.15.0,!=0.15.1,>=0.14.0; (sys_platform != \"win32\" and (sys_platform != \"cygwin\" and platform_python_implementation != \"PyPy\")) and extra == \"standard\"",
+        "importlib-metadata; python_version < \"3.8\"",
+        "docker>=3.0.0; extra == \"all\"",
+        "Pydantic_Core[Speedups] (==2.33.2)",
+        "pkg @ https://example.invalid/p;x.whl ; python_version < \"3.8\"",
+        "cffi>=1.12; platform_python_implementation != 'PyPy'",
+        "exceptiongroup>=1.0.2; python_version < '3.11'",
+    ];
+
+    /// Parses and, when it parses, uses the requirement the way the guards do.
+    fn parse_and_use(text: &str) {
+        if let Ok(requirement) = text.parse::<Requirement>() {
+            for env in [env(), MarkerEnv::lambda(13, "aarch64")] {
+                let _ = requirement.applies(&env, &["email".into()]);
+            }
+            let _ = requirement.accepts("2.33.2");
+            let _ = requirement.accepts("not a version");
+        }
+    }
+
+    /// Words and symbols of the marker grammar, to reach deep into the parser.
+    fn marker_piece() -> impl proptest::strategy::Strategy<Value = &'static str> {
+        proptest::sample::select(vec![
+            "(",
+            ")",
+            " and ",
+            " or ",
+            " not ",
+            " in ",
+            "not in",
+            "==",
+            "!=",
+            "<",
+            "<=",
+            ">=",
+            "~=",
+            "===",
+            ">>",
+            "python_version",
+            "python_full_version",
+            "extra",
+            "sys_platform",
+            "platform_machine",
+            "os.name",
+            "'3.8'",
+            "\"3.*\"",
+            "'linux'",
+            "\"email\"",
+            "'",
+            "\"",
+            " ",
+            "\u{3000}",
+            "1.0",
+            "",
+        ])
+    }
+
+    proptest::proptest! {
+
+        /// Arbitrary text as a requirement and as a marker: an error, never a panic.
+        #[test]
+        fn arbitrary_text_never_panics(text in "(\\PC|\\s){0,120}") {
+            parse_and_use(&text);
+            if let Ok(marker) = Marker::parse(&text) {
+                let _ = marker.evaluate(&env(), &[]);
+            }
+        }
+
+        /// Real `Requires-Dist` lines with a piece cut out and arbitrary text put in.
+        #[test]
+        fn mangled_real_requirements_never_panic(
+            sample in proptest::sample::select(REAL_REQUIREMENTS),
+            at in proptest::prelude::any::<proptest::sample::Index>(),
+            cut in 0usize..8,
+            insert in "([ -~]|\\PC){0,6}",
+        ) {
+            let mut text = sample.to_string();
+            let start = at.index(text.len() + 1);
+            let end = (start + cut).min(text.len());
+            text.replace_range(start..end, &insert);
+            parse_and_use(&text);
+        }
+
+        /// Markers assembled from the grammar's own words: parsed and evaluated, or refused.
+        #[test]
+        fn assembled_markers_never_panic(pieces in proptest::collection::vec(marker_piece(), 0..24)) {
+            let text = pieces.concat();
+            if let Ok(marker) = Marker::parse(&text) {
+                let _ = marker.evaluate(&env(), &["email".into()]);
+            }
+            parse_and_use(&format!("pkg>=1.0; {text}"));
+        }
+
+        /// Version specifiers of any shape: refused or compared, never a panic.
+        #[test]
+        fn arbitrary_specifiers_never_panic(op in marker_piece(), version in "[0-9.*!+a-z_-]{0,24}") {
+            parse_and_use(&format!("pkg {op}{version}"));
+            let _ = compare("3.11", op.trim(), &version);
+        }
+    }
+
+    #[test]
+    fn not_in_with_any_whitespace_between() {
+        // `i` counts chars: a multi-byte space between `not` and `in` once shifted it past
+        // the next token.
+        assert!(holds("'win' not\u{3000}in sys_platform"));
+        assert!(holds("'win' not   in sys_platform"));
+    }
+
+    #[test]
+    fn a_marker_nested_or_chained_past_any_real_one_is_an_error_not_a_stack_overflow() {
+        let nested = |depth: usize| format!("{}os_name == 'posix'{}", "(".repeat(depth), ")".repeat(depth));
+        assert!(Marker::parse(&nested(100)).unwrap_err().to_string().contains("nested more than 64 deep"));
+        assert!(Marker::parse(&nested(100_000)).is_err());
+        let chained = vec!["os_name == 'posix'"; 100_000].join(" or ");
+        assert!(Marker::parse(&chained).unwrap_err().to_string().contains("longer than any real marker"));
+        assert!(format!("pkg; {chained}").parse::<Requirement>().is_err());
+        // Real markers are far inside both limits.
+        assert!(holds(&nested(8)));
     }
 }

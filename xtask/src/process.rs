@@ -281,6 +281,33 @@ mod tests {
         assert!(!format!("{err:#}").contains("err-canary-5c4b3a"), "{err:#}");
     }
 
+    /// However the child fails, its echo of a registered secret reaches the error chain (and
+    /// so the terminal, the report and the audit log) only as `[redacted]`: the stderr is kept
+    /// for the diagnosis, the secret is not.
+    #[test]
+    fn a_secret_echoed_by_a_failing_child_is_redacted_in_every_error_chain() {
+        const CANARY: &str = "chain-canary-SECRET-9d8c7b6a";
+        crate::redact::register(CANARY);
+        let echo = format!("echo 'Unable to parse config: aws_secret_access_key = {CANARY}' >&2");
+        let failures = [
+            (format!("{echo}; exit 255"), "exited with status 255"),
+            (format!("echo noise >&2; {echo}; echo 'more noise' >&2; exit 1"), "exited with status 1"),
+            (format!("{echo}; kill -9 $$"), "was killed by signal 9"),
+            // Repeated and glued to other text: every occurrence goes.
+            (format!("echo 'x{CANARY}y {CANARY}' >&2; exit 2"), "exited with status 2"),
+        ];
+        for (script, failure) in failures {
+            let err = capture(shell(&script), "aws secretsmanager get-secret-value", None)
+                .context("aws-account")
+                .unwrap_err();
+            let chain = format!("{err:#}");
+            assert!(chain.contains(failure), "{chain}");
+            assert!(chain.contains("[redacted]"), "the stderr was dropped rather than scrubbed: {chain}");
+            assert!(!chain.contains(CANARY), "{chain}");
+            assert!(!format!("{err:?}").contains(CANARY), "{err:?}");
+        }
+    }
+
     #[test]
     fn a_large_output_does_not_block_the_child() {
         let out = capture(shell("head -c 1000000 /dev/zero | tr '\\0' x"), "sh", None).unwrap();

@@ -3,6 +3,7 @@
 
 use std::fs::{self, File};
 use std::path::{Path, PathBuf};
+use std::process::{Command, Stdio};
 use std::time::Duration;
 
 use anyhow::{Context, Result};
@@ -24,6 +25,15 @@ pub struct PythonTool {
 impl PythonTool {
     pub fn sam_cli(version: &str) -> PythonTool {
         PythonTool { package: "aws-sam-cli", version: version.to_string(), executable: "sam" }
+    }
+
+    /// The AWS CLI v1: a PyPI package, unlike v2, so it installs like sam.
+    pub fn aws_cli(version: &str) -> PythonTool {
+        PythonTool { package: "awscli", version: version.to_string(), executable: "aws" }
+    }
+
+    pub fn moto_server(version: &str) -> PythonTool {
+        PythonTool { package: "moto[server]", version: version.to_string(), executable: "moto_server" }
     }
 
     fn venv_name(&self) -> String {
@@ -83,6 +93,37 @@ pub fn locate(sh: &Shell, tool: &PythonTool) -> Result<(PathBuf, Provenance)> {
     Ok((executable, Provenance::Installed))
 }
 
+/// Bad input, checked before anything changes, when the tool is neither on PATH nor in the
+/// cache and cannot be installed there either: no python3, or one without its venv module.
+/// (A PyPI that cannot be reached shows only when pip runs: a failed step, exit 1.)
+pub fn check_obtainable(tool: &PythonTool) -> Result<()> {
+    if find(tool)?.is_some() {
+        return Ok(());
+    }
+    let executable = tool.executable;
+    let requirement = format!("{}=={}", tool.package, tool.version);
+    let Ok(python) = which::which("python3") else {
+        bad_input!(
+            "{executable} not found on PATH, and no python3 to install {requirement} into the tool cache with: install Python 3.9 or newer with its venv module (e.g. apt-get install python3 python3-venv), or put {executable} on PATH"
+        )
+    };
+    // Debian and Ubuntu ship venv (and the ensurepip it needs) apart from python3.
+    let venv_works = Command::new(&python)
+        .args(["-c", "import venv, ensurepip"])
+        .stdin(Stdio::null())
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .status()
+        .is_ok_and(|status| status.success());
+    if !venv_works {
+        bad_input!(
+            "{executable} not found on PATH, and {} cannot create the virtualenv to install {requirement} into: install its venv module (e.g. apt-get install python3-venv), or put {executable} on PATH",
+            python.display()
+        )
+    }
+    Ok(())
+}
+
 /// The tool on PATH or completely installed in the cache; never installs.
 pub fn find(tool: &PythonTool) -> Result<Option<(PathBuf, Provenance)>> {
     if let Ok(path) = which::which(tool.executable) {
@@ -118,7 +159,12 @@ fn install(sh: &Shell, tool: &PythonTool, venv: &Path) -> Result<()> {
         "pip install",
         Some(INSTALL_TIMEOUT),
     )
-    .with_context(|| format!("installing {requirement} from PyPI"))?;
+    .with_context(|| {
+        format!(
+            "installing {requirement} from PyPI (if PyPI cannot be reached from here, put {} on PATH)",
+            tool.executable
+        )
+    })?;
     fs::write(venv.join(COMPLETE_MARKER), &requirement).with_context(|| format!("finishing {}", venv.display()))?;
     Ok(())
 }

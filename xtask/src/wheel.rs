@@ -333,4 +333,128 @@ mod tests {
         assert_eq!((found[1].name.as_str(), found[1].version.as_str()), ("six", "1.16.0"));
         assert_eq!(found[1].record().unwrap()[0].path, "six.py");
     }
+
+    // Real dist-info files, as pip installed them from the wheels on PyPI: the samples the
+    // mutations start from.
+    const REAL_WHEEL_FILES: [&str; 2] = [
+        "Wheel-Version: 1.0\nGenerator: bdist_wheel (0.36.2)\nRoot-Is-Purelib: true\nTag: py2-none-any\nTag: py3-none-any\n\n",
+        "Wheel-Version: 1.0\nGenerator: maturin (1.7.1)\nRoot-Is-Purelib: false\nTag: cp311-cp311-manylinux_2_17_x86_64.manylinux2014_x86_64\n",
+    ];
+    const REAL_METADATA: &str =
+        "Metadata-Version: 2.1\nName: boto3\nVersion: 1.35.0\nSummary: The AWS SDK for Python\n\
+        Home-page: https://github.com/boto/boto3\nAuthor: Amazon Web Services\nLicense: Apache License 2.0\n\
+        Project-URL: Documentation, https://boto3.amazonaws.com/v1/documentation/api/latest/index.html\n\
+        Platform: UNKNOWN\nClassifier: Programming Language :: Python :: 3 :: Only\nRequires-Python: >= 3.8\n\
+        License-File: LICENSE\nRequires-Dist: botocore (<1.36.0,>=1.35.0)\nRequires-Dist: jmespath (<2.0.0,>=0.7.1)\n\
+        Requires-Dist: s3transfer (<0.11.0,>=0.10.0)\nProvides-Extra: crt\n\
+        Requires-Dist: botocore[crt] (<2.0a0,>=1.21.0) ; extra == 'crt'\n\n\
+        ===============================\nBoto3 - The AWS SDK for Python\n===============================\n";
+    const REAL_RECORD: &str = "pydantic_core-2.23.4.dist-info/METADATA,sha256=_EqTY8S453arLrL8cnx_o-1nX7v6kiSqRUOTcuTUr48,6585\n\
+        pydantic_core-2.23.4.dist-info/WHEEL,sha256=pYO6YXr4B1kYtyJ_3uJYRNShMCXEa5IWc-PLr2qfrGY,129\n\
+        pydantic_core/__init__.py,sha256=ZsyyaQjDPHSuRNN2L-pt_PpUTN-m1GEo-Y2WM6RhykE,4198\n\
+        pydantic_core/py.typed,sha256=47DEQpj8HBSa-_TImW-5JCeuQeRkm5NMpJWZG3hSuFU,0\n\
+        pydantic_core/_pydantic_core.cpython-311-x86_64-linux-gnu.so,sha256=vNCffLw6Q06MJ9Bpr2Nd9vv-b27tbQjqloWRSuIi0o4,4981112\n\
+        pydantic_core-2.23.4.dist-info/RECORD,,\n";
+
+    /// `text` with `cut` bytes from `at` replaced by `insert`, on char boundaries.
+    fn mangle(text: &str, at: proptest::sample::Index, cut: usize, insert: &str) -> String {
+        let mut text = text.to_string();
+        let start = at.index(text.len() + 1);
+        let start = (0..=start).rev().find(|&i| text.is_char_boundary(i)).unwrap_or(0);
+        let end = (start + cut..=text.len()).find(|&i| text.is_char_boundary(i)).unwrap_or(text.len());
+        text.replace_range(start..end, insert);
+        text
+    }
+
+    /// A RECORD field as pip's csv module writes it: quoted when it holds a comma, a quote or
+    /// a line break, with quotes doubled.
+    fn csv_field(field: &str) -> String {
+        if field.contains([',', '"', '\n', '\r']) {
+            format!("\"{}\"", field.replace('"', "\"\""))
+        } else {
+            field.to_string()
+        }
+    }
+
+    /// Every parser of a dist-info, on one text, the way the guards use them.
+    fn parse_everything(text: &str) {
+        let wheel = parse_wheel(text);
+        for tag in &wheel.tags {
+            let _ = tag.to_string();
+        }
+        let metadata = parse_metadata(text);
+        let _ = normalize_name(&metadata.name);
+        for row in parse_record(text) {
+            assert!(!row.path.is_empty(), "a RECORD row without a path: {row:?}");
+        }
+    }
+
+    proptest::proptest! {
+
+        /// Arbitrary text as WHEEL, METADATA and RECORD: read as far as it goes, never a panic.
+        #[test]
+        fn arbitrary_text_never_panics(text in "(\\PC|\\s|:|,|\"|-|\\.){0,300}") {
+            parse_everything(&text);
+            let _ = split_dist_info_name(&text);
+        }
+
+        /// Real WHEEL, METADATA and RECORD files with a piece cut out and arbitrary text put in.
+        #[test]
+        fn mangled_real_dist_info_files_never_panic(
+            which in 0usize..4,
+            at in proptest::prelude::any::<proptest::sample::Index>(),
+            cut in 0usize..30,
+            insert in "([ -~]|\\n|\\PC){0,12}",
+        ) {
+            let sample = [REAL_WHEEL_FILES[0], REAL_WHEEL_FILES[1], REAL_METADATA, REAL_RECORD][which];
+            parse_everything(&mangle(sample, at, cut, &insert));
+        }
+
+        /// Rows written as pip writes RECORD come back as written, whatever the path holds.
+        #[test]
+        fn record_rows_come_back_as_written(
+            rows in proptest::collection::vec(("[^\n\r]{1,40}", "(sha256=[A-Za-z0-9_-]{4,12})?", proptest::option::of(0u64..10_000_000)), 1..8),
+        ) {
+            let text: String = rows
+                .iter()
+                .map(|(path, hash, size)| {
+                    let size = size.map(|s| s.to_string()).unwrap_or_default();
+                    format!("{},{},{}\n", csv_field(path), csv_field(hash), size)
+                })
+                .collect();
+            let parsed = parse_record(&text);
+            let expected: Vec<RecordEntry> = rows
+                .iter()
+                .map(|(path, hash, size)| RecordEntry {
+                    path: path.clone(),
+                    hash: (!hash.is_empty()).then(|| hash.clone()),
+                    size: *size,
+                })
+                .collect();
+            proptest::prop_assert_eq!(parsed, expected, "{}", text);
+        }
+
+        /// A compressed tag set expands to every combination of its dotted parts.
+        #[test]
+        fn tags_expand_to_every_combination(
+            pythons in proptest::collection::vec("[a-z0-9_]{1,6}", 1..4),
+            abis in proptest::collection::vec("[a-z0-9_]{1,6}", 1..4),
+            platforms in proptest::collection::vec("[a-z0-9_]{1,12}", 1..4),
+        ) {
+            let value = format!("{}-{}-{}", pythons.join("."), abis.join("."), platforms.join("."));
+            let tags = expand_tag(&value);
+            proptest::prop_assert_eq!(tags.len(), pythons.len() * abis.len() * platforms.len());
+            for tag in &tags {
+                proptest::prop_assert!(pythons.contains(&tag.python) && abis.contains(&tag.abi) && platforms.contains(&tag.platform));
+            }
+        }
+    }
+
+    #[test]
+    fn real_samples_read_as_pip_wrote_them() {
+        assert_eq!(parse_wheel(REAL_WHEEL_FILES[1]).tags.len(), 2);
+        let metadata = parse_metadata(REAL_METADATA);
+        assert_eq!((metadata.name.as_str(), metadata.requires_dist.len()), ("boto3", 4));
+        assert_eq!(parse_record(REAL_RECORD)[4].size, Some(4981112));
+    }
 }

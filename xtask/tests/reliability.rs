@@ -8,22 +8,9 @@ use std::fs;
 use std::os::unix::ffi::OsStrExt;
 use std::time::{Duration, Instant};
 
-use common::{run, FakeBin, RepoCopy};
+use common::{run, snapshot, FakeBin, RepoCopy};
 
 const FUNCTION_DIR: &str = "infra/lambda/functions/backend";
-
-/// Every file below `root` with its content, to prove a failed run changed nothing.
-fn snapshot(root: &std::path::Path) -> Vec<(String, Vec<u8>)> {
-    let mut files: Vec<(String, Vec<u8>)> = ignore::WalkBuilder::new(root)
-        .standard_filters(false)
-        .build()
-        .flatten()
-        .filter(|e| e.file_type().is_some_and(|t| !t.is_dir()))
-        .map(|e| (e.path().display().to_string(), fs::read(e.path()).unwrap_or_default()))
-        .collect();
-    files.sort();
-    files
-}
 
 /// Runs lambda-build with a recording fake sam; asserts exit 2, one line naming `expected`,
 /// sam never called and the tree unchanged.

@@ -214,8 +214,8 @@ pub fn timestamp_text(value: &serde_json::Value) -> String {
 
 /// The aws executable: on PATH, else installed pinned into the tool cache.
 pub fn locate(sh: &Shell, version: &str) -> Result<PathBuf> {
-    let tool = crate::tools::PythonTool { package: "awscli", version: version.to_string(), executable: "aws" };
-    let (path, _) = crate::tools::locate(sh, &tool).context("finding the aws CLI")?;
+    let (path, _) =
+        crate::tools::locate(sh, &crate::tools::PythonTool::aws_cli(version)).context("finding the aws CLI")?;
     Ok(path)
 }
 
@@ -455,6 +455,18 @@ mod tests {
         let text = format!("{err:#}");
         assert!(text.contains("aws sts get-caller-identity answered with something that is not the JSON"), "{text}");
         assert!(text.contains("502 Bad Gateway"), "{text}");
+    }
+
+    #[test]
+    fn a_secret_in_garbage_instead_of_json_is_redacted_in_the_error() {
+        crate::redact::register("json-canary-SECRET-1f2e3d");
+        let dir = tempfile::tempdir().unwrap();
+        let fake = script(dir.path(), "echo 'SecretString: json-canary-SECRET-1f2e3d (not JSON)'\n");
+        let sh = Shell::new().unwrap();
+        let err = shell_aws().read::<CallerIdentity>(&sh, &[&fake], "aws secretsmanager").unwrap_err();
+        let text = format!("{err:#}");
+        assert!(text.contains("SecretString: [redacted] (not JSON)"), "{text}");
+        assert!(!text.contains("json-canary-SECRET-1f2e3d"), "{text}");
     }
 
     #[test]

@@ -260,7 +260,13 @@ fn plan<'a>(project: &'a Project, args: &'a DeployArgs) -> Result<Plan<'a>> {
         }
     }
 
-    let build = lambda_build::Prerequisites::check(args.container, &targets, &[])?;
+    let build = lambda_build::Prerequisites::check(project, args.container, &targets, &[])?;
+    // aws (and moto for a rehearsal) are installed into the tool cache when missing: that
+    // must be possible before the build starts, not discovered after it.
+    tools::check_obtainable(&tools::PythonTool::aws_cli(&project.config.deploy.awscli_version))?;
+    if settings.rehearsal {
+        tools::check_obtainable(&tools::PythonTool::moto_server(&project.config.deploy.moto_version))?;
+    }
     let invoke_locally = settings.rehearsal && args.health_url.is_none();
     if let (true, Some(target)) = (invoke_locally, targets.first()) {
         tools::runtime_python(target.template.runtime.as_deref().unwrap_or_default())?;

@@ -24,8 +24,7 @@ use crate::tools::{self, PythonTool};
 const START_TIMEOUT: Duration = Duration::from_secs(60);
 
 pub fn locate(sh: &Shell, version: &str) -> Result<PathBuf> {
-    let tool = PythonTool { package: "moto[server]", version: version.to_string(), executable: "moto_server" };
-    let (path, _) = tools::locate(sh, &tool).context("finding moto_server")?;
+    let (path, _) = tools::locate(sh, &PythonTool::moto_server(version)).context("finding moto_server")?;
     Ok(path)
 }
 

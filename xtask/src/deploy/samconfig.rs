@@ -356,4 +356,161 @@ resolve_s3 = true
             [Some(("A".into(), "1".into())), Some(("B".into(), "x y".into())), Some(("C".into(), "".into())), None]
         );
     }
+
+    /// The repository's own samconfig.toml: the real sample the mutations start from.
+    const REAL_SAMCONFIG: &str = include_str!("../../../infra/lambda/samconfig.toml");
+
+    /// Bad input (exit 2) on one line: what `exit::finish` prints for a samconfig error.
+    fn assert_one_line_bad_input(err: &anyhow::Error) -> Result<(), proptest::test_runner::TestCaseError> {
+        proptest::prop_assert_eq!(crate::exit::status_of(err), crate::exit::BAD_INPUT, "{:#}", err);
+        let shown = format!("{err:#}");
+        proptest::prop_assert!(!shown.contains(['\n', '\r']), "not one line: {}", shown);
+        Ok(())
+    }
+
+    /// Parses `text` and reads every environment it defines, and `asked` (maybe unknown):
+    /// each step either succeeds or is one line of bad input.
+    fn read_everything(text: &str, asked: &str) -> Result<(), proptest::test_runner::TestCaseError> {
+        let config = match SamConfig::parse(text.to_string(), "infra/lambda/samconfig.toml") {
+            Ok(config) => config,
+            Err(err) => return assert_one_line_bad_input(&err),
+        };
+        let mut names: Vec<String> = config.environment_names().into_iter().map(String::from).collect();
+        names.push(asked.to_string());
+        for name in &names {
+            match config.environment(name) {
+                Ok(env) => {
+                    for o in &env.overrides {
+                        let _ = config.line_of(name, &o.key);
+                    }
+                }
+                Err(err) => assert_one_line_bad_input(&err)?,
+            }
+        }
+        Ok(())
+    }
+
+    /// Any TOML value a samconfig key could be given: strings (with quotes, `=`, spaces and
+    /// line breaks), numbers, booleans, dates' stand-ins and lists of them.
+    fn toml_value() -> impl proptest::strategy::Strategy<Value = Value> {
+        use proptest::prelude::*;
+        let leaf = prop_oneof![
+            "(\\PC|\n| |=|'|\")*".prop_map(Value::String),
+            "[A-Za-z][A-Za-z0-9]{0,8}=(\\PC| |'|\"){0,12}".prop_map(Value::String),
+            any::<i64>().prop_map(Value::Integer),
+            any::<bool>().prop_map(Value::Boolean),
+            any::<f64>().prop_map(Value::Float),
+        ];
+        leaf.prop_recursive(2, 12, 6, |inner| {
+            prop_oneof![
+                proptest::collection::vec(inner.clone(), 0..6).prop_map(Value::Array),
+                proptest::collection::btree_map("[a-z_]{1,6}", inner, 0..3)
+                    .prop_map(|m| Value::Table(m.into_iter().collect())),
+            ]
+        })
+    }
+
+    /// The keys the xtask reads, plus any other.
+    fn parameter_key() -> impl proptest::strategy::Strategy<Value = String> {
+        use proptest::prelude::*;
+        prop_oneof![
+            proptest::sample::select(vec![
+                "stack_name",
+                "region",
+                "profile",
+                "s3_bucket",
+                "resolve_s3",
+                "parameter_overrides",
+                "tags",
+            ])
+            .prop_map(String::from),
+            "\\PC{1,10}",
+        ]
+    }
+
+    proptest::proptest! {
+
+        /// Arbitrary text: bad input on one line, never a panic.
+        #[test]
+        fn arbitrary_text_is_read_or_refused_on_one_line(text in "(\\PC|\n|\t){0,400}", asked in "\\PC{0,10}") {
+            read_everything(&text, &asked)?;
+        }
+
+        /// The real samconfig.toml with a piece cut out and arbitrary text put in its place.
+        #[test]
+        fn a_mangled_real_samconfig_is_read_or_refused_on_one_line(
+            at in proptest::prelude::any::<proptest::sample::Index>(),
+            cut in 0usize..40,
+            insert in "([ -~]|\n|\\PC){0,16}",
+            asked in proptest::sample::select(vec!["dev", "prod", "local", "staging"]),
+        ) {
+            let mut text = REAL_SAMCONFIG.to_string();
+            let start = at.index(text.len());
+            let start = (0..=start).rev().find(|&i| text.is_char_boundary(i)).unwrap_or(0);
+            let end = (start + cut..=text.len()).find(|&i| text.is_char_boundary(i)).unwrap_or(text.len());
+            text.replace_range(start..end, &insert);
+            read_everything(&text, asked)?;
+        }
+
+        /// Environments built as TOML from arbitrary names, keys and values of any type: each
+        /// is read, with its stack_name and region as given, or refused on one line.
+        #[test]
+        fn any_environment_table_is_read_as_written_or_refused_on_one_line(
+            name in "(\\PC|\n|\\.|\\[|\\]){1,12}",
+            parameters in proptest::collection::btree_map(parameter_key(), toml_value(), 0..6),
+            global in proptest::collection::btree_map(parameter_key(), toml_value(), 0..3),
+        ) {
+            let mut env = Table::new();
+            env.insert("deploy".into(), Value::Table([("parameters".to_string(), Value::Table(parameters.clone().into_iter().collect()))].into_iter().collect()));
+            env.insert("global".into(), Value::Table([("parameters".to_string(), Value::Table(global.clone().into_iter().collect()))].into_iter().collect()));
+            let mut document = Table::new();
+            document.insert("version".into(), Value::Float(0.1));
+            document.insert(name.clone(), Value::Table(env));
+            // Only what toml can write is a samconfig anyone could have.
+            let Ok(text) = toml::to_string(&document) else { return Ok(()) };
+            let config = match SamConfig::parse(text.clone(), "samconfig.toml") {
+                Ok(config) => config,
+                Err(err) => return assert_one_line_bad_input(&err),
+            };
+            match config.environment(&name) {
+                Ok(read) => {
+                    // deploy's parameters override global's, as sam merges them.
+                    let given = |key: &str| parameters.get(key).or_else(|| global.get(key));
+                    proptest::prop_assert_eq!(Some(&Value::String(read.stack_name.clone())), given("stack_name"), "{}", text);
+                    proptest::prop_assert_eq!(read.region.clone().map(Value::String), given("region").cloned());
+                }
+                Err(err) => assert_one_line_bad_input(&err)?,
+            }
+        }
+
+        /// `A=1 B=x` pairs without spaces or quotes come back as written.
+        #[test]
+        fn pairs_come_back_as_written(pairs in proptest::collection::vec(("[A-Za-z0-9]{1,8}", "[^\\s'\"]{0,12}"), 0..6)) {
+            let text = pairs.iter().map(|(k, v)| format!("{k}={v}")).collect::<Vec<_>>().join("  ");
+            let expected: Vec<Option<(String, String)>> = pairs.iter().map(|(k, v)| Some((k.clone(), v.clone()))).collect();
+            proptest::prop_assert_eq!(split_pairs(&text), expected);
+        }
+
+        #[test]
+        fn split_pairs_never_panics(text in "(\\PC|\\s|'|\"|=){0,80}") {
+            let _ = split_pairs(&text);
+        }
+    }
+
+    #[test]
+    fn an_environment_name_with_a_line_break_still_gives_one_line() {
+        // A quoted TOML key may hold any character; the message quoting it must stay one line.
+        let config =
+            SamConfig::parse("[\"qa\\nx\".deploy.parameters]\nregion = \"eu-west-1\"\n".into(), "s.toml").unwrap();
+        let err = config.environment("qa\nx").unwrap_err();
+        assert!(err.to_string().contains("has no stack_name") && !err.to_string().contains('\n'), "{err}");
+    }
+
+    #[test]
+    fn deeply_nested_toml_is_bad_input_not_a_stack_overflow() {
+        for text in ["x = ".to_string() + &"[".repeat(100_000), "x = ".to_string() + &"{a = ".repeat(100_000)] {
+            let err = SamConfig::parse(text, "samconfig.toml").err().expect("nested 100,000 deep");
+            assert_eq!(crate::exit::status_of(&err), crate::exit::BAD_INPUT);
+        }
+    }
 }

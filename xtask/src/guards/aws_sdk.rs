@@ -35,17 +35,9 @@ pub struct SdkPolicy<'a> {
     pub requirements: Vec<Requirement>,
 }
 
-/// The requirements in a requirements.txt: one per line, comments and pip options skipped.
+/// The requirements in a requirements.txt, as pip reads them (see `requirements_txt`).
 pub fn read_requirements(text: &str) -> Vec<Requirement> {
-    text.lines()
-        .map(|line| match line.find(" #").or_else(|| line.starts_with('#').then_some(0)) {
-            Some(comment) => &line[..comment],
-            None => line,
-        })
-        .map(str::trim)
-        .filter(|line| !line.is_empty() && !line.starts_with('-'))
-        .filter_map(|line| Requirement::from_str(line).ok())
-        .collect()
+    crate::requirements_txt::requirements(text)
 }
 
 /// A bundled SDK package: its dist-info, or a bare package dir copied in by hand.
@@ -299,7 +291,10 @@ mod tests {
 
     #[test]
     fn requirements_txt_parsing_skips_comments_and_options() {
-        let reqs = read_requirements("# c\n-r other.txt\n--index-url x\nfastapi==0.115.12  # web\n\nwatchtower>=3\n");
+        // A hashed requirement (pip-compile --generate-hashes) spans lines: it still counts.
+        let reqs = read_requirements(
+            "# c\n-r other.txt\n--index-url x\nfastapi==0.115.12  # web\n\nwatchtower==3.3.1 \\\n    --hash=sha256:0a1b\n",
+        );
         let names: Vec<&str> = reqs.iter().map(|r| r.normalized.as_str()).collect();
         assert_eq!(names, ["fastapi", "watchtower"]);
     }

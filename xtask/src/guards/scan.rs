@@ -24,7 +24,7 @@ use ignore::{WalkBuilder, WalkState};
 use object::elf::{FileHeader32, FileHeader64};
 use object::read::elf::{FileHeader as _, SectionHeader as _};
 use object::read::macho::{FatArch as _, MachOFatFile32, MachOFatFile64};
-use object::{Endianness, FileKind, ReadCache};
+use object::{Endianness, FileKind, ReadCache, ReadRef};
 
 use super::runtime::Glibc;
 use super::source::installed_package_kind;
@@ -242,11 +242,15 @@ fn delvewheel_patched(path: &Path) -> std::io::Result<bool> {
     Ok(memchr::memmem::find(&head, DELVEWHEEL_MARKER).is_some())
 }
 
+/// How many leading bytes decide a file's kind: every header object reads first (ELF's is 64
+/// bytes, the DOS stub's 64, Mach-O's 28 or 32, a fat Mach-O's 8) fits in them.
+const HEAD_LEN: usize = 64;
+
 /// Reads the header of one file and says what binary it is, if any. `native_named` files
 /// (`.so`, `.pyd`, ...) that hold no binary are reported too: a loader would try them.
 pub fn identify(path: &Path, native_named: bool) -> std::io::Result<Option<Format>> {
     let mut file = File::open(path)?;
-    let mut head = [0u8; 64];
+    let mut head = [0u8; HEAD_LEN];
     let mut len = 0;
     while len < head.len() {
         match file.read(&mut head[len..])? {
@@ -254,34 +258,51 @@ pub fn identify(path: &Path, native_named: bool) -> std::io::Result<Option<Forma
             n => len += n,
         }
     }
-    let head = &head[..len];
-    // PE needs the header e_lfanew points to, beyond the first 64 bytes: read through a cache
-    // that fetches only the ranges object asks for.
-    let kind = if head.starts_with(b"MZ") { FileKind::parse(&ReadCache::new(&file)) } else { FileKind::parse(head) };
-    let broken = |claimed: &'static str, detail: String| Ok(Some(Format::Broken { claimed, detail }));
+    // What lies beyond the head (PE's header at e_lfanew, an ELF's section headers, a fat
+    // Mach-O's arch table) is read through a cache that fetches only the ranges object asks
+    // for: never the whole file.
+    Ok(classify(&head[..len], &ReadCache::new(&file), native_named))
+}
+
+/// What a file is, judged by its first bytes `head` (up to [`HEAD_LEN`]) and, where a format
+/// keeps more beyond them, by `data`, the whole file. A file's bytes are input like any other:
+/// whatever they are, the answer is a [`Format`] (`Broken` for a corrupt header) or `None`,
+/// never a panic. Kept apart from the reading so that tests can feed it arbitrary bytes.
+pub fn classify<'data, R: ReadRef<'data>>(head: &[u8], data: R, native_named: bool) -> Option<Format> {
+    let len = head.len();
+    let kind = if head.starts_with(b"MZ") { FileKind::parse(data) } else { FileKind::parse(head) };
+    let broken = |claimed: &'static str, detail: String| Some(Format::Broken { claimed, detail });
     let format = match kind {
         Ok(FileKind::Elf64) => match FileHeader64::<Endianness>::parse(head) {
-            Ok(header) => elf_format(header, &file, 64)?,
+            Ok(header) => elf_format(header, data, 64),
             Err(err) => return broken("ELF", format!("ELF header cut short or corrupt ({err})")),
         },
         Ok(FileKind::Elf32) => match FileHeader32::<Endianness>::parse(head) {
-            Ok(header) => elf_format(header, &file, 32)?,
+            Ok(header) => elf_format(header, data, 32),
             Err(err) => return broken("ELF", format!("ELF header cut short or corrupt ({err})")),
         },
         Ok(FileKind::Pe32) => Format::Pe { bits: 32 },
         Ok(FileKind::Pe64) => Format::Pe { bits: 64 },
         Ok(FileKind::MachO32) => thin_macho::<object::macho::MachHeader32<Endianness>>(head),
         Ok(FileKind::MachO64) => thin_macho::<object::macho::MachHeader64<Endianness>>(head),
+        // 0xcafebabe also starts every Java class file: not Mach-O unless the arch count is
+        // plausible (file(1) uses the same test). Named like a library, it is reported anyway.
         Ok(kind @ (FileKind::MachOFat32 | FileKind::MachOFat64)) => {
-            match fat_macho(&file, kind == FileKind::MachOFat64) {
+            match fat_macho(data, kind == FileKind::MachOFat64) {
                 Some(format) => format,
-                // 0xcafebabe also starts every Java class file: not Mach-O unless the arch count
-                // is plausible (file(1) uses the same test).
-                None => return Ok(None),
+                None if native_named => Format::Broken {
+                    claimed: "Mach-O",
+                    detail: "universal (fat) header whose arch table is cut short or implausible".into(),
+                },
+                None => return None,
             }
         }
-        // Static archives, COFF objects and the like are never loaded at run time.
-        Ok(_) => return Ok(None),
+        // Static archives, COFF objects and the like are never loaded at run time: harmless
+        // under their own names, but a loader would try one named like a library, and fail.
+        Ok(_) if native_named => {
+            Format::NotBinary { detail: "a static archive, object file or other format no loader maps" }
+        }
+        Ok(_) => return None,
         Err(err) => {
             const MAGICS: [(&[u8], &str); 5] = [
                 (b"\x7fELF", "ELF"),
@@ -297,55 +318,51 @@ pub fn identify(path: &Path, native_named: bool) -> std::io::Result<Option<Forma
                 return broken("Windows PE", format!("MZ header without a valid PE header ({err})"));
             }
             if !native_named {
-                return Ok(None);
+                return None;
             }
             Format::NotBinary { detail: if len == 0 { "empty file" } else { "no executable header (text or data)" } }
         }
     };
-    Ok(Some(format))
+    Some(format)
 }
 
-fn elf_format<Elf: object::read::elf::FileHeader<Endian = Endianness>>(
+fn elf_format<'data, Elf: object::read::elf::FileHeader<Endian = Endianness>, R: ReadRef<'data>>(
     header: &Elf,
-    file: &File,
+    data: R,
     bits: u8,
-) -> std::io::Result<Format> {
+) -> Format {
     let ident = header.e_ident();
     let Ok(endian) = header.endian() else {
-        return Ok(Format::Broken { claimed: "ELF", detail: "unknown byte order".into() });
+        return Format::Broken { claimed: "ELF", detail: "unknown byte order".into() };
     };
-    let glibc = match glibc_needed(header, endian, file) {
+    let glibc = match glibc_needed(header, endian, data) {
         Ok(glibc) => glibc,
         Err(err) => {
-            return Ok(Format::Broken {
-                claimed: "ELF",
-                detail: format!("section headers cut short or corrupt ({err})"),
-            })
+            return Format::Broken { claimed: "ELF", detail: format!("section headers cut short or corrupt ({err})") }
         }
     };
-    Ok(Format::Elf {
+    Format::Elf {
         bits,
         little_endian: ident.data == object::elf::ELFDATA2LSB,
         machine: header.e_machine(endian).0,
         os_abi: ident.os_abi.0,
         glibc,
-    })
+    }
 }
 
 /// The newest `GLIBC_x.y` in the ELF's version-needs table: the oldest glibc it loads on.
-fn glibc_needed<Elf: object::read::elf::FileHeader<Endian = Endianness>>(
+fn glibc_needed<'data, Elf: object::read::elf::FileHeader<Endian = Endianness>, R: ReadRef<'data>>(
     header: &Elf,
     endian: Endianness,
-    file: &File,
+    data: R,
 ) -> object::read::Result<Option<Glibc>> {
-    let data = ReadCache::new(file);
-    let sections = header.sections(endian, &data)?;
-    let Some((mut needs, link)) = sections.gnu_verneed(endian, &data)? else {
+    let sections = header.sections(endian, data)?;
+    let Some((mut needs, link)) = sections.gnu_verneed(endian, data)? else {
         return Ok(None);
     };
     // The whole string table in one read: looking names up through the cache costs a seek
     // and a read per name.
-    let dynstr = sections.section(link)?.data(endian, &data)?;
+    let dynstr = sections.section(link)?.data(endian, data)?;
     let strings = object::read::StringTable::new(dynstr, 0, dynstr.len() as u64);
     let mut newest: Option<Glibc> = None;
     while let Some((_, mut aux)) = needs.next()? {
@@ -370,12 +387,11 @@ fn thin_macho<Mach: object::read::macho::MachHeader<Endian = Endianness>>(head: 
     }
 }
 
-fn fat_macho(file: &File, wide: bool) -> Option<Format> {
-    let data = ReadCache::new(file);
+fn fat_macho<'data, R: ReadRef<'data>>(data: R, wide: bool) -> Option<Format> {
     let arches: Vec<&'static str> = if wide {
-        MachOFatFile64::parse(&data).ok()?.arches().iter().map(|a| cpu_name(a.cputype().0)).collect()
+        MachOFatFile64::parse(data).ok()?.arches().iter().map(|a| cpu_name(a.cputype().0)).collect()
     } else {
-        MachOFatFile32::parse(&data).ok()?.arches().iter().map(|a| cpu_name(a.cputype().0)).collect()
+        MachOFatFile32::parse(data).ok()?.arches().iter().map(|a| cpu_name(a.cputype().0)).collect()
     };
     (!arches.is_empty() && arches.len() < 20).then_some(Format::MachO { arches, fat: true })
 }
@@ -596,5 +612,129 @@ pub(crate) mod tests {
         let dirs: Vec<PathBuf> =
             scan.installed_dirs.iter().map(|(p, _)| p.strip_prefix(root).unwrap().into()).collect();
         assert_eq!(dirs, [PathBuf::from("six-1.16.0.dist-info"), PathBuf::from("vendor/site-packages")]);
+    }
+
+    /// Real binaries from PyPI wheels, read once per test run: a Linux x86-64 ELF extension,
+    /// a Windows PE `.pyd`, a thin arm64 Mach-O and a fat Mach-O made from it.
+    fn real_binaries() -> &'static [(&'static str, Vec<u8>)] {
+        static SAMPLES: std::sync::OnceLock<Vec<(&'static str, Vec<u8>)>> = std::sync::OnceLock::new();
+        SAMPLES.get_or_init(|| {
+            let dir = tempfile::tempdir().unwrap();
+            let read = |spec, suffix, name: &str| {
+                let path = dir.path().join(name);
+                wheels::extract_member(spec, suffix, &path);
+                std::fs::read(&path).unwrap()
+            };
+            let elf = read(PYDANTIC_CORE_LINUX_X86_64, ".so", "elf.so");
+            let pe = read(PSYCOPG2_WINDOWS, ".pyd", "pe.pyd");
+            let macho = read(PYDANTIC_CORE_MACOS_ARM64, ".so", "macho.so");
+            let fat = fat_macho(&macho);
+            vec![("ELF", elf), ("PE", pe), ("Mach-O", macho), ("fat Mach-O", fat)]
+        })
+    }
+
+    /// What `identify` would answer for a file holding `bytes`.
+    fn classify_bytes(bytes: &[u8], native_named: bool) -> Option<Format> {
+        classify(&bytes[..bytes.len().min(HEAD_LEN)], bytes, native_named)
+    }
+
+    /// Where a mutation lands: in the headers at the start, anywhere, or near the end, where an
+    /// ELF keeps its section headers.
+    #[derive(Debug, Clone, Copy)]
+    enum Spot {
+        Head(usize),
+        Anywhere(proptest::sample::Index),
+        Tail(usize),
+    }
+
+    fn spot() -> impl proptest::strategy::Strategy<Value = Spot> {
+        use proptest::prelude::*;
+        prop_oneof![
+            (0usize..256).prop_map(Spot::Head),
+            any::<proptest::sample::Index>().prop_map(Spot::Anywhere),
+            (1usize..8192).prop_map(Spot::Tail),
+        ]
+    }
+
+    fn offset(spot: Spot, len: usize) -> usize {
+        match spot {
+            Spot::Head(i) => i.min(len.saturating_sub(1)),
+            Spot::Anywhere(i) => i.index(len),
+            Spot::Tail(back) => len.saturating_sub(back.min(len)),
+        }
+    }
+
+    proptest::proptest! {
+
+        /// Arbitrary bytes: a format, a broken header or nothing, never a panic. A file named
+        /// like a library is always reported (a loader would try it); only such a file is ever
+        /// called "not a binary".
+        #[test]
+        fn arbitrary_bytes_never_panic(bytes in proptest::collection::vec(proptest::prelude::any::<u8>(), 0..512), native_named in proptest::prelude::any::<bool>()) {
+            let format = classify_bytes(&bytes, native_named);
+            proptest::prop_assert!(!native_named || format.is_some(), "a library name, unreported");
+            proptest::prop_assert!(native_named || !matches!(format, Some(Format::NotBinary { .. })), "{:?}", format);
+        }
+
+        /// Arbitrary bytes after each magic number the scan knows: every parser gets input that
+        /// starts right and goes wrong anywhere after.
+        #[test]
+        fn arbitrary_bytes_after_a_magic_never_panic(
+            magic in proptest::sample::select(vec![
+                &b"\x7fELF\x02\x01\x01"[..], &b"\x7fELF\x01\x02\x01"[..], &b"\x7fELF"[..], &b"MZ"[..],
+                &[0xfe, 0xed, 0xfa, 0xce][..], &[0xce, 0xfa, 0xed, 0xfe][..], &[0xfe, 0xed, 0xfa, 0xcf][..],
+                &[0xcf, 0xfa, 0xed, 0xfe][..], &[0xca, 0xfe, 0xba, 0xbe][..], &[0xca, 0xfe, 0xba, 0xbf][..],
+            ]),
+            tail in proptest::collection::vec(proptest::prelude::any::<u8>(), 0..600),
+            native_named in proptest::prelude::any::<bool>(),
+        ) {
+            let bytes = [magic, &tail[..]].concat();
+            let format = classify_bytes(&bytes, native_named);
+            proptest::prop_assert!(!native_named || format.is_some(), "a library name, unreported");
+        }
+
+        /// Real ELF, PE and Mach-O binaries with bytes overwritten in their headers, anywhere, or
+        /// near the end, and maybe cut short: judged, never a panic.
+        #[test]
+        fn mutated_real_binaries_never_panic(
+            which in 0usize..4,
+            mutations in proptest::collection::vec((spot(), proptest::prelude::any::<u8>()), 0..16),
+            cut in proptest::option::of(proptest::prelude::any::<proptest::sample::Index>()),
+        ) {
+            let (kind, original) = &real_binaries()[which];
+            let mut bytes = original.clone();
+            for (spot, value) in &mutations {
+                let at = offset(*spot, bytes.len());
+                bytes[at] = *value;
+            }
+            if let Some(cut) = cut {
+                bytes.truncate(cut.index(bytes.len() + 1));
+            }
+            let format = classify_bytes(&bytes, true);
+            proptest::prop_assert!(format.is_some(), "{kind}: a mutated binary named .so must be reported: {:?}", format);
+        }
+    }
+
+    #[test]
+    fn a_library_name_on_a_corrupt_fat_header_or_an_archive_is_still_reported() {
+        // Found by mutated_real_binaries_never_panic: one flipped byte of a universal binary's
+        // arch count made a `.so` pass unreported, like a Java class file.
+        let mut fat = real_binaries()[3].1.clone();
+        fat[4] = 1;
+        assert!(matches!(classify_bytes(&fat, true), Some(Format::Broken { claimed: "Mach-O", .. })));
+        assert_eq!(classify_bytes(&fat, false), None, "unnamed, it may be a Java class");
+        let archive = b"!<arch>\nlibfoo.o/       0           0     0     644     4         `\nabcd";
+        assert!(matches!(classify_bytes(archive, true), Some(Format::NotBinary { .. })));
+        assert_eq!(classify_bytes(archive, false), None);
+    }
+
+    #[test]
+    fn real_binaries_classify_as_themselves_from_bytes_alone() {
+        let formats: Vec<Option<Format>> =
+            real_binaries().iter().map(|(_, bytes)| classify_bytes(bytes, true)).collect();
+        assert!(matches!(&formats[0], Some(Format::Elf { bits: 64, glibc: Some(_), .. })), "{:?}", formats[0]);
+        assert_eq!(formats[1], Some(Format::Pe { bits: 64 }));
+        assert_eq!(formats[2], Some(Format::MachO { arches: vec!["arm64"], fat: false }));
+        assert_eq!(formats[3], Some(Format::MachO { arches: vec!["x86_64", "arm64"], fat: true }));
     }
 }

@@ -122,6 +122,19 @@ impl FakeBin {
     }
 }
 
+/// Every file below `root` with its content, to prove a failed run changed nothing.
+pub fn snapshot(root: &Path) -> Vec<(String, Vec<u8>)> {
+    let mut files: Vec<(String, Vec<u8>)> = WalkBuilder::new(root)
+        .standard_filters(false)
+        .build()
+        .flatten()
+        .filter(|e| e.file_type().is_some_and(|t| !t.is_dir()))
+        .map(|e| (e.path().display().to_string(), fs::read(e.path()).unwrap_or_default()))
+        .collect();
+    files.sort();
+    files
+}
+
 pub fn text(output: &Output) -> String {
     format!("{}{}", String::from_utf8_lossy(&output.stdout), String::from_utf8_lossy(&output.stderr))
 }
