@@ -368,3 +368,30 @@ fn on_a_terminal_outcomes_are_coloured_unless_no_color_or_ci() {
     assert!(ci.contains("FAILED") && !ci.contains('\x1b'), "colour in CI mode:\n{ci}");
     assert!(ci.contains("::error file=infra/lambda/functions/backend/src/six-1.16.0.dist-info"), "{ci}");
 }
+
+/// In CI mode a protected environment is never confirmed at a prompt, even with a terminal on
+/// stdin (here a real one, from script(1)): without --yes it exits 2 before any AWS call.
+#[test]
+fn a_protected_env_in_ci_mode_without_yes_exits_2_before_any_aws_call_even_on_a_terminal() {
+    let repo = RepoCopy::new();
+    let bin = FakeBin::new();
+    bin.add("aws", 0);
+    bin.add("sam", 0);
+    let summary = repo.path("summary.md");
+    let output = Command::new("script")
+        .args(["-qec", &format!("{} lambda-deploy --env prod; echo EXIT=$?", env!("CARGO_BIN_EXE_xtask")), "/dev/null"])
+        .current_dir(repo.dir.path())
+        .env("PATH", bin.path_env())
+        .env("CI", "true")
+        .env("GITHUB_ACTIONS", "true")
+        .env("GITHUB_STEP_SUMMARY", &summary)
+        .output()
+        .expect("running script(1) from util-linux");
+    let text = String::from_utf8_lossy(&output.stdout);
+    assert!(text.contains("EXIT=2"), "{text}");
+    assert!(text.contains("prod is a protected environment"), "{text}");
+    assert!(text.contains("pass --yes"), "{text}");
+    assert!(!bin.was_called("aws"), "aws was called");
+    assert!(!bin.was_called("sam"), "sam was called");
+    assert!(!repo.path("deploy-log.jsonl").exists());
+}

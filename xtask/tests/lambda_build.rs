@@ -21,6 +21,22 @@ fn builds_a_working_artifact_with_the_real_sam_cli() {
         assert!(output.contains(&format!("[lambda-build] {step} done in")), "step {step} not reported:\n{output}");
     }
 
+    // The shipped template passes SAM's own linter (cfn-lint), warnings included.
+    let sam = output.lines().find_map(|l| l.trim().strip_prefix("sam: ")).expect("the sam line");
+    let sam = sam.rsplit_once(" (").unwrap().0;
+    let lint = Command::new(sam)
+        .args(["validate", "--lint", "-t", "template.yaml"])
+        .current_dir(repo.path("infra/lambda"))
+        .env("SAM_CLI_TELEMETRY", "0")
+        .output()
+        .unwrap();
+    assert!(
+        lint.status.success(),
+        "sam validate --lint: {}{}",
+        String::from_utf8_lossy(&lint.stdout),
+        String::from_utf8_lossy(&lint.stderr)
+    );
+
     let artifact = repo.path(ARTIFACT);
     assert!(artifact.join("handler.py").is_file());
     assert!(artifact.join("src/lazy_app.py").is_file());
