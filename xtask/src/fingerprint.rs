@@ -160,9 +160,7 @@ pub fn invalidate(sam_dir: &Path) -> Result<()> {
 pub fn record(sam_dir: &Path, build_dir: &Path, inputs: Fingerprint) -> Result<()> {
     let manifest = Manifest { format: FORMAT, inputs, outputs: outputs(build_dir) };
     let path = manifest_path(sam_dir);
-    let temp = path.with_extension("json.tmp");
-    fs::write(&temp, serde_json::to_vec_pretty(&manifest)?).with_context(|| format!("writing {}", temp.display()))?;
-    fs::rename(&temp, &path).with_context(|| format!("writing {}", path.display()))
+    crate::report::write_atomically(&path, &serde_json::to_string_pretty(&manifest)?)
 }
 
 #[cfg(test)]
