@@ -166,25 +166,26 @@ pub fn scan(root: &Path) -> Result<Scan> {
     scan.unreadable.sort();
     // Where installed packages sit: the parent of a dist-info or .libs dir, or a
     // site-packages dir itself.
-    let mut install_roots: Vec<PathBuf> = vec![root.to_path_buf()];
+    let mut install_roots: std::collections::HashSet<PathBuf> = std::collections::HashSet::from([root.to_path_buf()]);
     for (dir, _) in &scan.installed_dirs {
         let name = dir.file_name().map(|n| n.to_string_lossy()).unwrap_or_default();
         let install_root = if name.ends_with("-packages") { Some(dir.as_path()) } else { dir.parent() };
         install_roots.extend(install_root.map(Path::to_path_buf));
     }
-    // Outermost only: a .libs dir inside a reported site-packages is the same finding.
+    // Outermost only: a .libs dir inside a reported site-packages is the same finding. Sorted
+    // component-wise, a dir's descendants follow it directly, so comparing with the last kept
+    // one suffices (a scan of a real site-packages has thousands of these dirs).
     scan.installed_dirs.sort();
     let mut outermost: Vec<(PathBuf, &'static str)> = Vec::new();
     for (path, kind) in scan.installed_dirs.drain(..) {
-        if !outermost.iter().any(|(outer, _)| path.starts_with(outer)) {
+        if !outermost.last().is_some_and(|(outer, _)| path.starts_with(outer)) {
             outermost.push((path, kind));
         }
     }
     scan.installed_dirs = outermost;
 
     for init in package_inits {
-        let top_level =
-            init.parent().and_then(Path::parent).is_some_and(|parent| install_roots.iter().any(|r| r == parent));
+        let top_level = init.parent().and_then(Path::parent).is_some_and(|parent| install_roots.contains(parent));
         if !top_level {
             continue;
         }
