@@ -1,6 +1,6 @@
-//! The parts of the SAM template the build needs: each function's CodeUri, Handler, Runtime and
-//! Architectures (with `Globals.Function` as the fallback, as SAM does). The deploy reads the
-//! parameters in `deploy::stack_template`.
+//! The parts of the SAM template the xtask needs: each function's CodeUri, Handler, Runtime and
+//! Architectures (with `Globals.Function` as the fallback, as SAM does), the parameters with
+//! their types, defaults and NoEcho, and the resources' logical ids.
 //!
 //! CloudFormation's short-form tags (`!Ref`, `!Sub`) are not interpreted: yaml-rust2 keeps the
 //! tagged node's plain value, and no field read here is legitimately an intrinsic function.
@@ -44,9 +44,21 @@ pub fn is_python_identifier(s: &str) -> bool {
         && chars.all(|c| c == '_' || c.is_ascii_alphanumeric())
 }
 
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct TemplateParameter {
+    pub name: String,
+    pub kind: String,
+    pub default: Option<String>,
+    /// `NoEcho: true`: the value is a secret, never to be printed.
+    pub no_echo: bool,
+}
+
 #[derive(Debug)]
 pub struct Template {
     pub functions: Vec<TemplateFunction>,
+    pub parameters: Vec<TemplateParameter>,
+    /// Every resource's logical id and type.
+    pub resources: Vec<(String, String)>,
 }
 
 impl Template {
@@ -97,11 +109,52 @@ impl Template {
                 architecture,
             });
         }
-        Ok(Template { functions })
+        let mut parameters = Vec::new();
+        if let Yaml::Hash(params) = &doc["Parameters"] {
+            for (name, spec) in params {
+                let Some(name) = name.as_str() else { continue };
+                parameters.push(TemplateParameter {
+                    name: name.to_string(),
+                    kind: spec["Type"].as_str().unwrap_or("String").to_string(),
+                    default: scalar(&spec["Default"]),
+                    no_echo: scalar(&spec["NoEcho"]).is_some_and(|v| v.eq_ignore_ascii_case("true")),
+                });
+            }
+        }
+        let resources = resources
+            .iter()
+            .filter_map(|(id, resource)| {
+                Some((id.as_str()?.to_string(), resource["Type"].as_str().unwrap_or_default().to_string()))
+            })
+            .collect();
+        Ok(Template { functions, parameters, resources })
+    }
+
+    pub fn parameter(&self, name: &str) -> Option<&TemplateParameter> {
+        self.parameters.iter().find(|p| p.name == name)
+    }
+
+    pub fn parameter_of_type(&self, kind: &str) -> Option<&TemplateParameter> {
+        self.parameters.iter().find(|p| p.kind == kind)
+    }
+
+    pub fn has_resource(&self, logical_id: &str) -> bool {
+        self.resources.iter().any(|(id, _)| id == logical_id)
     }
 
     pub fn function(&self, logical_id: &str) -> Option<&TemplateFunction> {
         self.functions.iter().find(|f| f.logical_id == logical_id)
+    }
+}
+
+/// A YAML scalar as CloudFormation reads it: `1`, `true` and `""` are all strings to it.
+fn scalar(node: &Yaml) -> Option<String> {
+    match node {
+        Yaml::String(s) | Yaml::Real(s) => Some(s.clone()),
+        Yaml::Integer(i) => Some(i.to_string()),
+        Yaml::Boolean(b) => Some(b.to_string()),
+        Yaml::Array(items) => Some(items.iter().filter_map(scalar).collect::<Vec<_>>().join(",")),
+        _ => None,
     }
 }
 

@@ -200,15 +200,15 @@ fn unknown_flag_is_bad_usage() {
 
 /// A fake sam that stays busy until a signal: the real one can't be made to wait on cue.
 fn add_slow_sam(bin: &FakeBin, started_marker: &std::path::Path) {
-    let script = format!(
-        "#!/bin/sh\ntrap 'echo got-INT >> \"{calls}\"; exit 130' INT\ntrap 'echo got-TERM >> \"{calls}\"; exit 143' TERM\necho \"$@\" >> \"{calls}\"\ntouch \"{started}\"\nwhile :; do sleep 0.05; done\n",
-        calls = bin.calls_path("sam").display(),
-        started = started_marker.display()
+    let calls = bin.calls_path("sam");
+    bin.add_script(
+        "sam",
+        &format!(
+            "trap 'echo got-INT >> \"{calls}\"; exit 130' INT\ntrap 'echo got-TERM >> \"{calls}\"; exit 143' TERM\ntouch \"{started}\"\nwhile :; do sleep 0.05; done",
+            calls = calls.display(),
+            started = started_marker.display()
+        ),
     );
-    let path = bin.dir.path().join("sam");
-    fs::write(&path, script).unwrap();
-    use std::os::unix::fs::PermissionsExt;
-    fs::set_permissions(&path, fs::Permissions::from_mode(0o755)).unwrap();
 }
 
 fn interrupt_sam_build(signal: i32) -> (i32, String, String) {

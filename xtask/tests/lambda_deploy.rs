@@ -251,14 +251,14 @@ fn a_secret_outside_the_path_convention_is_flagged_at_its_samconfig_line_before_
 fn fake_aws_with_a_rolled_back_stack(bin: &FakeBin) {
     let recorded = concat!(env!("CARGO_MANIFEST_DIR"), "/tests/fixtures/describe_stacks_rollback_complete.json");
     let calls = bin.calls_path("aws");
-    let script = format!(
-        "#!/bin/sh\necho \"$@\" >> '{calls}'\ncase \"$*\" in\n  'cloudformation describe-stacks'*)\n    if ! grep -q 'cloudformation delete-stack' '{calls}'; then cat '{recorded}'; exit 0; fi ;;\n  'cloudformation delete-stack'*) exit 0 ;;\nesac\nexec '{real}' \"$@\"\n",
-        calls = calls.display(),
-        real = aws_cli().display()
+    bin.add_script(
+        "aws",
+        &format!(
+            "case \"$*\" in\n  'cloudformation describe-stacks'*)\n    if ! grep -q 'cloudformation delete-stack' '{calls}'; then cat '{recorded}'; exit 0; fi ;;\n  'cloudformation delete-stack'*) exit 0 ;;\nesac\nexec '{real}' \"$@\"",
+            calls = calls.display(),
+            real = aws_cli().display()
+        ),
     );
-    let path = bin.dir.path().join("aws");
-    fs::write(&path, script).unwrap();
-    fs::set_permissions(&path, fs::Permissions::from_mode(0o755)).unwrap();
 }
 
 #[test]
@@ -408,15 +408,15 @@ fn sigint_during_sam_deploy_reaches_sam_records_an_interrupted_attempt_and_exits
     // real SAM CLI.
     let bin = FakeBin::new();
     let started = bin.dir.path().join("started");
-    let script = format!(
-        "#!/bin/sh\nif [ \"$1\" = build ]; then exec '{real}' \"$@\"; fi\ntrap 'echo got-INT >> \"{calls}\"; exit 130' INT\necho \"$@\" >> \"{calls}\"\ntouch \"{started}\"\nwhile :; do sleep 0.05; done\n",
-        real = real_sam().display(),
-        calls = bin.calls_path("sam").display(),
-        started = started.display()
+    bin.add_script(
+        "sam",
+        &format!(
+            "if [ \"$1\" = build ]; then exec '{real}' \"$@\"; fi\ntrap 'echo got-INT >> \"{calls}\"; exit 130' INT\ntouch \"{started}\"\nwhile :; do sleep 0.05; done",
+            real = real_sam().display(),
+            calls = bin.calls_path("sam").display(),
+            started = started.display()
+        ),
     );
-    let path = bin.dir.path().join("sam");
-    fs::write(&path, script).unwrap();
-    fs::set_permissions(&path, fs::Permissions::from_mode(0o755)).unwrap();
 
     let child = deploy_command(&repo, &moto, &health)
         .env("PATH", bin.path_env())

@@ -44,7 +44,7 @@ use aws::Aws;
 use git::GitState;
 use samconfig::{SamConfig, SamEnvironment};
 use settings::ResolvedEnvironment;
-use stack_template::{StackTemplate, EXISTING_ENDPOINT_PARAMETER, SUBNET_IDS_TYPE, VPC_ID_TYPE};
+use stack_template::{EXISTING_ENDPOINT_PARAMETER, SUBNET_IDS_TYPE, VPC_ID_TYPE};
 
 #[derive(Debug, Args)]
 pub struct DeployArgs {
@@ -100,7 +100,7 @@ struct Plan<'a> {
     settings: ResolvedEnvironment,
     samconfig_path: PathBuf,
     samconfig_shown: String,
-    template: StackTemplate,
+    template: Template,
     targets: Vec<BuildTarget<'a>>,
     region: String,
     /// Checked before anything changes; whether a build is due is decided under the lock.
@@ -249,9 +249,8 @@ fn plan<'a>(project: &'a Project, args: &'a DeployArgs) -> Result<Plan<'a>> {
     }
 
     let template_shown = project.config.template.display().to_string();
-    let functions = Template::load(&project.template_path(), &template_shown)?;
-    let targets = lambda_build::resolve_targets(project, &functions)?;
-    let template = StackTemplate::load(&project.template_path(), &template_shown)?;
+    let template = Template::load(&project.template_path(), &template_shown)?;
+    let targets = lambda_build::resolve_targets(project, &template)?;
     check_parameters(&env, &template, &settings, &samconfig_shown, &template_shown)?;
     // A NoEcho parameter's value is a secret: sam prints the overrides it deploys with.
     for param in template.parameters.iter().filter(|p| p.no_echo) {
@@ -299,7 +298,7 @@ fn non_empty_var(name: &str) -> Option<String> {
 /// sam's override syntax cannot carry.
 fn check_parameters(
     env: &SamEnvironment,
-    template: &StackTemplate,
+    template: &Template,
     settings: &ResolvedEnvironment,
     samconfig_shown: &str,
     template_shown: &str,
@@ -554,11 +553,7 @@ fn start_local_aws(sh: &Shell, plan: &Plan, aws: &mut Aws) -> Result<(moto::Moto
 
 /// Each template parameter, in template order, with its value: computed, else samconfig's,
 /// else the template's default.
-fn all_parameters(
-    template: &StackTemplate,
-    env: &SamEnvironment,
-    computed: &[(String, String)],
-) -> Vec<(String, String)> {
+fn all_parameters(template: &Template, env: &SamEnvironment, computed: &[(String, String)]) -> Vec<(String, String)> {
     template
         .parameters
         .iter()
@@ -723,7 +718,7 @@ mod tests {
 
     #[test]
     fn every_parameter_is_passed_with_computed_values_first() {
-        let template = StackTemplate::parse(
+        let template = Template::parse(
             "Parameters:\n  A: {Type: String}\n  B: {Type: String, Default: x}\n  C: {Type: Number, Default: 1}\nResources: {}\n",
             "t",
         )

@@ -15,9 +15,10 @@ use xshell::Shell;
 
 use super::aws::Aws;
 use super::samconfig::SamEnvironment;
-use super::stack_template::{StackTemplate, SUBNET_IDS_TYPE, VPC_ID_TYPE};
+use super::stack_template::{SUBNET_IDS_TYPE, VPC_ID_TYPE};
 use crate::process;
 use crate::redact;
+use crate::template::Template;
 use crate::tools::{self, PythonTool};
 
 /// moto answers within a second or two; a first start after an install compiles bytecode.
@@ -211,7 +212,7 @@ pub fn seed(
     sh: &Shell,
     aws: &Aws,
     env: &SamEnvironment,
-    template: &StackTemplate,
+    template: &Template,
     secret_names: &[String],
 ) -> Result<Seeded> {
     let region = aws.region.as_str();

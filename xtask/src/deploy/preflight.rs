@@ -13,10 +13,11 @@ use super::aws::{self, Aws, CallerIdentity, SecretDescription, SecurityGroups, S
 use super::git::GitState;
 use super::samconfig::{ParameterOverride, SamEnvironment};
 use super::stack_template::{
-    StackTemplate, ENDPOINT_OUTPUT, ENDPOINT_RESOURCE, EXISTING_ENDPOINT_PARAMETER, LAMBDA_SECURITY_GROUP_OUTPUT,
+    ENDPOINT_OUTPUT, ENDPOINT_RESOURCE, EXISTING_ENDPOINT_PARAMETER, LAMBDA_SECURITY_GROUP_OUTPUT,
     LAMBDA_SECURITY_GROUP_RESOURCE, VPC_ID_TYPE,
 };
 use crate::guards::Finding;
+use crate::template::Template;
 
 pub const PROTECTED_ENV: &str = "protected-env";
 pub const SECRET_PATH: &str = "secret-path";
@@ -376,7 +377,7 @@ pub struct IngressSubjects {
 
 /// The endpoint and group from the overrides, the stack's outputs and its resources.
 pub fn ingress_subjects(
-    template: &StackTemplate,
+    template: &Template,
     overrides: &[(String, String)],
     stack: Option<&Stack>,
     resources: &[(String, String)],

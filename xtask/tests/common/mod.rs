@@ -93,10 +93,7 @@ impl FakeBin {
     }
 
     pub fn add(&self, name: &str, exit_status: i32) {
-        let script = format!("#!/bin/sh\necho \"$@\" >> '{}'\nexit {exit_status}\n", self.calls_path(name).display());
-        let path = self.dir.path().join(name);
-        fs::write(&path, script).unwrap();
-        fs::set_permissions(&path, fs::Permissions::from_mode(0o755)).unwrap();
+        self.add_script(name, &format!("exit {exit_status}"));
     }
 
     /// A fake tool that runs `body` (sh) after recording its arguments, e.g. a `sam` that
