@@ -17,7 +17,6 @@ pub mod samconfig;
 pub mod settings;
 pub mod stack_template;
 
-use std::cell::RefCell;
 use std::fmt;
 use std::io::BufRead;
 use std::path::PathBuf;
@@ -103,8 +102,6 @@ struct Plan<'a> {
     template: Template,
     targets: Vec<BuildTarget<'a>>,
     region: String,
-    /// Checked before anything changes; whether a build is due is decided under the lock.
-    build: RefCell<Option<lambda_build::Prerequisites>>,
     /// The rehearsal health-checks the built handler locally (no API exists in moto).
     invoke_locally: bool,
     health_timeout: Duration,
@@ -123,7 +120,7 @@ struct Attempt {
 pub fn run(args: &DeployArgs) -> Result<()> {
     redact::register_credentials_from_env();
     let project = Project::discover()?;
-    let plan = plan(&project, args)?;
+    let (plan, prerequisites) = plan(&project, args)?;
 
     let _lock = RepoLock::acquire(&project.sam_dir())?;
     let sh = Shell::new()?;
@@ -131,7 +128,7 @@ pub fn run(args: &DeployArgs) -> Result<()> {
     let git = GitState::read(&sh, &project.root);
     let mut attempt = Attempt::default();
     let mut pipeline = Pipeline::new("lambda-deploy");
-    let result = deploy(&mut pipeline, &sh, &plan, &git, &mut attempt);
+    let result = deploy(&mut pipeline, &sh, &plan, prerequisites, &git, &mut attempt);
 
     let record = audit_record(&plan, &git, &attempt, &pipeline, started_at, &result);
     let logged = audit::append(&plan.log_path, &record);
@@ -210,7 +207,9 @@ fn audit_record(
 }
 
 /// All bad-input checks: flags, samconfig, the xtask's settings, the template, the machine.
-fn plan<'a>(project: &'a Project, args: &'a DeployArgs) -> Result<Plan<'a>> {
+/// The build's prerequisites come back beside the plan: whether a build is due is decided
+/// under the repository lock.
+fn plan<'a>(project: &'a Project, args: &'a DeployArgs) -> Result<(Plan<'a>, lambda_build::Prerequisites)> {
     let samconfig_path = project.path(&project.config.samconfig);
     let samconfig_shown = project.config.samconfig.display().to_string();
     let samconfig = SamConfig::load(&samconfig_path, &samconfig_shown)?;
@@ -272,7 +271,7 @@ fn plan<'a>(project: &'a Project, args: &'a DeployArgs) -> Result<Plan<'a>> {
     }
     let health_timeout = args.health_timeout.map(Duration::from_secs).unwrap_or(settings.health_timeout);
     let log_path = project.path(&project.config.deploy.log);
-    Ok(Plan {
+    let plan = Plan {
         project,
         args,
         env,
@@ -282,11 +281,11 @@ fn plan<'a>(project: &'a Project, args: &'a DeployArgs) -> Result<Plan<'a>> {
         template,
         targets,
         region,
-        build: RefCell::new(Some(build)),
         invoke_locally,
         health_timeout,
         log_path,
-    })
+    };
+    Ok((plan, build))
 }
 
 fn non_empty_var(name: &str) -> Option<String> {
@@ -337,7 +336,14 @@ fn built_template(project: &Project) -> PathBuf {
     project.build_dir().join("template.yaml")
 }
 
-fn deploy(pipeline: &mut Pipeline, sh: &Shell, plan: &Plan, git: &GitState, attempt: &mut Attempt) -> Result<()> {
+fn deploy(
+    pipeline: &mut Pipeline,
+    sh: &Shell,
+    plan: &Plan,
+    prerequisites: lambda_build::Prerequisites,
+    git: &GitState,
+    attempt: &mut Attempt,
+) -> Result<()> {
     let env = &plan.env;
     let stack = env.stack_name.as_str();
 
@@ -362,7 +368,6 @@ fn deploy(pipeline: &mut Pipeline, sh: &Shell, plan: &Plan, git: &GitState, atte
 
     // A deploy builds afresh unless --skip-build, which reuses the build output when its
     // manifest proves it current (the no-op check of lambda-build) and builds otherwise.
-    let prerequisites = plan.build.borrow_mut().take().context("the deploy runs once")?;
     let build = lambda_build::plan(plan.project, &plan.targets, prerequisites, !plan.args.skip_build)?;
     let sam = match &build {
         Some(build) => lambda_build::build(pipeline, sh, plan.project, &plan.targets, build)?,
