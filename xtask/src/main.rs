@@ -9,6 +9,8 @@ mod bench;
 mod ci;
 mod config;
 mod deploy;
+mod diagnosis;
+mod doctor;
 mod exit;
 mod fingerprint;
 mod guards;
@@ -63,6 +65,8 @@ enum Command {
     Bench(bench::BenchArgs),
     /// Build, run the AWS preflight, `sam deploy`, check the deployed stack, record the attempt.
     LambdaDeploy(deploy::DeployArgs),
+    /// From a failed deploy or a broken live function to the cause and the fix (read-only).
+    LambdaDoctor(doctor::DoctorArgs),
 }
 
 fn main() -> ExitCode {
@@ -91,6 +95,7 @@ fn main() -> ExitCode {
         Command::LambdaCheck(args) => lambda_check::run(&args),
         Command::Bench(args) => bench::run(&args),
         Command::LambdaDeploy(args) => deploy::run(&args),
+        Command::LambdaDoctor(args) => doctor::run(&args),
     };
     let result = report::conclude(&command_name, started_at, started.elapsed(), result);
     exit::finish(result)
