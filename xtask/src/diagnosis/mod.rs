@@ -179,3 +179,60 @@ mod tests {
         }
     }
 }
+
+#[cfg(test)]
+mod fixture_tests {
+    use super::*;
+
+    fn fixture<T: serde::de::DeserializeOwned>(name: &str) -> T {
+        let path = format!("{}/tests/fixtures/doctor/{name}", env!("CARGO_MANIFEST_DIR"));
+        serde_json::from_str(&std::fs::read_to_string(path).unwrap()).unwrap()
+    }
+
+    fn ctx() -> Context {
+        Context { env: "staging".into(), stack: "credmate-backend-staging".into(), region: "us-east-1".into(), profile: None }
+    }
+
+    fn observed(stacks: &str, events: &str) -> Observed {
+        let described: stack::DescribeStacks = fixture(stacks);
+        let events: stack::StackEvents = fixture(events);
+        Observed {
+            stack: described.stacks.into_iter().next(),
+            events: vec![events.stack_events],
+            since: "1h".into(),
+            ..Observed::default()
+        }
+    }
+
+    #[test]
+    fn a_rolled_back_create_names_the_endpoint_not_the_cancelled_role() {
+        let diagnosis = diagnose(&ctx(), &observed("describe_stacks_rollback_complete.json", "stack_events_endpoint_exists.json"));
+        let ids: Vec<&str> = diagnosis.findings.iter().map(|f| f.guard).collect();
+        assert_eq!(ids, [signatures::ROLLBACK_COMPLETE, signatures::ENDPOINT_EXISTS], "{:#?}", diagnosis.findings);
+        let status = &diagnosis.findings[0];
+        assert!(status.problem.contains("root cause: 2026-01-08T14:02:31.377000+00:00 CREATE_FAILED SecretsManagerVpcEndpoint"), "{status}");
+        assert!(status.fix.starts_with("cargo xtask lambda-deploy --env staging --replace-failed-stack"), "{status}");
+        let endpoint = &diagnosis.findings[1];
+        assert!(endpoint.fix.contains("\"ExistingSecretsManagerVpcEndpoint=<endpoint>\""), "{endpoint}");
+        assert!(endpoint.fix.contains("Name=vpc-id,Values=vpc-069061f2e220dc500"), "{endpoint}");
+        assert!(!diagnosis.findings.iter().any(|f| f.path.contains("BackendFunctionRole")));
+    }
+
+    #[test]
+    fn a_failed_rollback_shows_the_unknown_cause_raw_and_the_continue_command() {
+        let diagnosis =
+            diagnose(&ctx(), &observed("describe_stacks_update_rollback_failed.json", "stack_events_update_rollback_failed.json"));
+        let ids: Vec<&str> = diagnosis.findings.iter().map(|f| f.guard).collect();
+        assert_eq!(
+            ids,
+            [signatures::UPDATE_ROLLBACK_FAILED, signatures::UNRECOGNISED_STACK_FAILURE, signatures::UNRECOGNISED_STACK_FAILURE],
+            "{:#?}",
+            diagnosis.findings
+        );
+        assert!(diagnosis.findings[0].fix.starts_with(
+            "aws cloudformation continue-update-rollback --stack-name credmate-backend-staging --region us-east-1 (if the resource cannot be rolled back: --resources-to-skip BackendFunction)"
+        ), "{}", diagnosis.findings[0]);
+        assert!(diagnosis.findings[1].problem.contains("Unzipped size must be smaller than 262144000 bytes"));
+        assert!(diagnosis.findings[2].problem.contains("cannot be assumed by Lambda"));
+    }
+}

@@ -346,7 +346,7 @@ mod tests {
         let operation = last_operation(&events);
         assert_eq!(operation.root_causes.len(), 1, "{:?}", operation.root_causes);
         assert_eq!(operation.root_causes[0].logical_resource_id, "SecretsManagerVpcEndpoint");
-        assert!(operation.cascades >= 2, "{operation:?}");
+        assert_eq!(operation.cascades, 1, "{operation:?}");
     }
 
     #[test]
