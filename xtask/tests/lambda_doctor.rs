@@ -447,3 +447,37 @@ fn bad_input_is_one_line_and_exit_2_before_any_aws_call() {
     }
     assert!(!bin.was_called("aws"));
 }
+
+#[test]
+fn lambda_deploy_runs_the_doctor_when_a_post_deploy_check_fails_and_prints_its_findings_under_the_failure() {
+    let moto = Moto::start();
+    let account = seed_account(&moto);
+    let repo = staging_repo(&account, "secret_prefix = \"credmate/staging/\"", &[]);
+    let health = HealthServer::healthy();
+    // moto settles every create in CREATE_COMPLETE: once sam deploy has created the stack,
+    // describe-stacks and describe-stack-events answer what AWS answered the seed's first
+    // deploy (the endpoint already existed; the stack rolled back).
+    let fixture = |name: &str| format!("{}/tests/fixtures/doctor/{name}", env!("CARGO_MANIFEST_DIR"));
+    let bin = FakeBin::new();
+    bin.add_script(
+        "aws",
+        &format!(
+            "case \"$*\" in\n  'cloudformation describe-stacks'*|'cloudformation describe-stack-events'*)\n    if '{real}' cloudformation describe-stacks --stack-name {STACK} --region {REGION} >/dev/null 2>&1; then\n      case \"$*\" in *describe-stacks*) cat '{stacks}' ;; *) cat '{events}' ;; esac; exit 0\n    fi ;;\nesac\nexec '{real}' \"$@\"",
+            real = aws_cli().display(),
+            stacks = fixture("describe_stacks_rollback_complete.json"),
+            events = fixture("stack_events_endpoint_exists.json"),
+        ),
+    );
+    let (status, output) = run(deploy_command(&repo, &moto, &health).env("PATH", bin.path_env()).args(["--json", "deploy.json"]));
+    assert_eq!(status, 1, "{output}");
+    let failed = output.find("[lambda-deploy] stack-status FAILED").unwrap_or_else(|| panic!("{output}"));
+    let doctor = output.find("[lambda-deploy] doctor: 2 finding(s) explain the failure").unwrap_or_else(|| panic!("{output}"));
+    let endpoint = output.find("[endpoint-already-exists]").unwrap_or_else(|| panic!("{output}"));
+    let error = output.rfind("error: lambda-deploy failed at step stack-status").unwrap_or_else(|| panic!("{output}"));
+    assert!(failed < doctor && doctor < endpoint && endpoint < error, "the findings come under the failure:\n{output}");
+    assert!(output.contains("ExistingSecretsManagerVpcEndpoint=<endpoint>"), "{output}");
+    let report: Value = serde_json::from_str(&fs::read_to_string(repo.path("deploy.json")).unwrap()).unwrap();
+    assert_eq!(report["result"]["failed_step"], "stack-status");
+    let steps: Vec<&str> = report["findings"].as_array().unwrap().iter().map(|f| f["step"].as_str().unwrap()).collect();
+    assert_eq!(steps, ["doctor", "doctor"], "{report:#}");
+}

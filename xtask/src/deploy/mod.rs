@@ -503,7 +503,11 @@ fn deploy(
             eprintln!("    no changes: {stack} already runs this template with these parameters");
         }
         Ok(outcome)
-    })?;
+    });
+    let outcome = match outcome {
+        Ok(outcome) => outcome,
+        Err(err) => return Err(run_doctor(pipeline, &aws, plan, err)),
+    };
 
     if plan.args.dry_run {
         return pipeline.step("change-set", || {
@@ -521,13 +525,41 @@ fn deploy(
         });
     }
 
-    let deployed = pipeline.step("stack-status", || post_deploy::stack_complete(sh, &aws, stack))?;
-    pipeline.step("endpoint-ingress-after", || {
-        let resources = preflight::stack_resources(sh, &aws, stack)?;
-        let subjects = preflight::ingress_subjects(&plan.template, &parameters, Some(&deployed), &resources);
-        check_ingress_step(sh, &aws, plan, &subjects, true)
-    })?;
-    pipeline.step("health-check", || health_check(sh, plan, &deployed))
+    let checked = (|| {
+        let deployed = pipeline.step("stack-status", || post_deploy::stack_complete(sh, &aws, stack))?;
+        pipeline.step("endpoint-ingress-after", || {
+            let resources = preflight::stack_resources(sh, &aws, stack)?;
+            let subjects = preflight::ingress_subjects(&plan.template, &parameters, Some(&deployed), &resources);
+            check_ingress_step(sh, &aws, plan, &subjects, true)
+        })?;
+        pipeline.step("health-check", || health_check(sh, plan, &deployed))
+    })();
+    checked.map_err(|err| run_doctor(pipeline, &aws, plan, err))
+}
+
+/// sam deploy or a post-deploy check failed: the doctor reads the stack, its events and the
+/// function's logs since the deploy began, and prints what it finds under the failure.
+fn run_doctor(pipeline: &mut Pipeline, aws: &Aws, plan: &Plan, err: anyhow::Error) -> anyhow::Error {
+    if status_of(&err) == INTERRUPTED {
+        return err;
+    }
+    let since = pipeline.elapsed() + Duration::from_secs(60);
+    let since_text = format!("{}s", since.as_secs());
+    let examination = crate::diagnosis::examine::Examination {
+        project: plan.project,
+        targets: &plan.targets,
+        ctx: crate::diagnosis::Context {
+            env: plan.env.name.clone(),
+            stack: plan.env.stack_name.clone(),
+            region: plan.region.clone(),
+            profile: aws.profile.clone(),
+        },
+        function: None,
+        since,
+        since_text: &since_text,
+    };
+    crate::diagnosis::examine::explain_failure(pipeline, aws, &examination);
+    err
 }
 
 /// Starts and seeds moto, and points aws and sam at it with dummy credentials: the user's

@@ -14,6 +14,7 @@ use crate::config::Project;
 use crate::deploy::aws::Aws;
 use crate::guards::suite;
 use crate::lambda_build::BuildTarget;
+use crate::pipeline::Pipeline;
 use crate::tools::{self, PythonTool};
 
 pub struct Examination<'a> {
@@ -116,4 +117,35 @@ fn local_sha(project: &Project, dir: &std::path::Path) -> Result<String> {
     };
     let python = artifact::sam_python(&sam)?;
     artifact::local_code_sha256(&Shell::new()?, &python, dir)
+}
+
+/// lambda-deploy's hook, after sam deploy or a post-deploy check failed: the doctor's findings
+/// printed under the failure (and recorded in the report). Its own trouble reading is a
+/// note, never a second failure: the deploy's error stands as it is.
+pub fn explain_failure(pipeline: &mut Pipeline, aws: &Aws, examination: &Examination) {
+    let command = "lambda-deploy";
+    eprintln!("[{command}] doctor: reading the stack, its events and the logs since the deploy began ...");
+    let started = std::time::Instant::now();
+    let diagnosis = examination.read(aws).and_then(|observed| examination.diagnose(&observed));
+    match diagnosis {
+        Ok(diagnosis) => {
+            for note in &diagnosis.notes {
+                eprintln!("    note: {note}");
+            }
+            if diagnosis.findings.is_empty() {
+                eprintln!(
+                    "[{command}] doctor: no known failure matches ({}); the error below stands as it is",
+                    crate::pipeline::seconds(started.elapsed())
+                );
+            } else {
+                eprintln!(
+                    "[{command}] doctor: {} finding(s) explain the failure ({}):",
+                    diagnosis.findings.len(),
+                    crate::pipeline::seconds(started.elapsed())
+                );
+                pipeline.explain("doctor", diagnosis.findings);
+            }
+        }
+        Err(err) => eprintln!("[{command}] doctor: could not read the stack ({err:#}); the error below stands as it is"),
+    }
 }

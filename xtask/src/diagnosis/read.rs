@@ -32,6 +32,7 @@ struct StackResources {
 #[derive(Debug, Deserialize)]
 #[serde(rename_all = "PascalCase")]
 struct StackResource {
+    #[serde(default)]
     logical_resource_id: String,
     #[serde(default)]
     physical_resource_id: Option<String>,
