@@ -43,7 +43,7 @@ Resources:
       Timeout: 30
       Role: !GetAtt BackendFunctionRole.Arn
       Code:
-        ZipFile: "def handler(event, context):\n    return {'statusCode': 200}\n"
+{CODE}
       Environment:
         Variables:
           DATABASE_SECRET_ARN: !Ref DatabaseSecretArn
@@ -66,8 +66,13 @@ struct Seeded {
     endpoint_group: String,
 }
 
+const INLINE_CODE: &str = "        ZipFile: \"def handler(event, context):\\n    return {'statusCode': 200}\\n\"";
+
 fn seed(moto: &Moto, endpoint_ingress: Option<&str>) -> Seeded {
-    let account = seed_account(moto);
+    seed_with_code(moto, seed_account(moto), endpoint_ingress, INLINE_CODE)
+}
+
+fn seed_with_code(moto: &Moto, account: Account, endpoint_ingress: Option<&str>, code: &str) -> Seeded {
     let function_group = moto.aws(&[
         "ec2",
         "create-security-group",
@@ -83,7 +88,7 @@ fn seed(moto: &Moto, endpoint_ingress: Option<&str>) -> Seeded {
         .to_string();
     let (endpoint, endpoint_group) = existing_endpoint(moto, &account, endpoint_ingress);
     let template = tempfile::NamedTempFile::new().unwrap();
-    fs::write(template.path(), STACK_TEMPLATE).unwrap();
+    fs::write(template.path(), STACK_TEMPLATE.replace("{CODE}", code)).unwrap();
     let body = format!("file://{}", template.path().display());
     moto.aws(&[
         "cloudformation",
@@ -480,4 +485,53 @@ fn lambda_deploy_runs_the_doctor_when_a_post_deploy_check_fails_and_prints_its_f
     assert_eq!(report["result"]["failed_step"], "stack-status");
     let steps: Vec<&str> = report["findings"].as_array().unwrap().iter().map(|f| f["step"].as_str().unwrap()).collect();
     assert_eq!(steps, ["doctor", "doctor"], "{report:#}");
+}
+
+#[test]
+fn a_log_line_about_the_artifact_names_the_offending_file_when_the_local_build_is_what_runs() {
+    let moto = Moto::start();
+    let account = seed_account(&moto);
+    let repo = staging_repo(&account, "secret_prefix = \"credmate/staging/\"", &[]);
+    // The seed's issue 6: a macOS build of pydantic_core in what ships.
+    let build = repo.path("infra/lambda/.aws-sam/build/BackendFunction");
+    common::wheels::install_into(common::wheels::PYDANTIC_CORE_MACOS_ARM64, &build);
+    // The real sam packages the build output into moto's S3, as sam deploy would; the function
+    // runs that zip, so its CodeSha256 is what sam made.
+    let packaged = repo.path("packaged.yaml");
+    let mut package = std::process::Command::new(real_sam());
+    package
+        .args(["package", "--template-file"])
+        .arg(repo.path("infra/lambda/.aws-sam/build/template.yaml"))
+        .args(["--s3-bucket", BUCKET, "--s3-prefix", "doctor", "--region", REGION, "--output-template-file"])
+        .arg(&packaged);
+    moto.apply(&mut package);
+    let (status, output) = run(&mut package);
+    assert_eq!(status, 0, "sam package: {output}");
+    let text = fs::read_to_string(&packaged).unwrap();
+    let uri = text.lines().find_map(|l| l.trim().strip_prefix("CodeUri: s3://")).expect("a CodeUri in the packaged template");
+    let (bucket, key) = uri.trim().split_once('/').unwrap();
+    let code = format!("        S3Bucket: {bucket}\n        S3Key: {key}");
+    seed_with_code(&moto, account, Some("10.20.0.0/16"), &code);
+    put_logs(
+        &moto,
+        &["[ERROR] Runtime.ImportModuleError: Unable to import module 'handler': No module named 'pydantic_core._pydantic_core'\rTraceback (most recent call last):"],
+    );
+    let mut command = repo.xtask();
+    command.args(["lambda-doctor", "--env", ENV]);
+    moto.apply(&mut command);
+    let (status, output) = run(&mut command);
+    assert_eq!(status, 1, "{output}");
+    let dependency = finding(&output, "import-missing-dependency");
+    assert!(dependency.contains("the local build output is what is deployed (CodeSha256 "), "{dependency}");
+    assert!(
+        output.contains("[platform-binary] infra/lambda/.aws-sam/build/BackendFunction/pydantic_core/_pydantic_core.cpython-311-darwin.so"),
+        "the guard names the file:\n{output}"
+    );
+
+    // A build that differs from what runs does not speak for it.
+    fs::write(build.join("extra.py"), "x = 1\n").unwrap();
+    let (status, output) = run(&mut command);
+    assert_eq!(status, 1, "{output}");
+    assert!(output.contains("is not what BackendFunction runs"), "{output}");
+    assert!(!output.contains("[platform-binary]"), "{output}");
 }
