@@ -13,7 +13,7 @@ use anyhow::{bail, Context, Result};
 use xshell::{cmd, Shell};
 
 use super::{ArtifactLead, Finding};
-use crate::process;
+use crate::sys::process;
 
 /// sam's own zip of `dir`, hashed as Lambda reports `CodeSha256`.
 const CODE_SHA256: &str = r#"

@@ -10,12 +10,12 @@ use xshell::Shell;
 
 use super::read::{self, Request};
 use super::{artifact, diagnose, Context, Diagnosis, Observed};
-use crate::config::Project;
-use crate::deploy::aws::Aws;
+use crate::project::config::Project;
+use crate::aws::Aws;
 use crate::guards::suite;
-use crate::lambda_build::BuildTarget;
-use crate::pipeline::Pipeline;
-use crate::tools::{self, PythonTool};
+use crate::project::target::BuildTarget;
+use crate::run::pipeline::Pipeline;
+use crate::sys::tools::{self, PythonTool};
 
 pub struct Examination<'a> {
     pub project: &'a Project,
@@ -135,13 +135,13 @@ pub fn explain_failure(pipeline: &mut Pipeline, aws: &Aws, examination: &Examina
             if diagnosis.findings.is_empty() {
                 eprintln!(
                     "[{command}] doctor: no known failure matches ({}); the error below stands as it is",
-                    crate::pipeline::seconds(started.elapsed())
+                    crate::run::record::seconds(started.elapsed())
                 );
             } else {
                 eprintln!(
                     "[{command}] doctor: {} finding(s) explain the failure ({}):",
                     diagnosis.findings.len(),
-                    crate::pipeline::seconds(started.elapsed())
+                    crate::run::record::seconds(started.elapsed())
                 );
                 pipeline.explain("doctor", diagnosis.findings);
             }

@@ -13,7 +13,8 @@ use serde::Deserialize;
 use super::function::{EndpointIngress, FunctionConfiguration, SecretState};
 use super::signatures::{self as sig, fill};
 use super::stack::NotAuthorized;
-use super::{ArtifactLead, Context, Finding};
+use super::context::{ArtifactLead, Context};
+use crate::guards::Finding;
 use crate::guards::runtime::LambdaRuntime;
 
 /// `aws logs filter-log-events` (the CLI pages through and joins `events`).
@@ -393,7 +394,7 @@ pub fn secret_finding(ctx: &Context, secret: &SecretState, seen_in_logs: Option<
 /// Long lines (a JSON log record, a traceback joined) cut to what a terminal shows.
 fn shorten(line: &str) -> String {
     const MAX: usize = 400;
-    let line = crate::redact::scrub(line);
+    let line = crate::sys::redact::scrub(line);
     if line.chars().count() <= MAX {
         return line;
     }

@@ -9,6 +9,7 @@
 //! [`signatures::SIGNATURES`]; whatever it does not know is shown raw, never dropped.
 
 pub mod artifact;
+pub mod context;
 pub mod examine;
 pub mod function;
 pub mod logs;
@@ -17,29 +18,11 @@ pub mod signatures;
 pub mod stack;
 
 pub use crate::guards::Finding;
+pub use context::{ArtifactLead, Context};
 
 use function::{EndpointIngress, FunctionConfiguration, SecretState};
 use logs::{FunctionLogs, LogEvent};
 use stack::{StackDescription, StackEvent};
-
-/// Who and where: the names fixes are written with.
-#[derive(Debug, Clone)]
-pub struct Context {
-    pub env: String,
-    pub stack: String,
-    pub region: String,
-    pub profile: Option<String>,
-}
-
-impl Context {
-    /// `--region R [--profile P]`, appended to every aws command of a fix.
-    pub fn aws_opts(&self) -> String {
-        match &self.profile {
-            Some(profile) => format!("--region {} --profile {profile}", self.region),
-            None => format!("--region {}", self.region),
-        }
-    }
-}
 
 /// One function of the stack as read from AWS.
 #[derive(Debug, Clone)]
@@ -64,17 +47,6 @@ pub struct Observed {
     pub secrets: Vec<SecretState>,
     /// `--since` as typed.
     pub since: String,
-}
-
-/// A log line pointed at a file or package of the artifact: the local build output is worth
-/// checking with the guards when it is what was deployed.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct ArtifactLead {
-    pub logical_id: String,
-    pub signature: &'static str,
-    /// A path inside the artifact (`psycopg2`, `pydantic_core/_pydantic_core`), or `boto3` for
-    /// the SDK.
-    pub needle: String,
 }
 
 #[derive(Debug, Default)]

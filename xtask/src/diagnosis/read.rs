@@ -13,7 +13,7 @@ use super::function::{endpoint_admits, names_a_secret, EndpointIngress, Function
 use super::logs::{self, FilteredLogEvents, LogEvent};
 use super::stack::{self, DescribeStacks, StackDescription, StackEvent, StackEvents};
 use super::{Observed, ObservedFunction};
-use crate::deploy::aws::{self, Aws, SecurityGroups, VpcEndpoints, Vpcs};
+use crate::aws::{self, Aws, SecurityGroups, VpcEndpoints, Vpcs};
 
 /// Events of the stack's recent operations; the last operation of even a large stack fits.
 const MAX_EVENTS: &str = "500";

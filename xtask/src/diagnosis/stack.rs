@@ -10,7 +10,8 @@
 use serde::Deserialize;
 
 use super::signatures::{self as sig, fill};
-use super::{Context, Finding};
+use super::context::Context;
+use crate::guards::Finding;
 
 #[derive(Debug, Clone, Deserialize)]
 #[serde(rename_all = "PascalCase")]
@@ -105,7 +106,7 @@ impl StackEvent {
 
     /// The event as a reader would quote it.
     pub fn shown(&self) -> String {
-        let at = self.timestamp.as_ref().map(|t| format!("{} ", crate::deploy::aws::timestamp_text(t))).unwrap_or_default();
+        let at = self.timestamp.as_ref().map(|t| format!("{} ", crate::aws::timestamp_text(t))).unwrap_or_default();
         format!(
             "{at}{} {} ({}): {}",
             self.resource_status,
