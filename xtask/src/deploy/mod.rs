@@ -135,12 +135,12 @@ struct Attempt {
 pub fn run(args: &DeployArgs) -> Result<()> {
     redact::register_credentials_from_env();
     let project = Project::discover()?;
-    let (plan, prerequisites) = plan(&project, args)?;
+    let sh = Shell::new()?;
+    let git = GitState::read(&sh, &project.root, &own_outputs(&project));
+    let (plan, prerequisites) = plan(&project, args, &git)?;
 
     let _lock = RepoLock::acquire(&project.sam_dir())?;
-    let sh = Shell::new()?;
     let started_at = SystemTime::now();
-    let git = GitState::read(&sh, &project.root, &own_outputs(&project));
     let mut attempt = Attempt::default();
     let mut pipeline = Pipeline::new("lambda-deploy");
     let result = deploy(&mut pipeline, &sh, &plan, prerequisites, &git, &mut attempt);
@@ -225,7 +225,11 @@ fn audit_record(
 /// All bad-input checks: flags, samconfig, the xtask's settings, the template, the machine.
 /// The build's prerequisites come back beside the plan: whether a build is due is decided
 /// under the repository lock.
-fn plan<'a>(project: &'a Project, args: &'a DeployArgs) -> Result<(Plan<'a>, lambda_build::Prerequisites)> {
+fn plan<'a>(
+    project: &'a Project,
+    args: &'a DeployArgs,
+    git: &GitState,
+) -> Result<(Plan<'a>, lambda_build::Prerequisites)> {
     let samconfig_path = project.path(&project.config.samconfig);
     let samconfig_shown = project.config.samconfig.display().to_string();
     let settings = project.config.deploy.environment(&args.env);
@@ -291,7 +295,14 @@ fn plan<'a>(project: &'a Project, args: &'a DeployArgs) -> Result<(Plan<'a>, lam
     let identity = if settings.rehearsal {
         None
     } else {
-        preflight_credentials(project, &env, &settings, &region, &samconfig_shown)?
+        let offline = offline_findings(&env, &settings, args, &region, &samconfig_shown, git);
+        // The offline checks come first and need no AWS call: when they will stop the deploy,
+        // the credentials are not asked about.
+        if offline.is_empty() {
+            preflight_credentials(project, &env, &settings, &region)?
+        } else {
+            None
+        }
     };
     let health_timeout = args.health_timeout.map(Duration::from_secs).unwrap_or(settings.health_timeout);
     let log_path = project.path(&project.config.deploy.log);
@@ -333,26 +344,38 @@ fn own_outputs(project: &Project) -> Vec<PathBuf> {
     outputs
 }
 
+/// The checks that need no AWS call: a protected environment's dirty tree, and the secrets'
+/// path convention, region and account.
+fn offline_findings(
+    env: &SamEnvironment,
+    settings: &ResolvedEnvironment,
+    args: &DeployArgs,
+    region: &str,
+    samconfig_shown: &str,
+    git: &GitState,
+) -> Vec<Finding> {
+    let mut findings = Vec::new();
+    if settings.protected && !args.allow_dirty {
+        findings.extend(preflight::dirty_tree(&env.name, git));
+    }
+    findings.extend(preflight::secret_conventions(&preflight::OfflineSecrets {
+        env,
+        samconfig_shown,
+        secret_prefix: settings.secret_prefix.as_deref(),
+        region,
+        account_id: settings.account_id.as_deref().filter(|_| !settings.rehearsal),
+    }));
+    findings
+}
+
 /// A real environment's credentials, asked of STS before the build: missing or rejected ones
-/// are bad input naming the account and the login. Skipped when the offline checks will stop
-/// the deploy anyway (they come first and need no AWS call).
+/// are bad input naming the account and the login.
 fn preflight_credentials(
     project: &Project,
     env: &SamEnvironment,
     settings: &ResolvedEnvironment,
     region: &str,
-    samconfig_shown: &str,
 ) -> Result<Option<aws::CallerIdentity>> {
-    let offline = preflight::secret_conventions(&preflight::OfflineSecrets {
-        env,
-        samconfig_shown,
-        secret_prefix: settings.secret_prefix.as_deref(),
-        region,
-        account_id: settings.account_id.as_deref(),
-    });
-    if !offline.is_empty() {
-        return Ok(None);
-    }
     let sh = Shell::new()?;
     let executable = aws::locate(&sh, &project.config.deploy.awscli_version)?;
     let aws = Aws::new(executable, region.to_string(), env.profile.clone());
@@ -429,18 +452,7 @@ fn deploy(
     let stack = env.stack_name.as_str();
 
     pipeline.step("preflight-offline", || {
-        let mut findings = Vec::new();
-        if plan.settings.protected && !plan.args.allow_dirty {
-            findings.extend(preflight::dirty_tree(&env.name, git));
-        }
-        findings.extend(preflight::secret_conventions(&preflight::OfflineSecrets {
-            env,
-            samconfig_shown: &plan.samconfig_shown,
-            secret_prefix: plan.settings.secret_prefix.as_deref(),
-            region: &plan.region,
-            account_id: plan.settings.account_id.as_deref().filter(|_| !plan.settings.rehearsal),
-        }));
-        abort_on(findings)?;
+        abort_on(offline_findings(env, &plan.settings, plan.args, &plan.region, &plan.samconfig_shown, git))?;
         if plan.settings.protected && !plan.args.yes {
             confirm(plan, git)?;
         }
