@@ -52,7 +52,7 @@ pub enum ExpectedStatus {
 
 impl ExpectedStatus {
     pub fn accepts(self, status: u16) -> bool {
-        if status >= 500 || status < 100 {
+        if !(100..500).contains(&status) {
             return false;
         }
         match self {

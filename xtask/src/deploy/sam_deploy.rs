@@ -85,6 +85,9 @@ pub fn sam_deploy(sh: &Shell, aws: &Aws, deploy: &SamDeploy) -> Result<DeployOut
             args
         }
         SamDeployConfig::Defaults { empty_config, s3_bucket, capabilities } => {
+            if let Some(dir) = empty_config.parent() {
+                std::fs::create_dir_all(dir).with_context(|| format!("creating {}", dir.display()))?;
+            }
             std::fs::write(empty_config, EMPTY_SAMCONFIG)
                 .with_context(|| format!("writing {}", empty_config.display()))?;
             let mut args = vec![
