@@ -7,7 +7,9 @@ use std::path::Path;
 use anyhow::Result;
 
 use super::samconfig::{SamConfig, SamEnvironment};
+use super::stack_template::{SUBNET_IDS_TYPE, VPC_ID_TYPE};
 use crate::bad_input;
+use crate::template::Template;
 
 /// The rehearsal's region when its table names none: moto serves any, and the user's
 /// AWS_REGION belongs to the real environments.
@@ -75,6 +77,27 @@ pub fn resolve(
     Ok(DeployEnvironment { sam, in_samconfig: false, defaults })
 }
 
+/// Values for the parameters the rehearsal would otherwise lack (no Default, no override, not
+/// a VPC or subnets, which it creates): nothing runs in moto, so a value that names itself does.
+/// Parameters of the AWS-specific types (key pairs, SSM values) get none: the user must say.
+pub fn rehearsal_placeholders(template: &Template, env: &SamEnvironment) -> Vec<(String, String)> {
+    template
+        .parameters
+        .iter()
+        .filter(|p| p.default.is_none() && env.override_value(&p.name).is_none())
+        .filter(|p| p.kind != VPC_ID_TYPE && p.kind != SUBNET_IDS_TYPE)
+        .filter_map(|p| {
+            let value = match p.kind.as_str() {
+                "String" => format!("rehearsal-{}", p.name.to_ascii_lowercase()),
+                "CommaDelimitedList" => "rehearsal".to_string(),
+                "Number" | "List<Number>" => "1".to_string(),
+                _ => return None,
+            };
+            Some((p.name.clone(), value))
+        })
+        .collect()
+}
+
 /// `<directory>-<env>`, in the characters a stack name allows (letters, digits, `-`; a letter
 /// first; at most 128).
 pub fn default_stack(root: &Path, env: &str) -> String {
@@ -111,6 +134,21 @@ mod tests {
         assert_eq!(default_bucket("Stock_Trader-local"), "stock-trader-local-artifacts");
         let long = default_bucket(&"a".repeat(100));
         assert!(long.len() <= 63 && long.ends_with("-artifacts"), "{long}");
+    }
+
+    #[test]
+    fn parameters_without_a_value_get_placeholders_that_name_them() {
+        let template = Template::parse(
+            "Parameters:\n  TableName: {Type: String}\n  Size: {Type: Number}\n  Stage: {Type: String, Default: Prod}\n  Vpc: {Type: 'AWS::EC2::VPC::Id'}\n  Key: {Type: 'AWS::EC2::KeyPair::KeyName'}\nResources: {}\n",
+            "t",
+        )
+        .unwrap();
+        let root = Path::new("/src/app");
+        let env = resolve(&root.join("samconfig.toml"), "samconfig.toml", "local", true, root).unwrap();
+        assert_eq!(
+            rehearsal_placeholders(&template, &env.sam),
+            [("TableName".to_string(), "rehearsal-tablename".to_string()), ("Size".to_string(), "1".to_string())]
+        );
     }
 
     #[test]

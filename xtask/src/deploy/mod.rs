@@ -113,6 +113,8 @@ struct Plan<'a> {
     template: Template,
     targets: Vec<BuildTarget<'a>>,
     region: String,
+    /// The rehearsal's values for parameters that would have none.
+    placeholders: Vec<(String, String)>,
     health: health::PlannedCheck,
     health_timeout: Duration,
     /// The guards `--allow` lets pass (the rehearsal's smoke tests honour them).
@@ -269,7 +271,9 @@ fn plan<'a>(
     let template_shown = project.config.template.display().to_string();
     let template = Template::load(&project.template_path(), &template_shown)?;
     let targets = lambda_build::resolve_targets(project, &template)?;
-    check_parameters(&env, &template, &settings, &samconfig_shown, &template_shown)?;
+    let placeholders =
+        if settings.rehearsal { environment::rehearsal_placeholders(&template, &env) } else { Vec::new() };
+    check_parameters(&env, &template, &settings, &placeholders, &samconfig_shown, &template_shown)?;
     // A NoEcho parameter's value is a secret: sam prints the overrides it deploys with.
     for param in template.parameters.iter().filter(|p| p.no_echo) {
         if let Some(o) = env.override_value(&param.name) {
@@ -318,6 +322,7 @@ fn plan<'a>(
         template,
         targets,
         region,
+        placeholders,
         health,
         health_timeout,
         allowed,
@@ -403,6 +408,7 @@ fn check_parameters(
     env: &SamEnvironment,
     template: &Template,
     settings: &ResolvedEnvironment,
+    placeholders: &[(String, String)],
     samconfig_shown: &str,
     template_shown: &str,
 ) -> Result<()> {
@@ -424,7 +430,8 @@ fn check_parameters(
         }
     }
     for param in &template.parameters {
-        let seeded = settings.rehearsal && (param.kind == VPC_ID_TYPE || param.kind == SUBNET_IDS_TYPE);
+        let seeded = (settings.rehearsal && (param.kind == VPC_ID_TYPE || param.kind == SUBNET_IDS_TYPE))
+            || placeholders.iter().any(|(name, _)| *name == param.name);
         if param.default.is_none() && env.override_value(&param.name).is_none() && !seeded {
             bad_input!(
                 "{name} gives no value for {template_shown} parameter {} (no Default): add \"{}=...\" to parameter_overrides in [{name}.deploy.parameters] of {samconfig_shown}",
@@ -675,7 +682,12 @@ fn start_local_aws(sh: &Shell, plan: &Plan, aws: &mut Aws) -> Result<(moto::Moto
     }
     let secrets: Vec<String> =
         preflight::secret_parameters(&plan.env).iter().map(|p| preflight::secret_name(&p.value)).collect();
-    let seeded = moto::seed(sh, aws, &plan.env, &plan.template, &secrets)?;
+    let mut seeded = moto::seed(sh, aws, &plan.env, &plan.template, &secrets)?;
+    if !plan.placeholders.is_empty() {
+        let shown: Vec<String> = plan.placeholders.iter().map(|(k, v)| format!("{k}={v}")).collect();
+        eprintln!("    placeholders for parameters with no Default and no override: {}", shown.join(", "));
+        seeded.overrides.extend(plan.placeholders.iter().cloned());
+    }
     Ok((server, seeded.overrides))
 }
 
