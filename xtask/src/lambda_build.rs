@@ -104,6 +104,19 @@ pub fn resolve_targets<'a>(project: &'a Project, template: &Template) -> Result<
     Ok(targets)
 }
 
+/// samconfig.toml, which sam build reads from the template's dir: malformed, it fails sam
+/// after copy-backend, clean and the guards have run and the manifest is gone, so it is bad
+/// input now. A missing one is fine for a build (sam needs none).
+pub fn check_samconfig(project: &Project) -> Result<()> {
+    let path = project.path(&project.config.samconfig);
+    match std::fs::read_to_string(&path) {
+        Ok(text) => crate::deploy::samconfig::SamConfig::parse(text, &project.config.samconfig.display().to_string())
+            .map(|_| ()),
+        Err(err) if err.kind() == std::io::ErrorKind::NotFound => Ok(()),
+        Err(err) => Err(err).with_context(|| format!("reading {}", project.config.samconfig.display())),
+    }
+}
+
 /// The function's requirements.txt, as pip will read it in sam build: a line pip would refuse
 /// is bad input now rather than a pip failure a minute into the build. No file is fine (sam
 /// then installs nothing).
@@ -131,6 +144,7 @@ fn check_requirements_txt(function_dir: &OwnedDir, config: &FunctionConfig) -> R
 pub fn run(args: &BuildArgs) -> Result<()> {
     let project = Project::discover()?;
     let template = Template::load(&project.template_path(), &project.config.template.display().to_string())?;
+    check_samconfig(&project)?;
     let targets = resolve_targets(&project, &template)?;
     let prerequisites = Prerequisites::check(&project, args.container, &targets, &args.allow)?;
 
@@ -365,7 +379,7 @@ pub fn build(
     pipeline.guard_step("smoke-test", || {
         let (findings, notes) = guards::suite::smoke_test(project, targets, sam_build::docker_answers)?;
         for note in notes {
-            eprintln!("{note}");
+            eprintln!("{}", crate::redact::scrub(&note));
         }
         Ok(allowed.enforce(findings))
     })?;

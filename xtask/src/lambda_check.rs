@@ -41,10 +41,13 @@ pub fn run(args: &CheckArgs) -> Result<()> {
     }
     let project = Project::discover()?;
     let template = Template::load(&project.template_path(), &project.config.template.display().to_string())?;
+    crate::lambda_build::check_samconfig(&project)?;
     let targets = resolve_targets(&project, &template)?;
     for target in &targets {
         suite::runtime_of(target)?;
     }
+    // A build running now would show its half-written output to the guards: wait for it.
+    let _lock = crate::lock::RepoLock::acquire_if_built(&project.sam_dir())?;
     let mut pipeline = Pipeline::new("lambda-check");
     allowed.announce();
     // Every group runs even when an earlier one fails: a check reports everything at once.
@@ -60,7 +63,7 @@ pub fn run(args: &CheckArgs) -> Result<()> {
     let smoke = pipeline.guard_step("smoke-test", || {
         let (findings, notes) = suite::smoke_test(&project, &targets, sam_build::docker_answers)?;
         for note in notes {
-            eprintln!("{note}");
+            eprintln!("{}", crate::redact::scrub(&note));
         }
         Ok(allowed.enforce(findings))
     });

@@ -102,7 +102,9 @@ impl Pipeline {
             }
             let ci = output::ci_mode();
             for finding in &findings {
-                eprintln!("{}", render_finding(finding));
+                // Scrubbed like the report: a smoke test's failure quotes what the handler
+                // printed, and a handler can print a credential it read from its parent.
+                eprintln!("{}", crate::redact::scrub(&render_finding(finding)));
                 if ci {
                     ci::emit(&ci::finding_annotation(finding));
                 }
@@ -160,7 +162,7 @@ impl Pipeline {
                 if output::ci_mode() && run.findings.is_empty() && status != crate::exit::BAD_INPUT {
                     ci::emit(&ci::failure_annotation(self.command, run.failed_step.as_deref(), &error));
                 }
-                eprintln!("{} {err:#}", paint(Tone::Bad, "error:"));
+                eprintln!("{} {}", paint(Tone::Bad, "error:"), crate::redact::scrub(&format!("{err:#}")));
                 let verb = if status == INTERRUPTED { "was interrupted" } else { "failed" };
                 let last = match &run.failed_step {
                     Some(step) => format!("error: {} {verb} at step {step} after {total}", self.command),

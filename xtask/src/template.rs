@@ -76,6 +76,12 @@ impl Template {
     }
 
     pub fn parse(text: &str, shown_as: &str) -> Result<Template> {
+        if let Err(expanded) = crate::yaml_budget::check(text, crate::yaml_budget::MAX_NODES) {
+            bad_input!(
+                "SAM template {shown_as} expands to more than {} YAML nodes through its aliases (at least {expanded}): remove the nested aliases (&anchor / *alias)",
+                crate::yaml_budget::MAX_NODES
+            )
+        }
         let docs = match YamlLoader::load_from_str(text) {
             Ok(docs) => docs,
             Err(err) => bad_input!("SAM template {shown_as} is not valid YAML: {err}"),

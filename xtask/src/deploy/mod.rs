@@ -271,6 +271,7 @@ fn plan<'a>(project: &'a Project, args: &'a DeployArgs) -> Result<(Plan<'a>, lam
     }
     let health_timeout = args.health_timeout.map(Duration::from_secs).unwrap_or(settings.health_timeout);
     let log_path = project.path(&project.config.deploy.log);
+    audit::check_appendable(&log_path, &project.config.deploy.log.display().to_string())?;
     let plan = Plan {
         project,
         args,
@@ -530,6 +531,9 @@ fn deploy(
     pipeline.step("health-check", || health_check(sh, plan, &deployed))
 }
 
+/// The user's AWS variables a rehearsal passes on to aws and sam.
+const REHEARSAL_KEEPS: [&str; 2] = ["AWS_REGION", "AWS_DEFAULT_REGION"];
+
 /// Starts and seeds moto, and points aws and sam at it with dummy credentials: the user's
 /// own credentials and profile are removed, so a rehearsal can never touch a real account.
 fn start_local_aws(sh: &Shell, plan: &Plan, aws: &mut Aws) -> Result<(moto::MotoServer, Vec<(String, String)>)> {
@@ -540,6 +544,19 @@ fn start_local_aws(sh: &Shell, plan: &Plan, aws: &mut Aws) -> Result<(moto::Moto
     for name in redact::CREDENTIAL_VARIABLES.iter().chain(&["AWS_PROFILE", "AWS_DEFAULT_PROFILE"]) {
         aws.remove_env(name);
     }
+    // Every other AWS setting of the user's environment too: AWS_ENDPOINT_URL_S3 would send
+    // S3 calls elsewhere, AWS_IGNORE_CONFIGURED_ENDPOINT_URLS=true to the real AWS, and
+    // AWS_ROLE_ARN, AWS_WEB_IDENTITY_TOKEN_FILE or AWS_CONTAINER_CREDENTIALS_* are real
+    // credentials. Only the region stays: it names no account.
+    for (name, _) in std::env::vars_os() {
+        let Some(name) = name.to_str() else { continue };
+        if name.starts_with("AWS_") && !REHEARSAL_KEEPS.contains(&name) {
+            aws.remove_env(name);
+        }
+    }
+    // A proxy would see (and could answer) the calls meant for moto.
+    aws.set_env("NO_PROXY", "localhost,127.0.0.1");
+    aws.set_env("no_proxy", "localhost,127.0.0.1");
     aws.set_env("AWS_ENDPOINT_URL", server.endpoint_url());
     aws.set_env("AWS_ACCESS_KEY_ID", "rehearsal");
     aws.set_env("AWS_SECRET_ACCESS_KEY", "rehearsal");
@@ -614,7 +631,7 @@ fn check_ingress_step(
             let finding = preflight::ingress_finding(aws, &iac, endpoint, &endpoint_group, group, after_deploy);
             if after_deploy {
                 // The stack is already changed: a failure to fix, not an abort.
-                eprintln!("{finding}");
+                eprintln!("{}", crate::redact::scrub(&finding.to_string()));
                 anyhow::bail!("the deployed function cannot reach Secrets Manager: run the fix above")
             }
             abort_on(vec![finding])
@@ -634,10 +651,10 @@ fn health_check(sh: &Shell, plan: &Plan, deployed: &aws::Stack) -> Result<()> {
         let report = guards::suite::smoke_one(plan.project, target, "/health", sam_build::docker_answers)?
             .context("there is no build output to invoke")?;
         for note in &report.notes {
-            eprintln!("{note}");
+            eprintln!("{}", crate::redact::scrub(note));
         }
         if let Some(finding) = report.findings.first() {
-            eprintln!("{finding}");
+            eprintln!("{}", crate::redact::scrub(&finding.to_string()));
             anyhow::bail!("GET /health through the built handler failed (above)");
         }
         let body = report.body.context("the built handler could not be invoked (see the notes above)")?;
@@ -667,7 +684,7 @@ fn abort_on(findings: Vec<Finding>) -> Result<()> {
         return Ok(());
     }
     for finding in &findings {
-        eprintln!("{finding}");
+        eprintln!("{}", crate::redact::scrub(&finding.to_string()));
     }
     let noun = if findings.len() == 1 { "finding" } else { "findings" };
     Err(anyhow::Error::new(Aborted(format!(
