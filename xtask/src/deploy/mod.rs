@@ -673,7 +673,7 @@ fn health_check(sh: &Shell, plan: &Plan, deployed: &aws::Stack) -> Result<()> {
             stack_template::API_URL_OUTPUT
         )
     };
-    let url = format!("{}/health", api_url.trim_end_matches('/'));
+    let url = post_deploy::health_url(api_url);
     let python = tools::host_python()?;
     post_deploy::http_health(sh, &python, &url, plan.health_timeout)
 }

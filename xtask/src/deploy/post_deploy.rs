@@ -77,7 +77,8 @@ print(body.decode("utf-8", "replace"))
 /// then 15 s between attempts, for at most `timeout`.
 pub fn http_health(sh: &Shell, python: &Path, url: &str, timeout: Duration) -> Result<()> {
     let deadline = Instant::now() + timeout;
-    let mut delay = Duration::from_secs(1);
+    let mut delays = health_backoff();
+    let mut delay = delays.next().expect("an endless schedule");
     let mut attempts = 0;
     loop {
         attempts += 1;
@@ -106,11 +107,73 @@ pub fn http_health(sh: &Shell, python: &Path, url: &str, timeout: Duration) -> R
         }
         eprintln!("    GET {url}: {}; retrying in {}s", last.chars().take(160).collect::<String>(), delay.as_secs());
         aws::sleep_unless_interrupted(delay)?;
-        delay = (delay * 2).min(Duration::from_secs(15));
+        delay = delays.next().expect("an endless schedule");
     }
+}
+
+/// The waits between health-check attempts: 1, 2, 4, 8 s, then 15 s for as long as the
+/// timeout allows.
+pub fn health_backoff() -> impl Iterator<Item = Duration> {
+    std::iter::successors(Some(Duration::from_secs(1)), |d| Some((*d * 2).min(Duration::from_secs(15))))
+}
+
+/// The URL the health check GETs when no --health-url is given: the stack's API URL output
+/// and the health path.
+pub fn health_url(api_url: &str) -> String {
+    format!("{}/health", api_url.trim_end_matches('/'))
 }
 
 /// A body of the form `{"status": "healthy", ...}`.
 pub fn is_healthy(body: &str) -> bool {
     serde_json::from_str::<serde_json::Value>(body).is_ok_and(|v| v["status"] == "healthy")
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::io::{BufRead, BufReader, Write};
+    use std::net::TcpListener;
+
+    #[test]
+    fn the_backoff_is_1_2_4_8_then_15_seconds() {
+        let secs: Vec<u64> = health_backoff().take(7).map(|d| d.as_secs()).collect();
+        assert_eq!(secs, [1, 2, 4, 8, 15, 15, 15]);
+    }
+
+    #[test]
+    fn the_url_comes_from_the_stack_output_with_the_health_path() {
+        let stack: Stack = serde_json::from_str(
+            r#"{"StackName": "s", "StackStatus": "CREATE_COMPLETE",
+                "Outputs": [{"OutputKey": "ApiUrl", "OutputValue": "https://abc.execute-api.us-east-1.amazonaws.com/Prod/"}]}"#,
+        )
+        .unwrap();
+        let api_url = stack.output(super::super::stack_template::API_URL_OUTPUT).unwrap();
+        assert_eq!(health_url(api_url), "https://abc.execute-api.us-east-1.amazonaws.com/Prod/health");
+    }
+
+    /// A real HTTP exchange on loopback: unhealthy twice, then healthy. The check GETs the
+    /// path it was given each time, and succeeds on the third attempt.
+    #[test]
+    fn the_check_gets_the_path_until_it_is_healthy() {
+        let listener = TcpListener::bind(("127.0.0.1", 0)).unwrap();
+        let url = format!("http://127.0.0.1:{}/Prod/health", listener.local_addr().unwrap().port());
+        let server = std::thread::spawn(move || {
+            let mut request_lines = Vec::new();
+            for (n, stream) in listener.incoming().take(3).enumerate() {
+                let mut stream = stream.unwrap();
+                let mut line = String::new();
+                BufReader::new(&stream).read_line(&mut line).unwrap();
+                request_lines.push(line.trim().to_string());
+                let (status, body) =
+                    if n < 2 { ("503 Service Unavailable", "{}") } else { ("200 OK", r#"{"status": "healthy"}"#) };
+                let _ = write!(stream, "HTTP/1.0 {status}\r\nContent-Length: {}\r\n\r\n{body}", body.len());
+            }
+            request_lines
+        });
+        let sh = Shell::new().unwrap();
+        let python = crate::tools::host_python().unwrap();
+        http_health(&sh, &python, &url, Duration::from_secs(60)).unwrap();
+        let lines = server.join().unwrap();
+        assert_eq!(lines, ["GET /Prod/health HTTP/1.1"; 3]);
+    }
 }
