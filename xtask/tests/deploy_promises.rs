@@ -149,3 +149,60 @@ fn ctrl_c_during_a_rehearsal_stops_moto() {
     assert_eq!(output.status.code(), Some(130), "{}", common::text(&output));
     assert!(!runs(moto), "moto_server (pid {moto}) still runs after Ctrl-C");
 }
+
+/// Canary credentials echoed by sam deploy (stdout and stderr) and by aws in a failing call's
+/// error: searched in the terminal, the --json report, the step summary and the audit log.
+#[test]
+fn credentials_echoed_by_sam_or_aws_reach_no_output_report_summary_or_log() {
+    const SECRET_KEY: &str = "canary-secret-access-key-9f8e7d6c5b4a";
+    const TOKEN: &str = "canary-session-token-1a2b3c4d5e6f";
+    let moto = Moto::start();
+    let account = seed_account(&moto);
+    let repo = staging_repo(&account, SETTINGS, &[]);
+    let health = HealthServer::healthy();
+    let sam_echoing = format!(
+        "if [ \"$1\" = deploy ]; then echo \"deploying with $AWS_SECRET_ACCESS_KEY\"; echo \"token $AWS_SESSION_TOKEN\" >&2; exit 1; fi\nexec '{}' \"$@\"",
+        cached_sam().display()
+    );
+    // First run: aws echoes the credential in the error of a read (the endpoint lookup).
+    let first = FakeBin::new();
+    first.add_script("sam", &sam_echoing);
+    first.add_script(
+        "aws",
+        &format!(
+            "case \"$*\" in\n  'ec2 describe-vpc-endpoints'*) echo \"An error occurred (AuthFailure) for key $AWS_SECRET_ACCESS_KEY\" >&2; exit 254 ;;\nesac\nexec '{}' \"$@\"",
+            aws_cli().display()
+        ),
+    );
+    // Second run: the real aws; sam deploy echoes the credentials and fails.
+    let second = FakeBin::new();
+    second.add_script("sam", &sam_echoing);
+    let report = repo.path("report.json");
+    let summary = repo.path("summary.md");
+    let mut outputs = Vec::new();
+    for (bin, step) in [(&first, "vpc-endpoint"), (&second, "sam-deploy")] {
+        let mut command = deploy_command(&repo, &moto, &health);
+        command
+            .arg("--json")
+            .arg(&report)
+            .env("PATH", bin.path_env())
+            .env("CI", "true")
+            .env("GITHUB_STEP_SUMMARY", &summary)
+            .env("AWS_SECRET_ACCESS_KEY", SECRET_KEY)
+            .env("AWS_SESSION_TOKEN", TOKEN);
+        let (status, output) = run(&mut command);
+        assert_eq!(status, 1, "{output}");
+        assert!(output.contains(&format!("failed at step {step}")), "{output}");
+        outputs.push(("terminal", output));
+        outputs.push(("--json report", fs::read_to_string(&report).unwrap()));
+        outputs.push(("step summary", fs::read_to_string(&summary).unwrap()));
+    }
+    assert!(outputs[0].1.contains("AuthFailure) for key [redacted]"), "aws's echo is not shown: {}", outputs[0].1);
+    assert!(outputs.iter().any(|(_, text)| text.contains("deploying with [redacted]")), "sam's echo is not shown");
+    outputs.push(("audit log", fs::read_to_string(repo.path("deploy-log.jsonl")).unwrap()));
+    for (what, text) in &outputs {
+        for canary in [SECRET_KEY, TOKEN] {
+            assert!(!text.contains(canary), "{canary} appears in the {what}:\n{text}");
+        }
+    }
+}

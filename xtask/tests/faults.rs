@@ -188,10 +188,13 @@ fn a_credential_read_by_the_handler_is_scrubbed_on_the_terminal() {
     );
     let canary = "AKIAcanarySecretValue0451xyz";
     let json = repo.path("report.json");
+    let summary = repo.path("summary.md");
     let (status, output) = run(repo
         .xtask()
         .args(["lambda-build", "--container", "never", "--json"])
         .arg(&json)
+        .env("CI", "true")
+        .env("GITHUB_STEP_SUMMARY", &summary)
         .env("AWS_SECRET_ACCESS_KEY", canary));
     assert_eq!(status, 1, "{output}");
     assert!(
@@ -199,7 +202,39 @@ fn a_credential_read_by_the_handler_is_scrubbed_on_the_terminal() {
         "{output}"
     );
     assert!(!output.contains(canary), "the credential reached the terminal:\n{output}");
-    assert!(!fs::read_to_string(json).unwrap().contains(canary));
+    for (what, path) in [("--json report", &json), ("step summary", &summary)] {
+        let text = fs::read_to_string(path).unwrap();
+        assert!(text.contains("[redacted]"), "the failure is not in the {what}:\n{text}");
+        assert!(!text.contains(canary), "the credential reached the {what}:\n{text}");
+    }
+}
+
+/// Fault 12: lambda-check during a build waits for it (the repository lock) instead of
+/// reading a half-written build output.
+#[test]
+fn lambda_check_waits_for_a_running_build() {
+    use std::io::{BufRead, BufReader};
+    let repo = RepoCopy::new();
+    fs::create_dir_all(repo.path("infra/lambda/.aws-sam")).unwrap();
+    // This test plays the running build: it holds the lock lambda-build takes.
+    let lock = fs::File::create(repo.path("infra/lambda/.aws-sam/xtask.lock")).unwrap();
+    lock.lock().unwrap();
+    let mut child = repo
+        .xtask()
+        .arg("lambda-check")
+        .stdout(std::process::Stdio::null())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    let mut lines = BufReader::new(child.stderr.take().unwrap()).lines();
+    let first = lines.next().expect("a line").unwrap();
+    assert!(first.contains("waiting for it to finish"), "{first}");
+    // Still waiting while the build holds the lock: no guard has read anything.
+    assert!(child.try_wait().unwrap().is_none(), "lambda-check ran during the build");
+    drop(lock);
+    let rest: Vec<String> = lines.map_while(Result::ok).collect();
+    child.wait().unwrap();
+    assert!(rest.iter().any(|l| l.starts_with("[lambda-check] pre-build-guards")), "{rest:?}");
 }
 
 /// Fault 14: a 10 MB requirements line gives a short error line, still naming file and fix.
