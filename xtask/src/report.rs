@@ -326,6 +326,13 @@ mod tests {
     }
 
     #[test]
+    fn mask_credentials_scrubs_every_registered_value() {
+        crate::redact::register("canary-mask-7c1e-credential");
+        let masked = mask_credentials("{\"error\": \"denied for canary-mask-7c1e-credential\"}");
+        assert_eq!(masked, "{\"error\": \"denied for [redacted]\"}");
+    }
+
+    #[test]
     fn atomic_write_replaces_the_file_and_leaves_no_temporary_behind() {
         let dir = tempfile::tempdir().unwrap();
         let path = dir.path().join("report.json");

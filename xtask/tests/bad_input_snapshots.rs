@@ -189,3 +189,27 @@ fn a_value_with_a_quote_or_a_backslash_is_bad_input_at_its_line() {
         assert!(line.contains("samconfig.toml:25 the value of VpcId contains a quote or backslash"), "{value}: {line}");
     }
 }
+
+/// `--dry-run --json`: the report is written, valid, says the run succeeded with no step, and
+/// nothing else on disk changed (the dry run's own promise).
+#[test]
+fn a_dry_run_writes_its_report_and_changes_nothing_else() {
+    let repo = RepoCopy::new();
+    repo.write("infra/lambda/functions/backend/six.py", "x");
+    let report_dir = tempfile::tempdir().unwrap();
+    let report = report_dir.path().join("report.json");
+    let before = snapshot(repo.dir.path());
+    let (status, output) = run(repo.xtask().args(["lambda-build", "--dry-run", "--json"]).arg(&report));
+    assert_eq!(status, 0, "{output}");
+    assert!(output.contains("would remove file infra/lambda/functions/backend/six.py"), "{output}");
+    assert_eq!(before, snapshot(repo.dir.path()), "the dry run changed the repository");
+
+    let report: serde_json::Value = serde_json::from_str(&std::fs::read_to_string(&report).unwrap()).unwrap();
+    let schema_text = std::fs::read_to_string(common::repo_root().join("schemas/report.v1.schema.json")).unwrap();
+    let schema = jsonschema::draft202012::new(&serde_json::from_str(&schema_text).unwrap()).unwrap();
+    let errors: Vec<String> = schema.iter_errors(&report).map(|e| e.to_string()).collect();
+    assert!(errors.is_empty(), "{errors:?}\n{report:#}");
+    assert_eq!(report["command"], "lambda-build");
+    assert_eq!(report["result"]["outcome"], "succeeded");
+    assert_eq!(report["steps"], serde_json::json!([]), "a dry run runs no step");
+}
