@@ -54,7 +54,7 @@ impl Allowed {
         let (overridden, enforced): (Vec<Finding>, Vec<Finding>) =
             findings.into_iter().partition(|f| self.contains(f.guard));
         for finding in &overridden {
-            eprintln!("{}", crate::redact::scrub(&finding.to_string()));
+            eprintln!("{}", crate::sys::redact::scrub(&finding.to_string()));
             eprintln!("    allowed: --allow {} overrides this finding for this run only", finding.guard);
         }
         enforced
@@ -72,7 +72,7 @@ mod tests {
     #[test]
     fn unknown_guard_is_bad_usage_naming_the_known_ones() {
         let err = Allowed::parse(&["platform".into()]).unwrap_err();
-        assert_eq!(crate::exit::status_of(&err), crate::exit::BAD_INPUT);
+        assert_eq!(crate::run::exit::status_of(&err), crate::run::exit::BAD_INPUT);
         assert!(err.to_string().contains("platform-binary"), "{err}");
     }
 

@@ -8,7 +8,7 @@ use std::path::{Path, PathBuf};
 
 use super::runtime::LambdaRuntime;
 use super::source::FunctionSource;
-use crate::wheel;
+use crate::python::wheel;
 
 /// The tree a scan covered.
 #[derive(Debug, Clone, Copy)]
@@ -66,7 +66,7 @@ impl<'a> FileContext<'a> {
             Place::FunctionSource(function) | Place::Artifact { function, .. } => &function.repo_root,
             Place::Directory { shown_from, .. } => shown_from,
         };
-        crate::quote::escaped_path(path.strip_prefix(base).unwrap_or(path))
+        crate::render::quote::escaped_path(path.strip_prefix(base).unwrap_or(path))
     }
 
     /// A path as a printed command names it: one shell word, pasteable into bash.
@@ -75,7 +75,7 @@ impl<'a> FileContext<'a> {
             Place::FunctionSource(function) | Place::Artifact { function, .. } => &function.repo_root,
             Place::Directory { shown_from, .. } => shown_from,
         };
-        crate::quote::shell(path.strip_prefix(base).unwrap_or(path))
+        crate::render::quote::shell(path.strip_prefix(base).unwrap_or(path))
     }
 
     /// The distribution whose RECORD lists this file, if any. Read once, on first use: a

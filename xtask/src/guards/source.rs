@@ -28,14 +28,14 @@ pub struct FunctionSource {
 
 impl FunctionSource {
     /// A path as findings show it: relative to the repository, on one line (see
-    /// [`crate::quote::escaped`]).
+    /// [`crate::render::quote::escaped`]).
     fn shown(&self, path: &Path) -> String {
-        crate::quote::escaped_path(path.strip_prefix(&self.repo_root).unwrap_or(path))
+        crate::render::quote::escaped_path(path.strip_prefix(&self.repo_root).unwrap_or(path))
     }
 
     /// A path as a printed command names it: one shell word, pasteable into bash.
     pub(super) fn shell(&self, path: &Path) -> String {
-        crate::quote::shell(path.strip_prefix(&self.repo_root).unwrap_or(path))
+        crate::render::quote::shell(path.strip_prefix(&self.repo_root).unwrap_or(path))
     }
 }
 

@@ -1,0 +1,12 @@
+//! The machine: child processes and signals, the repository lock, redaction of secrets,
+//! provisioned tools, directories the xtask owns, atomic writes, git.
+
+pub mod atomic;
+pub mod git;
+pub mod listener;
+pub mod lock;
+pub mod orphans;
+pub mod owned_dir;
+pub mod process;
+pub mod redact;
+pub mod tools;

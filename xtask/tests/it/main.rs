@@ -1,0 +1,22 @@
+//! The end-to-end tests: one binary (one link step), a module per area. Each runs the real
+//! xtask binary on a copy of this repository; `support` has the copy, the fake tools and the
+//! local AWS.
+//!
+//! Run one area with `cargo test -p xtask --test it <module>::`, e.g. `guards::`.
+
+mod bad_input;
+mod bad_input_snapshots;
+mod build;
+mod ci_mode;
+mod deploy;
+mod deploy_promises;
+mod faults;
+mod guards;
+mod incremental;
+mod module_tree;
+mod racy_edits;
+mod rehearsal_faults;
+mod reliability;
+mod signals;
+mod support;
+mod tool_cache;
