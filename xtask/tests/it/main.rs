@@ -5,13 +5,20 @@
 //! Run one area with `cargo test -p xtask --test it <module>::`, e.g. `guards::`.
 
 mod bad_input;
+mod bad_input_snapshots;
 mod build;
 mod ci_mode;
 mod deploy;
 mod deploy_any_app;
 mod doctor;
+mod deploy_promises;
+mod faults;
 mod guards;
 mod incremental;
 mod module_tree;
+mod racy_edits;
+mod rehearsal_faults;
 mod reliability;
+mod signals;
 mod support;
+mod tool_cache;
