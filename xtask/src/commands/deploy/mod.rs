@@ -781,7 +781,9 @@ fn health_check(sh: &Shell, plan: &Plan, deployed: &aws::Stack) -> (health::Heal
                 plan.project.config.template.display(),
                 plan.env.name
             );
-            (HealthRecord::simple("none", true), Ok(()))
+            let mut record = HealthRecord::simple("none", true);
+            record.answer = Some("the template has no execute-api URL output and health_check names none".into());
+            (record, Ok(()))
         }
         PlannedCheck::SmokeTests => smoke_tests(plan),
         PlannedCheck::Http { url, path, expect_status, expect_json } => {
