@@ -17,13 +17,7 @@ use super::context::{ArtifactLead, Context};
 use crate::guards::Finding;
 use crate::guards::runtime::LambdaRuntime;
 
-/// `aws logs filter-log-events` (the CLI pages through and joins `events`).
-#[derive(Debug, Deserialize)]
-pub struct FilteredLogEvents {
-    #[serde(default)]
-    pub events: Vec<LogEvent>,
-}
-
+/// One event of `aws logs filter-log-events` (the CLI pages through and joins them).
 #[derive(Debug, Clone, Deserialize)]
 #[serde(rename_all = "camelCase")]
 pub struct LogEvent {

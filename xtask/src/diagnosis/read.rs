@@ -10,7 +10,7 @@ use serde::Deserialize;
 use xshell::Shell;
 
 use super::function::{endpoint_admits, names_a_secret, EndpointIngress, FunctionConfiguration, SecretState};
-use super::logs::{self, FilteredLogEvents, LogEvent};
+use super::logs::{self, LogEvent};
 use super::stack::{self, DescribeStacks, StackDescription, StackEvent, StackEvents};
 use super::{Observed, ObservedFunction};
 use crate::aws::{self, Aws, SecurityGroups, VpcEndpoints, Vpcs};
@@ -239,7 +239,8 @@ pub fn function_configuration(aws: &Aws, name: &str) -> Result<FunctionConfigura
 
 /// The group's events since `start_ms`; none when the group does not exist (never invoked).
 pub fn log_events(aws: &Aws, group: &str, start_ms: &str) -> Result<Vec<LogEvent>> {
-    let events: Option<FilteredLogEvents> = aws.read_optional(
+    // Only the messages: the CLI then formats a tenth of the JSON it would otherwise.
+    let messages: Option<Option<Vec<String>>> = aws.read_optional(
         &shell()?,
         &[
             "logs",
@@ -250,11 +251,13 @@ pub fn log_events(aws: &Aws, group: &str, start_ms: &str) -> Result<Vec<LogEvent
             start_ms,
             "--max-items",
             MAX_LOG_EVENTS,
+            "--query",
+            "events[].message",
         ],
         "aws logs filter-log-events",
         &["ResourceNotFoundException"],
     )?;
-    Ok(events.map(|e| e.events).unwrap_or_default())
+    Ok(messages.flatten().unwrap_or_default().into_iter().map(|message| LogEvent { message }).collect())
 }
 
 fn describe_secret(aws: &Aws, named_by: &str, id: &str) -> Result<SecretState> {
