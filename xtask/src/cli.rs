@@ -108,7 +108,8 @@ pub struct BenchArgs {
 
 #[derive(Debug, Args)]
 pub struct DeployArgs {
-    /// The environment: a `[<env>.deploy.parameters]` table of samconfig.toml (dev, prod, local).
+    /// The environment: a `[<env>.deploy.parameters]` table of samconfig.toml (dev, prod), or
+    /// `local`, the rehearsal against moto, which needs no table.
     #[arg(long)]
     pub env: String,
     /// Reuse the build output when it is newer than all its inputs (else build anyway).
@@ -129,12 +130,16 @@ pub struct DeployArgs {
     /// Delete the stack first if it is in ROLLBACK_COMPLETE (that state only), then deploy.
     #[arg(long)]
     pub replace_failed_stack: bool,
-    /// Health-check this URL instead of `<ApiUrl output>/health`.
+    /// Health-check this URL instead of the one the environment's health_check names.
     #[arg(long)]
     pub health_url: Option<String>,
     /// Seconds the health check keeps retrying (default: from the config, 120).
     #[arg(long)]
     pub health_timeout: Option<u64>,
+    /// Show this guard's findings but do not stop on them, for this run only (repeatable), as
+    /// for lambda-build; the rehearsal's smoke tests honour it too.
+    #[arg(long = "allow", value_name = "GUARD")]
+    pub allow: Vec<String>,
 }
 
 #[derive(Debug, Args)]
