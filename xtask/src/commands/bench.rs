@@ -196,7 +196,7 @@ pub fn run(args: &BenchArgs) -> Result<()> {
         target: "under 3 s".into(),
         verdict: verdict(diagnosis.median < Duration::from_secs(3)),
     });
-    notes.push("lambda-doctor: each aws call is a Python start of its own (about 0.5 s of CPU here); the doctor makes them in three rounds of parallel calls (stack, events and resources; the function's configuration and logs and the secrets; what the logs call for). moto records no resource events, so the 100 events are a generated answer in AWS's shape, printed by an aws wrapper after it made the real describe-stack-events call.".to_string());
+    notes.push("lambda-doctor: each aws call is a Python start of its own (about 0.5 s of CPU here); the doctor makes them in rounds of parallel calls (stack, events and resources; then the functions' configuration and logs and the stack's secrets; a third round only for what the logs call for), so its wall time is about two aws calls on an idle machine and much more under load. moto records no resource events, so the 100 events are a generated answer in AWS's shape, printed by an aws wrapper after it made the real describe-stack-events call.".to_string());
 
     if args.quick {
         notes.push("Run with --quick: the cold compile was not measured.".to_string());

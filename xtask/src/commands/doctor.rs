@@ -8,19 +8,19 @@
 use anyhow::Result;
 use xshell::Shell;
 
+use crate::aws::moto;
+use crate::aws::{self, Aws};
 use crate::bad_input;
 use crate::cli::DoctorArgs;
-use crate::project::config::Project;
-use crate::aws::{self, Aws};
-use crate::aws::moto;
-use crate::project::samconfig::SamConfig;
 use crate::diagnosis::examine::Examination;
+use crate::diagnosis::function::{names_a_secret, secret_name};
 use crate::diagnosis::{self, signatures, Context};
+use crate::project::config::Project;
+use crate::project::samconfig::{SamConfig, SamEnvironment};
 use crate::project::target;
-use crate::run::pipeline::Pipeline;
 use crate::project::template::Template;
+use crate::run::pipeline::Pipeline;
 use crate::sys::tools;
-
 
 pub fn run(args: &DoctorArgs) -> Result<()> {
     if args.print_signatures {
@@ -76,7 +76,9 @@ pub fn run(args: &DoctorArgs) -> Result<()> {
         Ok(Aws::new(executable, region.clone(), profile.clone()))
     })?;
     let _local_aws = if local {
-        Some(pipeline.step("local-aws", || start_local_aws(&sh, &project, &mut aws, settings.account_id.as_deref()))?)
+        Some(pipeline.step("local-aws", || {
+            start_local_aws(&sh, &project, &mut aws, &env, &template, settings.account_id.as_deref())
+        })?)
     } else {
         None
     };
@@ -106,7 +108,12 @@ pub fn examine(pipeline: &mut Pipeline, aws: &Aws, examination: &Examination) ->
         eprintln!("    {events} stack event(s), {} secret(s) named", observed.secrets.len());
         for function in &observed.functions {
             eprintln!("    {}", function.config.summary());
-            eprintln!("      {} log event(s) in {} since {}", function.log_events.len(), function.log_group, observed.since);
+            eprintln!(
+                "      {} log event(s) in {} since {}",
+                function.log_events.len(),
+                function.log_group,
+                observed.since
+            );
         }
         Ok(observed)
     })?;
@@ -127,11 +134,14 @@ fn non_empty_var(name: &str) -> Option<String> {
 }
 
 /// moto again, for `--env local` without an endpoint: the rehearsal's seeded state is made
-/// again (VPC, endpoint, secrets), since moto keeps nothing once stopped.
+/// again (bucket, VPC, endpoint, secrets), since moto keeps nothing once stopped; the stack
+/// the rehearsal deployed is not there any more, which the diagnosis says (`stack-missing`).
 fn start_local_aws(
     sh: &Shell,
     project: &Project,
     aws: &mut Aws,
+    env: &SamEnvironment,
+    template: &Template,
     account_id: Option<&str>,
 ) -> Result<moto::MotoServer> {
     let executable = moto::locate(sh, &project.config.deploy.moto_version)?;
@@ -147,5 +157,8 @@ fn start_local_aws(
     aws.set_env("AWS_CONFIG_FILE", "/dev/null");
     aws.set_env("AWS_SHARED_CREDENTIALS_FILE", "/dev/null");
     aws.set_env("AWS_EC2_METADATA_DISABLED", "true");
+    let secrets: Vec<String> =
+        env.overrides.iter().filter(|o| names_a_secret(&o.key, &o.value)).map(|o| secret_name(&o.value)).collect();
+    moto::seed(sh, aws, env, template, &secrets)?;
     Ok(server)
 }

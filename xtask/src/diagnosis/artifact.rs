@@ -86,7 +86,10 @@ mod tests {
     #[test]
     fn the_finding_about_the_logged_file_is_picked() {
         let findings = vec![
-            finding("platform-binary", "infra/lambda/.aws-sam/build/BackendFunction/pydantic_core/_pydantic_core.cpython-311-darwin.so"),
+            finding(
+                "platform-binary",
+                "infra/lambda/.aws-sam/build/BackendFunction/pydantic_core/_pydantic_core.cpython-311-darwin.so",
+            ),
             finding("platform-binary", "infra/lambda/.aws-sam/build/BackendFunction/orjson/orjson.so"),
             finding("bundled-aws-sdk", "infra/lambda/.aws-sam/build/BackendFunction/boto3"),
         ];

@@ -10,9 +10,9 @@ use xshell::Shell;
 
 use super::read::{self, Request};
 use super::{artifact, diagnose, Context, Diagnosis, Observed};
-use crate::project::config::Project;
 use crate::aws::Aws;
 use crate::guards::suite;
+use crate::project::config::Project;
 use crate::project::target::BuildTarget;
 use crate::run::pipeline::Pipeline;
 use crate::sys::tools::{self, PythonTool};
@@ -63,7 +63,9 @@ impl Examination<'_> {
             let artifact_dir = suite::artifact_dir(self.project, target);
             let shown = artifact_dir.strip_prefix(&self.project.root).unwrap_or(&artifact_dir).display().to_string();
             if !artifact_dir.is_dir() {
-                diagnosis.notes.push(format!("no local build output at {shown} to compare with what {} runs", lead.logical_id));
+                diagnosis
+                    .notes
+                    .push(format!("no local build output at {shown} to compare with what {} runs", lead.logical_id));
                 continue;
             }
             let Some(deployed) = function.config.code_sha256.as_deref() else { continue };
@@ -146,6 +148,8 @@ pub fn explain_failure(pipeline: &mut Pipeline, aws: &Aws, examination: &Examina
                 pipeline.explain("doctor", diagnosis.findings);
             }
         }
-        Err(err) => eprintln!("[{command}] doctor: could not read the stack ({err:#}); the error below stands as it is"),
+        Err(err) => {
+            eprintln!("[{command}] doctor: could not read the stack ({err:#}); the error below stands as it is")
+        }
     }
 }

@@ -52,11 +52,9 @@ impl FunctionConfiguration {
             format!("layers {}", self.layers.iter().map(|l| l.arn.as_str()).collect::<Vec<_>>().join(", "))
         };
         let vpc = match self.vpc() {
-            Some(v) => format!(
-                "VPC {} (groups {})",
-                v.vpc_id.as_deref().unwrap_or("?"),
-                v.security_group_ids.join(", ")
-            ),
+            Some(v) => {
+                format!("VPC {} (groups {})", v.vpc_id.as_deref().unwrap_or("?"), v.security_group_ids.join(", "))
+            }
             None => "no VPC".to_string(),
         };
         format!(
@@ -129,16 +127,7 @@ pub struct SecretState {
 impl SecretState {
     /// The secret's name (`credmate/prod/database`): the ARN's name without AWS's suffix.
     pub fn name(&self) -> String {
-        let id = self.arn.as_deref().unwrap_or(&self.id);
-        match id.splitn(7, ':').nth(6) {
-            Some(name) => match name.rsplit_once('-') {
-                Some((base, suffix)) if suffix.len() == 6 && suffix.bytes().all(|b| b.is_ascii_alphanumeric()) => {
-                    base.to_string()
-                }
-                _ => name.to_string(),
-            },
-            None => id.to_string(),
-        }
+        secret_name(self.arn.as_deref().unwrap_or(&self.id))
     }
 
     /// The path the secret sits under (`credmate/prod/`), for listing its live neighbours.
@@ -148,6 +137,19 @@ impl SecretState {
             Some((dir, _)) => format!("{dir}/"),
             None => name,
         }
+    }
+}
+
+/// A secret's name from its ARN (without the 6-character suffix AWS appends) or its name.
+pub fn secret_name(id: &str) -> String {
+    match id.splitn(7, ':').nth(6) {
+        Some(name) => match name.rsplit_once('-') {
+            Some((base, suffix)) if suffix.len() == 6 && suffix.bytes().all(|b| b.is_ascii_alphanumeric()) => {
+                base.to_string()
+            }
+            _ => name.to_string(),
+        },
+        None => id.to_string(),
     }
 }
 

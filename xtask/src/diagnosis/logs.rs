@@ -10,20 +10,14 @@ use std::collections::BTreeMap;
 
 use serde::Deserialize;
 
+use super::context::{ArtifactLead, Context};
 use super::function::{EndpointIngress, FunctionConfiguration, SecretState};
 use super::signatures::{self as sig, fill};
 use super::stack::NotAuthorized;
-use super::context::{ArtifactLead, Context};
-use crate::guards::Finding;
 use crate::guards::runtime::LambdaRuntime;
+use crate::guards::Finding;
 
-/// `aws logs filter-log-events` (the CLI pages through and joins `events`).
-#[derive(Debug, Deserialize)]
-pub struct FilteredLogEvents {
-    #[serde(default)]
-    pub events: Vec<LogEvent>,
-}
-
+/// One event of `aws logs filter-log-events` (the CLI pages through and joins them).
 #[derive(Debug, Clone, Deserialize)]
 #[serde(rename_all = "camelCase")]
 pub struct LogEvent {
@@ -145,7 +139,8 @@ fn is_sdk(module: &str) -> bool {
 }
 
 fn match_line(line: &str, artifact_path: Option<&str>) -> Option<Hit> {
-    let hit = |id: &'static str, subject: &str, lead: Option<String>| Some(Hit { id, subject: subject.to_string(), lead });
+    let hit =
+        |id: &'static str, subject: &str, lead: Option<String>| Some(Hit { id, subject: subject.to_string(), lead });
     if line.contains("marked for deletion") {
         return hit(sig::SECRET_DELETED, "", None);
     }
@@ -223,7 +218,14 @@ fn is_error_line(line: &str) -> bool {
         })
 }
 
-fn log_finding(ctx: &Context, logs: &FunctionLogs, id: &'static str, subject: &str, count: usize, line: &str) -> Finding {
+fn log_finding(
+    ctx: &Context,
+    logs: &FunctionLogs,
+    id: &'static str,
+    subject: &str,
+    count: usize,
+    line: &str,
+) -> Finding {
     let signature = sig::signature(id);
     let resource = format!("function {} ({})", logs.logical_id, logs.config.function_name);
     let times = if count == 1 { "once".to_string() } else { format!("{count} times") };
@@ -279,7 +281,10 @@ fn log_finding(ctx: &Context, logs: &FunctionLogs, id: &'static str, subject: &s
             } else {
                 " (the function also has layers, which may bundle their own boto3)".to_string()
             };
-            (format!("{subject} does not fit the rest of the SDK: {}{layers}", signature.cause), fill(signature.fix, &base))
+            (
+                format!("{subject} does not fit the rest of the SDK: {}{layers}", signature.cause),
+                fill(signature.fix, &base),
+            )
         }
         sig::WINDOWS_BINARY | sig::INVALID_ELF => {
             let what = if subject.is_empty() { "a package".to_string() } else { subject.to_string() };
@@ -412,7 +417,10 @@ mod tests {
             task_path("ImportError: /var/task/pydantic_core/_pydantic_core.cpython-311-x86_64-linux-gnu.so: invalid ELF header").as_deref(),
             Some("pydantic_core/_pydantic_core.cpython-311-x86_64-linux-gnu.so")
         );
-        assert_eq!(task_path("File \"/var/task/psycopg2/__init__.py\", line 12, in <module>").as_deref(), Some("psycopg2/__init__.py"));
+        assert_eq!(
+            task_path("File \"/var/task/psycopg2/__init__.py\", line 12, in <module>").as_deref(),
+            Some("psycopg2/__init__.py")
+        );
         assert_eq!(task_path("no path"), None);
     }
 
@@ -446,7 +454,9 @@ mod tests {
     fn error_lines_are_told_from_traceback_lines() {
         assert!(is_error_line("[ERROR] KeyError: 'x'"));
         assert!(is_error_line("ValueError: bad"));
-        assert!(is_error_line("INIT_REPORT Init Duration: 3.1 ms Phase: init Status: error Error Type: Runtime.Unknown"));
+        assert!(is_error_line(
+            "INIT_REPORT Init Duration: 3.1 ms Phase: init Status: error Error Type: Runtime.Unknown"
+        ));
         assert!(!is_error_line("Traceback (most recent call last):"));
         assert!(!is_error_line("File \"/var/task/handler.py\", line 3, in <module>"));
         assert!(!is_error_line("START RequestId: 1 Version: $LATEST"));

@@ -80,7 +80,9 @@ pub fn diagnose(ctx: &Context, observed: &Observed) -> Diagnosis {
     let failed_state = described.stack_status.ends_with("_FAILED") || described.stack_status == "ROLLBACK_COMPLETE";
     diagnosis.findings.extend(stack::status_finding(ctx, described, root_causes.first().copied()));
     if described.stack_status.ends_with("_IN_PROGRESS") {
-        diagnosis.notes.push(format!("stack {} is {}: an operation is still running", ctx.stack, described.stack_status));
+        diagnosis
+            .notes
+            .push(format!("stack {} is {}: an operation is still running", ctx.stack, described.stack_status));
     }
     // A stack that ended well has history, not causes: old failures of a later-fixed deploy
     // (UPDATE_ROLLBACK_COMPLETE after a failed update is such a state too: it is usable, but
@@ -162,7 +164,12 @@ mod fixture_tests {
     }
 
     fn ctx() -> Context {
-        Context { env: "staging".into(), stack: "credmate-backend-staging".into(), region: "us-east-1".into(), profile: None }
+        Context {
+            env: "staging".into(),
+            stack: "credmate-backend-staging".into(),
+            region: "us-east-1".into(),
+            profile: None,
+        }
     }
 
     fn observed(stacks: &str, events: &str) -> Observed {
@@ -178,11 +185,17 @@ mod fixture_tests {
 
     #[test]
     fn a_rolled_back_create_names_the_endpoint_not_the_cancelled_role() {
-        let diagnosis = diagnose(&ctx(), &observed("describe_stacks_rollback_complete.json", "stack_events_endpoint_exists.json"));
+        let diagnosis =
+            diagnose(&ctx(), &observed("describe_stacks_rollback_complete.json", "stack_events_endpoint_exists.json"));
         let ids: Vec<&str> = diagnosis.findings.iter().map(|f| f.guard).collect();
         assert_eq!(ids, [signatures::ROLLBACK_COMPLETE, signatures::ENDPOINT_EXISTS], "{:#?}", diagnosis.findings);
         let status = &diagnosis.findings[0];
-        assert!(status.problem.contains("root cause: 2026-01-08T14:02:31.377000+00:00 CREATE_FAILED SecretsManagerVpcEndpoint"), "{status}");
+        assert!(
+            status
+                .problem
+                .contains("root cause: 2026-01-08T14:02:31.377000+00:00 CREATE_FAILED SecretsManagerVpcEndpoint"),
+            "{status}"
+        );
         assert!(status.fix.starts_with("cargo xtask lambda-deploy --env staging --replace-failed-stack"), "{status}");
         let endpoint = &diagnosis.findings[1];
         assert!(endpoint.fix.contains("\"ExistingSecretsManagerVpcEndpoint=<endpoint>\""), "{endpoint}");
@@ -192,12 +205,18 @@ mod fixture_tests {
 
     #[test]
     fn a_failed_rollback_shows_the_unknown_cause_raw_and_the_continue_command() {
-        let diagnosis =
-            diagnose(&ctx(), &observed("describe_stacks_update_rollback_failed.json", "stack_events_update_rollback_failed.json"));
+        let diagnosis = diagnose(
+            &ctx(),
+            &observed("describe_stacks_update_rollback_failed.json", "stack_events_update_rollback_failed.json"),
+        );
         let ids: Vec<&str> = diagnosis.findings.iter().map(|f| f.guard).collect();
         assert_eq!(
             ids,
-            [signatures::UPDATE_ROLLBACK_FAILED, signatures::UNRECOGNISED_STACK_FAILURE, signatures::UNRECOGNISED_STACK_FAILURE],
+            [
+                signatures::UPDATE_ROLLBACK_FAILED,
+                signatures::UNRECOGNISED_STACK_FAILURE,
+                signatures::UNRECOGNISED_STACK_FAILURE
+            ],
             "{:#?}",
             diagnosis.findings
         );

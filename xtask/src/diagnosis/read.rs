@@ -10,7 +10,7 @@ use serde::Deserialize;
 use xshell::Shell;
 
 use super::function::{endpoint_admits, names_a_secret, EndpointIngress, FunctionConfiguration, SecretState};
-use super::logs::{self, FilteredLogEvents, LogEvent};
+use super::logs::{self, LogEvent};
 use super::stack::{self, DescribeStacks, StackDescription, StackEvent, StackEvents};
 use super::{Observed, ObservedFunction};
 use crate::aws::{self, Aws, SecurityGroups, VpcEndpoints, Vpcs};
@@ -77,6 +77,9 @@ fn both<A: Send, B: Send>(
     })
 }
 
+/// A read to run beside others.
+type Job<'a, T> = Box<dyn FnOnce() -> Result<T> + Send + 'a>;
+
 /// Runs reads side by side, results in order.
 fn all<T: Send>(jobs: Vec<Box<dyn FnOnce() -> Result<T> + Send + '_>>) -> Result<Vec<T>> {
     std::thread::scope(|scope| {
@@ -120,7 +123,7 @@ pub fn observe(aws: &Aws, request: &Request) -> Result<Observed> {
     // Round two, side by side: each function's configuration and logs, the failed nested
     // stacks' events, the stack's secrets.
     let start_ms = start_ms.as_str();
-    let function_jobs: Vec<Box<dyn FnOnce() -> Result<(FunctionConfiguration, Vec<LogEvent>)> + Send>> = functions
+    let function_jobs: Vec<Job<(FunctionConfiguration, Vec<LogEvent>)>> = functions
         .iter()
         .map(|(_, physical)| {
             let physical = physical.clone();
@@ -159,7 +162,9 @@ pub fn observe(aws: &Aws, request: &Request) -> Result<Observed> {
     let known: Vec<String> = observed.secrets.iter().map(|s| s.id.clone()).collect();
     let function_secrets: Vec<(String, String)> = functions_read
         .iter()
-        .flat_map(|f| f.config.secret_variables.iter().map(|(k, v)| (format!("{} variable {k}", f.logical_id), v.clone())))
+        .flat_map(|f| {
+            f.config.secret_variables.iter().map(|(k, v)| (format!("{} variable {k}", f.logical_id), v.clone()))
+        })
         .filter(|(_, v)| !known.contains(v))
         .collect();
     let ingress_jobs: Vec<Box<dyn FnOnce() -> Result<Option<EndpointIngress>> + Send>> = functions_read
@@ -239,7 +244,8 @@ pub fn function_configuration(aws: &Aws, name: &str) -> Result<FunctionConfigura
 
 /// The group's events since `start_ms`; none when the group does not exist (never invoked).
 pub fn log_events(aws: &Aws, group: &str, start_ms: &str) -> Result<Vec<LogEvent>> {
-    let events: Option<FilteredLogEvents> = aws.read_optional(
+    // Only the messages: the CLI then formats a tenth of the JSON it would otherwise.
+    let messages: Option<Option<Vec<String>>> = aws.read_optional(
         &shell()?,
         &[
             "logs",
@@ -250,11 +256,13 @@ pub fn log_events(aws: &Aws, group: &str, start_ms: &str) -> Result<Vec<LogEvent
             start_ms,
             "--max-items",
             MAX_LOG_EVENTS,
+            "--query",
+            "events[].message",
         ],
         "aws logs filter-log-events",
         &["ResourceNotFoundException"],
     )?;
-    Ok(events.map(|e| e.events).unwrap_or_default())
+    Ok(messages.flatten().unwrap_or_default().into_iter().map(|message| LogEvent { message }).collect())
 }
 
 fn describe_secret(aws: &Aws, named_by: &str, id: &str) -> Result<SecretState> {
@@ -278,7 +286,11 @@ fn describe_secret(aws: &Aws, named_by: &str, id: &str) -> Result<SecretState> {
 
 /// The function's Secrets Manager endpoint (the stack's output, its parameter, else the one in
 /// the function's VPC) and whether its groups admit the function's.
-fn endpoint_ingress(aws: &Aws, config: &FunctionConfiguration, stack: &StackDescription) -> Result<Option<EndpointIngress>> {
+fn endpoint_ingress(
+    aws: &Aws,
+    config: &FunctionConfiguration,
+    stack: &StackDescription,
+) -> Result<Option<EndpointIngress>> {
     let Some(vpc) = config.vpc() else { return Ok(None) };
     let sh = shell()?;
     let named = stack
@@ -286,7 +298,11 @@ fn endpoint_ingress(aws: &Aws, config: &FunctionConfiguration, stack: &StackDesc
         .filter(|v| !v.is_empty())
         .or_else(|| stack.parameter(ENDPOINT_PARAMETER).filter(|v| !v.is_empty()));
     let endpoints: VpcEndpoints = match (named, &vpc.vpc_id) {
-        (Some(id), _) => aws.read(&sh, &["ec2", "describe-vpc-endpoints", "--vpc-endpoint-ids", id], "aws ec2 describe-vpc-endpoints")?,
+        (Some(id), _) => aws.read(
+            &sh,
+            &["ec2", "describe-vpc-endpoints", "--vpc-endpoint-ids", id],
+            "aws ec2 describe-vpc-endpoints",
+        )?,
         (None, Some(vpc_id)) => aws.read(
             &sh,
             &[

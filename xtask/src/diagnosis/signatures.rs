@@ -233,16 +233,18 @@ pub fn fill(template: &str, values: &[(&str, &str)]) -> String {
 
 /// The table as markdown, the README's lambda-doctor section shows it.
 pub fn markdown_table() -> String {
-    let mut md = String::from("| finding | read from | look for | cause | seed | fix |\n| --- | --- | --- | --- | --- | --- |\n");
+    let mut md = String::from(
+        "| finding | read from | look for | cause | seed | fix |\n| --- | --- | --- | --- | --- | --- |\n",
+    );
     for s in SIGNATURES {
         md.push_str(&format!(
-            "| `{}` | {} | {} | {} | {} | {} |\n",
+            "| `{}` | {} | {} | {} | {} | `{}` |\n",
             s.id,
             s.source.label(),
             s.look_for.replace('|', "\\|"),
             s.cause,
             s.seed.unwrap_or("-"),
-            format!("`{}`", s.fix.replace('|', "\\|").replace('`', "")),
+            s.fix.replace('|', "\\|").replace('`', ""),
         ));
     }
     md

@@ -9,8 +9,8 @@
 
 use serde::Deserialize;
 
-use super::signatures::{self as sig, fill};
 use super::context::Context;
+use super::signatures::{self as sig, fill};
 use crate::guards::Finding;
 
 #[derive(Debug, Clone, Deserialize)]
@@ -129,7 +129,8 @@ const CASCADE_MARKERS: [&str; 6] = [
 
 /// Stack-level statuses that start an operation; ROLLBACK_* and *_CLEANUP_* belong to the
 /// operation they undo or finish.
-const OPERATION_STARTS: [&str; 4] = ["CREATE_IN_PROGRESS", "UPDATE_IN_PROGRESS", "DELETE_IN_PROGRESS", "IMPORT_IN_PROGRESS"];
+const OPERATION_STARTS: [&str; 4] =
+    ["CREATE_IN_PROGRESS", "UPDATE_IN_PROGRESS", "DELETE_IN_PROGRESS", "IMPORT_IN_PROGRESS"];
 
 /// What the events of one stack say about its last operation.
 #[derive(Debug, Default)]
@@ -210,7 +211,10 @@ pub fn status_finding(ctx: &Context, stack: &StackDescription, root: Option<&Sta
         format!("stack {}", ctx.stack),
         format!("stack {} is {status}: {}{because}", ctx.stack, signature.cause),
         format!("sam deploy fails on it without changing anything (seed {})", signature.seed.unwrap_or("-")),
-        fill(signature.fix, &[("env", &ctx.env), ("stack", &ctx.stack), ("aws-opts", &ctx.aws_opts()), ("skip", &skip)]),
+        fill(
+            signature.fix,
+            &[("env", &ctx.env), ("stack", &ctx.stack), ("aws-opts", &ctx.aws_opts()), ("skip", &skip)],
+        ),
     ))
 }
 
@@ -228,7 +232,8 @@ pub fn missing_finding(ctx: &Context) -> Finding {
 /// A root-cause event matched against the table; unknown ones are shown raw.
 pub fn event_finding(ctx: &Context, event: &StackEvent) -> Finding {
     let reason = event.reason();
-    let resource = format!("stack {}: {} ({})", event_stack(ctx, event), event.logical_resource_id, event.resource_type);
+    let resource =
+        format!("stack {}: {} ({})", event_stack(ctx, event), event.logical_resource_id, event.resource_type);
     let symptom = format!("{} (stack event)", event.shown());
     if event.resource_type == "AWS::EC2::VPCEndpoint"
         && (reason.contains("already exists") || reason.contains("conflicting DNS domain"))
@@ -240,7 +245,10 @@ pub fn event_finding(ctx: &Context, event: &StackEvent) -> Finding {
             resource,
             format!("{}: {}", event.logical_resource_id, signature.cause),
             format!("{symptom}; seed {}", signature.seed.unwrap_or("-")),
-            fill(signature.fix, &[("env", &ctx.env), ("vpc", vpc), ("region", &ctx.region), ("aws-opts", &ctx.aws_opts())]),
+            fill(
+                signature.fix,
+                &[("env", &ctx.env), ("vpc", vpc), ("region", &ctx.region), ("aws-opts", &ctx.aws_opts())],
+            ),
         );
     }
     if let Some(denied) = NotAuthorized::parse(reason) {
@@ -290,7 +298,8 @@ impl NotAuthorized {
 
     pub fn finding(&self, ctx: &Context, resource: String, symptom: String) -> Finding {
         let signature = sig::signature(sig::NOT_AUTHORIZED);
-        let principal = self.principal.clone().unwrap_or_else(|| "<the deploying principal: aws sts get-caller-identity>".into());
+        let principal =
+            self.principal.clone().unwrap_or_else(|| "<the deploying principal: aws sts get-caller-identity>".into());
         let endpoint_hint = if self.action.eq_ignore_ascii_case("ec2:CreateVpcEndpoint") {
             format!(
                 "; or do not create the endpoint: pass the VPC's existing one as ExistingSecretsManagerVpcEndpoint in [{}.deploy.parameters] of samconfig.toml",
@@ -365,7 +374,8 @@ mod tests {
         assert_eq!(parsed.principal.as_deref(), Some("arn:aws:iam::051826703172:user/deployer"));
         assert_eq!(parsed.action, "ec2:CreateVpcEndpoint");
         assert_eq!(parsed.resource.as_deref(), Some("arn:aws:ec2:us-east-1:051826703172:vpc/vpc-0a1"));
-        let old = NotAuthorized::parse("API: ec2:CreateVpcEndpoint You are not authorized to perform this operation.").unwrap();
+        let old = NotAuthorized::parse("API: ec2:CreateVpcEndpoint You are not authorized to perform this operation.")
+            .unwrap();
         assert_eq!(old.action, "ec2:CreateVpcEndpoint");
         assert!(NotAuthorized::parse("Resource creation cancelled").is_none());
     }

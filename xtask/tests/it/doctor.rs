@@ -142,7 +142,10 @@ fn doctor_repo(account: &Account) -> RepoCopy {
             account.vpc, account.database_secret
         ),
     );
-    repo.append("Cargo.toml", &format!("\n[workspace.metadata.lambda.deploy.environments.{ENV}]\nsecret_prefix = \"credmate/staging/\"\n"));
+    repo.append(
+        "Cargo.toml",
+        &format!("\n[workspace.metadata.lambda.deploy.environments.{ENV}]\nsecret_prefix = \"credmate/staging/\"\n"),
+    );
     repo
 }
 
@@ -193,7 +196,10 @@ fn a_healthy_stack_exits_0_and_every_call_only_reads() {
     let (status, output) = run(&mut command);
     assert_eq!(status, 0, "{output}");
     assert!(output.contains(&format!("stack {STACK} is CREATE_COMPLETE")), "{output}");
-    assert!(output.contains(&format!("{FUNCTION}: python3.11 on x86_64, handler handler.handler, timeout 30 s")), "{output}");
+    assert!(
+        output.contains(&format!("{FUNCTION}: python3.11 on x86_64, handler handler.handler, timeout 30 s")),
+        "{output}"
+    );
     assert!(output.contains("3 log event(s) in /aws/lambda/credmate-backend-staging since 1h"), "{output}");
     assert!(output.contains("healthy"), "{output}");
     // Read-only: describe, get, filter and list calls, nothing else.
@@ -232,7 +238,12 @@ fn every_log_signature_is_named_with_its_fix_and_unknown_errors_are_shown_raw() 
     assert_eq!(status, 1, "{output}");
 
     let src = finding(&output, "import-missing-source");
-    assert!(src.contains("the handler imports src, which the deployed artifact lacks: the artifact lacks the backend source"), "{src}");
+    assert!(
+        src.contains(
+            "the handler imports src, which the deployed artifact lacks: the artifact lacks the backend source"
+        ),
+        "{src}"
+    );
     assert!(src.contains("logged 2 times since 1h"), "{src}");
     assert!(src.contains("seed issue 5"), "{src}");
     assert!(src.contains(&format!("fix:     cargo xtask lambda-deploy --env {ENV}")), "{src}");
@@ -251,7 +262,12 @@ fn every_log_signature_is_named_with_its_fix_and_unknown_errors_are_shown_raw() 
     assert!(windows.contains("seed issue 6"), "{windows}");
 
     let elf = finding(&output, "invalid-elf-header");
-    assert!(elf.contains("orjson/orjson.cpython-311-x86_64-linux-gnu.so: a compiled module in the artifact is not a Linux binary"), "{elf}");
+    assert!(
+        elf.contains(
+            "orjson/orjson.cpython-311-x86_64-linux-gnu.so: a compiled module in the artifact is not a Linux binary"
+        ),
+        "{elf}"
+    );
     let class = finding(&output, "wrong-elf-class");
     assert!(class.contains("numpy/core/_multiarray_umath.cpython-311-x86_64-linux-gnu.so"), "{class}");
     assert!(class.contains("than the function's x86_64"), "{class}");
@@ -259,7 +275,10 @@ fn every_log_signature_is_named_with_its_fix_and_unknown_errors_are_shown_raw() 
     assert!(library.contains("libpq.so.5 is missing at run time"), "{library}");
     assert!(library.contains("bundles libpq.so.5"), "{library}");
     let glibc = finding(&output, "glibc-too-new");
-    assert!(glibc.contains("a binary needs glibc 2.28, but python3.11 runs on Amazon Linux 2 with glibc 2.26"), "{glibc}");
+    assert!(
+        glibc.contains("a binary needs glibc 2.28, but python3.11 runs on Amazon Linux 2 with glibc 2.26"),
+        "{glibc}"
+    );
 
     let raw = finding(&output, "unrecognised-log-error");
     assert!(raw.contains("[ERROR] KeyError: 'DATABASE_URL'"), "{raw}");
@@ -269,13 +288,18 @@ fn every_log_signature_is_named_with_its_fix_and_unknown_errors_are_shown_raw() 
     let report: Value = serde_json::from_str(&fs::read_to_string(repo.path("doctor.json")).unwrap()).unwrap();
     assert_eq!(report["command"], "lambda-doctor");
     assert_eq!(report["result"]["exit_status"], 1);
-    let guards: Vec<&str> = report["findings"].as_array().unwrap().iter().map(|f| f["guard"].as_str().unwrap()).collect();
-    for id in ["import-missing-source", "aws-sdk-mismatch", "windows-binary", "glibc-too-new", "unrecognised-log-error"] {
+    let guards: Vec<&str> =
+        report["findings"].as_array().unwrap().iter().map(|f| f["guard"].as_str().unwrap()).collect();
+    for id in ["import-missing-source", "aws-sdk-mismatch", "windows-binary", "glibc-too-new", "unrecognised-log-error"]
+    {
         assert!(guards.contains(&id), "{id} not in the report: {guards:?}");
     }
     let src = report["findings"].as_array().unwrap().iter().find(|f| f["guard"] == "import-missing-source").unwrap();
     assert_eq!(src["path"], format!("function BackendFunction ({FUNCTION})"));
-    assert_eq!(src["fix"].as_str().unwrap().split(' ').take(5).collect::<Vec<_>>().join(" "), format!("cargo xtask lambda-deploy --env {ENV}"));
+    assert_eq!(
+        src["fix"].as_str().unwrap().split(' ').take(5).collect::<Vec<_>>().join(" "),
+        format!("cargo xtask lambda-deploy --env {ENV}")
+    );
 }
 
 #[test]
@@ -350,16 +374,33 @@ fn a_secret_marked_for_deletion_and_a_refused_read_name_the_secret_and_the_comma
 
     let deleted = finding(&output, "secret-marked-for-deletion");
     assert!(deleted.starts_with("[secret-marked-for-deletion] secret credmate/staging/database"), "{deleted}");
-    assert!(deleted.contains(&format!("DatabaseSecretArn names {secret}, scheduled for deletion (DeletedDate 20")), "{deleted}");
+    assert!(
+        deleted.contains(&format!("DatabaseSecretArn names {secret}, scheduled for deletion (DeletedDate 20")),
+        "{deleted}"
+    );
     assert!(deleted.contains("marked for deletion."), "{deleted}");
     assert!(deleted.contains("seed issue 4"), "{deleted}");
-    assert!(deleted.contains(&format!("fix:     aws secretsmanager restore-secret --secret-id {secret} --region {REGION}")), "{deleted}");
-    assert!(deleted.contains("aws secretsmanager list-secrets --filters Key=name,Values=credmate/staging/"), "{deleted}");
+    assert!(
+        deleted.contains(&format!("fix:     aws secretsmanager restore-secret --secret-id {secret} --region {REGION}")),
+        "{deleted}"
+    );
+    assert!(
+        deleted.contains("aws secretsmanager list-secrets --filters Key=name,Values=credmate/staging/"),
+        "{deleted}"
+    );
     assert_eq!(output.matches("[secret-marked-for-deletion]").count(), 1, "one finding per secret: {output}");
 
     let denied = finding(&output, "secret-access-denied");
-    let role = moto.aws(&["lambda", "get-function-configuration", "--function-name", FUNCTION])["Role"].as_str().unwrap().to_string();
-    assert!(denied.contains(&format!("{role} may not read arn:aws:secretsmanager:us-east-1:123456789012:secret:credmate/staging/jwt-AbCdEf")), "{denied}");
+    let role = moto.aws(&["lambda", "get-function-configuration", "--function-name", FUNCTION])["Role"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    assert!(
+        denied.contains(&format!(
+            "{role} may not read arn:aws:secretsmanager:us-east-1:123456789012:secret:credmate/staging/jwt-AbCdEf"
+        )),
+        "{denied}"
+    );
     assert!(
         denied.contains(&format!("fix:     aws iam simulate-principal-policy --policy-source-arn {role} --action-names secretsmanager:GetSecretValue --resource-arns arn:aws:secretsmanager:us-east-1:123456789012:secret:credmate/staging/jwt-AbCdEf --region {REGION}")),
         "{denied}"
@@ -387,11 +428,19 @@ fn recorded_stack_failures_name_the_root_cause_and_not_the_cascade() {
     let rolled_back = finding(&output, "stack-rollback-complete");
     assert!(rolled_back.contains(&format!("stack {STACK} is ROLLBACK_COMPLETE")), "{rolled_back}");
     assert!(rolled_back.contains("root cause: 2026-01-08T14:02:31.377000+00:00 CREATE_FAILED SecretsManagerVpcEndpoint (AWS::EC2::VPCEndpoint)"), "{rolled_back}");
-    assert!(rolled_back.contains(&format!("fix:     cargo xtask lambda-deploy --env {ENV} --replace-failed-stack")), "{rolled_back}");
+    assert!(
+        rolled_back.contains(&format!("fix:     cargo xtask lambda-deploy --env {ENV} --replace-failed-stack")),
+        "{rolled_back}"
+    );
     let endpoint = finding(&output, "endpoint-already-exists");
     assert!(endpoint.contains("conflicting DNS domain for secretsmanager.us-east-1.amazonaws.com"), "{endpoint}");
     assert!(endpoint.contains("seed issue 1"), "{endpoint}");
-    assert!(endpoint.contains(&format!("add \"ExistingSecretsManagerVpcEndpoint=<endpoint>\" to parameter_overrides in [{ENV}.deploy.parameters]")), "{endpoint}");
+    assert!(
+        endpoint.contains(&format!(
+            "add \"ExistingSecretsManagerVpcEndpoint=<endpoint>\" to parameter_overrides in [{ENV}.deploy.parameters]"
+        )),
+        "{endpoint}"
+    );
     assert!(endpoint.contains("Name=vpc-id,Values=vpc-069061f2e220dc500"), "{endpoint}");
     assert!(!output.contains("Resource creation cancelled"), "a cascade is not a cause: {output}");
 
@@ -407,11 +456,14 @@ fn recorded_stack_failures_name_the_root_cause_and_not_the_cascade() {
     assert!(denied.contains("pass the VPC's existing one as ExistingSecretsManagerVpcEndpoint"), "{denied}");
 
     // A failed update and a failed rollback, neither in the table: shown raw.
-    let (status, output) = doctor_with("describe_stacks_update_rollback_failed.json", "stack_events_update_rollback_failed.json");
+    let (status, output) =
+        doctor_with("describe_stacks_update_rollback_failed.json", "stack_events_update_rollback_failed.json");
     assert_eq!(status, 1, "{output}");
     let locked = finding(&output, "stack-update-rollback-failed");
     assert!(
-        locked.contains(&format!("fix:     aws cloudformation continue-update-rollback --stack-name {STACK} --region {REGION}")),
+        locked.contains(&format!(
+            "fix:     aws cloudformation continue-update-rollback --stack-name {STACK} --region {REGION}"
+        )),
         "{locked}"
     );
     assert_eq!(output.matches("[unrecognised-stack-failure]").count(), 2, "{output}");
@@ -470,10 +522,12 @@ fn lambda_deploy_runs_the_doctor_when_a_post_deploy_check_fails_and_prints_its_f
             events = fixture("stack_events_endpoint_exists.json"),
         ),
     );
-    let (status, output) = run(deploy_command(&repo, &moto, &health).env("PATH", bin.path_env()).args(["--json", "deploy.json"]));
+    let (status, output) =
+        run(deploy_command(&repo, &moto, &health).env("PATH", bin.path_env()).args(["--json", "deploy.json"]));
     assert_eq!(status, 1, "{output}");
     let failed = output.find("[lambda-deploy] stack-status FAILED").unwrap_or_else(|| panic!("{output}"));
-    let doctor = output.find("[lambda-deploy] doctor: 2 finding(s) explain the failure").unwrap_or_else(|| panic!("{output}"));
+    let doctor =
+        output.find("[lambda-deploy] doctor: 2 finding(s) explain the failure").unwrap_or_else(|| panic!("{output}"));
     let endpoint = output.find("[endpoint-already-exists]").unwrap_or_else(|| panic!("{output}"));
     let error = output.rfind("error: lambda-deploy failed at step stack-status").unwrap_or_else(|| panic!("{output}"));
     assert!(failed < doctor && doctor < endpoint && endpoint < error, "the findings come under the failure:\n{output}");
@@ -505,7 +559,8 @@ fn a_log_line_about_the_artifact_names_the_offending_file_when_the_local_build_i
     let (status, output) = run(&mut package);
     assert_eq!(status, 0, "sam package: {output}");
     let text = fs::read_to_string(&packaged).unwrap();
-    let uri = text.lines().find_map(|l| l.trim().strip_prefix("CodeUri: s3://")).expect("a CodeUri in the packaged template");
+    let uri =
+        text.lines().find_map(|l| l.trim().strip_prefix("CodeUri: s3://")).expect("a CodeUri in the packaged template");
     let (bucket, key) = uri.trim().split_once('/').unwrap();
     let code = format!("        S3Bucket: {bucket}\n        S3Key: {key}");
     seed_with_code(&moto, account, Some("10.20.0.0/16"), &code);
@@ -531,4 +586,24 @@ fn a_log_line_about_the_artifact_names_the_offending_file_when_the_local_build_i
     assert_eq!(status, 1, "{output}");
     assert!(output.contains("is not what BackendFunction runs"), "{output}");
     assert!(!output.contains("[platform-binary]"), "{output}");
+}
+
+#[test]
+fn the_local_env_starts_the_rehearsal_emulator_again_with_its_seeded_state() {
+    let repo = RepoCopy::new();
+    let mut command = repo.xtask();
+    command
+        .args(["lambda-doctor", "--env", "local"])
+        .env_remove("AWS_ENDPOINT_URL")
+        .env("AWS_ACCESS_KEY_ID", "AKIAREALLOOKINGKEY01")
+        .env("AWS_SECRET_ACCESS_KEY", "real-looking-secret-not-used")
+        .env_remove("AWS_PROFILE");
+    let (status, output) = run(&mut command);
+    assert_eq!(status, 1, "{output}");
+    assert!(output.contains("[lambda-doctor] local-aws done"), "{output}");
+    assert!(output.contains("secret credmate/local/database (random value, never printed)"), "{output}");
+    let missing = finding(&output, "stack-missing");
+    assert!(missing.contains("stack credmate-backend-local does not exist in us-east-1"), "{missing}");
+    assert!(output.contains("local AWS (moto) on port"), "moto is stopped at the end: {output}");
+    assert!(!output.contains("real-looking-secret-not-used"), "{output}");
 }

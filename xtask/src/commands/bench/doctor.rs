@@ -15,9 +15,9 @@ use std::time::{SystemTime, UNIX_EPOCH};
 use anyhow::{bail, Context, Result};
 use xshell::Shell;
 
-use crate::project::config::Project;
-use crate::aws::Aws;
 use crate::aws::moto::MotoServer;
+use crate::aws::Aws;
+use crate::project::config::Project;
 
 pub const STACK: &str = "credmate-backend-bench";
 const FUNCTION: &str = "credmate-backend-bench";
@@ -66,13 +66,30 @@ pub fn prepare(work: &Path, repo: &Path, xtask: &Path, project: &Project) -> Res
     let template = work.join("doctor-stack.yaml");
     fs::write(&template, TEMPLATE)?;
     let body = format!("file://{}", template.display());
-    aws.write(&sh, &["cloudformation", "create-stack", "--stack-name", STACK, "--template-body", &body, "--capabilities", "CAPABILITY_IAM"], "aws cloudformation create-stack")?;
+    aws.write(
+        &sh,
+        &[
+            "cloudformation",
+            "create-stack",
+            "--stack-name",
+            STACK,
+            "--template-body",
+            &body,
+            "--capabilities",
+            "CAPABILITY_IAM",
+        ],
+        "aws cloudformation create-stack",
+    )?;
     let group = format!("/aws/lambda/{FUNCTION}");
     aws.write(&sh, &["logs", "create-log-group", "--log-group-name", &group], "aws logs create-log-group")?;
     let now = SystemTime::now().duration_since(UNIX_EPOCH)?.as_millis() as i64 - 10 * 60_000;
     for batch in 0..2 {
         let stream = format!("2026/12/01/[$LATEST]bench{batch}");
-        aws.write(&sh, &["logs", "create-log-stream", "--log-group-name", &group, "--log-stream-name", &stream], "aws logs create-log-stream")?;
+        aws.write(
+            &sh,
+            &["logs", "create-log-stream", "--log-group-name", &group, "--log-stream-name", &stream],
+            "aws logs create-log-stream",
+        )?;
         let events: Vec<serde_json::Value> = (0..LOG_LINES / 2)
             .map(|i| {
                 let n = batch * LOG_LINES / 2 + i;
@@ -84,7 +101,16 @@ pub fn prepare(work: &Path, repo: &Path, xtask: &Path, project: &Project) -> Res
         let file = format!("file://{}", file.display());
         aws.write(
             &sh,
-            &["logs", "put-log-events", "--log-group-name", &group, "--log-stream-name", &stream, "--log-events", &file],
+            &[
+                "logs",
+                "put-log-events",
+                "--log-group-name",
+                &group,
+                "--log-stream-name",
+                &stream,
+                "--log-events",
+                &file,
+            ],
             "aws logs put-log-events",
         )?;
     }
@@ -120,7 +146,10 @@ pub fn prepare(work: &Path, repo: &Path, xtask: &Path, project: &Project) -> Res
     // One run to check the set-up: the diagnosis must see every event and line.
     let output = command.output().context("running lambda-doctor")?;
     let text = String::from_utf8_lossy(&output.stderr);
-    if !text.contains(&format!("{EVENTS} stack event(s)")) || !text.contains(&format!("{LOG_LINES} log event(s)")) || !text.contains("[import-missing-source]") {
+    if !text.contains(&format!("{EVENTS} stack event(s)"))
+        || !text.contains(&format!("{LOG_LINES} log event(s)"))
+        || !text.contains("[import-missing-source]")
+    {
         bail!("the doctor benchmark's set-up is not what it should be:\n{text}");
     }
     Ok((server, command))
@@ -141,7 +170,8 @@ fn log_line(n: usize) -> String {
 
 /// 100 events, newest first: the stack's create with 49 resources, as AWS reports it.
 fn stack_events() -> String {
-    let stack_id = format!("arn:aws:cloudformation:us-east-1:123456789012:stack/{STACK}/0b1c2d3e-4f5a-11f0-8b9c-0a1b2c3d4e5f");
+    let stack_id =
+        format!("arn:aws:cloudformation:us-east-1:123456789012:stack/{STACK}/0b1c2d3e-4f5a-11f0-8b9c-0a1b2c3d4e5f");
     let event = |i: usize, logical: &str, kind: &str, status: &str| {
         serde_json::json!({
             "StackId": stack_id, "EventId": format!("{logical}-{status}-{i}"), "StackName": STACK,
