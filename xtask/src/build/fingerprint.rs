@@ -87,10 +87,11 @@ impl Fingerprint {
         for (name, digest) in &self.0 {
             match previous.0.get(name) {
                 None => return Some(format!("{name} is new")),
-                Some(old) if old != digest || digest.ends_with(UNVERIFIABLE) => {
-                    if !self.same_content_as_recorded_racy(name, old) {
-                        return Some(format!("{name} changed"));
-                    }
+                Some(old)
+                    if (old != digest || digest.ends_with(UNVERIFIABLE))
+                        && !self.same_content_as_recorded_racy(name, old) =>
+                {
+                    return Some(format!("{name} changed"))
                 }
                 _ => {}
             }
