@@ -20,6 +20,7 @@ fn main() -> ExitCode {
         Command::LambdaCheck(args) => commands::check::run(args),
         Command::Bench(args) => commands::bench::run(args),
         Command::LambdaDeploy(args) => commands::deploy::run(args),
+        Command::LambdaDoctor(args) => commands::doctor::run(args),
     };
     session.conclude(cli.command.name(), result)
 }
