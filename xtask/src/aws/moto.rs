@@ -151,6 +151,13 @@ fn spawn(executable: &Path, port: u16, log: &Path, account_id: Option<&str>) -> 
         .stderr(err)
         // Its own group: a Ctrl-C reaches the xtask, which stops moto after the audit record.
         .process_group(0);
+    // moto calls no AWS, but nothing of the user's AWS settings or credentials goes to a child
+    // of the rehearsal that does not need it.
+    for (name, _) in std::env::vars_os() {
+        if name.to_str().is_some_and(|n| n.starts_with("AWS_")) {
+            command.env_remove(&name);
+        }
+    }
     if let Some(account) = account_id {
         command.env("MOTO_ACCOUNT_ID", account);
     }

@@ -28,8 +28,10 @@ const RACY_WINDOW: Duration = Duration::from_secs(2);
 pub const UNVERIFIABLE: &str = "unverifiable";
 
 /// Named inputs, each with a digest; a BTreeMap so the first difference found is stable.
+/// The second field, never recorded, keeps where each file input is (and the text its digest
+/// starts with), so that an input recorded racy can be re-checked by content.
 #[derive(Debug, Default, Clone, PartialEq, Eq, Serialize, Deserialize)]
-pub struct Fingerprint(pub BTreeMap<String, String>);
+pub struct Fingerprint(pub BTreeMap<String, String>, #[serde(skip)] BTreeMap<String, (String, PathBuf)>);
 
 impl Fingerprint {
     pub fn add(&mut self, name: impl Into<String>, digest: impl Into<String>) {
@@ -48,7 +50,9 @@ impl Fingerprint {
 
     /// A file's identity without reading it: for executables (sam, python, the xtask).
     pub fn add_file_stamp(&mut self, name: &str, path: &Path) {
-        self.add(name, format!("{}:{}", crate::render::quote::escaped_path(path), stamp(path, Recent::Distrust)));
+        let prefix = format!("{}:", crate::render::quote::escaped_path(path));
+        self.add(name, format!("{prefix}{}", stamp(path, Recent::Distrust)));
+        self.1.insert(name.to_string(), (prefix, path.to_path_buf()));
     }
 
     /// Every file and symlink below `root` as `name/relative`, by size and mtime.
@@ -72,7 +76,9 @@ impl Fingerprint {
                 continue;
             }
             // Escaped, not lossy: `c\xfe.py` and `c\xff.py` are two files, two keys.
-            self.add(format!("{name}/{}", crate::render::quote::escaped_path(relative)), stamp(entry.path(), recent));
+            let key = format!("{name}/{}", crate::render::quote::escaped_path(relative));
+            self.add(key.clone(), stamp(entry.path(), recent));
+            self.1.insert(key, (String::new(), entry.path().to_path_buf()));
         }
     }
 
@@ -81,11 +87,33 @@ impl Fingerprint {
         for (name, digest) in &self.0 {
             match previous.0.get(name) {
                 None => return Some(format!("{name} is new")),
-                Some(old) if old != digest || digest == UNVERIFIABLE => return Some(format!("{name} changed")),
+                Some(old)
+                    if (old != digest || digest.ends_with(UNVERIFIABLE))
+                        && !self.same_content_as_recorded_racy(name, old) =>
+                {
+                    return Some(format!("{name} changed"))
+                }
                 _ => {}
             }
         }
         previous.0.keys().find(|name| !self.0.contains_key(*name)).map(|name| format!("{name} was removed"))
+    }
+}
+
+impl Fingerprint {
+    /// An input recorded racy (by content) and now settled (by size and time) is unchanged
+    /// when its content still hashes the same: without this, every build right after an edit
+    /// would be followed by one more, needless, rebuild.
+    fn same_content_as_recorded_racy(&self, name: &str, recorded: &str) -> bool {
+        let Some((prefix, path)) = self.1.get(name) else { return false };
+        let Some(recorded_stamp) = recorded.strip_prefix(prefix.as_str()) else { return false };
+        if !recorded_stamp.starts_with("racy:") {
+            return false;
+        }
+        match fs::symlink_metadata(path) {
+            Ok(meta) => racy_stamp(path, &meta) == recorded_stamp,
+            Err(_) => false,
+        }
     }
 }
 
@@ -261,9 +289,31 @@ mod tests {
     }
 
     #[test]
+    fn a_racy_input_that_settled_unchanged_is_not_rebuilt_for_and_one_that_changed_is() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("a.py");
+        fs::write(&path, "a = 1").unwrap();
+        let recorded = tree_print(dir.path());
+        assert!(recorded.0["src/a.py"].starts_with("racy:"));
+        // Later: the same file, its time now older than the racy window.
+        File::options()
+            .write(true)
+            .open(&path)
+            .unwrap()
+            .set_modified(SystemTime::now() - Duration::from_secs(60))
+            .unwrap();
+        let settled = tree_print(dir.path());
+        assert!(!settled.0["src/a.py"].starts_with("racy:"));
+        assert_eq!(settled.first_difference(&recorded), None);
+        // Edited since: changed, however it is dated.
+        write_old(&path, "a = 2");
+        assert_eq!(tree_print(dir.path()).first_difference(&recorded).as_deref(), Some("src/a.py changed"));
+    }
+
+    #[test]
     fn an_unverifiable_stamp_matches_nothing_not_even_itself() {
         let mut recorded = Fingerprint::default();
-        recorded.add("xtask/binary", UNVERIFIABLE);
+        recorded.add("xtask/binary", format!("/bin/xtask:{UNVERIFIABLE}"));
         assert_eq!(recorded.clone().first_difference(&recorded).as_deref(), Some("xtask/binary changed"));
     }
 

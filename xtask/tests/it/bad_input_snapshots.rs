@@ -171,11 +171,11 @@ fn a_protected_environment_without_an_account_id_is_bad_input() {
 }
 
 #[test]
-fn a_rehearsal_without_an_s3_bucket_is_bad_input() {
+fn a_rehearsal_with_resolve_s3_is_bad_input() {
     let repo = RepoCopy::new();
-    edit(&repo, SAMCONFIG, |t| t.replacen("s3_bucket = \"credmate-sam-artifacts-local\"\n", "", 1));
+    edit(&repo, SAMCONFIG, |t| t.replacen("s3_bucket = \"credmate-sam-artifacts-local\"\n", "resolve_s3 = true\n", 1));
     let line = Machine::with(&["sam", "aws", "python3.11", "moto_server"]).assert_bad_input(&repo, &deploy("local"));
-    assert!(line.contains("local is a rehearsal against moto, where resolve_s3 fails: set s3_bucket"), "{line}");
+    assert!(line.contains("local is the rehearsal against moto, where resolve_s3 fails"), "{line}");
 }
 
 #[test]

@@ -3,7 +3,6 @@
 //! ROLLBACK_COMPLETE status, for the state check alone) or to hold sam deploy still.
 
 use std::fs;
-use std::path::PathBuf;
 use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 
@@ -53,22 +52,6 @@ fn replace_failed_stack_deletes_the_real_stack_waits_and_creates_it_again() {
     assert!(output.find("    deleting").unwrap() < deleted && deleted < deploy, "{output}");
 }
 
-/// The SAM CLI of the tool cache (installed by the first `cargo xtask lambda-build`).
-fn cached_sam() -> PathBuf {
-    let home = std::env::var("HOME").unwrap();
-    let cache = std::env::var_os("LAMBDA_XTASK_CACHE")
-        .map(PathBuf::from)
-        .unwrap_or_else(|| PathBuf::from(home).join(".cache/lambda-xtask"));
-    cache.join("tools/aws-sam-cli-1.170.0/bin/sam")
-}
-
-fn real(executable: &str) -> String {
-    let out = Command::new("sh").arg("-c").arg(format!("command -v {executable}")).output().unwrap();
-    let found = String::from_utf8_lossy(&out.stdout).trim().to_string();
-    assert!(!found.is_empty(), "{executable} on PATH");
-    found
-}
-
 /// A rehearsal whose moto records its pid and whose sam deploy runs `deploy_body` (sam
 /// build is the real one).
 fn rehearsal_with(deploy_body: &str) -> (RepoCopy, FakeBin, Command) {
@@ -76,10 +59,13 @@ fn rehearsal_with(deploy_body: &str) -> (RepoCopy, FakeBin, Command) {
     git_commit(&repo);
     let bin = FakeBin::new();
     let dir = bin.dir.path().display().to_string();
-    bin.add_script("moto_server", &format!("echo $$ > {dir}/moto.pid\nexec '{}' \"$@\"", real("moto_server")));
+    bin.add_script(
+        "moto_server",
+        &format!("echo $$ > {dir}/moto.pid\nexec '{}' \"$@\"", tool("moto_server", "moto[server]-5.2.1").display()),
+    );
     bin.add_script(
         "sam",
-        &format!("if [ \"$1\" = deploy ]; then\n{deploy_body}\nfi\nexec '{}' \"$@\"", cached_sam().display()),
+        &format!("if [ \"$1\" = deploy ]; then\n{deploy_body}\nfi\nexec '{}' \"$@\"", real_sam().display()),
     );
     let mut command = repo.xtask();
     command.args(["lambda-deploy", "--env", "local", "--container", "never"]).env("PATH", bin.path_env());
@@ -162,7 +148,7 @@ fn credentials_echoed_by_sam_or_aws_reach_no_output_report_summary_or_log() {
     let health = HealthServer::healthy();
     let sam_echoing = format!(
         "if [ \"$1\" = deploy ]; then echo \"deploying with $AWS_SECRET_ACCESS_KEY\"; echo \"token $AWS_SESSION_TOKEN\" >&2; exit 1; fi\nexec '{}' \"$@\"",
-        cached_sam().display()
+        real_sam().display()
     );
     // First run: aws echoes the credential in the error of a read (the endpoint lookup).
     let first = FakeBin::new();

@@ -83,12 +83,8 @@ fn the_rehearsal_ignores_an_instruction_to_ignore_its_endpoint() {
 #[test]
 fn a_process_on_motos_port_is_not_taken_for_moto() {
     let repo = RepoCopy::new();
-    let real_moto =
-        String::from_utf8(Command::new("sh").args(["-c", "command -v moto_server"]).output().unwrap().stdout)
-            .unwrap()
-            .trim()
-            .to_string();
-    assert!(!real_moto.is_empty(), "moto_server on PATH");
+    // moto_server as the xtask finds it: on PATH, else in the tool cache.
+    let real_moto = crate::support::deploy::tool("moto_server", "moto[server]-5.2.1").display().to_string();
     let bin = FakeBin::new();
     let impostor = bin.dir.path().join("impostor.pid");
     // First start only: a listener in its own session grabs the port, then the real moto

@@ -256,6 +256,10 @@ fn plan<'a>(
     if settings.rehearsal {
         tools::check_obtainable(&tools::PythonTool::moto_server(&project.config.deploy.moto_version))?;
     }
+    // Before the first AWS call: a log found unwritable after `sam deploy` would leave a
+    // changed stack with no record of it.
+    let log_path = project.path(&project.config.deploy.log);
+    audit::check_appendable(&log_path, &project.config.deploy.log.display().to_string())?;
     let identity = if settings.rehearsal {
         None
     } else {
@@ -269,8 +273,6 @@ fn plan<'a>(
         }
     };
     let health_timeout = args.health_timeout.map(Duration::from_secs).unwrap_or(settings.health_timeout);
-    let log_path = project.path(&project.config.deploy.log);
-    audit::check_appendable(&log_path, &project.config.deploy.log.display().to_string())?;
     let plan = Plan {
         project,
         args,
