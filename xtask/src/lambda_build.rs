@@ -10,17 +10,17 @@ use clap::Args;
 use xshell::Shell;
 
 use crate::bad_input;
-use crate::config::{FunctionConfig, Project};
+use crate::config::Project;
+use crate::discovery::{self, Discovery};
 use crate::fingerprint::{self, Fingerprint};
-use crate::guards::{self, allow::Allowed, source::FunctionSource};
+use crate::guards::{self, allow::Allowed};
 use crate::lock::RepoLock;
 use crate::pipeline::Pipeline;
 use crate::requirements_txt;
 use crate::steps::clean;
 use crate::steps::copy_backend::copy_backend;
-use crate::steps::owned_dir::OwnedDir;
 use crate::steps::sam_build::{self, ContainerMode};
-use crate::template::{Template, TemplateFunction};
+use crate::template::Template;
 use crate::tools::{self, Provenance, PythonTool};
 
 #[derive(Debug, Args)]
@@ -39,77 +39,27 @@ pub struct BuildArgs {
     pub allow: Vec<String>,
 }
 
-/// One function, checked against the template and resolved to absolute paths.
-pub struct BuildTarget<'a> {
-    pub config: &'a FunctionConfig,
-    pub template: TemplateFunction,
-    pub function_dir: OwnedDir,
-    pub backend_src: Option<PathBuf>,
-}
+pub use crate::discovery::BuildTarget;
 
-impl BuildTarget<'_> {
-    pub fn source(&self, project: &Project) -> FunctionSource {
-        let (handler_file, handler_attribute) = self.template.handler_parts().expect("checked in resolve_targets");
-        FunctionSource {
-            repo_root: project.root.clone(),
-            function_dir: self.function_dir.path().to_path_buf(),
-            copied_backend: self.config.backend_src.as_ref().map(|src| (self.config.copy_to.clone(), src.clone())),
-            handler_file,
-            handler_attribute,
-        }
+/// The template's targets, each function's requirements.txt checked as pip would read it. Bad
+/// input, never a change on disk.
+pub fn resolve_targets(project: &Project, template: &Template) -> Result<Discovery> {
+    let discovery = discovery::discover(project, template)?;
+    for (target, _) in discovery.function_dirs() {
+        check_requirements_txt(target)?;
     }
-}
-
-/// Checks each configured function against the template and the disk. Bad input, never a
-/// change on disk.
-pub fn resolve_targets<'a>(project: &'a Project, template: &Template) -> Result<Vec<BuildTarget<'a>>> {
-    let template_shown = project.config.template.display();
-    let mut targets = Vec::new();
-    for config in &project.config.functions {
-        let id = &config.logical_id;
-        let Some(function) = template.function(id) else {
-            let known: Vec<&str> = template.functions.iter().map(|f| f.logical_id.as_str()).collect();
-            bad_input!(
-                "template {template_shown} has no AWS::Serverless::Function {id} (it has: {}): fix logical_id in [workspace.metadata.lambda]",
-                if known.is_empty() { "none".to_string() } else { known.join(", ") }
-            )
-        };
-        if function.handler_parts().is_none() {
-            bad_input!(
-                "function {id}: Handler {:?} in {template_shown} is not of the form module.function (e.g. handler.handler)",
-                function.handler.as_deref().unwrap_or("(missing)")
-            )
-        }
-        match function.runtime.as_deref() {
-            Some(runtime) if runtime.starts_with("python3.") => {}
-            other => bad_input!(
-                "function {id}: Runtime {:?} in {template_shown} is not a Python runtime (python3.X); this tool builds Python functions",
-                other.unwrap_or("(missing)")
-            ),
-        }
-        let function_dir = OwnedDir::new(&project.root, &project.path(&config.function_dir))?;
-        check_requirements_txt(&function_dir, config)?;
-        let backend_src = match &config.backend_src {
-            Some(src) => {
-                let path = project.path(src);
-                if !path.is_dir() {
-                    bad_input!("function {id}: backend_src {} is not a directory: create it or fix backend_src in [workspace.metadata.lambda]", src.display())
-                }
-                Some(path)
-            }
-            None => None,
-        };
-        targets.push(BuildTarget { config, template: function.clone(), function_dir, backend_src });
+    for target in &discovery.targets {
+        guards::suite::runtime_of(target)?;
     }
-    Ok(targets)
+    Ok(discovery)
 }
 
 /// The function's requirements.txt, as pip will read it in sam build: a line pip would refuse
 /// is bad input now rather than a pip failure a minute into the build. No file is fine (sam
 /// then installs nothing).
-fn check_requirements_txt(function_dir: &OwnedDir, config: &FunctionConfig) -> Result<()> {
-    let path = function_dir.path().join("requirements.txt");
-    let shown = config.function_dir.join("requirements.txt");
+fn check_requirements_txt(target: &BuildTarget) -> Result<()> {
+    let path = target.function_dir.path().join("requirements.txt");
+    let shown = target.dir.join("requirements.txt");
     let shown = shown.display();
     let bytes = match std::fs::read(&path) {
         Ok(bytes) => bytes,
@@ -131,20 +81,23 @@ fn check_requirements_txt(function_dir: &OwnedDir, config: &FunctionConfig) -> R
 pub fn run(args: &BuildArgs) -> Result<()> {
     let project = Project::discover()?;
     let template = Template::load(&project.template_path(), &project.config.template.display().to_string())?;
-    let targets = resolve_targets(&project, &template)?;
-    let prerequisites = Prerequisites::check(&project, args.container, &targets, &args.allow)?;
+    let found = resolve_targets(&project, &template)?;
+    let prerequisites = Prerequisites::check(&project, args.container, &found, &args.allow)?;
+    for line in discovery::describe(&found) {
+        eprintln!("{line}");
+    }
 
     if args.dry_run {
-        return dry_run(&project, &targets);
+        return dry_run(&project, &found);
     }
 
     let _lock = RepoLock::acquire(&project.sam_dir())?;
-    let Some(plan) = plan(&project, &targets, prerequisites, args.force)? else {
+    let Some(plan) = plan(&project, &found, prerequisites, args.force)? else {
         return Ok(());
     };
     let sh = Shell::new()?;
     let mut pipeline = Pipeline::new("lambda-build");
-    let result = build(&mut pipeline, &sh, &project, &targets, &plan).map(|_sam| ());
+    let result = build(&mut pipeline, &sh, &project, &found, &plan).map(|_sam| ());
     pipeline.finish(result)
 }
 
@@ -168,17 +121,22 @@ pub struct Prerequisites {
 }
 
 impl Prerequisites {
-    pub fn check(
-        project: &Project,
-        mode: ContainerMode,
-        targets: &[BuildTarget],
-        allow: &[String],
-    ) -> Result<Prerequisites> {
+    pub fn check(project: &Project, mode: ContainerMode, found: &Discovery, allow: &[String]) -> Result<Prerequisites> {
         let allowed = Allowed::parse(allow)?;
-        for target in targets {
-            guards::suite::runtime_of(target)?;
+        if found.targets.is_empty() {
+            bad_input!(
+                "template {} has no Python function with a zip package to build{}",
+                project.config.template.display(),
+                if found.notices.is_empty() { String::new() } else { format!(" ({})", found.notices.join("; ")) }
+            )
         }
-        let in_container = build_prerequisites(mode, targets)?;
+        for (target, _) in found.function_dirs() {
+            if let Some(allowlist) = &target.config.allowlist {
+                let git = clean::GitView::read(&project.root, target.function_dir.path());
+                clean::check_allowlist(&target.function_dir, &target.dir, allowlist, &git)?;
+            }
+        }
+        let in_container = build_prerequisites(mode, &found.targets)?;
         tools::check_obtainable(&PythonTool::sam_cli(&project.config.sam_cli_version))?;
         let mut allowed_names = allow.to_vec();
         allowed_names.sort();
@@ -191,18 +149,18 @@ impl Prerequisites {
 /// unless `force`. The caller holds the [`RepoLock`].
 pub fn plan(
     project: &Project,
-    targets: &[BuildTarget],
+    found: &Discovery,
     prerequisites: Prerequisites,
     force: bool,
 ) -> Result<Option<BuildPlan>> {
     let Prerequisites { mode, in_container, allowed, allowed_names } = prerequisites;
-    let mut inputs = build_inputs(project, targets, mode, in_container)?;
+    let mut inputs = build_inputs(project, &found.targets, mode, in_container)?;
     // A build that passed only because a guard was allowed must not make a later strict build
     // "up to date".
     inputs.add("guards/allowed", allowed_names.join(","));
     if !force {
         let mut current = inputs.clone();
-        add_function_dirs(&mut current, targets);
+        add_function_dirs(&mut current, found);
         match fingerprint::check(&project.sam_dir(), &project.build_dir(), &current) {
             Ok(()) => {
                 eprintln!(
@@ -243,7 +201,7 @@ fn build_inputs(
     }
     inputs.add_file_content("config/Cargo.toml", &project.root.join("Cargo.toml"));
     inputs.add_file_content("config/template", &project.template_path());
-    inputs.add_file_content("config/samconfig", &project.path(&project.config.samconfig));
+    inputs.add_file_content("config/samconfig", &project.path(&project.samconfig()));
     inputs.add("sam/version", &project.config.sam_cli_version);
     match tools::find(&PythonTool::sam_cli(&project.config.sam_cli_version))? {
         Some((sam, _)) => inputs.add_file_stamp("sam/executable", &sam),
@@ -263,9 +221,12 @@ fn build_inputs(
     Ok(inputs)
 }
 
-fn add_function_dirs(inputs: &mut Fingerprint, targets: &[BuildTarget]) {
-    for target in targets {
+fn add_function_dirs(inputs: &mut Fingerprint, found: &Discovery) {
+    for target in &found.targets {
         inputs.add_tree(&format!("function/{}", target.config.logical_id), target.function_dir.path());
+    }
+    for layer in &found.layers {
+        inputs.add_tree(&format!("layer/{}", layer.logical_id()), &layer.dir);
     }
 }
 
@@ -289,7 +250,7 @@ pub fn build(
     pipeline: &mut Pipeline,
     sh: &Shell,
     project: &Project,
-    targets: &[BuildTarget],
+    found: &Discovery,
     plan: &BuildPlan,
 ) -> Result<PathBuf> {
     let BuildPlan { in_container, mode, allowed, inputs } = plan;
@@ -297,11 +258,11 @@ pub fn build(
     fingerprint::invalidate(&project.sam_dir())?;
     allowed.announce();
     let sam = locate_sam_step(pipeline, sh, project)?;
-    for target in targets {
+    for target in &found.targets {
         if let (Some(source), Some(shown)) = (&target.backend_src, &target.config.backend_src) {
             pipeline.step("copy-backend", || {
                 let report = copy_backend(source, &target.function_dir, &target.config.copy_to)?;
-                let destination = target.config.function_dir.join(&target.config.copy_to);
+                let destination = target.dir.join(&target.config.copy_to);
                 if report.up_to_date {
                     eprintln!("    {} -> {}: up to date", shown.display(), destination.display());
                 } else {
@@ -319,21 +280,14 @@ pub fn build(
             })?;
         }
     }
-    pipeline.step("clean", || {
-        for target in targets {
-            let doomed = clean::plan(&target.function_dir, &target.config.allowlist)?;
-            for entry in &doomed {
-                eprintln!(
-                    "    removing {} {}",
-                    entry.kind.label(),
-                    target.config.function_dir.join(&entry.name).display()
-                );
-            }
-            clean::remove(&target.function_dir, &doomed)?;
+    pipeline.guard_step("clean", || {
+        let mut findings = Vec::new();
+        for (target, sharing) in found.function_dirs() {
+            findings.extend(clean_one(project, target, &sharing, false)?);
         }
-        Ok(())
+        Ok(allowed.enforce(findings))
     })?;
-    pipeline.guard_step("pre-build-guards", || Ok(allowed.enforce(guards::suite::pre_build(project, targets)?)))?;
+    pipeline.guard_step("pre-build-guards", || Ok(allowed.enforce(guards::suite::pre_build(project, found)?)))?;
     if !in_container {
         match mode {
             ContainerMode::Auto => eprintln!(
@@ -342,8 +296,19 @@ pub fn build(
             _ => eprintln!("notice: building natively with the local Python (--container never)"),
         }
     }
+    let mut pythons = Vec::new();
+    if !in_container {
+        for target in &found.targets {
+            let runtime = target.template.runtime.as_deref().unwrap_or_default();
+            let python = tools::runtime_python(runtime)?;
+            if !pythons.contains(&python) {
+                eprintln!("    {runtime}: {} (handed to sam first on PATH)", python.display());
+                pythons.push(python);
+            }
+        }
+    }
     // The function dirs as the build sees them: copied in and cleaned.
-    add_function_dirs(&mut inputs, targets);
+    add_function_dirs(&mut inputs, found);
     pipeline.step("sam-build", || {
         sam_build::sam_build(
             sh,
@@ -351,19 +316,21 @@ pub fn build(
             &project.sam_dir(),
             &project.template_path(),
             in_container,
+            found.targets.len() + found.layers.len() > 1,
+            &pythons,
             project.sam_timeout(),
         )
     })?;
     pipeline.guard_step("post-build-guards", || {
         let mut missing = Vec::new();
-        let findings = guards::suite::post_build(project, targets, &mut missing)?;
+        let findings = guards::suite::post_build(project, found, &mut missing)?;
         if !missing.is_empty() {
             anyhow::bail!("sam build reported success but left no build output at {}", missing.join(", "));
         }
         Ok(allowed.enforce(findings))
     })?;
     pipeline.guard_step("smoke-test", || {
-        let (findings, notes) = guards::suite::smoke_test(project, targets, sam_build::docker_answers)?;
+        let (findings, notes) = guards::suite::smoke_test(project, found, sam_build::docker_answers)?;
         for note in notes {
             eprintln!("{note}");
         }
@@ -373,25 +340,69 @@ pub fn build(
     Ok(sam)
 }
 
-fn dry_run(project: &Project, targets: &[BuildTarget]) -> Result<()> {
-    for target in targets {
-        let dir = target.config.function_dir.display();
+/// Clean of one function dir (shared by the functions in `sharing`): with an allowlist, every
+/// entry off it; without, only proven installer output (see [`clean`]). Prints what goes;
+/// returns the findings on what stays unexplained. `dry_run` changes nothing.
+fn clean_one(
+    project: &Project,
+    target: &BuildTarget,
+    sharing: &[&str],
+    dry_run: bool,
+) -> Result<Vec<crate::guards::Finding>> {
+    let dir = &target.dir;
+    let verb = if dry_run { "would remove" } else { "removing" };
+    let shared = if sharing.len() > 1 { format!(" (shared by {})", sharing.join(", ")) } else { String::new() };
+    match &target.config.allowlist {
+        Some(allowlist) => {
+            let doomed = clean::plan(&target.function_dir, allowlist)?;
+            if doomed.is_empty() {
+                eprintln!("    {}{shared}: nothing off the allowlist", dir.display());
+            }
+            for entry in &doomed {
+                eprintln!("    {verb} {} {}", entry.kind.label(), dir.join(&entry.name).display());
+            }
+            if !dry_run {
+                clean::remove(&target.function_dir, &doomed)?;
+            }
+            Ok(Vec::new())
+        }
+        None => {
+            let git = clean::GitView::read(&project.root, target.function_dir.path());
+            let plan = clean::plan_safe(&target.function_dir, &git)?;
+            if plan.is_empty() {
+                eprintln!("    {}{shared}: no installed packages to remove", dir.display());
+            }
+            for (kind, path) in plan.listing() {
+                eprintln!("    {verb} {kind} {}", dir.join(path).display());
+            }
+            if !git.in_repository {
+                eprintln!(
+                    "notice: {} is not in a git checkout: clean removed only files whose content matches an installer's record",
+                    dir.display()
+                );
+            }
+            if !dry_run {
+                clean::remove_safe(&target.function_dir, &plan)?;
+            }
+            Ok(plan.findings(dir))
+        }
+    }
+}
+
+fn dry_run(project: &Project, found: &Discovery) -> Result<()> {
+    for (target, sharing) in found.function_dirs() {
         if let Some(src) = &target.config.backend_src {
             eprintln!(
-                "would copy {} to {dir}/{} (replacing it once the copy is complete)",
+                "would copy {} to {}/{} (replacing it once the copy is complete)",
                 src.display(),
+                target.dir.display(),
                 target.config.copy_to
             );
         }
-        let doomed = clean::plan(&target.function_dir, &target.config.allowlist)?;
-        if doomed.is_empty() {
-            eprintln!("clean would remove nothing from {dir}");
-        }
-        for entry in &doomed {
-            eprintln!("would remove {} {}", entry.kind.label(), target.config.function_dir.join(&entry.name).display());
+        for finding in clean_one(project, target, &sharing, true)? {
+            eprintln!("{finding}");
         }
     }
-    let _ = project;
     eprintln!("dry run: nothing was changed");
     Ok(())
 }

@@ -6,12 +6,15 @@
 //! the report without code of its own.
 
 mod bench;
+mod cfn_yaml;
 mod ci;
 mod config;
 mod deploy;
+mod discovery;
 mod exit;
 mod fingerprint;
 mod guards;
+mod interpreters;
 mod lambda_build;
 mod lambda_check;
 mod lock;

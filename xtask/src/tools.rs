@@ -182,10 +182,10 @@ pub fn host_python() -> Result<PathBuf> {
 /// The interpreter for a Lambda runtime, e.g. `python3.11` for runtime python3.11: a native
 /// `sam build` needs exactly this version to resolve and validate the function's wheels.
 pub fn runtime_python(runtime: &str) -> Result<PathBuf> {
-    match which::which(runtime) {
-        Ok(path) => Ok(path),
-        Err(_) => bad_input!(
-            "{runtime} not found on PATH: a native build of a {runtime} function needs it; install Python {} (e.g. `uv python install {}`), or build in a container with --container always",
+    match crate::interpreters::find(runtime) {
+        Some(path) => Ok(path),
+        None => bad_input!(
+            "{runtime} not found (looked on PATH past pyenv shims, in pyenv's and asdf's versions, uv's Pythons and /usr/bin): a native build of a {runtime} function needs it; install Python {} (e.g. `uv python install {}`), or build in a container with --container always",
             runtime.trim_start_matches("python"),
             runtime.trim_start_matches("python")
         ),

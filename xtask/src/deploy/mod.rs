@@ -28,9 +28,10 @@ use xshell::Shell;
 
 use crate::bad_input;
 use crate::config::Project;
+use crate::discovery::Discovery;
 use crate::exit::{status_of, INTERRUPTED};
 use crate::guards::{self, Finding};
-use crate::lambda_build::{self, BuildTarget};
+use crate::lambda_build;
 use crate::lock::RepoLock;
 use crate::pipeline::Pipeline;
 use crate::redact;
@@ -100,7 +101,7 @@ struct Plan<'a> {
     samconfig_path: PathBuf,
     samconfig_shown: String,
     template: Template,
-    targets: Vec<BuildTarget<'a>>,
+    found: Discovery,
     region: String,
     /// The rehearsal health-checks the built handler locally (no API exists in moto).
     invoke_locally: bool,
@@ -210,8 +211,8 @@ fn audit_record(
 /// The build's prerequisites come back beside the plan: whether a build is due is decided
 /// under the repository lock.
 fn plan<'a>(project: &'a Project, args: &'a DeployArgs) -> Result<(Plan<'a>, lambda_build::Prerequisites)> {
-    let samconfig_path = project.path(&project.config.samconfig);
-    let samconfig_shown = project.config.samconfig.display().to_string();
+    let samconfig_path = project.path(&project.samconfig());
+    let samconfig_shown = project.samconfig().display().to_string();
     let samconfig = SamConfig::load(&samconfig_path, &samconfig_shown)?;
     let env = samconfig.environment(&args.env)?;
     let name = &env.name;
@@ -249,7 +250,7 @@ fn plan<'a>(project: &'a Project, args: &'a DeployArgs) -> Result<(Plan<'a>, lam
 
     let template_shown = project.config.template.display().to_string();
     let template = Template::load(&project.template_path(), &template_shown)?;
-    let targets = lambda_build::resolve_targets(project, &template)?;
+    let found = lambda_build::resolve_targets(project, &template)?;
     check_parameters(&env, &template, &settings, &samconfig_shown, &template_shown)?;
     // A NoEcho parameter's value is a secret: sam prints the overrides it deploys with.
     for param in template.parameters.iter().filter(|p| p.no_echo) {
@@ -258,7 +259,7 @@ fn plan<'a>(project: &'a Project, args: &'a DeployArgs) -> Result<(Plan<'a>, lam
         }
     }
 
-    let build = lambda_build::Prerequisites::check(project, args.container, &targets, &[])?;
+    let build = lambda_build::Prerequisites::check(project, args.container, &found, &[])?;
     // aws (and moto for a rehearsal) are installed into the tool cache when missing: that
     // must be possible before the build starts, not discovered after it.
     tools::check_obtainable(&tools::PythonTool::aws_cli(&project.config.deploy.awscli_version))?;
@@ -266,7 +267,7 @@ fn plan<'a>(project: &'a Project, args: &'a DeployArgs) -> Result<(Plan<'a>, lam
         tools::check_obtainable(&tools::PythonTool::moto_server(&project.config.deploy.moto_version))?;
     }
     let invoke_locally = settings.rehearsal && args.health_url.is_none();
-    if let (true, Some(target)) = (invoke_locally, targets.first()) {
+    if let (true, Some(target)) = (invoke_locally, found.targets.first()) {
         tools::runtime_python(target.template.runtime.as_deref().unwrap_or_default())?;
     }
     let health_timeout = args.health_timeout.map(Duration::from_secs).unwrap_or(settings.health_timeout);
@@ -279,7 +280,7 @@ fn plan<'a>(project: &'a Project, args: &'a DeployArgs) -> Result<(Plan<'a>, lam
         samconfig_path,
         samconfig_shown,
         template,
-        targets,
+        found,
         region,
         invoke_locally,
         health_timeout,
@@ -368,9 +369,9 @@ fn deploy(
 
     // A deploy builds afresh unless --skip-build, which reuses the build output when its
     // manifest proves it current (the no-op check of lambda-build) and builds otherwise.
-    let build = lambda_build::plan(plan.project, &plan.targets, prerequisites, !plan.args.skip_build)?;
+    let build = lambda_build::plan(plan.project, &plan.found, prerequisites, !plan.args.skip_build)?;
     let sam = match &build {
-        Some(build) => lambda_build::build(pipeline, sh, plan.project, &plan.targets, build)?,
+        Some(build) => lambda_build::build(pipeline, sh, plan.project, &plan.found, build)?,
         None => {
             // A step of its own, so the audit record shows the build was reused.
             pipeline.step("build-up-to-date", || {
@@ -630,9 +631,10 @@ fn health_check(sh: &Shell, plan: &Plan, deployed: &aws::Stack) -> Result<()> {
     if plan.invoke_locally {
         // moto runs no SAM transform, so there is no API and no function: the built handler
         // answers the request the API would have sent it, in the smoke test's cold start.
-        let target = plan.targets.first().context("no function to invoke")?;
-        let report = guards::suite::smoke_one(plan.project, target, "/health", sam_build::docker_answers)?
-            .context("there is no build output to invoke")?;
+        let target = plan.found.targets.first().context("no function to invoke")?;
+        let report =
+            guards::suite::smoke_one(plan.project, &plan.found, target, Some("/health"), sam_build::docker_answers)?
+                .context("there is no build output to invoke")?;
         for note in &report.notes {
             eprintln!("{note}");
         }

@@ -8,9 +8,10 @@ use super::{abi, aws_sdk, dependencies, platform, smoke, source, Finding};
 use crate::bad_input;
 
 /// Every guard, in the order findings are printed.
-pub const ALL_GUARDS: [&str; 7] = [
+pub const ALL_GUARDS: [&str; 8] = [
     source::MISSING_SOURCE,
     source::STALE_PACKAGE,
+    source::UNEXPLAINED_FILE,
     platform::GUARD,
     abi::GUARD,
     aws_sdk::GUARD,

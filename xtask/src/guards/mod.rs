@@ -8,10 +8,12 @@ pub mod allow;
 pub mod aws_sdk;
 pub mod dependencies;
 pub mod files;
+pub mod imports;
 pub mod platform;
 pub mod runtime;
 pub mod scan;
 pub mod smoke;
+pub mod smoke_events;
 pub mod source;
 pub mod suite;
 

@@ -108,12 +108,22 @@ pub fn sam_build(
     sam_dir: &Path,
     template_file: &Path,
     in_container: bool,
+    parallel: bool,
+    pythons: &[PathBuf],
     timeout: Duration,
 ) -> Result<()> {
     let _dir = sh.push_dir(sam_dir);
+    // sam finds each runtime's python3.X on PATH: the interpreters found here come first, so
+    // a pyenv shim that cannot run the version is never the one it picks.
+    let mut path: Vec<PathBuf> = pythons.iter().filter_map(|p| p.parent().map(Path::to_path_buf)).collect();
+    path.dedup();
+    path.extend(std::env::split_paths(&std::env::var_os("PATH").unwrap_or_default()));
+    let _path = sh.push_env("PATH", std::env::join_paths(path).context("building PATH for sam")?);
     let _telemetry = sh.push_env("SAM_CLI_TELEMETRY", "0");
     let container_flag: &[&str] = if in_container { &["--use-container"] } else { &[] };
-    let build = cmd!(sh, "{sam} build --template-file {template_file} {container_flag...}");
+    // Several functions (or layers) build side by side; one gains nothing from it.
+    let parallel_flag: &[&str] = if parallel { &["--parallel"] } else { &[] };
+    let build = cmd!(sh, "{sam} build --template-file {template_file} {container_flag...} {parallel_flag...}");
     eprintln!("$ {build}");
     process::run(build, "sam build", Some(timeout))
         .with_context(|| format!("building in {} (sam's output is above)", sam_dir.display()))
