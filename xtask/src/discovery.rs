@@ -72,6 +72,8 @@ pub struct Discovery {
     pub layers: Vec<LayerTarget>,
     /// One line per function or layer that is not guarded, saying why.
     pub notices: Vec<String>,
+    /// Functions with `PackageType: Image`: sam build needs Docker for them.
+    pub images: Vec<String>,
 }
 
 impl Discovery {
@@ -109,7 +111,7 @@ pub fn discover(project: &Project, template: &Template) -> Result<Discovery> {
             )
         }
     }
-    let mut discovery = Discovery { targets: Vec::new(), layers: Vec::new(), notices: Vec::new() };
+    let mut discovery = Discovery { targets: Vec::new(), layers: Vec::new(), notices: Vec::new(), images: Vec::new() };
     for layer in &template.layers {
         let id = &layer.logical_id;
         let runtime =
@@ -138,6 +140,7 @@ pub fn discover(project: &Project, template: &Template) -> Result<Discovery> {
         let not_guarded = |why: String| format!("notice: function {id} is not guarded: {why}");
         let runtime = function.runtime.as_deref().unwrap_or("(none)");
         if function.package_type.eq_ignore_ascii_case("Image") {
+            discovery.images.push(id.clone());
             discovery.notices.push(not_guarded(
                 "PackageType Image: its Dockerfile builds it (sam build needs Docker), and this tool guards zip packages"
                     .into(),

@@ -82,10 +82,10 @@ pub fn run(args: &BuildArgs) -> Result<()> {
     let project = Project::discover()?;
     let template = Template::load(&project.template_path(), &project.config.template.display().to_string())?;
     let found = resolve_targets(&project, &template)?;
-    let prerequisites = Prerequisites::check(&project, args.container, &found, &args.allow)?;
     for line in discovery::describe(&found) {
         eprintln!("{line}");
     }
+    let prerequisites = Prerequisites::check(&project, args.container, &found, &args.allow)?;
 
     if args.dry_run {
         return dry_run(&project, &found);
@@ -137,6 +137,12 @@ impl Prerequisites {
             }
         }
         let in_container = build_prerequisites(mode, &found.targets)?;
+        if !found.images.is_empty() && !sam_build::docker_answers() {
+            bad_input!(
+                "function {} has PackageType Image: sam build builds it from its Dockerfile, and no Docker daemon answers: start Docker (the Python zip functions are guarded either way)",
+                found.images.join(", ")
+            )
+        }
         tools::check_obtainable(&PythonTool::sam_cli(&project.config.sam_cli_version))?;
         let mut allowed_names = allow.to_vec();
         allowed_names.sort();
