@@ -82,10 +82,11 @@ pub fn run(args: &BuildArgs) -> Result<()> {
     let project = Project::discover()?;
     let template = Template::load(&project.template_path(), &project.config.template.display().to_string())?;
     let found = resolve_targets(&project, &template)?;
+    let prerequisites = Prerequisites::check(&project, args.container, &found, &args.allow)?;
+    // After the checks: bad input stays one line.
     for line in discovery::describe(&found) {
         eprintln!("{line}");
     }
-    let prerequisites = Prerequisites::check(&project, args.container, &found, &args.allow)?;
 
     if args.dry_run {
         return dry_run(&project, &found);

@@ -17,6 +17,7 @@ mod guards;
 mod interpreters;
 mod lambda_build;
 mod lambda_check;
+mod lambda_init;
 mod lock;
 mod output;
 mod pep508;
@@ -62,6 +63,8 @@ enum Command {
     LambdaBuild(lambda_build::BuildArgs),
     /// Run the guards on the current tree and build output, without building.
     LambdaCheck(lambda_check::CheckArgs),
+    /// Adopt the xtask here: write the one-line config, ignore its outputs, show what it found.
+    LambdaInit(lambda_init::InitArgs),
     /// Measure the speed targets side by side and write BENCHMARKS.md.
     Bench(bench::BenchArgs),
     /// Build, run the AWS preflight, `sam deploy`, check the deployed stack, record the attempt.
@@ -92,6 +95,7 @@ fn main() -> ExitCode {
     let result = match cli.command {
         Command::LambdaBuild(args) => lambda_build::run(&args),
         Command::LambdaCheck(args) => lambda_check::run(&args),
+        Command::LambdaInit(args) => lambda_init::run(&args),
         Command::Bench(args) => bench::run(&args),
         Command::LambdaDeploy(args) => deploy::run(&args),
     };

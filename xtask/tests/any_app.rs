@@ -528,8 +528,55 @@ fn an_image_function_without_docker_is_named_and_refused_up_front() {
     ]);
     let (status, output) = app.build();
     assert_eq!(status, 2, "{output}");
-    assert!(output.contains("function ImageFunction is not guarded: PackageType Image"), "{output}");
     assert!(output.contains("function ImageFunction has PackageType Image"), "{output}");
+    assert_eq!(output.trim().lines().count(), 1, "bad input is one line:\n{output}");
     assert!(!app.path(".aws-sam").exists(), "bad input changed the tree");
     assert_eq!(app.changes(), Vec::<String>::new());
+}
+
+/// lambda-init on an app with no xtask configuration: the one-line table, the .gitignore
+/// entries, what it found; a second run refuses and changes nothing.
+#[test]
+fn lambda_init_writes_the_one_line_config_and_reports_what_it_found() {
+    let app = App::with_config(
+        &[
+            (
+                "infra/template.yml",
+                &template(&[function(
+                    "HelloWorldFunction",
+                    "hello_world/",
+                    "app.lambda_handler",
+                    "python3.11",
+                    &api_event("/hello"),
+                )]),
+            ),
+            ("infra/hello_world/app.py", HELLO_APP),
+            (".gitignore", "*.pyc\n"),
+        ],
+        "[workspace]\nmembers = [\"xtask\"]\n",
+    );
+
+    let (status, output) = app.xtask(&["lambda-init"]);
+
+    assert_eq!(status, 0, "{output}");
+    let manifest = fs::read_to_string(app.path("Cargo.toml")).unwrap();
+    assert!(manifest.ends_with("[workspace.metadata.lambda]\ntemplate = \"infra/template.yml\"\n"), "{manifest}");
+    assert!(manifest.starts_with("[workspace]\nmembers = [\"xtask\"]\n"), "{manifest}");
+    let gitignore = fs::read_to_string(app.path(".gitignore")).unwrap();
+    assert!(gitignore.starts_with("*.pyc\n") && gitignore.contains("\n.aws-sam/\n/target/\n"), "{gitignore}");
+    assert!(output.contains("function HelloWorldFunction: python3.11 x86_64, CodeUri infra/hello_world"), "{output}");
+    assert!(output.contains("events: Hello (Api)"), "{output}");
+    assert!(output.contains("smoke test: import, then invoke with API Gateway REST (v1) GET /hello"), "{output}");
+    let mut changed = app.changes();
+    changed.sort();
+    assert_eq!(changed, [" M .gitignore", " M Cargo.toml"], "lambda-init changed something else");
+
+    let before = (manifest, gitignore);
+    let (status, output) = app.xtask(&["lambda-init"]);
+    assert_eq!(status, 2, "{output}");
+    assert!(output.contains("already has a [workspace.metadata.lambda] table"), "{output}");
+    assert_eq!(
+        before,
+        (fs::read_to_string(app.path("Cargo.toml")).unwrap(), fs::read_to_string(app.path(".gitignore")).unwrap())
+    );
 }
