@@ -322,9 +322,11 @@ pub fn build(
             &sam,
             &project.sam_dir(),
             &project.template_path(),
-            in_container,
-            found.targets.len() + found.layers.len() > 1,
-            &pythons,
+            &sam_build::BuildOptions {
+                in_container,
+                parallel: found.targets.len() + found.layers.len() > 1,
+                pythons: &pythons,
+            },
             project.sam_timeout(),
         )
     })?;

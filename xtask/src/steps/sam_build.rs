@@ -102,16 +102,24 @@ fn docker_info() -> bool {
     process::capture(info, "docker info", Some(Duration::from_secs(10))).is_ok()
 }
 
+/// How sam builds: in a container or natively with the given interpreters, side by side or not.
+pub struct BuildOptions<'a> {
+    pub in_container: bool,
+    /// `--parallel`: several functions or layers build side by side.
+    pub parallel: bool,
+    /// The runtimes' interpreters for a native build, put first on sam's PATH.
+    pub pythons: &'a [PathBuf],
+}
+
 pub fn sam_build(
     sh: &Shell,
     sam: &Path,
     sam_dir: &Path,
     template_file: &Path,
-    in_container: bool,
-    parallel: bool,
-    pythons: &[PathBuf],
+    options: &BuildOptions,
     timeout: Duration,
 ) -> Result<()> {
+    let BuildOptions { in_container, parallel, pythons } = *options;
     let _dir = sh.push_dir(sam_dir);
     // sam finds each runtime's python3.X on PATH: the interpreters found here come first, so
     // a pyenv shim that cannot run the version is never the one it picks.
