@@ -23,6 +23,10 @@ pub struct LambdaConfig {
     /// SAM CLI version installed into the tool cache when `sam` is not on PATH.
     #[serde(default = "default_sam_cli_version")]
     pub sam_cli_version: String,
+    /// uv, installed into the tool cache when not on PATH, for SAM's `python-uv` build method
+    /// (functions whose runtime has no interpreter here and no Docker to build in).
+    #[serde(default = "default_uv_version")]
+    pub uv_version: String,
     /// A sam build or deploy still running after this long is killed and reported as hung.
     #[serde(default = "default_sam_timeout_minutes")]
     pub sam_timeout_minutes: u64,
@@ -98,6 +102,12 @@ pub enum SmokeTestMode {
 
 fn default_sam_cli_version() -> String {
     DEFAULT_SAM_CLI_VERSION.to_string()
+}
+
+pub const DEFAULT_UV_VERSION: &str = "0.13.9";
+
+fn default_uv_version() -> String {
+    DEFAULT_UV_VERSION.to_string()
 }
 
 fn default_sam_timeout_minutes() -> u64 {

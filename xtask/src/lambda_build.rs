@@ -19,6 +19,7 @@ use crate::pipeline::Pipeline;
 use crate::requirements_txt;
 use crate::steps::clean;
 use crate::steps::copy_backend::copy_backend;
+use crate::steps::derived_template;
 use crate::steps::sam_build::{self, ContainerMode};
 use crate::template::Template;
 use crate::tools::{self, Provenance, PythonTool};
@@ -109,6 +110,7 @@ pub struct BuildPlan {
     allowed: Allowed,
     /// The inputs so far; the function dirs are added once copy-backend and clean ran.
     inputs: Fingerprint,
+    uv_functions: Vec<String>,
 }
 
 /// What a build needs, checked before anything changes on disk (bad input otherwise): the
@@ -119,6 +121,9 @@ pub struct Prerequisites {
     in_container: bool,
     allowed: Allowed,
     allowed_names: Vec<String>,
+    /// Functions built with SAM's `python-uv` build method: no interpreter for their runtime
+    /// here, and no container.
+    uv_functions: Vec<String>,
 }
 
 impl Prerequisites {
@@ -137,7 +142,10 @@ impl Prerequisites {
                 clean::check_allowlist(&target.function_dir, &target.dir, allowlist, &git)?;
             }
         }
-        let in_container = build_prerequisites(mode, &found.targets)?;
+        let (in_container, uv_functions) = build_prerequisites(mode, &found.targets)?;
+        if !uv_functions.is_empty() {
+            tools::check_obtainable(&PythonTool::uv(&project.config.uv_version))?;
+        }
         if !found.images.is_empty() && !sam_build::docker_answers() {
             bad_input!(
                 "function {} has PackageType Image: sam build builds it from its Dockerfile, and no Docker daemon answers: start Docker (the Python zip functions are guarded either way)",
@@ -148,7 +156,7 @@ impl Prerequisites {
         let mut allowed_names = allow.to_vec();
         allowed_names.sort();
         allowed_names.dedup();
-        Ok(Prerequisites { mode, in_container, allowed, allowed_names })
+        Ok(Prerequisites { mode, in_container, allowed, allowed_names, uv_functions })
     }
 }
 
@@ -160,8 +168,8 @@ pub fn plan(
     prerequisites: Prerequisites,
     force: bool,
 ) -> Result<Option<BuildPlan>> {
-    let Prerequisites { mode, in_container, allowed, allowed_names } = prerequisites;
-    let mut inputs = build_inputs(project, &found.targets, mode, in_container)?;
+    let Prerequisites { mode, in_container, allowed, allowed_names, uv_functions } = prerequisites;
+    let mut inputs = build_inputs(project, &found.targets, mode, in_container, &uv_functions)?;
     // A build that passed only because a guard was allowed must not make a later strict build
     // "up to date".
     inputs.add("guards/allowed", allowed_names.join(","));
@@ -178,19 +186,33 @@ pub fn plan(
             Err(reason) => eprintln!("[lambda-build] building: {reason}"),
         }
     }
-    Ok(Some(BuildPlan { in_container, mode, allowed, inputs }))
+    Ok(Some(BuildPlan { in_container, mode, allowed, inputs, uv_functions }))
 }
 
-/// Whether sam builds in a container, after checking that what the build needs is there
-/// (bad input otherwise, before anything changes).
-pub fn build_prerequisites(mode: ContainerMode, targets: &[BuildTarget]) -> Result<bool> {
+/// Whether sam builds in a container, and which functions it builds with `python-uv` (their
+/// runtime has no interpreter here), after checking that what the build needs is there (bad
+/// input otherwise, before anything changes).
+pub fn build_prerequisites(mode: ContainerMode, targets: &[BuildTarget]) -> Result<(bool, Vec<String>)> {
     let in_container = sam_build::use_container(mode, sam_build::docker_answers)?;
+    let mut uv_functions = Vec::new();
     if !in_container {
         for target in targets {
-            tools::runtime_python(target.template.runtime.as_deref().unwrap_or_default())?;
+            let runtime = target.template.runtime.as_deref().unwrap_or_default();
+            if crate::interpreters::find(runtime).is_some() {
+                continue;
+            }
+            match target.template.build_method.as_deref() {
+                // SAM's default for Python, or uv already: uv resolves for any version.
+                None | Some("python-uv") => uv_functions.push(target.logical_id().to_string()),
+                Some(method) if method.starts_with("python3.") => uv_functions.push(target.logical_id().to_string()),
+                // A makefile or another custom build needs the interpreter itself.
+                Some(_) => {
+                    tools::runtime_python(runtime)?;
+                }
+            }
         }
     }
-    Ok(in_container)
+    Ok((in_container, uv_functions))
 }
 
 /// Everything a build depends on but the function dirs, which copy-backend and clean change:
@@ -200,6 +222,7 @@ fn build_inputs(
     targets: &[BuildTarget],
     mode: ContainerMode,
     in_container: bool,
+    uv_functions: &[String],
 ) -> Result<Fingerprint> {
     let mut inputs = Fingerprint::default();
     inputs.add("xtask/version", env!("CARGO_PKG_VERSION"));
@@ -217,7 +240,9 @@ fn build_inputs(
     inputs.add("container", format!("{mode:?}, in container: {in_container}"));
     for target in targets {
         let id = &target.config.logical_id;
-        if !in_container {
+        if uv_functions.contains(id) {
+            inputs.add(&format!("python/{id}"), "python-uv");
+        } else if !in_container {
             let runtime = target.template.runtime.as_deref().unwrap_or_default();
             inputs.add_file_stamp(&format!("python/{id}"), &tools::runtime_python(runtime)?);
         }
@@ -241,14 +266,17 @@ fn add_function_dirs(inputs: &mut Fingerprint, found: &Discovery) {
 pub fn locate_sam_step(pipeline: &mut Pipeline, sh: &Shell, project: &Project) -> Result<PathBuf> {
     pipeline.step("sam-cli", || {
         let (sam, provenance) = tools::locate(sh, &PythonTool::sam_cli(&project.config.sam_cli_version))?;
-        let origin = match provenance {
-            Provenance::OnPath => "on PATH",
-            Provenance::Cached => "from the tool cache",
-            Provenance::Installed => "installed into the tool cache",
-        };
-        eprintln!("    sam: {} ({origin})", sam.display());
+        eprintln!("    sam: {} ({})", sam.display(), provenance_label(provenance));
         Ok(sam)
     })
+}
+
+fn provenance_label(provenance: Provenance) -> &'static str {
+    match provenance {
+        Provenance::OnPath => "on PATH",
+        Provenance::Cached => "from the tool cache",
+        Provenance::Installed => "installed into the tool cache",
+    }
 }
 
 /// The build's steps on `pipeline` (lambda-deploy runs them on its own), then the manifest
@@ -260,7 +288,7 @@ pub fn build(
     found: &Discovery,
     plan: &BuildPlan,
 ) -> Result<PathBuf> {
-    let BuildPlan { in_container, mode, allowed, inputs } = plan;
+    let BuildPlan { in_container, mode, allowed, inputs, uv_functions } = plan;
     let (in_container, mode, mut inputs) = (*in_container, *mode, inputs.clone());
     fingerprint::invalidate(&project.sam_dir())?;
     allowed.announce();
@@ -305,7 +333,7 @@ pub fn build(
     }
     let mut pythons = Vec::new();
     if !in_container {
-        for target in &found.targets {
+        for target in found.targets.iter().filter(|t| !uv_functions.iter().any(|id| id == t.logical_id())) {
             let runtime = target.template.runtime.as_deref().unwrap_or_default();
             let python = tools::runtime_python(runtime)?;
             if !pythons.contains(&python) {
@@ -316,16 +344,43 @@ pub fn build(
     }
     // The function dirs as the build sees them: copied in and cleaned.
     add_function_dirs(&mut inputs, found);
+    let uv = if uv_functions.is_empty() {
+        None
+    } else {
+        let uv = pipeline.step("uv", || {
+            let (uv, provenance) = tools::locate(sh, &PythonTool::uv(&project.config.uv_version))?;
+            eprintln!("    uv: {} ({})", uv.display(), provenance_label(provenance));
+            for id in uv_functions {
+                let runtime = found.targets.iter().find(|t| t.logical_id() == id).and_then(|t| t.template.runtime.clone());
+                eprintln!(
+                    "    {id}: no {} here and no Docker: built with SAM's python-uv build method (beta), binary wheels only",
+                    runtime.unwrap_or_default()
+                );
+            }
+            Ok(uv)
+        })?;
+        Some(uv)
+    };
     pipeline.step("sam-build", || {
+        let template = match &uv {
+            Some(_) => derived_template::write(
+                &project.template_path(),
+                &project.config.template.display().to_string(),
+                &project.sam_dir(),
+                uv_functions,
+            )?,
+            None => project.template_path(),
+        };
         sam_build::sam_build(
             sh,
             &sam,
             &project.sam_dir(),
-            &project.template_path(),
+            &template,
             &sam_build::BuildOptions {
                 in_container,
                 parallel: found.targets.len() + found.layers.len() > 1,
                 pythons: &pythons,
+                uv: uv.as_deref(),
             },
             project.sam_timeout(),
         )

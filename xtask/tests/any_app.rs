@@ -580,3 +580,52 @@ fn lambda_init_writes_the_one_line_config_and_reports_what_it_found() {
         (fs::read_to_string(app.path("Cargo.toml")).unwrap(), fs::read_to_string(app.path(".gitignore")).unwrap())
     );
 }
+
+/// python3.14 on x86_64 and arm64, with no python3.14 and no Docker here: SAM's python-uv build
+/// method (uv provisioned into the tool cache) builds both from a derived template; the user's
+/// template is not changed, and the static import check runs on each artifact.
+#[test]
+fn python_3_14_builds_for_x86_64_and_arm64_without_the_interpreter() {
+    if docker_answers()
+        || which::which("python3.14").is_ok_and(|p| Command::new(p).arg("-V").status().is_ok_and(|s| s.success()))
+    {
+        eprintln!("skipped: this machine has Docker or a python3.14, so python-uv would not be used");
+        return;
+    }
+    let template_text = template(&[
+        function("HelloFunction", "hello_world/", "app.lambda_handler", "python3.14", &api_event("/hello")),
+        function("ArmFunction", "arm/", "app.handler", "python3.14", "      Architectures: [arm64]\n"),
+    ]);
+    let app = App::new(&[
+        ("template.yaml", &template_text),
+        ("hello_world/app.py", HELLO_APP),
+        ("hello_world/requirements.txt", "requests\n"),
+        (
+            "arm/app.py",
+            "import pydantic_core\n\n\ndef handler(event, context):\n    return pydantic_core.__version__\n",
+        ),
+        ("arm/requirements.txt", "pydantic-core>=2.41\n"),
+    ]);
+
+    let (status, output) = app.build();
+
+    assert_eq!(status, 0, "{output}");
+    assert_eq!(app.changes(), Vec::<String>::new(), "{output}");
+    assert_eq!(fs::read_to_string(app.path("template.yaml")).unwrap(), template_text);
+    assert!(
+        output.contains("HelloFunction: no python3.14 here and no Docker: built with SAM's python-uv build method"),
+        "{output}"
+    );
+    assert!(output.contains("--beta-features"), "{output}");
+    for id in ["HelloFunction", "ArmFunction"] {
+        assert!(output.contains(&format!("{id}: no interpreter can run it here")), "{output}");
+    }
+    assert!(output.contains("ran the static import check instead"), "{output}");
+    let extension = fs::read_dir(app.path(".aws-sam/build/ArmFunction/pydantic_core"))
+        .unwrap()
+        .map(|e| e.unwrap().path())
+        .find(|p| p.to_string_lossy().ends_with(".cpython-314-aarch64-linux-gnu.so"))
+        .expect("an aarch64 CPython 3.14 extension in the arm64 artifact");
+    let header = fs::read(extension).unwrap();
+    assert_eq!(u16::from_le_bytes([header[18], header[19]]), 0xb7, "not aarch64");
+}

@@ -213,7 +213,7 @@ fn the_smoke_test_sees_only_the_artifact_and_the_runtime_sdk_and_checks_the_answ
     fs::write(&built_app, text.replace("import boto3  # noqa: F401\n", "")).unwrap();
     let manifest = repo.path("Cargo.toml");
     let config =
-        fs::read_to_string(&manifest).unwrap().replace("allowlist = [", "smoke_test_path = \"/nope\"\nallowlist = [");
+        fs::read_to_string(&manifest).unwrap().replace("smoke_test_path = \"/health\"", "smoke_test_path = \"/nope\"");
     fs::write(&manifest, config).unwrap();
     let (status, output) = run(repo.xtask().arg("lambda-check"));
     assert_eq!(status, 0, "{output}");

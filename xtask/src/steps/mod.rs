@@ -2,5 +2,6 @@
 
 pub mod clean;
 pub mod copy_backend;
+pub mod derived_template;
 pub mod owned_dir;
 pub mod sam_build;
