@@ -241,7 +241,7 @@ fn build_inputs(
     for target in targets {
         let id = &target.config.logical_id;
         if uv_functions.contains(id) {
-            inputs.add(&format!("python/{id}"), "python-uv");
+            inputs.add(format!("python/{id}"), "python-uv");
         } else if !in_container {
             let runtime = target.template.runtime.as_deref().unwrap_or_default();
             inputs.add_file_stamp(&format!("python/{id}"), &tools::runtime_python(runtime)?);
