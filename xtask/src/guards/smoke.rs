@@ -142,7 +142,7 @@ pub fn choose_interpreter(runtime: &LambdaRuntime, docker_answers: impl FnOnce()
             runtime.arch.template_name()
         ));
     }
-    match crate::interpreters::find(&runtime.name) {
+    match crate::sys::interpreters::find(&runtime.name) {
         Some(python) => Interpreter::Local(python),
         None => Interpreter::Unavailable(format!(
             "no Docker daemon answers and no {} is found here: install Python 3.{} to run the cold-start smoke test",
@@ -444,7 +444,9 @@ fn lambda_environment(target: &SmokeTarget, task_root: &str) -> Vec<(String, Str
     let mut environment: Vec<(String, String)> = lambda.into_iter().map(|(k, v)| (k.to_string(), v)).collect();
     for (name, value) in &target.environment {
         // Lambda refuses to let a function set its reserved variables; credentials never pass.
-        if crate::redact::CREDENTIAL_VARIABLES.contains(&name.as_str()) || environment.iter().any(|(k, _)| k == name) {
+        if crate::sys::redact::CREDENTIAL_VARIABLES.contains(&name.as_str())
+            || environment.iter().any(|(k, _)| k == name)
+        {
             continue;
         }
         environment.push((name.clone(), value.clone()));
@@ -471,7 +473,7 @@ fn run_locally(target: &SmokeTarget, python: &Path, event: &str, timeout: Durati
     let mut command: Command = command.into();
     command.env_clear().env("PATH", "/usr/local/bin:/usr/bin:/bin");
     command.envs(lambda_environment(target, &artifact.to_string_lossy()));
-    let output = crate::process::capture(command, &format!("{} smoke test", target.runtime.name), Some(timeout))?;
+    let output = crate::sys::process::capture(command, &format!("{} smoke test", target.runtime.name), Some(timeout))?;
     Ok((output, PathBuf::from(python.trim())))
 }
 
@@ -495,7 +497,7 @@ fn run_in_image(target: &SmokeTarget, image: &str, platform: &str, event: &str, 
         sh,
         "docker run --rm --platform {platform} --entrypoint /var/lang/bin/python3 -v {task_mount} {layer_mounts...} {env_flags...} {image} -B -c {SMOKE_SCRIPT} /var/task {module} {attribute} {event} image {layers}"
     );
-    crate::process::capture(command, "docker run (smoke test)", Some(timeout))
+    crate::sys::process::capture(command, "docker run (smoke test)", Some(timeout))
 }
 
 #[cfg(test)]

@@ -4,7 +4,7 @@
 
 use serde_json::{json, Value};
 
-use crate::template::EventSource;
+use crate::project::template::EventSource;
 
 const REGION: &str = "us-east-1";
 const ACCOUNT: &str = "000000000000";

@@ -1,0 +1,11 @@
+//! The machine: child processes and signals, the repository lock, redaction of secrets,
+//! provisioned tools, directories the xtask owns, atomic writes, git.
+
+pub mod atomic;
+pub mod git;
+pub mod interpreters;
+pub mod lock;
+pub mod owned_dir;
+pub mod process;
+pub mod redact;
+pub mod tools;
