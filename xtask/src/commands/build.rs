@@ -331,7 +331,11 @@ pub fn build(
     })?;
     pipeline.guard_step("post-build-guards", || {
         let mut missing = Vec::new();
-        let findings = guards::suite::post_build(project, found, &mut missing)?;
+        let mut notices = Vec::new();
+        let findings = guards::suite::post_build(project, found, &mut missing, &mut notices)?;
+        for notice in notices {
+            eprintln!("{notice}");
+        }
         if !missing.is_empty() {
             anyhow::bail!("sam build reported success but left no build output at {}", missing.join(", "));
         }

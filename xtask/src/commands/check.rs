@@ -32,7 +32,11 @@ pub fn run(args: &CheckArgs) -> Result<()> {
     let pre = pipeline.guard_step("pre-build-guards", || Ok(allowed.enforce(suite::pre_build(&project, &found)?)));
     let post = pipeline.guard_step("post-build-guards", || {
         let mut missing = Vec::new();
-        let findings = suite::post_build(&project, &found, &mut missing)?;
+        let mut notices = Vec::new();
+        let findings = suite::post_build(&project, &found, &mut missing, &mut notices)?;
+        for notice in notices {
+            eprintln!("{notice}");
+        }
         for artifact in missing {
             eprintln!("notice: no build output at {artifact}: its post-build guards and smoke test did not run (cargo xtask lambda-build makes it)");
         }

@@ -77,7 +77,13 @@ pub fn pre_build(project: &Project, found: &Discovery) -> Result<Vec<Finding>> {
 
 /// After sam: every guard on what would ship. A function without build output is listed in
 /// `missing` (lambda-build treats that as an error, lambda-check as a notice).
-pub fn post_build(project: &Project, found: &Discovery, missing: &mut Vec<String>) -> Result<Vec<Finding>> {
+/// `notices` gets what is worth saying but is no finding (a deliberately bundled SDK).
+pub fn post_build(
+    project: &Project,
+    found: &Discovery,
+    missing: &mut Vec<String>,
+    notices: &mut Vec<String>,
+) -> Result<Vec<Finding>> {
     let mut findings = Vec::new();
     for layer in &found.layers {
         let artifact = layer_artifact_dir(project, layer.logical_id());
@@ -113,13 +119,17 @@ pub fn post_build(project: &Project, found: &Discovery, missing: &mut Vec<String
             Err(err) if err.kind() == std::io::ErrorKind::NotFound => String::new(),
             Err(err) => return Err(err).with_context(|| format!("reading {requirements_shown}")),
         };
+        let (requirements, written) = aws_sdk::read_requirements_as_written(&requirements_text);
         let policy = SdkPolicy {
             allow_bundled: target.config.allow_bundled_aws_sdk,
             logical_id: &target.config.logical_id,
-            requirements: aws_sdk::read_requirements(&requirements_text),
+            requirements,
+            written,
             requirements_shown: requirements_shown.clone(),
         };
-        findings.extend(aws_sdk::check(&artifact, &installed, &env, &policy, &ctx));
+        let sdk = aws_sdk::check(&artifact, &installed, &env, &policy, &ctx);
+        findings.extend(sdk.findings);
+        notices.extend(sdk.notices);
         findings.extend(dependencies::check(&installed, &env, &ctx, &requirements_shown));
     }
     Ok(findings)
