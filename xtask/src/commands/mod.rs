@@ -5,4 +5,5 @@ pub mod bench;
 pub mod build;
 pub mod check;
 pub mod deploy;
+pub mod doctor;
 pub mod init;

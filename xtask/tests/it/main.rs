@@ -9,6 +9,8 @@ mod bad_input;
 mod build;
 mod ci_mode;
 mod deploy;
+mod deploy_any_app;
+mod doctor;
 mod guards;
 mod incremental;
 mod module_tree;
