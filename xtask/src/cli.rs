@@ -31,6 +31,9 @@ pub enum Command {
     /// Run the guards on the current tree and build output, without building.
     #[command(name = LAMBDA_CHECK)]
     LambdaCheck(CheckArgs),
+    /// Adopt the xtask here: write the one-line config, ignore its outputs, show what it found.
+    #[command(name = LAMBDA_INIT)]
+    LambdaInit(InitArgs),
     /// Measure the speed targets side by side and write BENCHMARKS.md.
     #[command(name = BENCH)]
     Bench(BenchArgs),
@@ -46,6 +49,7 @@ pub enum Command {
 /// log lines give them.
 pub const LAMBDA_BUILD: &str = "lambda-build";
 pub const LAMBDA_CHECK: &str = "lambda-check";
+pub const LAMBDA_INIT: &str = "lambda-init";
 pub const BENCH: &str = "bench";
 pub const LAMBDA_DEPLOY: &str = "lambda-deploy";
 pub const LAMBDA_DOCTOR: &str = "lambda-doctor";
@@ -56,6 +60,7 @@ impl Command {
         match self {
             Command::LambdaBuild(_) => LAMBDA_BUILD,
             Command::LambdaCheck(_) => LAMBDA_CHECK,
+            Command::LambdaInit(_) => LAMBDA_INIT,
             Command::Bench(_) => BENCH,
             Command::LambdaDeploy(_) => LAMBDA_DEPLOY,
             Command::LambdaDoctor(_) => LAMBDA_DOCTOR,
@@ -158,6 +163,15 @@ pub struct DoctorArgs {
     pub print_signatures: bool,
 }
 
+/// `lambda-init`'s flags.
+#[derive(Debug, Args)]
+pub struct InitArgs {
+    /// The SAM template, relative to the current directory [default: the one template.yaml or
+    /// template.yml found here or below].
+    #[arg(long, value_name = "FILE")]
+    pub template: Option<PathBuf>,
+}
+
 #[cfg(test)]
 mod tests {
     use clap::CommandFactory;
@@ -168,7 +182,7 @@ mod tests {
     #[test]
     fn command_names_are_clap_names() {
         let clap_names: Vec<String> = Cli::command().get_subcommands().map(|c| c.get_name().to_string()).collect();
-        assert_eq!(clap_names, [LAMBDA_BUILD, LAMBDA_CHECK, BENCH, LAMBDA_DEPLOY, LAMBDA_DOCTOR]);
+        assert_eq!(clap_names, [LAMBDA_BUILD, LAMBDA_CHECK, LAMBDA_INIT, BENCH, LAMBDA_DEPLOY, LAMBDA_DOCTOR]);
         let cli = Cli::try_parse_from(["cargo xtask", "lambda-deploy", "--env", "dev"]).unwrap();
         assert_eq!(cli.command.name(), LAMBDA_DEPLOY);
     }

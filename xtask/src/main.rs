@@ -18,6 +18,7 @@ fn main() -> ExitCode {
     let result = match &cli.command {
         Command::LambdaBuild(args) => commands::build::run(args),
         Command::LambdaCheck(args) => commands::check::run(args),
+        Command::LambdaInit(args) => commands::init::run(args),
         Command::Bench(args) => commands::bench::run(args),
         Command::LambdaDeploy(args) => commands::deploy::run(args),
         Command::LambdaDoctor(args) => commands::doctor::run(args),

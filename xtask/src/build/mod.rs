@@ -3,5 +3,6 @@
 
 pub mod clean;
 pub mod copy_backend;
+pub mod derived_template;
 pub mod fingerprint;
 pub mod sam_build;

@@ -102,18 +102,48 @@ fn docker_info() -> bool {
     process::capture(info, "docker info", Some(Duration::from_secs(10))).is_ok()
 }
 
+/// How sam builds: in a container or natively with the given interpreters, side by side or not.
+pub struct BuildOptions<'a> {
+    pub in_container: bool,
+    /// `--parallel`: several functions or layers build side by side.
+    pub parallel: bool,
+    /// The runtimes' interpreters for a native build, put first on sam's PATH.
+    pub pythons: &'a [PathBuf],
+    /// uv, when some function uses the `python-uv` build method (a beta feature of SAM CLI):
+    /// on PATH for sam, `--beta-features`, and binary wheels only (`UV_NO_BUILD`), so nothing
+    /// is compiled for this host instead of Lambda's.
+    pub uv: Option<&'a Path>,
+}
+
 pub fn sam_build(
     sh: &Shell,
     sam: &Path,
     sam_dir: &Path,
     template_file: &Path,
-    in_container: bool,
+    options: &BuildOptions,
     timeout: Duration,
 ) -> Result<()> {
+    let BuildOptions { in_container, parallel, pythons, uv } = *options;
     let _dir = sh.push_dir(sam_dir);
+    // sam finds each runtime's python3.X on PATH: the interpreters found here come first, so
+    // a pyenv shim that cannot run the version is never the one it picks.
+    let mut path: Vec<PathBuf> =
+        pythons.iter().map(PathBuf::as_path).chain(uv).filter_map(|p| p.parent().map(Path::to_path_buf)).collect();
+    path.dedup();
+    path.extend(std::env::split_paths(&std::env::var_os("PATH").unwrap_or_default()));
+    let _path = sh.push_env("PATH", std::env::join_paths(path).context("building PATH for sam")?);
     let _telemetry = sh.push_env("SAM_CLI_TELEMETRY", "0");
     let container_flag: &[&str] = if in_container { &["--use-container"] } else { &[] };
-    let build = cmd!(sh, "{sam} build --template-file {template_file} {container_flag...}");
+    // Several functions (or layers) build side by side; one gains nothing from it.
+    let parallel_flag: &[&str] = if parallel { &["--parallel"] } else { &[] };
+    // A derived template lives in .aws-sam/xtask/: its CodeUris are relative to sam_dir.
+    let uv_flags: Vec<String> = match uv {
+        Some(_) => vec!["--beta-features".into(), "--base-dir".into(), sam_dir.display().to_string()],
+        None => Vec::new(),
+    };
+    let _no_build = uv.map(|_| sh.push_env("UV_NO_BUILD", "1"));
+    let build =
+        cmd!(sh, "{sam} build --template-file {template_file} {container_flag...} {parallel_flag...} {uv_flags...}");
     eprintln!("$ {build}");
     process::run(build, "sam build", Some(timeout))
         .with_context(|| format!("building in {} (sam's output is above)", sam_dir.display()))

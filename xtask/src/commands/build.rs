@@ -8,14 +8,16 @@ use std::path::PathBuf;
 use anyhow::Result;
 use xshell::Shell;
 
+use crate::bad_input;
 use crate::build::clean;
 use crate::build::copy_backend::copy_backend;
+use crate::build::derived_template;
 use crate::build::fingerprint::{self, Fingerprint};
 use crate::build::sam_build::{self, ContainerMode};
 use crate::cli::{BuildArgs, LAMBDA_BUILD};
 use crate::guards::{self, allow::Allowed};
 use crate::project::config::Project;
-use crate::project::target::{resolve_targets, BuildTarget};
+use crate::project::target::{self as discovery, resolve_targets, BuildTarget, Discovery};
 use crate::project::template::Template;
 use crate::run::pipeline::Pipeline;
 use crate::sys::lock::RepoLock;
@@ -25,20 +27,24 @@ pub fn run(args: &BuildArgs) -> Result<()> {
     let project = Project::discover()?;
     let template = Template::load(&project.template_path(), &project.config.template.display().to_string())?;
     crate::project::samconfig::check_for_sam_build(&project)?;
-    let targets = resolve_targets(&project, &template)?;
-    let prerequisites = Prerequisites::check(&project, args.container, &targets, &args.allow)?;
+    let found = resolve_targets(&project, &template)?;
+    let prerequisites = Prerequisites::check(&project, args.container, &found, &args.allow)?;
+    // After the checks: bad input stays one line.
+    for line in discovery::describe(&found) {
+        eprintln!("{line}");
+    }
 
     if args.dry_run {
-        return dry_run(&project, &targets);
+        return dry_run(&project, &found);
     }
 
     let _lock = RepoLock::acquire(&project.sam_dir())?;
-    let Some(plan) = plan(&project, &targets, prerequisites, args.force)? else {
+    let Some(plan) = plan(&project, &found, prerequisites, args.force)? else {
         return Ok(());
     };
     let sh = Shell::new()?;
     let mut pipeline = Pipeline::new(LAMBDA_BUILD);
-    let result = build(&mut pipeline, &sh, &project, &targets, &plan).map(|_sam| ());
+    let result = build(&mut pipeline, &sh, &project, &found, &plan).map(|_sam| ());
     pipeline.finish(result)
 }
 
@@ -49,6 +55,7 @@ pub struct BuildPlan {
     allowed: Allowed,
     /// The inputs so far; the function dirs are added once copy-backend and clean ran.
     inputs: Fingerprint,
+    uv_functions: Vec<String>,
 }
 
 /// What a build needs, checked before anything changes on disk (bad input otherwise): the
@@ -59,25 +66,42 @@ pub struct Prerequisites {
     in_container: bool,
     allowed: Allowed,
     allowed_names: Vec<String>,
+    /// Functions built with SAM's `python-uv` build method: no interpreter for their runtime
+    /// here, and no container.
+    uv_functions: Vec<String>,
 }
 
 impl Prerequisites {
-    pub fn check(
-        project: &Project,
-        mode: ContainerMode,
-        targets: &[BuildTarget],
-        allow: &[String],
-    ) -> Result<Prerequisites> {
+    pub fn check(project: &Project, mode: ContainerMode, found: &Discovery, allow: &[String]) -> Result<Prerequisites> {
         let allowed = Allowed::parse(allow)?;
-        for target in targets {
-            guards::suite::runtime_of(target)?;
+        if found.targets.is_empty() {
+            bad_input!(
+                "template {} has no Python function with a zip package to build{}",
+                project.config.template.display(),
+                if found.notices.is_empty() { String::new() } else { format!(" ({})", found.notices.join("; ")) }
+            )
         }
-        let in_container = build_prerequisites(mode, targets)?;
+        for (target, _) in found.function_dirs() {
+            if let Some(allowlist) = &target.config.allowlist {
+                let git = clean::GitView::read(&project.root, target.function_dir.path());
+                clean::check_allowlist(&target.function_dir, &target.dir, allowlist, &git)?;
+            }
+        }
+        let (in_container, uv_functions) = build_prerequisites(mode, &found.targets)?;
+        if !uv_functions.is_empty() {
+            tools::check_obtainable(&PythonTool::uv(&project.config.uv_version))?;
+        }
+        if !found.images.is_empty() && !sam_build::docker_answers() {
+            bad_input!(
+                "function {} has PackageType Image: sam build builds it from its Dockerfile, and no Docker daemon answers: start Docker (the Python zip functions are guarded either way)",
+                found.images.join(", ")
+            )
+        }
         tools::check_obtainable(&PythonTool::sam_cli(&project.config.sam_cli_version))?;
         let mut allowed_names = allow.to_vec();
         allowed_names.sort();
         allowed_names.dedup();
-        Ok(Prerequisites { mode, in_container, allowed, allowed_names })
+        Ok(Prerequisites { mode, in_container, allowed, allowed_names, uv_functions })
     }
 }
 
@@ -85,18 +109,18 @@ impl Prerequisites {
 /// unless `force`. The caller holds the [`RepoLock`].
 pub fn plan(
     project: &Project,
-    targets: &[BuildTarget],
+    found: &Discovery,
     prerequisites: Prerequisites,
     force: bool,
 ) -> Result<Option<BuildPlan>> {
-    let Prerequisites { mode, in_container, allowed, allowed_names } = prerequisites;
-    let mut inputs = build_inputs(project, targets, mode, in_container)?;
+    let Prerequisites { mode, in_container, allowed, allowed_names, uv_functions } = prerequisites;
+    let mut inputs = build_inputs(project, &found.targets, mode, in_container, &uv_functions)?;
     // A build that passed only because a guard was allowed must not make a later strict build
     // "up to date".
     inputs.add("guards/allowed", allowed_names.join(","));
     if !force {
         let mut current = inputs.clone();
-        add_function_dirs(&mut current, targets);
+        add_function_dirs(&mut current, found);
         match fingerprint::check(&project.sam_dir(), &project.build_dir(), &current) {
             Ok(()) => {
                 eprintln!(
@@ -107,19 +131,33 @@ pub fn plan(
             Err(reason) => eprintln!("[{LAMBDA_BUILD}] building: {reason}"),
         }
     }
-    Ok(Some(BuildPlan { in_container, mode, allowed, inputs }))
+    Ok(Some(BuildPlan { in_container, mode, allowed, inputs, uv_functions }))
 }
 
-/// Whether sam builds in a container, after checking that what the build needs is there
-/// (bad input otherwise, before anything changes).
-pub fn build_prerequisites(mode: ContainerMode, targets: &[BuildTarget]) -> Result<bool> {
+/// Whether sam builds in a container, and which functions it builds with `python-uv` (their
+/// runtime has no interpreter here), after checking that what the build needs is there (bad
+/// input otherwise, before anything changes).
+pub fn build_prerequisites(mode: ContainerMode, targets: &[BuildTarget]) -> Result<(bool, Vec<String>)> {
     let in_container = sam_build::use_container(mode, sam_build::docker_answers)?;
+    let mut uv_functions = Vec::new();
     if !in_container {
         for target in targets {
-            tools::runtime_python(target.template.runtime.as_deref().unwrap_or_default())?;
+            let runtime = target.template.runtime.as_deref().unwrap_or_default();
+            if crate::sys::interpreters::find(runtime).is_some() {
+                continue;
+            }
+            match target.template.build_method.as_deref() {
+                // SAM's default for Python, or uv already: uv resolves for any version.
+                None | Some("python-uv") => uv_functions.push(target.logical_id().to_string()),
+                Some(method) if method.starts_with("python3.") => uv_functions.push(target.logical_id().to_string()),
+                // A makefile or another custom build needs the interpreter itself.
+                Some(_) => {
+                    tools::runtime_python(runtime)?;
+                }
+            }
         }
     }
-    Ok(in_container)
+    Ok((in_container, uv_functions))
 }
 
 /// Everything a build depends on but the function dirs, which copy-backend and clean change:
@@ -129,6 +167,7 @@ fn build_inputs(
     targets: &[BuildTarget],
     mode: ContainerMode,
     in_container: bool,
+    uv_functions: &[String],
 ) -> Result<Fingerprint> {
     let mut inputs = Fingerprint::default();
     inputs.add("xtask/version", env!("CARGO_PKG_VERSION"));
@@ -137,7 +176,7 @@ fn build_inputs(
     }
     inputs.add_file_content("config/Cargo.toml", &project.root.join("Cargo.toml"));
     inputs.add_file_content("config/template", &project.template_path());
-    inputs.add_file_content("config/samconfig", &project.path(&project.config.samconfig));
+    inputs.add_file_content("config/samconfig", &project.path(&project.samconfig()));
     inputs.add("sam/version", &project.config.sam_cli_version);
     match tools::find(&PythonTool::sam_cli(&project.config.sam_cli_version))? {
         Some((sam, _)) => inputs.add_file_stamp("sam/executable", &sam),
@@ -146,7 +185,9 @@ fn build_inputs(
     inputs.add("container", format!("{mode:?}, in container: {in_container}"));
     for target in targets {
         let id = &target.config.logical_id;
-        if !in_container {
+        if uv_functions.contains(id) {
+            inputs.add(format!("python/{id}"), "python-uv");
+        } else if !in_container {
             let runtime = target.template.runtime.as_deref().unwrap_or_default();
             inputs.add_file_stamp(&format!("python/{id}"), &tools::runtime_python(runtime)?);
         }
@@ -157,9 +198,12 @@ fn build_inputs(
     Ok(inputs)
 }
 
-fn add_function_dirs(inputs: &mut Fingerprint, targets: &[BuildTarget]) {
-    for target in targets {
+fn add_function_dirs(inputs: &mut Fingerprint, found: &Discovery) {
+    for target in &found.targets {
         inputs.add_tree(&format!("function/{}", target.config.logical_id), target.function_dir.path());
+    }
+    for layer in &found.layers {
+        inputs.add_tree(&format!("layer/{}", layer.logical_id()), &layer.dir);
     }
 }
 
@@ -167,14 +211,17 @@ fn add_function_dirs(inputs: &mut Fingerprint, targets: &[BuildTarget]) {
 pub fn locate_sam_step(pipeline: &mut Pipeline, sh: &Shell, project: &Project) -> Result<PathBuf> {
     pipeline.step("sam-cli", || {
         let (sam, provenance) = tools::locate(sh, &PythonTool::sam_cli(&project.config.sam_cli_version))?;
-        let origin = match provenance {
-            Provenance::OnPath => "on PATH",
-            Provenance::Cached => "from the tool cache",
-            Provenance::Installed => "installed into the tool cache",
-        };
-        eprintln!("    sam: {} ({origin})", sam.display());
+        eprintln!("    sam: {} ({})", sam.display(), provenance_label(provenance));
         Ok(sam)
     })
+}
+
+fn provenance_label(provenance: Provenance) -> &'static str {
+    match provenance {
+        Provenance::OnPath => "on PATH",
+        Provenance::Cached => "from the tool cache",
+        Provenance::Installed => "installed into the tool cache",
+    }
 }
 
 /// The build's steps on `pipeline` (lambda-deploy runs them on its own), then the manifest
@@ -183,19 +230,19 @@ pub fn build(
     pipeline: &mut Pipeline,
     sh: &Shell,
     project: &Project,
-    targets: &[BuildTarget],
+    found: &Discovery,
     plan: &BuildPlan,
 ) -> Result<PathBuf> {
-    let BuildPlan { in_container, mode, allowed, inputs } = plan;
+    let BuildPlan { in_container, mode, allowed, inputs, uv_functions } = plan;
     let (in_container, mode, mut inputs) = (*in_container, *mode, inputs.clone());
     fingerprint::invalidate(&project.sam_dir())?;
     allowed.announce();
     let sam = locate_sam_step(pipeline, sh, project)?;
-    for target in targets {
+    for target in &found.targets {
         if let (Some(source), Some(shown)) = (&target.backend_src, &target.config.backend_src) {
             pipeline.step("copy-backend", || {
                 let report = copy_backend(source, &target.function_dir, &target.config.copy_to)?;
-                let destination = target.config.function_dir.join(&target.config.copy_to);
+                let destination = target.dir.join(&target.config.copy_to);
                 if report.up_to_date {
                     eprintln!("    {} -> {}: up to date", shown.display(), destination.display());
                 } else {
@@ -213,21 +260,14 @@ pub fn build(
             })?;
         }
     }
-    pipeline.step("clean", || {
-        for target in targets {
-            let doomed = clean::plan(&target.function_dir, &target.config.allowlist)?;
-            for entry in &doomed {
-                eprintln!(
-                    "    removing {} {}",
-                    entry.kind.label(),
-                    target.config.function_dir.join(&entry.name).display()
-                );
-            }
-            clean::remove(&target.function_dir, &doomed)?;
+    pipeline.guard_step("clean", || {
+        let mut findings = Vec::new();
+        for (target, sharing) in found.function_dirs() {
+            findings.extend(clean_one(project, target, &sharing, false)?);
         }
-        Ok(())
+        Ok(allowed.enforce(findings))
     })?;
-    pipeline.guard_step("pre-build-guards", || Ok(allowed.enforce(guards::suite::pre_build(project, targets)?)))?;
+    pipeline.guard_step("pre-build-guards", || Ok(allowed.enforce(guards::suite::pre_build(project, found)?)))?;
     if !in_container {
         match mode {
             ContainerMode::Auto => eprintln!(
@@ -236,28 +276,74 @@ pub fn build(
             _ => eprintln!("notice: building natively with the local Python (--container never)"),
         }
     }
+    let mut pythons = Vec::new();
+    if !in_container {
+        for target in found.targets.iter().filter(|t| !uv_functions.iter().any(|id| id == t.logical_id())) {
+            let runtime = target.template.runtime.as_deref().unwrap_or_default();
+            let python = tools::runtime_python(runtime)?;
+            if !pythons.contains(&python) {
+                eprintln!("    {runtime}: {} (handed to sam first on PATH)", python.display());
+                pythons.push(python);
+            }
+        }
+    }
     // The function dirs as the build sees them: copied in and cleaned.
-    add_function_dirs(&mut inputs, targets);
+    add_function_dirs(&mut inputs, found);
+    let uv = if uv_functions.is_empty() {
+        None
+    } else {
+        let uv = pipeline.step("uv", || {
+            let (uv, provenance) = tools::locate(sh, &PythonTool::uv(&project.config.uv_version))?;
+            eprintln!("    uv: {} ({})", uv.display(), provenance_label(provenance));
+            for id in uv_functions {
+                let runtime = found.targets.iter().find(|t| t.logical_id() == id).and_then(|t| t.template.runtime.clone());
+                eprintln!(
+                    "    {id}: no {} here and no Docker: built with SAM's python-uv build method (beta), binary wheels only",
+                    runtime.unwrap_or_default()
+                );
+            }
+            Ok(uv)
+        })?;
+        Some(uv)
+    };
     pipeline.step("sam-build", || {
+        let template = match &uv {
+            Some(_) => derived_template::write(
+                &project.template_path(),
+                &project.config.template.display().to_string(),
+                &project.sam_dir(),
+                uv_functions,
+            )?,
+            None => project.template_path(),
+        };
         sam_build::sam_build(
             sh,
             &sam,
             &project.sam_dir(),
-            &project.template_path(),
-            in_container,
+            &template,
+            &sam_build::BuildOptions {
+                in_container,
+                parallel: found.targets.len() + found.layers.len() > 1,
+                pythons: &pythons,
+                uv: uv.as_deref(),
+            },
             project.sam_timeout(),
         )
     })?;
     pipeline.guard_step("post-build-guards", || {
         let mut missing = Vec::new();
-        let findings = guards::suite::post_build(project, targets, &mut missing)?;
+        let mut notices = Vec::new();
+        let findings = guards::suite::post_build(project, found, &mut missing, &mut notices)?;
+        for notice in notices {
+            eprintln!("{notice}");
+        }
         if !missing.is_empty() {
             anyhow::bail!("sam build reported success but left no build output at {}", missing.join(", "));
         }
         Ok(allowed.enforce(findings))
     })?;
     pipeline.guard_step("smoke-test", || {
-        let (findings, notes) = guards::suite::smoke_test(project, targets, sam_build::docker_answers)?;
+        let (findings, notes) = guards::suite::smoke_test(project, found, sam_build::docker_answers)?;
         for note in notes {
             eprintln!("{}", crate::sys::redact::scrub(&note));
         }
@@ -267,25 +353,69 @@ pub fn build(
     Ok(sam)
 }
 
-fn dry_run(project: &Project, targets: &[BuildTarget]) -> Result<()> {
-    for target in targets {
-        let dir = target.config.function_dir.display();
+/// Clean of one function dir (shared by the functions in `sharing`): with an allowlist, every
+/// entry off it; without, only proven installer output (see [`clean`]). Prints what goes;
+/// returns the findings on what stays unexplained. `dry_run` changes nothing.
+fn clean_one(
+    project: &Project,
+    target: &BuildTarget,
+    sharing: &[&str],
+    dry_run: bool,
+) -> Result<Vec<crate::guards::Finding>> {
+    let dir = &target.dir;
+    let verb = if dry_run { "would remove" } else { "removing" };
+    let shared = if sharing.len() > 1 { format!(" (shared by {})", sharing.join(", ")) } else { String::new() };
+    match &target.config.allowlist {
+        Some(allowlist) => {
+            let doomed = clean::plan(&target.function_dir, allowlist)?;
+            if doomed.is_empty() {
+                eprintln!("    {}{shared}: nothing off the allowlist", dir.display());
+            }
+            for entry in &doomed {
+                eprintln!("    {verb} {} {}", entry.kind.label(), dir.join(&entry.name).display());
+            }
+            if !dry_run {
+                clean::remove(&target.function_dir, &doomed)?;
+            }
+            Ok(Vec::new())
+        }
+        None => {
+            let git = clean::GitView::read(&project.root, target.function_dir.path());
+            let plan = clean::plan_safe(&target.function_dir, &git)?;
+            if plan.is_empty() {
+                eprintln!("    {}{shared}: no installed packages to remove", dir.display());
+            }
+            for (kind, path) in plan.listing() {
+                eprintln!("    {verb} {kind} {}", dir.join(path).display());
+            }
+            if !git.in_repository {
+                eprintln!(
+                    "notice: {} is not in a git checkout: clean removed only files whose content matches an installer's record",
+                    dir.display()
+                );
+            }
+            if !dry_run {
+                clean::remove_safe(&target.function_dir, &plan)?;
+            }
+            Ok(plan.findings(dir))
+        }
+    }
+}
+
+fn dry_run(project: &Project, found: &Discovery) -> Result<()> {
+    for (target, sharing) in found.function_dirs() {
         if let Some(src) = &target.config.backend_src {
             eprintln!(
-                "would copy {} to {dir}/{} (replacing it once the copy is complete)",
+                "would copy {} to {}/{} (replacing it once the copy is complete)",
                 src.display(),
+                target.dir.display(),
                 target.config.copy_to
             );
         }
-        let doomed = clean::plan(&target.function_dir, &target.config.allowlist)?;
-        if doomed.is_empty() {
-            eprintln!("clean would remove nothing from {dir}");
-        }
-        for entry in &doomed {
-            eprintln!("would remove {} {}", entry.kind.label(), target.config.function_dir.join(&entry.name).display());
+        for finding in clean_one(project, target, &sharing, true)? {
+            eprintln!("{finding}");
         }
     }
-    let _ = project;
     eprintln!("dry run: nothing was changed");
     Ok(())
 }

@@ -23,26 +23,30 @@ pub fn run(args: &CheckArgs) -> Result<()> {
     let project = Project::discover()?;
     let template = Template::load(&project.template_path(), &project.config.template.display().to_string())?;
     crate::project::samconfig::check_for_sam_build(&project)?;
-    let targets = resolve_targets(&project, &template)?;
-    for target in &targets {
-        suite::runtime_of(target)?;
+    let found = resolve_targets(&project, &template)?;
+    for line in crate::project::target::describe(&found) {
+        eprintln!("{line}");
     }
     // A build running now would show its half-written output to the guards: wait for it.
     let _lock = crate::sys::lock::RepoLock::acquire_if_built(&project.sam_dir())?;
     let mut pipeline = Pipeline::new(LAMBDA_CHECK);
     allowed.announce();
     // Every group runs even when an earlier one fails: a check reports everything at once.
-    let pre = pipeline.guard_step("pre-build-guards", || Ok(allowed.enforce(suite::pre_build(&project, &targets)?)));
+    let pre = pipeline.guard_step("pre-build-guards", || Ok(allowed.enforce(suite::pre_build(&project, &found)?)));
     let post = pipeline.guard_step("post-build-guards", || {
         let mut missing = Vec::new();
-        let findings = suite::post_build(&project, &targets, &mut missing)?;
+        let mut notices = Vec::new();
+        let findings = suite::post_build(&project, &found, &mut missing, &mut notices)?;
+        for notice in notices {
+            eprintln!("{notice}");
+        }
         for artifact in missing {
             eprintln!("notice: no build output at {artifact}: its post-build guards and smoke test did not run (cargo xtask lambda-build makes it)");
         }
         Ok(allowed.enforce(findings))
     });
     let smoke = pipeline.guard_step("smoke-test", || {
-        let (findings, notes) = suite::smoke_test(&project, &targets, sam_build::docker_answers)?;
+        let (findings, notes) = suite::smoke_test(&project, &found, sam_build::docker_answers)?;
         for note in notes {
             eprintln!("{}", crate::sys::redact::scrub(&note));
         }
@@ -58,8 +62,7 @@ fn check_directory(args: &CheckArgs, dir: &std::path::Path, allowed: &Allowed) -
     // Defaults from the project when there is one; --dir also works outside any repository.
     let first_function = Project::discover().ok().and_then(|project| {
         let template = Template::load(&project.template_path(), "template").ok()?;
-        let id = &project.config.functions.first()?.logical_id;
-        template.function(id).cloned()
+        template.functions.iter().find(|f| f.runtime.as_deref().is_some_and(|r| r.starts_with("python3."))).cloned()
     });
     let runtime_name = args
         .runtime

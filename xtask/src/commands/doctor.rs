@@ -31,8 +31,8 @@ pub fn run(args: &DoctorArgs) -> Result<()> {
         bad_input!("--since {:?} is not a duration: write a number and a unit, e.g. 90s, 30m, 1h or 2d", args.since)
     };
     let project = Project::discover()?;
-    let samconfig_shown = project.config.samconfig.display().to_string();
-    let samconfig = SamConfig::load(&project.path(&project.config.samconfig), &samconfig_shown)?;
+    let samconfig_shown = project.samconfig().display().to_string();
+    let samconfig = SamConfig::load(&project.path(&project.samconfig()), &samconfig_shown)?;
     let env = samconfig.environment(args.env.as_deref().unwrap_or_default())?;
     let settings = project.config.deploy.environment(&env.name);
     let template_shown = project.config.template.display().to_string();
@@ -85,7 +85,7 @@ pub fn run(args: &DoctorArgs) -> Result<()> {
 
     let examination = Examination {
         project: &project,
-        targets: &targets,
+        targets: &targets.targets,
         ctx: Context { env: env.name.clone(), stack: env.stack_name.clone(), region, profile },
         function: args.function.as_deref(),
         since,

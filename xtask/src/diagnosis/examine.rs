@@ -19,7 +19,7 @@ use crate::sys::tools::{self, PythonTool};
 
 pub struct Examination<'a> {
     pub project: &'a Project,
-    pub targets: &'a [BuildTarget<'a>],
+    pub targets: &'a [BuildTarget],
     pub ctx: Context,
     pub function: Option<&'a str>,
     pub since: Duration,
@@ -32,7 +32,7 @@ impl Examination<'_> {
         self.targets
             .iter()
             .map(|t| {
-                let path = t.config.function_dir.join("requirements.txt");
+                let path = t.dir.join("requirements.txt");
                 (t.config.logical_id.clone(), path.display().to_string())
             })
             .collect()
@@ -87,7 +87,14 @@ impl Examination<'_> {
                 continue;
             }
             let mut missing = Vec::new();
-            let guard_findings = suite::post_build(self.project, std::slice::from_ref(target), &mut missing)?;
+            // This function alone (its layers are not re-checked here).
+            let alone = crate::project::target::Discovery {
+                targets: vec![target.clone()],
+                layers: Vec::new(),
+                notices: Vec::new(),
+                images: Vec::new(),
+            };
+            let guard_findings = suite::post_build(self.project, &alone, &mut missing, &mut Vec::new())?;
             let relevant = artifact::relevant(&guard_findings, lead);
             if relevant.is_empty() {
                 continue;

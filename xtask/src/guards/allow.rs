@@ -8,10 +8,11 @@ use super::{abi, aws_sdk, dependencies, platform, secrets, smoke, source, Findin
 use crate::bad_input;
 
 /// Every guard, in the order findings are printed.
-pub const ALL_GUARDS: [&str; 8] = [
+pub const ALL_GUARDS: [&str; 9] = [
     source::MISSING_SOURCE,
     source::STALE_PACKAGE,
     secrets::GUARD,
+    source::UNEXPLAINED_FILE,
     platform::GUARD,
     abi::GUARD,
     aws_sdk::GUARD,

@@ -33,11 +33,38 @@ pub struct SdkPolicy<'a> {
     pub requirements_shown: String,
     /// Its top-level requirements, in file order.
     pub requirements: Vec<Requirement>,
+    /// Each requirement's line and text as written, by index into `requirements`.
+    pub written: Vec<(usize, String)>,
+}
+
+impl SdkPolicy<'_> {
+    /// `requirements.txt:3 (aws-lambda-powertools[tracer]>=2.0)` for the top-level `name`.
+    fn line_of(&self, normalized: &str) -> Option<(usize, &str)> {
+        let index = self.requirements.iter().position(|r| r.normalized == normalized)?;
+        self.written.get(index).map(|(line, text)| (*line, text.as_str()))
+    }
+}
+
+/// The findings, and what the step should say though it is no finding: a requirements.txt
+/// that lists boto3 itself, with a complete and consistent SDK installed, is the user's
+/// explicit choice (a notice, not a failure).
+#[derive(Debug, Default)]
+pub struct SdkReport {
+    pub findings: Vec<Finding>,
+    pub notices: Vec<String>,
 }
 
 /// The requirements in a requirements.txt, as pip reads them (see `requirements_txt`).
 pub fn read_requirements(text: &str) -> Vec<Requirement> {
     crate::python::requirements_txt::requirements(text)
+}
+
+/// The requirements with their lines as written, split the way [`SdkPolicy`] takes them.
+pub fn read_requirements_as_written(text: &str) -> (Vec<Requirement>, Vec<(usize, String)>) {
+    crate::python::requirements_txt::requirements_as_written(text)
+        .into_iter()
+        .map(|(line, written, requirement)| (requirement, (line, written)))
+        .unzip()
 }
 
 /// A bundled SDK package: its dist-info, or a bare package dir copied in by hand.
@@ -53,7 +80,7 @@ pub fn check(
     env: &MarkerEnv,
     policy: &SdkPolicy,
     ctx: &FileContext,
-) -> Vec<Finding> {
+) -> SdkReport {
     let bundled: Vec<Bundled> = SDK
         .iter()
         .filter_map(|&name| {
@@ -67,10 +94,29 @@ pub fn check(
         })
         .collect();
     if bundled.is_empty() {
-        return Vec::new();
+        return SdkReport::default();
     }
     if policy.allow_bundled {
-        return check_allowed_set(&bundled, installed, env, policy, ctx);
+        return SdkReport { findings: check_allowed_set(&bundled, installed, env, policy, ctx), notices: Vec::new() };
+    }
+    if let Some((line, written)) = policy.line_of("boto3") {
+        // boto3 listed by name: bundling is meant. Only a set that does not fit together fails.
+        let findings = check_allowed_set(&bundled, installed, env, policy, ctx);
+        let notices = if findings.is_empty() {
+            let versions: Vec<String> = bundled
+                .iter()
+                .map(|b| format!("{} {}", b.name, b.dist.map(|d| d.version.as_str()).unwrap_or("?")))
+                .collect();
+            vec![format!(
+                "notice: {}:{line} lists {written}: function {} bundles its own AWS SDK ({}), complete and consistent, in place of the runtime's; set allow_bundled_aws_sdk = true to say so and silence this",
+                policy.requirements_shown,
+                policy.logical_id,
+                versions.join(", ")
+            )]
+        } else {
+            Vec::new()
+        };
+        return SdkReport { findings, notices };
     }
 
     let graph = Graph::new(installed, env);
@@ -80,15 +126,45 @@ pub fn check(
         let (mut origin, fix) = match graph.chain_from(&policy.requirements, package.name) {
             Some(chain) if chain.len() == 1 => (
                 format!("{} lists it directly", policy.requirements_shown),
-                format!("remove {} from {} and use the runtime's SDK (the seed's fix)", chain[0], policy.requirements_shown),
-            ),
-            Some(chain) => (
-                format!("pulled in by {} (from {})", chain.join(" -> "), policy.requirements_shown),
                 format!(
-                    "remove {} from {} (or replace it with a package that does not require boto3) and use the runtime's SDK (the seed's fix)",
+                    "remove {} from {} and use the runtime's SDK (the seed's fix)",
                     chain[0], policy.requirements_shown
                 ),
             ),
+            Some(chain) => {
+                let (line, written) = policy.line_of(&chain[0]).unwrap_or((0, chain[0].as_str()));
+                let at = if line > 0 {
+                    format!("{}:{line}", policy.requirements_shown)
+                } else {
+                    policy.requirements_shown.clone()
+                };
+                // An extra that alone brings the SDK in is the thing to drop, not the package.
+                let root = policy.requirements.iter().find(|r| r.normalized == chain[0]);
+                let extras_to_blame: Vec<&String> = root
+                    .map(|root| {
+                        let bare = Requirement { extras: Vec::new(), ..root.clone() };
+                        if root.extras.is_empty()
+                            || graph.chain_from(std::slice::from_ref(&bare), package.name).is_some()
+                        {
+                            Vec::new()
+                        } else {
+                            root.extras.iter().collect()
+                        }
+                    })
+                    .unwrap_or_default();
+                let fix = if extras_to_blame.is_empty() {
+                    format!(
+                        "remove {written} from {at} (or replace it with a package that does not require boto3) and use the runtime's SDK (the seed's fix)"
+                    )
+                } else {
+                    let extras: Vec<String> = extras_to_blame.iter().map(|e| format!("[{e}]")).collect();
+                    format!(
+                        "drop the {} extra from {written} at {at} (that extra is what requires the SDK), and use the runtime's SDK (the seed's fix)",
+                        extras.join(", ")
+                    )
+                };
+                (format!("pulled in by {} (from {at}: {written})", chain.join(" -> ")), fix)
+            }
             None => match (&package.dist, graph.required_by(package.name)) {
                 (_, Some(chain)) => (
                     format!("pulled in by {} (not from {})", chain.join(" -> "), policy.requirements_shown),
@@ -121,7 +197,7 @@ pub fn check(
             ),
         ));
     }
-    findings
+    SdkReport { findings, notices: Vec::new() }
 }
 
 /// With bundling allowed: all three packages present, as installed distributions, with
@@ -270,13 +346,19 @@ mod tests {
     use test_wheels::{self as wheels, *};
 
     fn findings(root: &Path, requirements: &str, allow_bundled: bool) -> Vec<Finding> {
+        report(root, requirements, allow_bundled).findings
+    }
+
+    fn report(root: &Path, requirements: &str, allow_bundled: bool) -> SdkReport {
         let runtime = LambdaRuntime::new("python3.11", "x86_64").unwrap();
         let ctx = FileContext::new(Place::Directory { root, shown_from: root }, &runtime);
+        let (requirements, written) = read_requirements_as_written(requirements);
         let policy = SdkPolicy {
             allow_bundled,
             logical_id: "BackendFunction",
             requirements_shown: "requirements.txt".into(),
-            requirements: read_requirements(requirements),
+            requirements,
+            written,
         };
         check(root, &installed(root).unwrap(), &MarkerEnv::lambda(11, "x86_64"), &policy, &ctx)
     }
@@ -309,7 +391,7 @@ mod tests {
         assert_eq!(found.len(), 3, "{problems:#?}");
         assert!(
             problems[0].contains(
-                "boto3 1.35.0 is bundled into the artifact: pulled in by watchtower -> boto3 (from requirements.txt)"
+                "boto3 1.35.0 is bundled into the artifact: pulled in by watchtower -> boto3 (from requirements.txt:2: watchtower==3.3.1)"
             ),
             "{}",
             problems[0]
@@ -317,21 +399,52 @@ mod tests {
         assert!(problems[1].contains("pulled in by watchtower -> boto3 -> botocore"), "{}", problems[1]);
         assert!(problems[2].contains("pulled in by watchtower -> boto3 -> s3transfer"), "{}", problems[2]);
         assert_eq!(found[0].path, "boto3-1.35.0.dist-info");
-        assert!(found[0].fix.contains("remove watchtower from requirements.txt"), "{}", found[0].fix);
+        assert!(found[0].fix.contains("remove watchtower==3.3.1 from requirements.txt:2"), "{}", found[0].fix);
         assert!(found[0].fix.contains("allow_bundled_aws_sdk = true for BackendFunction"), "{}", found[0].fix);
         assert!(found.iter().all(|f| f.symptom.contains("cannot import name 'six' from 'botocore.compat'")));
     }
 
     #[test]
-    fn a_directly_listed_sdk_and_a_hand_copied_one_are_reported() {
+    fn boto3_listed_directly_is_a_choice_a_notice_when_the_set_is_complete_and_consistent() {
+        let complete = tempfile::tempdir().unwrap();
+        install(complete.path(), &FULL_SDK);
+        let chosen = report(complete.path(), "requests\nboto3==1.35.0\n", false);
+        assert_eq!(chosen.findings, []);
+        assert_eq!(chosen.notices.len(), 1, "{:?}", chosen.notices);
+        assert!(chosen.notices[0].contains("requirements.txt:2 lists boto3==1.35.0"), "{}", chosen.notices[0]);
+        assert!(
+            chosen.notices[0].contains("boto3 1.35.0, botocore 1.35.0, s3transfer 0.10.4"),
+            "{}",
+            chosen.notices[0]
+        );
+
+        // Listed, but incomplete (a hand-copied botocore, no s3transfer): still failures.
         let dir = tempfile::tempdir().unwrap();
         install(dir.path(), &[BOTO3]);
         std::fs::create_dir_all(dir.path().join("botocore")).unwrap();
-        let found = findings(dir.path(), "boto3==1.35.0\n", false);
-        assert_eq!(found.len(), 2, "{found:#?}");
-        assert!(found[0].problem.contains("requirements.txt lists it directly"), "{}", found[0].problem);
-        assert_eq!(found[1].path, "botocore");
-        assert!(found[1].problem.contains("copied in by hand"), "{}", found[1].problem);
+        let incomplete = report(dir.path(), "boto3==1.35.0\n", false);
+        assert!(incomplete.notices.is_empty());
+        let problems: Vec<&str> = incomplete.findings.iter().map(|f| f.problem.as_str()).collect();
+        assert!(problems.iter().any(|p| p.contains("s3transfer is missing")), "{problems:#?}");
+        assert!(problems.iter().any(|p| p.contains("botocore is bundled as a bare package dir")), "{problems:#?}");
+    }
+
+    #[test]
+    fn an_extra_that_pulls_the_sdk_in_is_named_as_written() {
+        let dir = tempfile::tempdir().unwrap();
+        install(dir.path(), &[POWERTOOLS, XRAY_SDK, BOTOCORE_MATCHING, JMESPATH, DATEUTIL, SIX, URLLIB3]);
+        let found = findings(dir.path(), "# tracing\naws-lambda-powertools[tracer]==3.4.0\n", false);
+        assert_eq!(found.len(), 1, "{found:#?}");
+        assert!(
+            found[0].problem.contains("pulled in by aws-lambda-powertools -> aws-xray-sdk -> botocore (from requirements.txt:2: aws-lambda-powertools[tracer]==3.4.0)"),
+            "{}",
+            found[0].problem
+        );
+        assert!(
+            found[0].fix.contains("drop the [tracer] extra from aws-lambda-powertools[tracer]==3.4.0"),
+            "{}",
+            found[0].fix
+        );
     }
 
     #[test]

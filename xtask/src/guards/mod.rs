@@ -8,11 +8,13 @@ pub mod allow;
 pub mod aws_sdk;
 pub mod dependencies;
 pub mod files;
+pub mod imports;
 pub mod platform;
 pub mod runtime;
 pub mod scan;
 pub mod secrets;
 pub mod smoke;
+pub mod smoke_events;
 pub mod source;
 pub mod suite;
 

@@ -1,7 +1,13 @@
 //! Guard `smoke-test`: a cold start of the built artifact. The handler is imported from the
-//! artifact and invoked with a synthetic API Gateway proxy event (GET /health by default), in
-//! a Python that matches the runtime: the Lambda base image under Docker when a daemon
-//! answers, else the local `python3.X`, else the test is skipped with a warning.
+//! artifact (its layers next, as `/opt/python`) and invoked with the event its first event
+//! source would send (see [`super::smoke_events`]), or a user's event file, in a Python that
+//! matches the runtime: the Lambda base image under Docker when a daemon answers, else a local
+//! `python3.X`, else a static import check (see [`super::imports`]).
+//!
+//! Only a packaging failure fails the guard: a module that cannot be imported, a native
+//! library that does not load, a Windows/macOS-only call. Any other exception (the app's own
+//! logic meeting a synthetic event, a missing AWS resource) is a notice; so is any response but
+//! a 5xx from an API function.
 //!
 //! Locally, nothing from the host's site-packages may satisfy an import, or a package missing
 //! from requirements.txt would pass here and fail on Lambda (the seed's `No module named ...`
@@ -30,7 +36,8 @@ const RESULT_MARKER: &str = "XTASK-SMOKE-RESULT ";
 const SMOKE_SCRIPT: &str = r#"
 import importlib, importlib.machinery, json, os, sys, time, traceback
 
-artifact, module_name, attribute, event_json, mode = sys.argv[1:6]
+artifact, module_name, attribute, event_json, mode, layers_json = sys.argv[1:7]
+layers = json.loads(layers_json)
 runtime_provided = {"boto3", "botocore", "s3transfer", "jmespath", "dateutil", "six", "urllib3"}
 served_from_host = []
 
@@ -39,7 +46,7 @@ if mode == "local":
     host_dirs = [d for d in site.getsitepackages() + [site.getusersitepackages()] if os.path.isdir(d)]
     # The standard library only: no site-packages, no current dir, no PYTHONPATH.
     stdlib = [p for p in sys.path if p and "-packages" not in p and p.startswith((sys.base_prefix, sys.prefix))]
-    sys.path[:] = [artifact] + stdlib
+    sys.path[:] = [artifact] + layers + stdlib
 
     class LambdaRuntimeSdk:
         """What the Lambda runtime itself provides, from the host, after the artifact."""
@@ -54,7 +61,7 @@ if mode == "local":
 
     sys.meta_path.append(LambdaRuntimeSdk)
 else:
-    sys.path.insert(0, artifact)
+    sys.path[0:0] = [artifact] + layers
 
 os.chdir(artifact)
 
@@ -62,25 +69,26 @@ class Context:
     function_name = os.environ.get("AWS_LAMBDA_FUNCTION_NAME", "smoke-test")
     function_version = "$LATEST"
     invoked_function_arn = "arn:aws:lambda:us-east-1:000000000000:function:" + function_name
-    memory_limit_in_mb = 1024
+    memory_limit_in_mb = int(os.environ.get("AWS_LAMBDA_FUNCTION_MEMORY_SIZE", "128"))
     aws_request_id = "xtask-smoke-test"
     log_group_name = "/aws/lambda/" + function_name
     log_stream_name = "smoke"
     def get_remaining_time_in_millis(self):
         return 30000
 
-result = {}
+result = {"phase": "import"}
 try:
     started = time.monotonic()
     handler = getattr(importlib.import_module(module_name), attribute)
     result["import_seconds"] = round(time.monotonic() - started, 3)
-    event = json.loads(event_json)
-    response = handler(event, Context())
-    if isinstance(response, dict):
-        result["status"] = response.get("statusCode")
-        result["body"] = str(response.get("body", ""))[:300]
-    else:
-        result["error"] = "the handler returned %r, not an API Gateway proxy response" % type(response).__name__
+    if event_json:
+        result["phase"] = "invoke"
+        response = handler(json.loads(event_json), Context())
+        result["returned"] = type(response).__name__
+        if isinstance(response, dict) and "statusCode" in response:
+            result["status"] = response.get("statusCode")
+            result["body"] = str(response.get("body", ""))[:300]
+    result["phase"] = "done"
 except BaseException as error:
     result["error"] = traceback.format_exception_only(type(error), error)[-1].strip()
     frames = [f for f in traceback.extract_tb(error.__traceback__)
@@ -134,10 +142,10 @@ pub fn choose_interpreter(runtime: &LambdaRuntime, docker_answers: impl FnOnce()
             runtime.arch.template_name()
         ));
     }
-    match which::which(&runtime.name) {
-        Ok(python) => Interpreter::Local(python),
-        Err(_) => Interpreter::Unavailable(format!(
-            "no Docker daemon answers and {} is not on PATH: install Python 3.{} to run the cold-start smoke test",
+    match crate::sys::interpreters::find(&runtime.name) {
+        Some(python) => Interpreter::Local(python),
+        None => Interpreter::Unavailable(format!(
+            "no Docker daemon answers and no {} is found here: install Python 3.{} to run the cold-start smoke test",
             runtime.name, runtime.python_minor
         )),
     }
@@ -153,9 +161,25 @@ pub struct SmokeTarget<'a> {
     /// From the template's Handler: `handler` and `handler` for `handler.handler`.
     pub module: String,
     pub attribute: String,
-    /// The request path of the synthetic GET, e.g. `/health`.
-    pub path: &'a str,
+    /// What the handler is invoked with; `None`: import only.
+    pub event: Option<SmokeEvent>,
     pub runtime: &'a LambdaRuntime,
+    /// The built layers' package dirs (`.aws-sam/build/<Layer>/python`), after the artifact.
+    pub layers: Vec<PathBuf>,
+    /// Layers from outside the template: a module missing here may be in one of them.
+    pub external_layers: Vec<String>,
+    /// The function's `Environment.Variables`, intrinsics as placeholders.
+    pub environment: Vec<(String, String)>,
+    pub memory_size: u32,
+}
+
+/// The event of a smoke test, and how the output names it.
+#[derive(Debug, Clone)]
+pub struct SmokeEvent {
+    pub description: String,
+    pub event: serde_json::Value,
+    /// An API Gateway proxy event: a 5xx response fails.
+    pub api: bool,
 }
 
 /// What the smoke test found, and what the step should tell the user either way.
@@ -169,6 +193,8 @@ pub struct SmokeReport {
 
 #[derive(Debug, serde::Deserialize)]
 struct ScriptResult {
+    phase: String,
+    returned: Option<String>,
     status: Option<serde_json::Value>,
     body: Option<String>,
     error: Option<String>,
@@ -179,35 +205,34 @@ struct ScriptResult {
     served_from_host: Vec<String>,
 }
 
-/// A synthetic API Gateway (REST, proxy) event for `GET {path}`, like the one Lambda receives.
-pub fn api_gateway_event(path: &str) -> serde_json::Value {
-    serde_json::json!({
-        "resource": "/{proxy+}",
-        "path": path,
-        "httpMethod": "GET",
-        "headers": {"Host": "smoke.execute-api.us-east-1.amazonaws.com", "Accept": "application/json"},
-        "multiValueHeaders": {"Host": ["smoke.execute-api.us-east-1.amazonaws.com"], "Accept": ["application/json"]},
-        "queryStringParameters": null,
-        "multiValueQueryStringParameters": null,
-        "pathParameters": {"proxy": path.trim_start_matches('/')},
-        "stageVariables": null,
-        "requestContext": {
-            "resourcePath": "/{proxy+}",
-            "httpMethod": "GET",
-            "path": format!("/Prod{path}"),
-            "stage": "Prod",
-            "requestId": "xtask-smoke-test",
-            "identity": {"sourceIp": "127.0.0.1"}
-        },
-        "body": null,
-        "isBase64Encoded": false
-    })
+/// True when an error line is a packaging failure: the artifact itself is broken, and Lambda
+/// fails the same way whatever the event.
+pub fn is_packaging_failure(error: &str) -> bool {
+    let error_type = error.split(':').next().unwrap_or_default().trim();
+    matches!(error_type, "ModuleNotFoundError" | "ImportError")
+        || [
+            "invalid ELF header",
+            "cannot open shared object file",
+            "wrong ELF class",
+            "GLIBC_",
+            "GLIBCXX_",
+            "add_dll_directory",
+            "undefined symbol",
+            "not a valid Win32 application",
+            "mach-o",
+            "incompatible architecture",
+        ]
+        .iter()
+        .any(|needle| error.contains(needle))
 }
 
 pub fn run(target: &SmokeTarget, interpreter: &Interpreter, timeout: Duration) -> Result<SmokeReport> {
     let mut report = SmokeReport::default();
     let mut interpreter = interpreter.clone();
-    let event = serde_json::to_string(&api_gateway_event(target.path)).context("encoding the event")?;
+    let event = match &target.event {
+        Some(event) => serde_json::to_string(&event.event).context("encoding the event")?,
+        None => String::new(),
+    };
 
     let mut output = None;
     if let Interpreter::Image { image, platform } = &interpreter {
@@ -240,10 +265,35 @@ pub fn run(target: &SmokeTarget, interpreter: &Interpreter, timeout: Duration) -
             }
         },
         (None, Interpreter::Unavailable(reason)) => {
+            let mut roots = vec![target.artifact.to_path_buf()];
+            roots.extend(target.layers.iter().cloned());
+            let check = super::imports::check(&roots, &target.module, target.runtime)?;
             report.notes.push(format!(
-                "warning: smoke test of {} SKIPPED: {reason}; the cold start of this artifact is unchecked",
-                target.logical_id
+                "    {}: no interpreter can run it here ({reason}); ran the static import check instead: {} modules followed",
+                target.logical_id, check.followed
             ));
+            for missing in check.unresolved {
+                let message = format!(
+                    "{} imports {}, which is in neither the artifact, its layers, the runtime's SDK nor the {} standard library",
+                    missing.file, missing.module, target.runtime.name
+                );
+                if !target.external_layers.is_empty() {
+                    report.notes.push(format!(
+                        "notice: {message}; it may come from {}, which is not checked here",
+                        target.external_layers.join(", ")
+                    ));
+                    continue;
+                }
+                let mut finding = Finding::new(
+                    GUARD,
+                    format!("{}/{}", target.artifact_shown, missing.file),
+                    format!("static import check: {message}"),
+                    format!("Runtime.ImportModuleError: No module named '{}' at the first cold start", missing.module),
+                    missing_module_fix(&missing.module, target.runtime),
+                );
+                finding = finding.at_line(missing.line);
+                report.findings.push(finding);
+            }
             return Ok(report);
         }
         (None, Interpreter::Image { .. }) => unreachable!("replaced by a local interpreter above"),
@@ -260,12 +310,31 @@ pub fn run(target: &SmokeTarget, interpreter: &Interpreter, timeout: Duration) -
             result.served_from_host.join(", ")
         ));
     }
-    let request = format!("GET {}", target.path);
+    let what = match &target.event {
+        Some(event) => format!("invoking it with {}", event.description),
+        None => "importing it (no event to invoke it with)".to_string(),
+    };
     if let Some(error) = result.error {
         let (path, line) = match (&result.file, result.line) {
             (Some(file), line) => (format!("{}/{file}", target.artifact_shown), line),
             (None, _) => (format!("{}/{}", target.artifact_shown, target.module.replace('.', "/") + ".py"), None),
         };
+        let during = if result.phase == "import" { "importing the handler" } else { "invoking the handler" };
+        let missing_from_external = error.contains("No module named") && !target.external_layers.is_empty();
+        if !is_packaging_failure(&error) || missing_from_external {
+            let hint = if missing_from_external {
+                format!("; it may come from {}, which is not checked here", target.external_layers.join(", "))
+            } else {
+                String::new()
+            };
+            report.notes.push(format!(
+                "notice: smoke test of {}: {during} raised {error} ({path}{}){hint}: not a packaging failure, so not a finding; check it with sam local invoke {} -e <event.json>",
+                target.logical_id,
+                line.map(|l| format!(":{l}")).unwrap_or_default(),
+                target.logical_id
+            ));
+            return Ok(report);
+        }
         let runtime_sdk = target_runtime_module(&error);
         let fix = match runtime_sdk {
             Some(module) => format!(
@@ -278,7 +347,7 @@ pub fn run(target: &SmokeTarget, interpreter: &Interpreter, timeout: Duration) -
         let mut finding = Finding::new(
             GUARD,
             path,
-            format!("importing {}.{} and invoking {request} failed: {error}", target.module, target.attribute),
+            format!("{during} {}.{} failed: {error}", target.module, target.attribute),
             "the same error on Lambda's first cold start: Runtime.ImportModuleError or a 502 from API Gateway (the seed's No module named 'src' was this)",
             fix,
         );
@@ -288,29 +357,52 @@ pub fn run(target: &SmokeTarget, interpreter: &Interpreter, timeout: Duration) -
         report.findings.push(finding);
         return Ok(report);
     }
+    let imported = format!("handler imported in {:.2}s", result.import_seconds.unwrap_or_default());
+    let Some(event) = &target.event else {
+        report.notes.push(format!("    {}: import only -> ok ({imported})", target.logical_id));
+        return Ok(report);
+    };
     let status = result.status.as_ref().and_then(serde_json::Value::as_u64);
-    if status != Some(200) {
+    if event.api && status.is_some_and(|s| s >= 500) {
         report.findings.push(Finding::new(
             GUARD,
             format!("{}/{}", target.artifact_shown, target.module.replace('.', "/") + ".py"),
             format!(
-                "{request} answered {} instead of 200: {}",
-                result.status.map(|s| s.to_string()).unwrap_or_else(|| "no statusCode".into()),
+                "{} answered {}: {}",
+                event.description,
+                status.unwrap_or_default(),
                 result.body.unwrap_or_default()
             ),
-            format!("the deployed API fails the same way: {request} after every cold start"),
+            format!("the deployed API fails the same way: {} after every cold start", event.description),
             format!(
-                "fix the route, or point the smoke test at one that answers 200 without AWS access: smoke_test_path for {} in [workspace.metadata.lambda]",
+                "fix the handler, or point the smoke test at a route that answers without AWS access: smoke_test_path (or smoke_test_event) for {} in [workspace.metadata.lambda]",
                 target.logical_id
             ),
         ));
         return Ok(report);
     }
-    report
-        .notes
-        .push(format!("    {request} -> 200 (handler imported in {:.2}s)", result.import_seconds.unwrap_or_default()));
-    report.body = result.body;
+    let answer = match (status, &result.returned) {
+        (Some(status), _) => format!("statusCode {status}"),
+        (None, Some(returned)) => format!("returned {returned}"),
+        (None, None) => "returned".to_string(),
+    };
+    report.notes.push(format!("    {}: {what} -> {answer} ({imported})", target.logical_id));
+    if status == Some(200) {
+        report.body = result.body;
+    }
+    let _ = what;
     Ok(report)
+}
+
+fn missing_module_fix(module: &str, runtime: &LambdaRuntime) -> String {
+    let root = module.split('.').next().unwrap_or(module);
+    match super::imports::removed_from_stdlib(root) {
+        Some(version) => format!(
+            "{root} left the standard library in Python 3.{version}, and {} is newer: replace it, or add its PyPI successor to requirements.txt",
+            runtime.name
+        ),
+        None => format!("add the package that provides {root} to requirements.txt, or fix the import, then rebuild"),
+    }
 }
 
 /// `No module named 'boto3'` for a module the runtime provides: a gap of the local
@@ -332,11 +424,15 @@ fn crash_finding(target: &SmokeTarget, error: &str) -> Finding {
 
 /// The variables Lambda sets that code commonly reads at import. The host's own environment
 /// is not passed on: no credentials or local settings leak into the check.
-fn lambda_environment(target: &SmokeTarget, task_root: &str) -> Vec<(&'static str, String)> {
-    vec![
+fn lambda_environment(target: &SmokeTarget, task_root: &str) -> Vec<(String, String)> {
+    let lambda = [
         ("LAMBDA_TASK_ROOT", task_root.to_string()),
+        ("LAMBDA_RUNTIME_DIR", "/var/runtime".into()),
         ("AWS_LAMBDA_FUNCTION_NAME", format!("{}-smoke-test", target.logical_id)),
-        ("AWS_LAMBDA_FUNCTION_MEMORY_SIZE", "1024".into()),
+        ("AWS_LAMBDA_FUNCTION_VERSION", "$LATEST".into()),
+        ("AWS_LAMBDA_FUNCTION_MEMORY_SIZE", target.memory_size.to_string()),
+        ("AWS_LAMBDA_LOG_GROUP_NAME", format!("/aws/lambda/{}-smoke-test", target.logical_id)),
+        ("AWS_LAMBDA_LOG_STREAM_NAME", "smoke".into()),
         ("AWS_EXECUTION_ENV", format!("AWS_Lambda_{}", target.runtime.name)),
         ("AWS_REGION", "us-east-1".into()),
         ("AWS_DEFAULT_REGION", "us-east-1".into()),
@@ -344,7 +440,18 @@ fn lambda_environment(target: &SmokeTarget, task_root: &str) -> Vec<(&'static st
         ("TZ", ":UTC".into()),
         ("LANG", "en_US.UTF-8".into()),
         ("PYTHONDONTWRITEBYTECODE", "1".into()),
-    ]
+    ];
+    let mut environment: Vec<(String, String)> = lambda.into_iter().map(|(k, v)| (k.to_string(), v)).collect();
+    for (name, value) in &target.environment {
+        // Lambda refuses to let a function set its reserved variables; credentials never pass.
+        if crate::sys::redact::CREDENTIAL_VARIABLES.contains(&name.as_str())
+            || environment.iter().any(|(k, _)| k == name)
+        {
+            continue;
+        }
+        environment.push((name.clone(), value.clone()));
+    }
+    environment
 }
 
 /// Returns the output and the interpreter that actually ran (behind any shim).
@@ -360,7 +467,9 @@ fn run_locally(target: &SmokeTarget, python: &Path, event: &str, timeout: Durati
         .with_context(|| format!("asking {} where its interpreter is", python.display()))?;
     // -I: no PYTHONPATH, no user site; -S: no site-packages; -B: no .pyc written into the
     // artifact, which Lambda would otherwise get too.
-    let command = cmd!(sh, "{python} -I -S -B -c {SMOKE_SCRIPT} {artifact} {module} {attribute} {event} local");
+    let layers = serde_json::to_string(&target.layers).context("encoding the layers")?;
+    let command =
+        cmd!(sh, "{python} -I -S -B -c {SMOKE_SCRIPT} {artifact} {module} {attribute} {event} local {layers}");
     let mut command: Command = command.into();
     command.env_clear().env("PATH", "/usr/local/bin:/usr/bin:/bin");
     command.envs(lambda_environment(target, &artifact.to_string_lossy()));
@@ -371,6 +480,14 @@ fn run_locally(target: &SmokeTarget, python: &Path, event: &str, timeout: Durati
 fn run_in_image(target: &SmokeTarget, image: &str, platform: &str, event: &str, timeout: Duration) -> Result<String> {
     let sh = Shell::new()?;
     let task_mount = format!("{}:/var/task:ro", target.artifact.display());
+    let mut layer_mounts = Vec::new();
+    let mut layer_paths = Vec::new();
+    for (i, layer) in target.layers.iter().enumerate() {
+        layer_mounts.push("-v".to_string());
+        layer_mounts.push(format!("{}:/opt/xtask-layer-{i}/python:ro", layer.display()));
+        layer_paths.push(format!("/opt/xtask-layer-{i}/python"));
+    }
+    let layers = serde_json::to_string(&layer_paths).context("encoding the layers")?;
     let env_flags: Vec<String> = lambda_environment(target, "/var/task")
         .into_iter()
         .flat_map(|(k, v)| ["-e".to_string(), format!("{k}={v}")])
@@ -378,7 +495,7 @@ fn run_in_image(target: &SmokeTarget, image: &str, platform: &str, event: &str, 
     let (module, attribute) = (&target.module, &target.attribute);
     let command = cmd!(
         sh,
-        "docker run --rm --platform {platform} --entrypoint /var/lang/bin/python3 -v {task_mount} {env_flags...} {image} -B -c {SMOKE_SCRIPT} /var/task {module} {attribute} {event} image"
+        "docker run --rm --platform {platform} --entrypoint /var/lang/bin/python3 -v {task_mount} {layer_mounts...} {env_flags...} {image} -B -c {SMOKE_SCRIPT} /var/task {module} {attribute} {event} image {layers}"
     );
     crate::sys::process::capture(command, "docker run (smoke test)", Some(timeout))
 }
@@ -404,13 +521,13 @@ mod tests {
         let missing = LambdaRuntime::new("python3.99", "x86_64").unwrap();
         if std::env::consts::ARCH == "x86_64" {
             let Interpreter::Unavailable(reason) = choose_interpreter(&missing, || false) else { panic!() };
-            assert!(reason.contains("python3.99 is not on PATH"), "{reason}");
+            assert!(reason.contains("no python3.99 is found"), "{reason}");
         }
     }
 
     #[test]
     fn the_event_is_an_api_gateway_proxy_get() {
-        let event = api_gateway_event("/health");
+        let event = super::super::smoke_events::rest_api("GET", "/health", Some("/{proxy+}"));
         assert_eq!(event["httpMethod"], "GET");
         assert_eq!(event["path"], "/health");
         assert_eq!(event["pathParameters"]["proxy"], "health");

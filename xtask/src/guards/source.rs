@@ -11,6 +11,8 @@ use super::Finding;
 
 pub const STALE_PACKAGE: &str = "stale-installed-package";
 pub const MISSING_SOURCE: &str = "missing-source";
+/// Reported by the clean step: untracked content no installer's record explains.
+pub const UNEXPLAINED_FILE: &str = "unexplained-file";
 
 /// What the pre-build guards need to know about one function.
 #[derive(Debug, Clone)]

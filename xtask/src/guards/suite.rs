@@ -15,17 +15,29 @@ use anyhow::{Context, Result};
 use super::aws_sdk::{self, SdkPolicy};
 use super::files::{FileContext, Place};
 use super::runtime::LambdaRuntime;
-use super::smoke::{self, Interpreter, SmokeTarget};
+use super::smoke::{self, Interpreter, SmokeEvent, SmokeTarget};
+use super::smoke_events;
 use super::{abi, dependencies, platform, scan, secrets, source, Finding};
-use crate::project::config::Project;
+use crate::project::config::{Project, SmokeTestMode};
 use crate::project::layout;
-use crate::project::target::BuildTarget;
+use crate::project::target::{BuildTarget, Discovery, LayerTarget};
+use crate::project::template::EnvValue;
 use crate::python::pep508::MarkerEnv;
 
 /// A cold start plus the first request; generous, since a slow import is still a pass.
 const SMOKE_TIMEOUT: Duration = Duration::from_secs(120);
 /// In Docker the image may have to be pulled first.
 const SMOKE_TIMEOUT_IN_IMAGE: Duration = Duration::from_secs(600);
+
+pub fn layer_runtime(layer: &LayerTarget) -> Result<LambdaRuntime> {
+    LambdaRuntime::new(&layer.runtime, "x86_64").with_context(|| format!("layer {}", layer.logical_id()))
+}
+
+/// Where sam build puts a layer: `.aws-sam/build/<LogicalId>`; a Python build method puts
+/// the packages in its `python/` dir, which Lambda mounts at `/opt/python`.
+pub fn layer_artifact_dir(project: &Project, logical_id: &str) -> PathBuf {
+    project.build_dir().join(logical_id)
+}
 
 pub fn runtime_of(target: &BuildTarget) -> Result<LambdaRuntime> {
     LambdaRuntime::new(target.template.runtime.as_deref().unwrap_or_default(), &target.template.architecture)
@@ -39,9 +51,19 @@ pub fn artifact_dir(project: &Project, target: &BuildTarget) -> PathBuf {
 
 /// Before sam: the source guards, and the file-level guards over the function dir, so a
 /// foreign binary is caught before sam spends a minute on it.
-pub fn pre_build(project: &Project, targets: &[BuildTarget]) -> Result<Vec<Finding>> {
+pub fn pre_build(project: &Project, found: &Discovery) -> Result<Vec<Finding>> {
     let mut findings = Vec::new();
-    for target in targets {
+    for layer in &found.layers {
+        // A layer without a BuildMethod ships its dir as it is, installed packages included:
+        // only what cannot load on Lambda is a finding.
+        let root = project.path(&layer.dir);
+        let runtime = layer_runtime(layer)?;
+        let scan = scan::scan(&root)?;
+        let ctx = FileContext::new(Place::Directory { root: &root, shown_from: &project.root }, &runtime);
+        findings.extend(platform::check(&scan, &ctx));
+        findings.extend(abi::check(&scan, &ctx));
+    }
+    for (target, _) in found.function_dirs() {
         let function = target.source(project);
         let runtime = runtime_of(target)?;
         findings.extend(source::check(&function));
@@ -56,9 +78,27 @@ pub fn pre_build(project: &Project, targets: &[BuildTarget]) -> Result<Vec<Findi
 
 /// After sam: every guard on what would ship. A function without build output is listed in
 /// `missing` (lambda-build treats that as an error, lambda-check as a notice).
-pub fn post_build(project: &Project, targets: &[BuildTarget], missing: &mut Vec<String>) -> Result<Vec<Finding>> {
+/// `notices` gets what is worth saying but is no finding (a deliberately bundled SDK).
+pub fn post_build(
+    project: &Project,
+    found: &Discovery,
+    missing: &mut Vec<String>,
+    notices: &mut Vec<String>,
+) -> Result<Vec<Finding>> {
     let mut findings = Vec::new();
-    for target in targets {
+    for layer in &found.layers {
+        let artifact = layer_artifact_dir(project, layer.logical_id());
+        if !artifact.is_dir() {
+            missing.push(artifact.strip_prefix(&project.root).unwrap_or(&artifact).display().to_string());
+            continue;
+        }
+        let runtime = layer_runtime(layer)?;
+        let scan = scan::scan(&artifact)?;
+        let ctx = FileContext::new(Place::Directory { root: &artifact, shown_from: &project.root }, &runtime);
+        findings.extend(platform::check(&scan, &ctx));
+        findings.extend(abi::check(&scan, &ctx));
+    }
+    for target in &found.targets {
         let artifact = artifact_dir(project, target);
         if !artifact.is_dir() {
             missing.push(artifact.strip_prefix(&project.root).unwrap_or(&artifact).display().to_string());
@@ -81,13 +121,17 @@ pub fn post_build(project: &Project, targets: &[BuildTarget], missing: &mut Vec<
             Err(err) if err.kind() == std::io::ErrorKind::NotFound => String::new(),
             Err(err) => return Err(err).with_context(|| format!("reading {requirements_shown}")),
         };
+        let (requirements, written) = aws_sdk::read_requirements_as_written(&requirements_text);
         let policy = SdkPolicy {
             allow_bundled: target.config.allow_bundled_aws_sdk,
             logical_id: &target.config.logical_id,
-            requirements: aws_sdk::read_requirements(&requirements_text),
+            requirements,
+            written,
             requirements_shown: requirements_shown.clone(),
         };
-        findings.extend(aws_sdk::check(&artifact, &installed, &env, &policy, &ctx));
+        let sdk = aws_sdk::check(&artifact, &installed, &env, &policy, &ctx);
+        findings.extend(sdk.findings);
+        notices.extend(sdk.notices);
         findings.extend(dependencies::check(&installed, &env, &ctx, &requirements_shown));
     }
     Ok(findings)
@@ -97,13 +141,17 @@ pub fn post_build(project: &Project, targets: &[BuildTarget], missing: &mut Vec<
 /// answered, or why it was skipped) are printed by the caller whether or not it passed.
 pub fn smoke_test(
     project: &Project,
-    targets: &[BuildTarget],
+    found: &Discovery,
     docker_answers: impl Fn() -> bool,
 ) -> Result<(Vec<Finding>, Vec<String>)> {
     let mut findings = Vec::new();
     let mut notes = Vec::new();
-    for target in targets {
-        if let Some(report) = smoke_one(project, target, &target.config.smoke_test_path, &docker_answers)? {
+    for target in &found.targets {
+        if target.config.smoke_test == SmokeTestMode::Off {
+            notes.push(format!("    {}: smoke test off (smoke_test = \"off\")", target.logical_id()));
+            continue;
+        }
+        if let Some(report) = smoke_one(project, found, target, None, &docker_answers)? {
             findings.extend(report.findings);
             notes.extend(report.notes);
         }
@@ -111,12 +159,70 @@ pub fn smoke_test(
     Ok((findings, notes))
 }
 
-/// A cold start of one built function answering `GET path`; `None` when it has no build
-/// output. The local rehearsal's health check is this with `/health`.
+/// The event a function's smoke test invokes it with: its `smoke_test_event` file, else the
+/// synthetic event of its first event source; `None` to import only. A path given here (the
+/// rehearsal's health check) or as `smoke_test_path` replaces an API event's path.
+pub fn smoke_event(project: &Project, target: &BuildTarget, path: Option<&str>) -> Result<Option<SmokeEvent>> {
+    if target.config.smoke_test == SmokeTestMode::Import {
+        return Ok(None);
+    }
+    if let Some(file) = &target.config.smoke_test_event {
+        let event = read_event_file(project, file)?;
+        let api = target.template.events.first().is_some_and(|e| e.kind == "Api" || e.kind == "HttpApi");
+        return Ok(Some(SmokeEvent { description: format!("the event in {}", file.display()), event, api }));
+    }
+    let path = path.or(target.config.smoke_test_path.as_deref());
+    let Some(source) = target.template.events.first() else {
+        // A function with no event source (a Step Functions task, one invoked directly) has no
+        // event to guess; an explicit path still means an API event.
+        return Ok(path.map(|p| {
+            let event = smoke_events::rest_api("GET", p, Some("/{proxy+}"));
+            SmokeEvent { description: format!("API Gateway REST (v1) GET {p}"), event, api: true }
+        }));
+    };
+    Ok(smoke_events::for_source(source, path).map(|e| SmokeEvent {
+        description: e.description,
+        event: e.event,
+        api: e.api,
+    }))
+}
+
+/// A `smoke_test_event` file: bad input when it is missing or not JSON.
+pub fn read_event_file(project: &Project, file: &Path) -> Result<serde_json::Value> {
+    let text = match std::fs::read_to_string(project.path(file)) {
+        Ok(text) => text,
+        Err(err) => crate::bad_input!("smoke_test_event {}: {err}: create it or fix smoke_test_event", file.display()),
+    };
+    match serde_json::from_str(&text) {
+        Ok(value) => Ok(value),
+        Err(err) => crate::bad_input!("smoke_test_event {} is not JSON: {err}", file.display()),
+    }
+}
+
+/// The function's template environment as the smoke test sets it: intrinsics become a value
+/// naming them, since their real value exists only once deployed.
+pub fn smoke_environment(target: &BuildTarget) -> Vec<(String, String)> {
+    target
+        .template
+        .environment
+        .iter()
+        .map(|(name, value)| {
+            let value = match value {
+                EnvValue::Plain(text) => text.clone(),
+                EnvValue::Intrinsic(expression) => format!("xtask-placeholder({expression})"),
+            };
+            (name.clone(), value)
+        })
+        .collect()
+}
+
+/// A cold start of one built function; `None` when it has no build output. `path` replaces an
+/// API event's path (the local rehearsal's health check passes `/health`).
 pub fn smoke_one(
     project: &Project,
+    found: &Discovery,
     target: &BuildTarget,
-    path: &str,
+    path: Option<&str>,
     docker_answers: impl Fn() -> bool,
 ) -> Result<Option<smoke::SmokeReport>> {
     let artifact = artifact_dir(project, target);
@@ -124,15 +230,26 @@ pub fn smoke_one(
         return Ok(None);
     }
     let runtime = runtime_of(target)?;
-    let (handler_file, attribute) = target.template.handler_parts().expect("checked in resolve_targets");
+    let (handler_file, attribute) = target.template.handler_parts().expect("checked in discover");
+    let layers = target
+        .layers
+        .iter()
+        .filter_map(|id| found.layer(id))
+        .map(|layer| layer_artifact_dir(project, layer.logical_id()).join("python"))
+        .filter(|dir| dir.is_dir())
+        .collect();
     let smoke_target = SmokeTarget {
         logical_id: &target.config.logical_id,
         artifact: &artifact,
         artifact_shown: artifact.strip_prefix(&project.root).unwrap_or(&artifact).display().to_string(),
         module: handler_file.trim_end_matches(".py").replace('/', "."),
         attribute,
-        path,
+        event: smoke_event(project, target, path)?,
         runtime: &runtime,
+        layers,
+        external_layers: target.external_layers.clone(),
+        environment: smoke_environment(target),
+        memory_size: target.template.memory_size,
     };
     let interpreter = smoke::choose_interpreter(&runtime, &docker_answers);
     let timeout = if matches!(interpreter, Interpreter::Image { .. }) { SMOKE_TIMEOUT_IN_IMAGE } else { SMOKE_TIMEOUT };

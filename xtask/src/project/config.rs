@@ -18,63 +18,105 @@ pub const DEFAULT_SAM_CLI_VERSION: &str = "1.170.0";
 pub struct LambdaConfig {
     /// The SAM template, e.g. `infra/lambda/template.yaml`. sam runs in its directory.
     pub template: PathBuf,
-    /// The SAM CLI configuration with one table per environment.
-    pub samconfig: PathBuf,
+    /// The SAM CLI configuration with one table per environment; default `samconfig.toml`
+    /// beside the template (see [`Project::samconfig`]). A build needs none.
+    pub samconfig: Option<PathBuf>,
     /// SAM CLI version installed into the tool cache when `sam` is not on PATH.
     #[serde(default = "default_sam_cli_version")]
     pub sam_cli_version: String,
+    /// uv, installed into the tool cache when not on PATH, for SAM's `python-uv` build method
+    /// (functions whose runtime has no interpreter here and no Docker to build in).
+    #[serde(default = "default_uv_version")]
+    pub uv_version: String,
     /// A sam build or deploy still running after this long is killed and reported as hung.
     #[serde(default = "default_sam_timeout_minutes")]
     pub sam_timeout_minutes: u64,
+    /// Per-function overrides, by logical id. Every Python zip function of the template is
+    /// built and guarded whether it has an entry or not.
+    #[serde(default)]
     pub functions: Vec<FunctionConfig>,
     /// lambda-deploy's settings: `[workspace.metadata.lambda.deploy]` (see README).
     #[serde(default)]
     pub deploy: crate::project::deploy_settings::DeploySettings,
 }
 
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Clone, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct FunctionConfig {
     /// Logical id of the `AWS::Serverless::Function` in the template.
     pub logical_id: String,
-    /// The function's source directory (the template's CodeUri).
-    pub function_dir: PathBuf,
+    /// The function's source directory; default: the template's CodeUri. Must be that
+    /// directory when given (it is where sam reads the code from).
+    pub function_dir: Option<PathBuf>,
     /// Backend source copied into the function dir by copy-backend; none for a function
     /// whose code lives in its own directory.
     pub backend_src: Option<PathBuf>,
     /// Name of the copy inside the function dir.
     #[serde(default = "default_copy_to")]
     pub copy_to: String,
-    /// Entries of the function dir that clean keeps; everything else is removed.
-    #[serde(default = "default_allowlist")]
-    pub allowlist: Vec<String>,
+    /// Entries of the function dir that clean keeps; everything else is removed (never a
+    /// file git tracks). None: clean removes only what it can prove an installer put there.
+    pub allowlist: Option<Vec<String>>,
     /// Bundle boto3/botocore/s3transfer on purpose instead of using the runtime's (guard
     /// bundled-aws-sdk then requires all three, consistent with each other).
     #[serde(default)]
     pub allow_bundled_aws_sdk: bool,
-    /// The path the cold-start smoke test GETs through a synthetic API Gateway event.
-    #[serde(default = "default_smoke_test_path")]
-    pub smoke_test_path: String,
+    /// The path the cold-start smoke test requests through a synthetic API Gateway event;
+    /// default: the path of the function's first Api/HttpApi event.
+    pub smoke_test_path: Option<String>,
+    /// What the smoke test does: invoke the handler (default), only import it, or nothing.
+    #[serde(default)]
+    pub smoke_test: SmokeTestMode,
+    /// An event file (like `sam local invoke -e`), relative to the repository root, used
+    /// instead of the synthetic event of the function's first event source.
+    pub smoke_test_event: Option<PathBuf>,
+}
+
+impl FunctionConfig {
+    /// The settings of a function the configuration does not list: every default.
+    pub fn defaults(logical_id: &str) -> FunctionConfig {
+        FunctionConfig {
+            logical_id: logical_id.to_string(),
+            function_dir: None,
+            backend_src: None,
+            copy_to: default_copy_to(),
+            allowlist: None,
+            allow_bundled_aws_sdk: false,
+            smoke_test_path: None,
+            smoke_test: SmokeTestMode::default(),
+            smoke_test_event: None,
+        }
+    }
+}
+
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum SmokeTestMode {
+    /// Import the handler cold, then invoke it with the event of its first event source.
+    #[default]
+    Invoke,
+    /// Import the handler cold; do not invoke it.
+    Import,
+    /// No smoke test for this function.
+    Off,
 }
 
 fn default_sam_cli_version() -> String {
     DEFAULT_SAM_CLI_VERSION.to_string()
 }
 
+pub const DEFAULT_UV_VERSION: &str = "0.13.9";
+
+fn default_uv_version() -> String {
+    DEFAULT_UV_VERSION.to_string()
+}
+
 fn default_sam_timeout_minutes() -> u64 {
     45
 }
 
-fn default_smoke_test_path() -> String {
-    "/health".to_string()
-}
-
 fn default_copy_to() -> String {
     "src".to_string()
-}
-
-fn default_allowlist() -> Vec<String> {
-    ["handler.py", "requirements.txt", "src", ".gitignore"].map(String::from).to_vec()
 }
 
 /// The repository the xtask works on, with its configuration.
@@ -131,6 +173,15 @@ impl Project {
     pub fn sam_dir(&self) -> PathBuf {
         let template = self.template_path();
         template.parent().map(Path::to_path_buf).unwrap_or_else(|| self.root.clone())
+    }
+
+    /// The samconfig, relative to the root: as configured, else `samconfig.toml` beside the
+    /// template (sam's own default).
+    pub fn samconfig(&self) -> PathBuf {
+        match &self.config.samconfig {
+            Some(path) => path.clone(),
+            None => self.config.template.parent().unwrap_or(Path::new("")).join("samconfig.toml"),
+        }
     }
 }
 
@@ -193,11 +244,26 @@ pub fn parse_config(manifest_text: &str) -> Result<LambdaConfig> {
 }
 
 fn validate(config: &LambdaConfig) -> Result<()> {
-    if config.functions.is_empty() {
-        bad_input!("Cargo.toml [workspace.metadata.lambda] lists no functions: add a [[workspace.metadata.lambda.functions]] entry")
+    for path in [Some(&config.template), config.samconfig.as_ref()].into_iter().flatten() {
+        if path.is_absolute() || path.components().any(|c| matches!(c, std::path::Component::ParentDir)) {
+            bad_input!(
+                "Cargo.toml [workspace.metadata.lambda]: path {} must be relative to the repository root and stay inside it",
+                path.display()
+            )
+        }
     }
+    let mut seen = std::collections::HashSet::new();
     for function in &config.functions {
-        for path in [Some(&function.function_dir), function.backend_src.as_ref()].into_iter().flatten() {
+        if !seen.insert(&function.logical_id) {
+            bad_input!(
+                "Cargo.toml [workspace.metadata.lambda]: function {} has two [[functions]] entries: merge them into one",
+                function.logical_id
+            )
+        }
+        for path in [function.function_dir.as_ref(), function.backend_src.as_ref(), function.smoke_test_event.as_ref()]
+            .into_iter()
+            .flatten()
+        {
             if path.is_absolute() || path.components().any(|c| matches!(c, std::path::Component::ParentDir)) {
                 bad_input!(
                     "function {}: path {} must be relative to the repository root and stay inside it",
@@ -213,14 +279,14 @@ fn validate(config: &LambdaConfig) -> Result<()> {
                 function.copy_to
             )
         }
-        if !function.smoke_test_path.starts_with('/') {
+        if let Some(path) = function.smoke_test_path.as_ref().filter(|p| !p.starts_with('/')) {
             bad_input!(
-                "function {}: smoke_test_path {:?} must be a request path starting with /, like \"/health\"",
+                "function {}: smoke_test_path {path:?} must be a request path starting with /, like \"/health\"",
                 function.logical_id,
-                function.smoke_test_path
             )
         }
-        if function.backend_src.is_some() && !function.allowlist.contains(&function.copy_to) {
+        let allowlist = function.allowlist.as_deref().unwrap_or_default();
+        if function.backend_src.is_some() && function.allowlist.is_some() && !allowlist.contains(&function.copy_to) {
             bad_input!(
                 "function {}: the allowlist must keep the copied source {:?}, or clean would delete it: add it to allowlist",
                 function.logical_id,
@@ -257,7 +323,8 @@ backend_src = "backend/src"
     fn sample_config_parses_with_defaults() {
         let config = parse_config(SAMPLE).unwrap();
         assert_eq!(config.functions[0].copy_to, "src");
-        assert_eq!(config.functions[0].allowlist, ["handler.py", "requirements.txt", "src", ".gitignore"]);
+        assert_eq!(config.functions[0].allowlist, None);
+        assert_eq!(config.functions[0].smoke_test, SmokeTestMode::Invoke);
         assert_eq!(config.sam_cli_version, DEFAULT_SAM_CLI_VERSION);
     }
 
@@ -280,6 +347,34 @@ backend_src = "backend/src"
                 proptest::prop_assert!(!err.to_string().contains('\n'), "not one line: {}", err);
             }
         }
+    }
+
+    #[test]
+    fn the_template_alone_is_a_config() {
+        let config = parse_config("[workspace.metadata.lambda]\ntemplate = \"template.yaml\"\n").unwrap();
+        assert!(config.functions.is_empty());
+        let project = Project { root: PathBuf::from("/repo"), config };
+        assert_eq!(project.samconfig(), Path::new("samconfig.toml"));
+        let nested = parse_config("[workspace.metadata.lambda]\ntemplate = \"infra/template.yml\"\n").unwrap();
+        assert_eq!(
+            Project { root: PathBuf::from("/r"), config: nested }.samconfig(),
+            Path::new("infra/samconfig.toml")
+        );
+    }
+
+    #[test]
+    fn smoke_test_modes_parse_and_a_typo_is_bad_input() {
+        let text = format!("{SAMPLE}smoke_test = \"import\"\n");
+        assert_eq!(parse_config(&text).unwrap().functions[0].smoke_test, SmokeTestMode::Import);
+        let err = parse_config(&format!("{SAMPLE}smoke_test = \"skip\"\n")).unwrap_err();
+        assert_eq!(crate::run::exit::status_of(&err), crate::run::exit::BAD_INPUT);
+    }
+
+    #[test]
+    fn two_entries_for_one_function_are_bad_input() {
+        let text = format!("{SAMPLE}[[workspace.metadata.lambda.functions]]\nlogical_id = \"BackendFunction\"\n");
+        let err = parse_config(&text).unwrap_err();
+        assert!(err.to_string().contains("two [[functions]] entries"), "{err}");
     }
 
     #[test]

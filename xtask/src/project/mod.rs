@@ -1,6 +1,7 @@
 //! The repository the xtask works on: its configuration (`[workspace.metadata.lambda]`), the
 //! layout of sam's work dir, the SAM template, samconfig.toml, and the functions to build.
 
+pub mod cfn_yaml;
 pub mod config;
 pub mod deploy_settings;
 pub mod health_check;

@@ -1,28 +1,44 @@
-//! The functions to build: each configured function checked against the template and the
-//! disk, resolved to absolute paths.
+//! What a build works on, found in the template: every `AWS::Serverless::Function` with a
+//! `python3.X` runtime and a zip package is a target, its function dir its CodeUri; every
+//! `AWS::Serverless::LayerVersion` with a local ContentUri for Python is guarded with it. A
+//! `[[functions]]` entry only overrides the settings of the function it names. Everything
+//! else in the template that runs code is named in a notice saying why it is not guarded, so
+//! nothing goes unmentioned.
 
-use std::path::PathBuf;
+use std::path::{Component, Path, PathBuf};
 
 use anyhow::{Context, Result};
 
 use crate::bad_input;
 use crate::guards::source::FunctionSource;
 use crate::project::config::{FunctionConfig, Project};
-use crate::project::template::{Template, TemplateFunction};
+use crate::project::template::{LayerRef, Template, TemplateFunction, TemplateLayer};
 use crate::python::requirements_txt;
 use crate::sys::owned_dir::OwnedDir;
 
 /// One function, checked against the template and resolved to absolute paths.
-pub struct BuildTarget<'a> {
-    pub config: &'a FunctionConfig,
+#[derive(Debug, Clone)]
+pub struct BuildTarget {
+    /// Its `[[functions]]` entry, or every default when it has none.
+    pub config: FunctionConfig,
     pub template: TemplateFunction,
+    /// The function dir (its CodeUri) relative to the repository root, as output shows it.
+    pub dir: PathBuf,
     pub function_dir: OwnedDir,
     pub backend_src: Option<PathBuf>,
+    /// The template's layers it names that are guarded here (logical ids).
+    pub layers: Vec<String>,
+    /// Layers it names that are not in this template (ARNs): their content is unknown here.
+    pub external_layers: Vec<String>,
 }
 
-impl BuildTarget<'_> {
+impl BuildTarget {
+    pub fn logical_id(&self) -> &str {
+        &self.config.logical_id
+    }
+
     pub fn source(&self, project: &Project) -> FunctionSource {
-        let (handler_file, handler_attribute) = self.template.handler_parts().expect("checked in resolve_targets");
+        let (handler_file, handler_attribute) = self.template.handler_parts().expect("checked in discover");
         FunctionSource {
             repo_root: project.root.clone(),
             function_dir: self.function_dir.path().to_path_buf(),
@@ -33,35 +49,146 @@ impl BuildTarget<'_> {
     }
 }
 
-/// Checks each configured function against the template and the disk. Bad input, never a
-/// change on disk.
-pub fn resolve_targets<'a>(project: &'a Project, template: &Template) -> Result<Vec<BuildTarget<'a>>> {
+/// An `AWS::Serverless::LayerVersion` whose content is on disk.
+#[derive(Debug, Clone)]
+pub struct LayerTarget {
+    pub layer: TemplateLayer,
+    /// ContentUri relative to the repository root.
+    pub dir: PathBuf,
+    /// The Python runtime it is built for: its BuildMethod, else the first python3.X of its
+    /// CompatibleRuntimes.
+    pub runtime: String,
+}
+
+impl LayerTarget {
+    pub fn logical_id(&self) -> &str {
+        &self.layer.logical_id
+    }
+}
+
+/// The template's targets and what it holds that is not one.
+#[derive(Debug)]
+pub struct Discovery {
+    pub targets: Vec<BuildTarget>,
+    pub layers: Vec<LayerTarget>,
+    /// One line per function or layer that is not guarded, saying why.
+    pub notices: Vec<String>,
+    /// Functions with `PackageType: Image`: sam build needs Docker for them.
+    pub images: Vec<String>,
+}
+
+impl Discovery {
+    /// Each distinct function dir once, with the targets built from it (several functions
+    /// may share one CodeUri: sam builds it for each, clean runs on it once).
+    pub fn function_dirs(&self) -> Vec<(&BuildTarget, Vec<&str>)> {
+        let mut dirs: Vec<(&BuildTarget, Vec<&str>)> = Vec::new();
+        for target in &self.targets {
+            match dirs.iter_mut().find(|(first, _)| first.function_dir.path() == target.function_dir.path()) {
+                Some((_, ids)) => ids.push(target.logical_id()),
+                None => dirs.push((target, vec![target.logical_id()])),
+            }
+        }
+        dirs
+    }
+
+    pub fn layer(&self, logical_id: &str) -> Option<&LayerTarget> {
+        self.layers.iter().find(|l| l.logical_id() == logical_id)
+    }
+}
+
+/// The targets of the template, with the configuration's overrides. Bad input, never a change
+/// on disk: an override naming no function, a Python function whose Handler or CodeUri cannot
+/// be built, a function dir outside the repository.
+pub fn discover(project: &Project, template: &Template) -> Result<Discovery> {
     let template_shown = project.config.template.display();
-    let mut targets = Vec::new();
-    for config in &project.config.functions {
-        let id = &config.logical_id;
-        let Some(function) = template.function(id) else {
+    let template_dir = project.config.template.parent().unwrap_or(Path::new("")).to_path_buf();
+    for entry in &project.config.functions {
+        let id = &entry.logical_id;
+        if template.function(id).is_none() {
             let known: Vec<&str> = template.functions.iter().map(|f| f.logical_id.as_str()).collect();
             bad_input!(
                 "template {template_shown} has no AWS::Serverless::Function {id} (it has: {}): fix logical_id in [workspace.metadata.lambda]",
                 if known.is_empty() { "none".to_string() } else { known.join(", ") }
             )
+        }
+    }
+    let mut discovery = Discovery { targets: Vec::new(), layers: Vec::new(), notices: Vec::new(), images: Vec::new() };
+    for layer in &template.layers {
+        let id = &layer.logical_id;
+        let runtime =
+            layer.build_method.iter().chain(&layer.compatible_runtimes).find(|r| r.starts_with("python3.")).cloned();
+        let (Some(runtime), Some(uri)) = (runtime, layer.content_uri.as_deref()) else {
+            let why = if layer.content_uri.is_none() {
+                "its ContentUri is not a local directory"
+            } else {
+                "it is not built for a python3.X runtime (no such BuildMethod or CompatibleRuntimes)"
+            };
+            discovery.notices.push(format!("notice: layer {id} is not guarded: {why}"));
+            continue;
         };
+        let dir = code_dir(&template_dir, uri, &format!("layer {id}: ContentUri {uri:?}"))?;
+        if !project.path(&dir).is_dir() {
+            bad_input!(
+                "layer {id}: ContentUri {uri} in {template_shown} is not a directory ({}): create it or fix ContentUri",
+                dir.display()
+            )
+        }
+        discovery.layers.push(LayerTarget { layer: layer.clone(), dir, runtime });
+    }
+    for function in &template.functions {
+        let id = &function.logical_id;
+        let entry = project.config.functions.iter().find(|f| &f.logical_id == id);
+        let not_guarded = |why: String| format!("notice: function {id} is not guarded: {why}");
+        let runtime = function.runtime.as_deref().unwrap_or("(none)");
+        if function.package_type.eq_ignore_ascii_case("Image") {
+            discovery.images.push(id.clone());
+            discovery.notices.push(not_guarded(
+                "PackageType Image: its Dockerfile builds it (sam build needs Docker), and this tool guards zip packages"
+                    .into(),
+            ));
+            continue;
+        }
+        if !runtime.starts_with("python3.") {
+            if entry.is_some() {
+                bad_input!(
+                    "function {id}: Runtime {runtime:?} in {template_shown} is not a Python runtime (python3.X); this tool builds Python functions: remove its [[functions]] entry"
+                )
+            }
+            discovery.notices.push(not_guarded(format!("Runtime {runtime} is not Python")));
+            continue;
+        }
+        if function.inline_code {
+            discovery.notices.push(not_guarded("InlineCode: there is no code on disk to build".into()));
+            continue;
+        }
+        let Some(uri) = function.code_uri.as_deref() else {
+            discovery
+                .notices
+                .push(not_guarded("its CodeUri is not a local directory (an S3 location, or none)".into()));
+            continue;
+        };
+        if uri.starts_with("s3://") {
+            discovery.notices.push(not_guarded(format!("CodeUri {uri} is an S3 location, not a local directory")));
+            continue;
+        }
         if function.handler_parts().is_none() {
             bad_input!(
-                "function {id}: Handler {:?} in {template_shown} is not of the form module.function (e.g. handler.handler)",
+                "function {id}: Handler {:?} in {template_shown} is not of the form module.function (e.g. app.lambda_handler)",
                 function.handler.as_deref().unwrap_or("(missing)")
             )
         }
-        match function.runtime.as_deref() {
-            Some(runtime) if runtime.starts_with("python3.") => {}
-            other => bad_input!(
-                "function {id}: Runtime {:?} in {template_shown} is not a Python runtime (python3.X); this tool builds Python functions",
-                other.unwrap_or("(missing)")
-            ),
+        let dir = code_dir(&template_dir, uri, &format!("function {id}: CodeUri {uri:?}"))?;
+        let config = entry.cloned().unwrap_or_else(|| FunctionConfig::defaults(id));
+        if let Some(configured) = &config.function_dir {
+            if normalize(configured) != dir {
+                bad_input!(
+                    "function {id}: function_dir {} is not its CodeUri {uri} ({}), where sam reads its code: remove function_dir or fix CodeUri",
+                    configured.display(),
+                    dir.display()
+                )
+            }
         }
-        let function_dir = OwnedDir::new(&project.root, &project.path(&config.function_dir))?;
-        check_requirements_txt(&function_dir, config)?;
+        let function_dir = OwnedDir::new(&project.root, &project.path(&dir))?;
         let backend_src = match &config.backend_src {
             Some(src) => {
                 let path = project.path(src);
@@ -72,17 +199,79 @@ pub fn resolve_targets<'a>(project: &'a Project, template: &Template) -> Result<
             }
             None => None,
         };
-        targets.push(BuildTarget { config, template: function.clone(), function_dir, backend_src });
+        let mut layers = Vec::new();
+        let mut external_layers = Vec::new();
+        for layer in &function.layers {
+            match layer {
+                LayerRef::Resource(layer_id) if discovery.layer(layer_id).is_some() => layers.push(layer_id.clone()),
+                LayerRef::Resource(layer_id) if template.layer(layer_id).is_some() => {
+                    external_layers.push(format!("{layer_id} (not guarded, see above)"))
+                }
+                LayerRef::Resource(other) => external_layers.push(other.clone()),
+                LayerRef::External(arn) => external_layers.push(arn.clone()),
+            }
+        }
+        discovery.targets.push(BuildTarget {
+            config,
+            template: function.clone(),
+            dir,
+            function_dir,
+            backend_src,
+            layers,
+            external_layers,
+        });
     }
-    Ok(targets)
+    Ok(discovery)
+}
+
+/// A CodeUri/ContentUri relative to the template's directory, as a path relative to the
+/// repository root that stays inside it.
+fn code_dir(template_dir: &Path, uri: &str, what: &str) -> Result<PathBuf> {
+    let joined = normalize(&template_dir.join(uri));
+    if Path::new(uri).is_absolute() || joined.components().any(|c| matches!(c, Component::ParentDir)) {
+        bad_input!("{what} leaves the repository: keep the code inside it")
+    }
+    Ok(joined)
+}
+
+/// `a/./b/../c/` -> `a/c`, without touching the disk.
+fn normalize(path: &Path) -> PathBuf {
+    let mut out = PathBuf::new();
+    for component in path.components() {
+        match component {
+            Component::CurDir => {}
+            Component::ParentDir if out.components().next_back().is_some_and(|c| matches!(c, Component::Normal(_))) => {
+                out.pop();
+            }
+            other => out.push(other),
+        }
+    }
+    out
+}
+
+/// The template's targets, each function's requirements.txt checked as pip would read it. Bad
+/// input, never a change on disk.
+pub fn resolve_targets(project: &Project, template: &Template) -> Result<Discovery> {
+    let discovery = discover(project, template)?;
+    for (target, _) in discovery.function_dirs() {
+        check_requirements_txt(target)?;
+    }
+    for target in &discovery.targets {
+        crate::guards::runtime::LambdaRuntime::new(
+            target.template.runtime.as_deref().unwrap_or_default(),
+            &target.template.architecture,
+        )
+        .with_context(|| format!("function {}", target.logical_id()))?;
+    }
+    Ok(discovery)
 }
 
 /// The function's requirements.txt, as pip will read it in sam build: a line pip would refuse
 /// is bad input now rather than a pip failure a minute into the build. No file is fine (sam
 /// then installs nothing).
-fn check_requirements_txt(function_dir: &OwnedDir, config: &FunctionConfig) -> Result<()> {
-    let path = function_dir.path().join("requirements.txt");
-    let shown = config.function_dir.join("requirements.txt");
+fn check_requirements_txt(target: &BuildTarget) -> Result<()> {
+    let path = target.function_dir.path().join("requirements.txt");
+    let shown = target.dir.join("requirements.txt");
     let shown = shown.display();
     let bytes = match std::fs::read(&path) {
         Ok(bytes) => bytes,
@@ -99,4 +288,127 @@ fn check_requirements_txt(function_dir: &OwnedDir, config: &FunctionConfig) -> R
         )
     }
     Ok(())
+}
+
+/// One line per target for the start of a build: what the template yielded.
+pub fn describe(discovery: &Discovery) -> Vec<String> {
+    let mut lines = Vec::new();
+    for target in &discovery.targets {
+        let t = &target.template;
+        let mut line = format!(
+            "    function {}: {} {} in {} (Handler {})",
+            target.logical_id(),
+            t.runtime.as_deref().unwrap_or_default(),
+            t.architecture,
+            target.dir.display(),
+            t.handler.as_deref().unwrap_or_default()
+        );
+        if let Some(event) = t.events.first() {
+            line.push_str(&format!(", first event {}", event.kind));
+        }
+        if !target.layers.is_empty() {
+            line.push_str(&format!(", layers {}", target.layers.join(", ")));
+        }
+        lines.push(line);
+    }
+    for layer in &discovery.layers {
+        lines.push(format!("    layer {}: {} in {}", layer.logical_id(), layer.runtime, layer.dir.display()));
+    }
+    lines.extend(discovery.notices.iter().cloned());
+    lines
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn project(dir: &Path, manifest: &str, template: &str) -> (Project, Template) {
+        std::fs::write(dir.join("template.yaml"), template).unwrap();
+        let project = Project::load(dir, manifest).unwrap();
+        let template = Template::parse(template, "template.yaml").unwrap();
+        (project, template)
+    }
+
+    const MINIMAL: &str = "[workspace.metadata.lambda]\ntemplate = \"template.yaml\"\n";
+
+    const MIXED: &str = r#"
+Globals:
+  Function:
+    Runtime: python3.12
+    Layers: [!Ref Shared]
+Resources:
+  Shared:
+    Type: AWS::Serverless::LayerVersion
+    Properties: {ContentUri: layers/shared/, CompatibleRuntimes: [python3.12]}
+    Metadata: {BuildMethod: python3.12}
+  Api:
+    Type: AWS::Serverless::Function
+    Properties: {CodeUri: src/, Handler: app.lambda_handler}
+  Worker:
+    Type: AWS::Serverless::Function
+    Properties: {CodeUri: ./src, Handler: worker.handler, Layers: ['arn:aws:lambda:us-east-1:123:layer:x:1']}
+  Node:
+    Type: AWS::Serverless::Function
+    Properties: {CodeUri: web/, Handler: index.handler, Runtime: nodejs20.x}
+  Container:
+    Type: AWS::Serverless::Function
+    Properties: {PackageType: Image}
+"#;
+
+    #[test]
+    fn every_python_zip_function_is_a_target_and_the_rest_are_named() {
+        let repo = tempfile::tempdir().unwrap();
+        for dir in ["src", "web", "layers/shared"] {
+            std::fs::create_dir_all(repo.path().join(dir)).unwrap();
+        }
+        let (project, template) = project(repo.path(), MINIMAL, MIXED);
+        let found = discover(&project, &template).unwrap();
+        let ids: Vec<&str> = found.targets.iter().map(|t| t.logical_id()).collect();
+        assert_eq!(ids, ["Api", "Worker"]);
+        assert_eq!(found.targets[1].dir, Path::new("src"));
+        assert_eq!(found.targets[0].layers, ["Shared"]);
+        assert_eq!(found.targets[1].external_layers, ["arn:aws:lambda:us-east-1:123:layer:x:1"]);
+        assert_eq!(found.layers[0].runtime, "python3.12");
+        let dirs = found.function_dirs();
+        assert_eq!(dirs.len(), 1, "a shared CodeUri is one dir");
+        assert_eq!(dirs[0].1, ["Api", "Worker"]);
+        let notices = found.notices.join("\n");
+        assert!(notices.contains("function Node is not guarded: Runtime nodejs20.x is not Python"), "{notices}");
+        assert!(notices.contains("function Container is not guarded: PackageType Image"), "{notices}");
+    }
+
+    #[test]
+    fn an_override_for_a_missing_or_non_python_function_is_bad_input() {
+        let repo = tempfile::tempdir().unwrap();
+        for dir in ["src", "web", "layers/shared"] {
+            std::fs::create_dir_all(repo.path().join(dir)).unwrap();
+        }
+        for (id, expected) in [("Nope", "has no AWS::Serverless::Function Nope"), ("Node", "not a Python runtime")] {
+            let manifest = format!("{MINIMAL}[[workspace.metadata.lambda.functions]]\nlogical_id = \"{id}\"\n");
+            let (project, template) = project(repo.path(), &manifest, MIXED);
+            let err = discover(&project, &template).unwrap_err();
+            assert_eq!(crate::run::exit::status_of(&err), crate::run::exit::BAD_INPUT);
+            assert!(err.to_string().contains(expected), "{err}");
+        }
+    }
+
+    #[test]
+    fn code_uri_outside_the_repository_or_a_wrong_function_dir_is_bad_input() {
+        let repo = tempfile::tempdir().unwrap();
+        std::fs::create_dir_all(repo.path().join("src")).unwrap();
+        let outside = "Resources:\n  F:\n    Type: AWS::Serverless::Function\n    Properties: {CodeUri: ../elsewhere, Handler: app.h, Runtime: python3.11}\n";
+        let (p, t) = project(repo.path(), MINIMAL, outside);
+        assert!(discover(&p, &t).unwrap_err().to_string().contains("leaves the repository"));
+        let inside = outside.replace("../elsewhere", "src");
+        let manifest =
+            format!("{MINIMAL}[[workspace.metadata.lambda.functions]]\nlogical_id = \"F\"\nfunction_dir = \"other\"\n");
+        let (p, t) = project(repo.path(), &manifest, &inside);
+        assert!(discover(&p, &t).unwrap_err().to_string().contains("is not its CodeUri"));
+    }
+
+    #[test]
+    fn normalize_folds_dots() {
+        assert_eq!(normalize(Path::new("infra/./fns/../fns/a/")), Path::new("infra/fns/a"));
+        assert_eq!(normalize(Path::new("./src")), Path::new("src"));
+    }
 }

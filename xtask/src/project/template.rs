@@ -2,13 +2,15 @@
 //! Architectures (with `Globals.Function` as the fallback, as SAM does), the parameters with
 //! their types, defaults and NoEcho, and the resources' logical ids.
 //!
-//! CloudFormation's short-form tags (`!Ref`, `!Sub`) are not interpreted: yaml-rust2 keeps the
-//! tagged node's plain value, and no field read here is legitimately an intrinsic function.
+//! CloudFormation's short-form tags (`!Ref`, `!Sub`) are read in their long form (see
+//! [`crate::project::cfn_yaml`]), so an environment variable set to `!Ref Table` is known to be one.
 
 use std::path::Path;
 
 use anyhow::{Context, Result};
-use yaml_rust2::{Yaml, YamlLoader};
+use yaml_rust2::Yaml;
+
+use crate::project::cfn_yaml;
 
 use crate::bad_input;
 
@@ -22,9 +24,72 @@ pub struct TemplateFunction {
     pub runtime: Option<String>,
     /// `x86_64` or `arm64`; SAM's default is x86_64.
     pub architecture: String,
+    /// `Zip` (SAM's default) or `Image`.
+    pub package_type: String,
+    /// `Metadata.BuildMethod`, e.g. `python-uv` or `makefile`.
+    pub build_method: Option<String>,
+    /// The function's layers: Globals' first, then its own, as SAM merges them.
+    pub layers: Vec<LayerRef>,
+    /// Its event sources in template order (the smoke test's event follows the first).
+    pub events: Vec<EventSource>,
+    /// `Environment.Variables`, Globals merged under the function's own.
+    pub environment: Vec<(String, EnvValue)>,
+    /// `MemorySize` (SAM's default 128).
+    pub memory_size: u32,
+    /// `InlineCode`: nothing on disk to build or guard.
+    pub inline_code: bool,
+}
+
+/// A layer a function names.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum LayerRef {
+    /// `!Ref MyLayer`: an `AWS::Serverless::LayerVersion` of this template.
+    Resource(String),
+    /// An ARN (or any other expression): published elsewhere, its content is unknown here.
+    External(String),
+}
+
+/// One entry of a function's `Events`.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct EventSource {
+    pub name: String,
+    /// SAM's event type: `Api`, `HttpApi`, `SQS`, `SNS`, `S3`, `Schedule`, `ScheduleV2`,
+    /// `EventBridgeRule`, `CloudWatchEvent`, `DynamoDB`, `Kinesis`, ...
+    pub kind: String,
+    /// `Properties.Path` of an Api/HttpApi event.
+    pub path: Option<String>,
+    /// `Properties.Method` of an Api/HttpApi event.
+    pub method: Option<String>,
+}
+
+/// An environment variable's value as the template gives it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum EnvValue {
+    Plain(String),
+    /// An intrinsic, in its short form: `!Ref Table`, `!GetAtt Queue.Arn`.
+    Intrinsic(String),
+}
+
+/// An `AWS::Serverless::LayerVersion`.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct TemplateLayer {
+    pub logical_id: String,
+    /// `ContentUri` when it is a local path.
+    pub content_uri: Option<String>,
+    pub compatible_runtimes: Vec<String>,
+    /// `Metadata.BuildMethod`, e.g. `python3.12`; none: sam copies the content as-is.
+    pub build_method: Option<String>,
 }
 
 impl TemplateFunction {
+    /// A function with only a Handler, as tests need one.
+    #[cfg(test)]
+    pub fn with_handler(handler: impl Into<String>) -> TemplateFunction {
+        let mut function = read_function("F", &Yaml::BadValue, &Yaml::BadValue);
+        function.handler = Some(handler.into());
+        function
+    }
+
     /// The module file the handler names, e.g. `handler.py` for `handler.handler`, and the
     /// attribute. `None` when the Handler is not of the form `module.attribute`.
     pub fn handler_parts(&self) -> Option<(String, String)> {
@@ -70,6 +135,7 @@ impl TemplateOutput {
 #[derive(Debug)]
 pub struct Template {
     pub functions: Vec<TemplateFunction>,
+    pub layers: Vec<TemplateLayer>,
     pub parameters: Vec<TemplateParameter>,
     /// Every resource's logical id and type.
     pub resources: Vec<(String, String)>,
@@ -99,7 +165,7 @@ impl Template {
                 crate::project::yaml_budget::MAX_NODES
             )
         }
-        let docs = match YamlLoader::load_from_str(text) {
+        let docs = match cfn_yaml::load(text) {
             Ok(docs) => docs,
             Err(err) => bad_input!("SAM template {shown_as} is not valid YAML: {err}"),
         };
@@ -109,28 +175,25 @@ impl Template {
             bad_input!("SAM template {shown_as} has no Resources section")
         };
         let mut functions = Vec::new();
+        let mut layers = Vec::new();
         for (id, resource) in resources {
-            if resource["Type"].as_str() != Some("AWS::Serverless::Function") {
-                continue;
-            }
             let Some(logical_id) = id.as_str() else {
                 continue;
             };
             let props = &resource["Properties"];
-            let field = |name: &str| props[name].as_str().or_else(|| globals[name].as_str()).map(String::from);
-            let architecture = match (&props["Architectures"], &globals["Architectures"]) {
-                (Yaml::Array(list), _) | (_, Yaml::Array(list)) => {
-                    list.first().and_then(Yaml::as_str).unwrap_or("x86_64").to_string()
-                }
-                _ => "x86_64".to_string(),
-            };
-            functions.push(TemplateFunction {
-                logical_id: logical_id.to_string(),
-                code_uri: field("CodeUri"),
-                handler: field("Handler"),
-                runtime: field("Runtime"),
-                architecture,
-            });
+            match resource["Type"].as_str() {
+                Some("AWS::Serverless::Function") => functions.push(read_function(logical_id, resource, globals)),
+                Some("AWS::Serverless::LayerVersion") => layers.push(TemplateLayer {
+                    logical_id: logical_id.to_string(),
+                    content_uri: props["ContentUri"].as_str().map(String::from),
+                    compatible_runtimes: match &props["CompatibleRuntimes"] {
+                        Yaml::Array(items) => items.iter().filter_map(Yaml::as_str).map(String::from).collect(),
+                        _ => Vec::new(),
+                    },
+                    build_method: resource["Metadata"]["BuildMethod"].as_str().map(String::from),
+                }),
+                _ => {}
+            }
         }
         let mut parameters = Vec::new();
         if let Yaml::Hash(params) = &doc["Parameters"] {
@@ -165,7 +228,7 @@ impl Template {
                 .collect(),
             _ => Vec::new(),
         };
-        Ok(Template { functions, parameters, resources, outputs, uses_vpc })
+        Ok(Template { functions, layers, parameters, resources, outputs, uses_vpc })
     }
 
     pub fn parameter(&self, name: &str) -> Option<&TemplateParameter> {
@@ -182,6 +245,85 @@ impl Template {
 
     pub fn function(&self, logical_id: &str) -> Option<&TemplateFunction> {
         self.functions.iter().find(|f| f.logical_id == logical_id)
+    }
+
+    pub fn layer(&self, logical_id: &str) -> Option<&TemplateLayer> {
+        self.layers.iter().find(|l| l.logical_id == logical_id)
+    }
+}
+
+/// One `AWS::Serverless::Function`, with `Globals.Function` as the fallback of each property
+/// the way SAM applies it: scalars replaced, `Environment.Variables` merged, `Layers` prepended.
+fn read_function(logical_id: &str, resource: &Yaml, globals: &Yaml) -> TemplateFunction {
+    let props = &resource["Properties"];
+    let field = |name: &str| props[name].as_str().or_else(|| globals[name].as_str()).map(String::from);
+    let architecture = match (&props["Architectures"], &globals["Architectures"]) {
+        (Yaml::Array(list), _) | (_, Yaml::Array(list)) => {
+            list.first().and_then(Yaml::as_str).unwrap_or("x86_64").to_string()
+        }
+        _ => "x86_64".to_string(),
+    };
+    let mut layers = Vec::new();
+    for list in [&globals["Layers"], &props["Layers"]] {
+        if let Yaml::Array(items) = list {
+            for item in items {
+                let layer = match item["Ref"].as_str() {
+                    Some(id) => LayerRef::Resource(id.to_string()),
+                    None => LayerRef::External(cfn_yaml::describe(item)),
+                };
+                if !layers.contains(&layer) {
+                    layers.push(layer);
+                }
+            }
+        }
+    }
+    let mut environment: Vec<(String, EnvValue)> = Vec::new();
+    for variables in [&globals["Environment"]["Variables"], &props["Environment"]["Variables"]] {
+        let Yaml::Hash(variables) = variables else { continue };
+        for (name, value) in variables {
+            let Some(name) = name.as_str() else { continue };
+            let value = if cfn_yaml::is_intrinsic(value) {
+                EnvValue::Intrinsic(cfn_yaml::describe(value))
+            } else {
+                EnvValue::Plain(cfn_yaml::describe(value))
+            };
+            match environment.iter_mut().find(|(n, _)| n == name) {
+                Some(entry) => entry.1 = value,
+                None => environment.push((name.to_string(), value)),
+            }
+        }
+    }
+    let mut events = Vec::new();
+    if let Yaml::Hash(list) = &props["Events"] {
+        for (name, event) in list {
+            let Some(kind) = event["Type"].as_str() else { continue };
+            let event_props = &event["Properties"];
+            events.push(EventSource {
+                name: name.as_str().unwrap_or_default().to_string(),
+                kind: kind.to_string(),
+                path: event_props["Path"].as_str().map(String::from),
+                method: event_props["Method"].as_str().map(String::from),
+            });
+        }
+    }
+    let memory_size = props["MemorySize"]
+        .as_i64()
+        .or_else(|| globals["MemorySize"].as_i64())
+        .and_then(|m| u32::try_from(m).ok())
+        .unwrap_or(128);
+    TemplateFunction {
+        logical_id: logical_id.to_string(),
+        code_uri: field("CodeUri"),
+        handler: field("Handler"),
+        runtime: field("Runtime"),
+        architecture,
+        package_type: field("PackageType").unwrap_or_else(|| "Zip".to_string()),
+        build_method: resource["Metadata"]["BuildMethod"].as_str().map(String::from),
+        layers,
+        events,
+        environment,
+        memory_size,
+        inline_code: !props["InlineCode"].is_badvalue() || !globals["InlineCode"].is_badvalue(),
     }
 }
 
@@ -246,26 +388,14 @@ Resources:
 
     #[test]
     fn dotted_handler_module_maps_to_a_path() {
-        let f = TemplateFunction {
-            logical_id: "F".into(),
-            code_uri: None,
-            handler: Some("app.main.handler".into()),
-            runtime: None,
-            architecture: "x86_64".into(),
-        };
+        let f = TemplateFunction::with_handler("app.main.handler");
         assert_eq!(f.handler_parts(), Some(("app/main.py".into(), "handler".into())));
     }
 
     #[test]
     fn malformed_handlers_are_rejected() {
         for bad in ["handler", "handler.", ".handler", "my-module.handler", "handler.1x", "a..b"] {
-            let f = TemplateFunction {
-                logical_id: "F".into(),
-                code_uri: None,
-                handler: Some(bad.into()),
-                runtime: None,
-                architecture: "x86_64".into(),
-            };
+            let f = TemplateFunction::with_handler(bad);
             assert_eq!(f.handler_parts(), None, "{bad}");
         }
     }
@@ -291,13 +421,7 @@ Resources:
 
         #[test]
         fn handler_parts_never_panic(handler in "\\PC{0,40}") {
-            let f = TemplateFunction {
-                logical_id: "F".into(),
-                code_uri: None,
-                handler: Some(handler),
-                runtime: None,
-                architecture: "x86_64".into(),
-            };
+            let f = TemplateFunction::with_handler(handler);
             let _ = f.handler_parts();
         }
     }

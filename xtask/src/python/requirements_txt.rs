@@ -92,6 +92,19 @@ pub fn requirements(text: &str) -> Vec<Requirement> {
         .collect()
 }
 
+/// Like [`requirements`], each with the number of its line and the requirement as written
+/// there (`aws-lambda-powertools[tracer]>=2.0`), for messages that point at the line.
+pub fn requirements_as_written(text: &str) -> Vec<(usize, String, Requirement)> {
+    logical_lines(text)
+        .into_iter()
+        .filter_map(|(line, content)| {
+            let written = requirement_part(&content).trim().to_string();
+            let requirement = Requirement::from_str(&written).ok()?;
+            Some((line, written, requirement))
+        })
+        .collect()
+}
+
 /// pip's `break_args_options`: the requirement is every space-separated token before the
 /// first one that starts with `-`; the rest are options.
 fn requirement_part(line: &str) -> String {

@@ -4,6 +4,7 @@
 pub mod atomic;
 pub mod git;
 pub mod listener;
+pub mod interpreters;
 pub mod lock;
 pub mod orphans;
 pub mod owned_dir;

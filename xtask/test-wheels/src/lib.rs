@@ -47,6 +47,11 @@ pub const DATEUTIL: WheelSpec =
     WheelSpec { requirement: "python-dateutil==2.9.0.post0", platform: "manylinux2014_x86_64", python_version: "3.11" };
 pub const SIX: WheelSpec =
     WheelSpec { requirement: "six==1.16.0", platform: "manylinux2014_x86_64", python_version: "3.11" };
+/// Pure Python; its `tracer` extra requires aws-xray-sdk, which requires botocore.
+pub const POWERTOOLS: WheelSpec =
+    WheelSpec { requirement: "aws-lambda-powertools==3.4.0", platform: "manylinux2014_x86_64", python_version: "3.11" };
+pub const XRAY_SDK: WheelSpec =
+    WheelSpec { requirement: "aws-xray-sdk==2.14.0", platform: "manylinux2014_x86_64", python_version: "3.11" };
 pub const URLLIB3: WheelSpec =
     WheelSpec { requirement: "urllib3==1.26.20", platform: "manylinux2014_x86_64", python_version: "3.11" };
 

@@ -4,6 +4,7 @@
 //!
 //! Run one area with `cargo test -p xtask --test it <module>::`, e.g. `guards::`.
 
+mod any_app;
 mod bad_input;
 mod bad_input_snapshots;
 mod build;

@@ -131,7 +131,7 @@ pub fn prepare(work: &Path, repo: &Path, xtask: &Path, project: &Project) -> Res
     use std::os::unix::fs::PermissionsExt;
     fs::set_permissions(&wrapper, fs::Permissions::from_mode(0o755))?;
 
-    let samconfig = repo.join(&project.config.samconfig);
+    let samconfig = repo.join(project.samconfig());
     let mut text = fs::read_to_string(&samconfig).with_context(|| format!("reading {}", samconfig.display()))?;
     text.push_str(&format!("\n[bench.deploy.parameters]\nstack_name = \"{STACK}\"\nregion = \"us-east-1\"\n"));
     fs::write(&samconfig, text)?;

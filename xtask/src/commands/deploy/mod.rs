@@ -33,7 +33,7 @@ use crate::project::deploy_settings::ResolvedEnvironment;
 use crate::project::layout;
 use crate::project::samconfig::SamEnvironment;
 use crate::project::stack_template::{EXISTING_ENDPOINT_PARAMETER, SUBNET_IDS_TYPE, VPC_ID_TYPE};
-use crate::project::target::{self, BuildTarget};
+use crate::project::target::{self, Discovery};
 use crate::project::template::Template;
 use crate::run::exit::{status_of, INTERRUPTED};
 use crate::run::pipeline::Pipeline;
@@ -71,7 +71,7 @@ struct Plan<'a> {
     samconfig_path: PathBuf,
     samconfig_shown: String,
     template: Template,
-    targets: Vec<BuildTarget<'a>>,
+    found: Discovery,
     region: String,
     /// The rehearsal's values for parameters that would have none.
     placeholders: Vec<(String, String)>,
@@ -192,8 +192,8 @@ fn plan<'a>(
     args: &'a DeployArgs,
     git: &GitState,
 ) -> Result<(Plan<'a>, lambda_build::Prerequisites)> {
-    let samconfig_path = project.path(&project.config.samconfig);
-    let samconfig_shown = project.config.samconfig.display().to_string();
+    let samconfig_path = project.path(&project.samconfig());
+    let samconfig_shown = project.samconfig().display().to_string();
     let settings = project.config.deploy.environment(&args.env);
     let resolved =
         environment::resolve(&samconfig_path, &samconfig_shown, &args.env, settings.rehearsal, &project.root)?;
@@ -230,7 +230,7 @@ fn plan<'a>(
 
     let template_shown = project.config.template.display().to_string();
     let template = Template::load(&project.template_path(), &template_shown)?;
-    let targets = target::resolve_targets(project, &template)?;
+    let found = target::resolve_targets(project, &template)?;
     let placeholders =
         if settings.rehearsal { environment::rehearsal_placeholders(&template, &env) } else { Vec::new() };
     check_parameters(&env, &template, &settings, &placeholders, &samconfig_shown, &template_shown)?;
@@ -249,7 +249,7 @@ fn plan<'a>(
         &settings_table,
         &template_shown,
     )?;
-    let build = lambda_build::Prerequisites::check(project, args.container, &targets, &args.allow)?;
+    let build = lambda_build::Prerequisites::check(project, args.container, &found, &args.allow)?;
     // aws (and moto for a rehearsal) are installed into the tool cache when missing: that
     // must be possible before the build starts, not discovered after it.
     tools::check_obtainable(&tools::PythonTool::aws_cli(&project.config.deploy.awscli_version))?;
@@ -283,7 +283,7 @@ fn plan<'a>(
         samconfig_path,
         samconfig_shown,
         template,
-        targets,
+        found,
         region,
         placeholders,
         health,
@@ -306,8 +306,12 @@ fn own_outputs(project: &Project) -> Vec<PathBuf> {
     if let Ok(cache) = tools::cache_root() {
         outputs.push(cache.canonicalize().unwrap_or(cache));
     }
-    for function in project.config.functions.iter().filter(|f| f.backend_src.is_some()) {
-        outputs.push(project.path(&function.function_dir.join(&function.copy_to)));
+    if let Ok(template) = Template::load(&project.template_path(), "template") {
+        if let Ok(found) = target::discover(project, &template) {
+            for function in found.targets.iter().filter(|t| t.config.backend_src.is_some()) {
+                outputs.push(function.function_dir.join(&function.config.copy_to));
+            }
+        }
     }
     outputs
 }
@@ -431,9 +435,9 @@ fn deploy(
 
     // A deploy builds afresh unless --skip-build, which reuses the build output when its
     // manifest proves it current (the no-op check of lambda-build) and builds otherwise.
-    let build = lambda_build::plan(plan.project, &plan.targets, prerequisites, !plan.args.skip_build)?;
+    let build = lambda_build::plan(plan.project, &plan.found, prerequisites, !plan.args.skip_build)?;
     let sam = match &build {
-        Some(build) => lambda_build::build(pipeline, sh, plan.project, &plan.targets, build)?,
+        Some(build) => lambda_build::build(pipeline, sh, plan.project, &plan.found, build)?,
         None => {
             // A step of its own, so the audit record shows the build was reused.
             pipeline.step("build-up-to-date", || {
@@ -632,7 +636,7 @@ fn run_doctor(pipeline: &mut Pipeline, aws: &Aws, plan: &Plan, err: anyhow::Erro
     let since_text = format!("{}s", since.as_secs());
     let examination = crate::diagnosis::examine::Examination {
         project: plan.project,
-        targets: &plan.targets,
+        targets: &plan.found.targets,
         ctx: crate::diagnosis::Context {
             env: plan.env.name.clone(),
             stack: plan.env.stack_name.clone(),
@@ -835,14 +839,13 @@ fn health_check(sh: &Shell, plan: &Plan, deployed: &aws::Stack) -> (health::Heal
 fn smoke_tests(plan: &Plan) -> (health::HealthRecord, Result<()>) {
     let mut record = health::HealthRecord::simple("smoke-test", false);
     let mut failed = Vec::new();
-    for target in &plan.targets {
+    for target in &plan.found.targets {
         let id = target.config.logical_id.clone();
-        let report = match guards::suite::smoke_one(
-            plan.project,
-            target,
-            &target.config.smoke_test_path,
-            sam_build::docker_answers,
-        ) {
+        if target.config.smoke_test == crate::project::config::SmokeTestMode::Off {
+            continue;
+        }
+        let report = match guards::suite::smoke_one(plan.project, &plan.found, target, None, sam_build::docker_answers)
+        {
             Ok(Some(report)) => report,
             Ok(None) => {
                 failed.push(id.clone());

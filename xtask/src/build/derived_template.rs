@@ -1,0 +1,104 @@
+//! The template sam builds from when some functions need SAM's `python-uv` build method (no
+//! interpreter for their runtime here, and no Docker): a copy, never the user's file, with
+//! `Metadata.BuildMethod: python-uv` on those functions. It is written as JSON (which
+//! CloudFormation and SAM read as they read YAML) into `.aws-sam/xtask/`, a directory sam
+//! owns, and sam is pointed at the template's own directory with `--base-dir` so every
+//! relative CodeUri still resolves as in the original.
+
+use std::path::{Path, PathBuf};
+
+use anyhow::{Context, Result};
+use serde_json::{Map, Value};
+use yaml_rust2::Yaml;
+
+use crate::bad_input;
+use crate::project::cfn_yaml;
+
+/// Writes the derived template for `uv_functions` beside sam's build output; returns its path.
+pub fn write(template: &Path, shown: &str, sam_dir: &Path, uv_functions: &[String]) -> Result<PathBuf> {
+    let text = std::fs::read_to_string(template).with_context(|| format!("reading {shown}"))?;
+    let derived = derive(&text, shown, uv_functions)?;
+    let dir = sam_dir.join(".aws-sam").join("xtask");
+    std::fs::create_dir_all(&dir).with_context(|| format!("creating {}", dir.display()))?;
+    let path = dir.join("template.json");
+    let json = serde_json::to_string_pretty(&derived).context("encoding the derived template")?;
+    crate::sys::atomic::write_atomically(&path, &json)?;
+    Ok(path)
+}
+
+/// The template as JSON with `BuildMethod: python-uv` on each of `uv_functions`.
+pub fn derive(text: &str, shown: &str, uv_functions: &[String]) -> Result<Value> {
+    let docs = match cfn_yaml::load(text) {
+        Ok(docs) => docs,
+        Err(err) => bad_input!("SAM template {shown} is not valid YAML: {err}"),
+    };
+    let Some(doc) = docs.first() else { bad_input!("SAM template {shown} is empty") };
+    let mut json = to_json(doc);
+    let Some(resources) = json.get_mut("Resources").and_then(Value::as_object_mut) else {
+        bad_input!("SAM template {shown} has no Resources section")
+    };
+    for id in uv_functions {
+        let Some(resource) = resources.get_mut(id).and_then(Value::as_object_mut) else { continue };
+        let metadata = resource.entry("Metadata").or_insert_with(|| Value::Object(Map::new()));
+        if let Some(metadata) = metadata.as_object_mut() {
+            metadata.insert("BuildMethod".into(), Value::String("python-uv".into()));
+        }
+    }
+    Ok(json)
+}
+
+/// YAML (intrinsics already in long form) as JSON; `Fn::GetAtt: A.B` becomes `["A", "B"]`,
+/// the only form JSON templates allow.
+fn to_json(node: &Yaml) -> Value {
+    match node {
+        Yaml::Real(s) => s
+            .parse::<f64>()
+            .ok()
+            .and_then(serde_json::Number::from_f64)
+            .map(Value::Number)
+            .unwrap_or_else(|| Value::String(s.clone())),
+        Yaml::Integer(i) => Value::from(*i),
+        Yaml::String(s) => Value::String(s.clone()),
+        Yaml::Boolean(b) => Value::Bool(*b),
+        Yaml::Array(items) => Value::Array(items.iter().map(to_json).collect()),
+        Yaml::Hash(hash) => {
+            let mut map = Map::new();
+            for (key, value) in hash {
+                let key = match key {
+                    Yaml::String(s) | Yaml::Real(s) => s.clone(),
+                    Yaml::Integer(i) => i.to_string(),
+                    Yaml::Boolean(b) => b.to_string(),
+                    _ => continue,
+                };
+                let value = match (key.as_str(), value) {
+                    ("Fn::GetAtt", Yaml::String(dotted)) => match dotted.split_once('.') {
+                        Some((resource, attribute)) => Value::Array(vec![resource.into(), attribute.into()]),
+                        None => Value::String(dotted.clone()),
+                    },
+                    _ => to_json(value),
+                };
+                map.insert(key, value);
+            }
+            Value::Object(map)
+        }
+        Yaml::Null | Yaml::BadValue | Yaml::Alias(_) => Value::Null,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn marks_only_the_named_functions_and_keeps_intrinsics() {
+        let text = "Transform: AWS::Serverless-2016-10-31\nResources:\n  New:\n    Type: AWS::Serverless::Function\n    Properties:\n      CodeUri: new/\n      Runtime: python3.14\n      Environment:\n        Variables:\n          QUEUE: !GetAtt Queue.Arn\n          TABLE: !Ref Table\n  Old:\n    Type: AWS::Serverless::Function\n    Properties: {CodeUri: old/, Runtime: python3.11, MemorySize: 256}\n    Metadata: {BuildMethod: python3.11}\n";
+        let json = derive(text, "t.yaml", &["New".into()]).unwrap();
+        assert_eq!(json["Resources"]["New"]["Metadata"]["BuildMethod"], "python-uv");
+        assert_eq!(json["Resources"]["Old"]["Metadata"]["BuildMethod"], "python3.11");
+        assert_eq!(json["Resources"]["Old"]["Properties"]["MemorySize"], 256);
+        let vars = &json["Resources"]["New"]["Properties"]["Environment"]["Variables"];
+        assert_eq!(vars["QUEUE"]["Fn::GetAtt"], serde_json::json!(["Queue", "Arn"]));
+        assert_eq!(vars["TABLE"]["Ref"], "Table");
+        assert_eq!(json["Transform"], "AWS::Serverless-2016-10-31");
+    }
+}

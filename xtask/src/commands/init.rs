@@ -1,0 +1,179 @@
+//! `cargo xtask lambda-init`: adopts the xtask in a SAM repository. Finds the template, writes
+//! the one-line `[workspace.metadata.lambda]` table into the root Cargo.toml (creating the
+//! workspace manifest when there is none), adds the xtask's own outputs to `.gitignore`, and
+//! prints what it discovered: each function with its runtime, architecture, CodeUri, layers,
+//! event sources, and which guards and smoke test apply. It changes nothing else, and refuses
+//! (exit 2) where a configuration already exists.
+
+use std::fs;
+use std::path::{Path, PathBuf};
+
+use anyhow::{Context, Result};
+
+use crate::bad_input;
+use crate::cli::InitArgs;
+use crate::guards::allow::ALL_GUARDS;
+use crate::guards::runtime::LambdaRuntime;
+use crate::project::config::{Project, SmokeTestMode};
+use crate::project::target::{self as discovery, BuildTarget};
+use crate::project::template::Template;
+
+/// What `.gitignore` gains: sam's build output and cargo's.
+const IGNORED: [&str; 2] = [".aws-sam/", "/target/"];
+
+pub fn run(args: &InitArgs) -> Result<()> {
+    let root = std::env::current_dir().context("reading the current directory")?;
+    let manifest_path = root.join("Cargo.toml");
+    let existing = match fs::read_to_string(&manifest_path) {
+        Ok(text) => Some(text),
+        Err(err) if err.kind() == std::io::ErrorKind::NotFound => None,
+        Err(err) => return Err(err).context("reading Cargo.toml"),
+    };
+    if existing.as_deref().is_some_and(|t| t.contains("metadata.lambda")) {
+        bad_input!(
+            "Cargo.toml already has a [workspace.metadata.lambda] table: lambda-init changes nothing; edit it by hand (see README, Configuration)"
+        )
+    }
+    let template = match &args.template {
+        Some(path) => {
+            if !root.join(path).is_file() {
+                bad_input!("--template {}: no such file", path.display())
+            }
+            path.clone()
+        }
+        None => find_template(&root)?,
+    };
+    let template_text = template.to_string_lossy().replace('\\', "/");
+    let table = format!("[workspace.metadata.lambda]\ntemplate = \"{template_text}\"\n");
+    let manifest = match &existing {
+        Some(text) if text.contains("[workspace]") => format!("{}\n{table}", text.trim_end()),
+        Some(_) => bad_input!(
+            "Cargo.toml is a package manifest, not a workspace: add [workspace] with members = [\"xtask\"] (see README, Use it in your repository), then run lambda-init again"
+        ),
+        None => format!("[workspace]\nmembers = [\"xtask\"]\nresolver = \"2\"\n\n{table}"),
+    };
+    // Everything is checked before anything is written: the table must parse, the template
+    // must yield its targets.
+    let project = Project::load(&root, &manifest)?;
+    let parsed = Template::load(&project.template_path(), &template_text)?;
+    let found = discovery::discover(&project, &parsed)?;
+
+    crate::sys::atomic::write_atomically(&manifest_path, &manifest)?;
+    let gitignore = root.join(".gitignore");
+    let current = fs::read_to_string(&gitignore).unwrap_or_default();
+    let missing: Vec<&str> =
+        IGNORED.iter().copied().filter(|line| !current.lines().any(|l| l.trim() == *line)).collect();
+    if !missing.is_empty() {
+        let mut text = current.clone();
+        if !text.is_empty() && !text.ends_with('\n') {
+            text.push('\n');
+        }
+        text.push_str("# lambda-xtask: sam's build output and the xtask's own build\n");
+        for line in &missing {
+            text.push_str(line);
+            text.push('\n');
+        }
+        crate::sys::atomic::write_atomically(&gitignore, &text)?;
+    }
+    let verb = if existing.is_some() { "added to" } else { "wrote" };
+    eprintln!("{verb} Cargo.toml: [workspace.metadata.lambda] template = \"{template_text}\"");
+    if !missing.is_empty() {
+        eprintln!("added to .gitignore: {}", missing.join(" "));
+    }
+    for line in report(&project, &found) {
+        eprintln!("{line}");
+    }
+    eprintln!("next: cargo xtask lambda-build");
+    Ok(())
+}
+
+/// The one template.yaml/template.yml here or up to three levels below (not in .aws-sam,
+/// target, node_modules or a hidden dir).
+fn find_template(root: &Path) -> Result<PathBuf> {
+    let mut found = Vec::new();
+    let mut stack = vec![(PathBuf::new(), 0)];
+    while let Some((relative, depth)) = stack.pop() {
+        let Ok(entries) = fs::read_dir(root.join(&relative)) else { continue };
+        for entry in entries.flatten() {
+            let name = entry.file_name().to_string_lossy().into_owned();
+            let Ok(kind) = entry.file_type() else { continue };
+            if kind.is_dir() {
+                if depth < 3 && !name.starts_with('.') && !matches!(name.as_str(), "target" | "node_modules") {
+                    stack.push((relative.join(&name), depth + 1));
+                }
+            } else if kind.is_file() && (name == "template.yaml" || name == "template.yml") {
+                found.push(relative.join(&name));
+            }
+        }
+    }
+    found.sort();
+    match found.as_slice() {
+        [one] => Ok(one.clone()),
+        [] => bad_input!("no template.yaml or template.yml here or below: run lambda-init where the SAM template is, or pass --template FILE"),
+        many => bad_input!(
+            "several SAM templates here: {}; pass the one to build with --template FILE",
+            many.iter().map(|p| p.display().to_string()).collect::<Vec<_>>().join(", ")
+        ),
+    }
+}
+
+/// What lambda-build will do with each function, for the person adopting it.
+fn report(project: &Project, found: &discovery::Discovery) -> Vec<String> {
+    let mut lines = Vec::new();
+    let guards: Vec<&str> = ALL_GUARDS.to_vec();
+    for target in &found.targets {
+        let t = &target.template;
+        lines.push(format!(
+            "function {}: {} {}, CodeUri {}, Handler {}",
+            target.logical_id(),
+            t.runtime.as_deref().unwrap_or_default(),
+            t.architecture,
+            target.dir.display(),
+            t.handler.as_deref().unwrap_or_default()
+        ));
+        let events: Vec<String> = t.events.iter().map(|e| format!("{} ({})", e.name, e.kind)).collect();
+        lines.push(format!("    events: {}", if events.is_empty() { "none".to_string() } else { events.join(", ") }));
+        let mut layers = target.layers.clone();
+        layers.extend(target.external_layers.iter().map(|l| format!("{l} (outside the template: not checked)")));
+        if !layers.is_empty() {
+            lines.push(format!("    layers: {}", layers.join(", ")));
+        }
+        lines.push(format!("    guards: {}", guards.join(", ")));
+        lines.push(format!("    smoke test: {}", smoke_plan(project, target)));
+    }
+    for layer in &found.layers {
+        lines.push(format!(
+            "layer {}: {}, ContentUri {}; guards: platform-binary, python-abi",
+            layer.logical_id(),
+            layer.runtime,
+            layer.dir.display()
+        ));
+    }
+    lines.extend(found.notices.iter().cloned());
+    lines
+}
+
+fn smoke_plan(project: &Project, target: &BuildTarget) -> String {
+    if target.config.smoke_test == SmokeTestMode::Off {
+        return "off".to_string();
+    }
+    let runtime = target.template.runtime.as_deref().unwrap_or_default();
+    let arch_runs_here = LambdaRuntime::new(runtime, &target.template.architecture)
+        .is_ok_and(|r| r.arch.machine() == std::env::consts::ARCH);
+    let what = match crate::guards::suite::smoke_event(project, target, None) {
+        Ok(Some(event)) => format!("import, then invoke with {}", event.description),
+        Ok(None) => "import only (no event source; set smoke_test_event to invoke it)".to_string(),
+        Err(_) => "invoke with its smoke_test_event (unreadable now)".to_string(),
+    };
+    if !arch_runs_here {
+        return format!(
+            "static import check ({} cannot run on this {} machine without Docker)",
+            target.template.architecture,
+            std::env::consts::ARCH
+        );
+    }
+    match crate::sys::interpreters::find(runtime) {
+        Some(python) => format!("{what}, in {}", python.display()),
+        None => format!("static import check (no {runtime} here without Docker)"),
+    }
+}
