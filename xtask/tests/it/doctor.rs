@@ -286,6 +286,13 @@ fn every_log_signature_is_named_with_its_fix_and_unknown_errors_are_shown_raw() 
     assert!(output.contains("error: lambda-doctor failed at step diagnosis"), "{output}");
 
     let report: Value = serde_json::from_str(&fs::read_to_string(repo.path("doctor.json")).unwrap()).unwrap();
+    let schema: Value = serde_json::from_str(
+        &fs::read_to_string(crate::support::repo_root().join("schemas/report.v1.schema.json")).unwrap(),
+    )
+    .unwrap();
+    let validator = jsonschema::draft202012::new(&schema).unwrap();
+    let errors: Vec<String> = validator.iter_errors(&report).map(|e| e.to_string()).collect();
+    assert!(errors.is_empty(), "{errors:?}");
     assert_eq!(report["command"], "lambda-doctor");
     assert_eq!(report["result"]["exit_status"], 1);
     let guards: Vec<&str> =
