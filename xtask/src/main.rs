@@ -9,9 +9,11 @@ mod bench;
 mod ci;
 mod config;
 mod deploy;
+mod evidence;
 mod exit;
 mod fingerprint;
 mod guards;
+mod lambda_audit;
 mod lambda_build;
 mod lambda_check;
 mod lock;
@@ -63,6 +65,8 @@ enum Command {
     Bench(bench::BenchArgs),
     /// Build, run the AWS preflight, `sam deploy`, check the deployed stack, record the attempt.
     LambdaDeploy(deploy::DeployArgs),
+    /// Check the audit log's hash chain, or show its attempts as a table.
+    LambdaAudit(lambda_audit::AuditArgs),
 }
 
 fn main() -> ExitCode {
@@ -91,6 +95,7 @@ fn main() -> ExitCode {
         Command::LambdaCheck(args) => lambda_check::run(&args),
         Command::Bench(args) => bench::run(&args),
         Command::LambdaDeploy(args) => deploy::run(&args),
+        Command::LambdaAudit(args) => lambda_audit::run(&args),
     };
     let result = report::conclude(&command_name, started_at, started.elapsed(), result);
     exit::finish(result)

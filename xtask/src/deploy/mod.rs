@@ -115,6 +115,7 @@ struct Attempt {
     deployer: Option<String>,
     change_set_id: Option<String>,
     no_changes: Option<bool>,
+    deployed: Vec<crate::evidence::deployed::DeployedCode>,
 }
 
 pub fn run(args: &DeployArgs) -> Result<()> {
@@ -138,7 +139,7 @@ pub fn run(args: &DeployArgs) -> Result<()> {
     }
     let shown_log = project.config.deploy.log.display();
     let result = match logged {
-        Ok(()) => {
+        Ok(_line) => {
             let result_text = serde_json::to_value(record.result).unwrap_or_default();
             eprintln!(
                 "[lambda-deploy] audit: {} attempt appended to {shown_log}",
@@ -203,6 +204,16 @@ fn audit_record(
         result: outcome,
         exit_status,
         error,
+        evidence: crate::evidence::AttemptEvidence {
+            artifacts: crate::fingerprint::recorded_evidence(&plan.project.sam_dir())
+                .map(|e| e.artifacts)
+                .unwrap_or_default(),
+            approval: crate::evidence::approval::Approval::detect(
+                |name| std::env::var(name).ok(),
+                || crate::evidence::approval::git_identity(&plan.project.root),
+            ),
+            deployed: attempt.deployed.clone(),
+        },
     }
 }
 
@@ -522,6 +533,11 @@ fn deploy(
     }
 
     let deployed = pipeline.step("stack-status", || post_deploy::stack_complete(sh, &aws, stack))?;
+    pipeline.step("deployed-code", || {
+        let ids: Vec<&str> = plan.targets.iter().map(|t| t.config.logical_id.as_str()).collect();
+        attempt.deployed = crate::evidence::deployed::read_step(sh, &aws, stack, &ids)?;
+        Ok(())
+    })?;
     pipeline.step("endpoint-ingress-after", || {
         let resources = preflight::stack_resources(sh, &aws, stack)?;
         let subjects = preflight::ingress_subjects(&plan.template, &parameters, Some(&deployed), &resources);
