@@ -125,7 +125,9 @@ fn write_sbom(
     };
     let text = sbom::sbom(dir, &subject)?;
     let components = serde_json::from_str::<serde_json::Value>(&text)?["components"].as_array().map_or(0, Vec::len);
-    let path = sbom_dir(sam_dir).join(format!("{}.cdx.json", function.logical_id));
+    let dir = sbom_dir(sam_dir);
+    std::fs::create_dir_all(&dir).with_context(|| format!("creating {}", dir.display()))?;
+    let path = dir.join(format!("{}.cdx.json", function.logical_id));
     crate::report::write_atomically(&path, &text)?;
     Ok(SbomRef {
         path: path.strip_prefix(root).unwrap_or(&path).to_path_buf(),
