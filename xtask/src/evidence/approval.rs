@@ -55,11 +55,6 @@ impl Approval {
         }
         Approval { via: "terminal".into(), git_identity: git_identity(), ..Approval::default() }
     }
-
-    /// One short name for a table: the actor in CI, else the git identity.
-    pub fn who(&self) -> Option<&str> {
-        self.actor.as_deref().or(self.git_identity.as_deref())
-    }
 }
 
 /// `Name <email>` from `git config`, when both or either are set.
@@ -122,7 +117,7 @@ mod tests {
     fn on_a_terminal_the_git_identity_is_recorded() {
         let approval = Approval::detect(vars(&[("CI", "true")]), || Some("Ann <ann@example.com>".into()));
         assert_eq!(approval.via, "terminal");
-        assert_eq!(approval.who(), Some("Ann <ann@example.com>"));
+        assert_eq!(approval.git_identity.as_deref(), Some("Ann <ann@example.com>"));
         assert_eq!(approval.run_url, None);
     }
 }

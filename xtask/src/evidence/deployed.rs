@@ -108,6 +108,32 @@ pub fn provenance(log: &str, env: &str, logical_id: &str, code_sha256: &str) -> 
     found
 }
 
+/// Whether the live code of one function is the build at hand.
+#[derive(Debug, PartialEq, Eq)]
+pub enum Verdict {
+    /// The deploy that put the live code there recorded the digest of the build at hand.
+    ThisBuild { line: usize, started_at: String, commit: Option<String> },
+    /// It recorded another build.
+    OtherBuild { line: usize, started_at: String, commit: Option<String>, artifact_digest: Option<String> },
+    /// No recorded deploy put this code there (the console, another tool, a lost log line).
+    Unrecorded,
+}
+
+pub fn verdict(log: &str, env: &str, logical_id: &str, code_sha256: &str, build_digest: &str) -> Verdict {
+    match provenance(log, env, logical_id, code_sha256) {
+        None => Verdict::Unrecorded,
+        Some(p) if p.artifact_digest.as_deref() == Some(build_digest) => {
+            Verdict::ThisBuild { line: p.line, started_at: p.started_at, commit: p.commit }
+        }
+        Some(p) => Verdict::OtherBuild {
+            line: p.line,
+            started_at: p.started_at,
+            commit: p.commit,
+            artifact_digest: p.artifact_digest,
+        },
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -127,5 +153,8 @@ mod tests {
         assert_eq!(found.artifact_digest.as_deref(), Some("sha256:3"));
         assert!(provenance(&log, "prod", "F", "C").is_none());
         assert!(provenance(&log, "qa", "F", "A").is_none());
+        assert!(matches!(verdict(&log, "prod", "F", "A", "sha256:3"), Verdict::ThisBuild { line: 4, .. }));
+        assert!(matches!(verdict(&log, "prod", "F", "A", "sha256:1"), Verdict::OtherBuild { line: 4, .. }));
+        assert_eq!(verdict(&log, "prod", "F", "Z", "sha256:3"), Verdict::Unrecorded);
     }
 }

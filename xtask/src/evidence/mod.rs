@@ -56,12 +56,6 @@ pub struct BuildEvidence {
     pub artifacts: Vec<Artifact>,
 }
 
-impl BuildEvidence {
-    pub fn artifact(&self, logical_id: &str) -> Option<&Artifact> {
-        self.artifacts.iter().find(|a| a.logical_id == logical_id)
-    }
-}
-
 /// What an audit line says beyond the steps: what was shipped, who approved it, what Lambda
 /// runs afterwards. Flattened into the line.
 #[derive(Debug, Clone, Default, Serialize, Deserialize)]
