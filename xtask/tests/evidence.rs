@@ -3,12 +3,14 @@
 //! CycloneDX project's own validator, the hash-chained audit log of real deploy attempts.
 
 mod common;
+mod deploy_support;
 
 use std::fs;
 use std::path::PathBuf;
 use std::process::Command;
 
 use common::{repo_root, run, RepoCopy};
+use deploy_support::{audit_lines, deploy_command, seed_account, staging_repo, HealthServer, Moto, ENV};
 use serde_json::Value;
 
 const MANIFEST: &str = "infra/lambda/.aws-sam/xtask-build-manifest.json";
@@ -230,4 +232,116 @@ fn the_approver_is_the_github_run_in_ci_and_the_git_identity_on_a_terminal() {
     );
     let (_, output) = audit(&repo, &["show"]);
     assert!(output.contains("Ann Auditor <ann@example.com>") && output.contains("release-bot"), "{output}");
+}
+
+const AUDIT_BUCKET: &str = "credmate-deploy-audit";
+
+fn locked_bucket(moto: &Moto, bucket: &str, mode: &str) {
+    moto.aws(&["s3api", "create-bucket", "--bucket", bucket, "--object-lock-enabled-for-bucket"]);
+    let configuration =
+        format!(r#"{{"ObjectLockEnabled":"Enabled","Rule":{{"DefaultRetention":{{"Mode":"{mode}","Years":7}}}}}}"#);
+    moto.aws(&[
+        "s3api",
+        "put-object-lock-configuration",
+        "--bucket",
+        bucket,
+        "--object-lock-configuration",
+        &configuration,
+    ]);
+}
+
+#[test]
+fn the_audit_bucket_holds_one_object_per_attempt_and_refuses_a_delete_under_object_lock() {
+    let moto = Moto::start();
+    let account = seed_account(&moto);
+    locked_bucket(&moto, AUDIT_BUCKET, "COMPLIANCE");
+    let settings = format!("secret_prefix = \"credmate/staging/\"\naudit_bucket = \"{AUDIT_BUCKET}\"");
+    let repo = staging_repo(&account, &settings, &[]);
+    let health = HealthServer::healthy();
+
+    let (status, output) = run(&mut deploy_command(&repo, &moto, &health));
+    assert_eq!(status, 0, "{output}");
+    assert!(
+        output.contains(&format!("audit bucket {AUDIT_BUCKET}: versioned, Object Lock in COMPLIANCE mode for 7 years")),
+        "{output}"
+    );
+    // A second attempt that fails: recorded and copied all the same.
+    let (status, output) =
+        run(deploy_command(&repo, &moto, &HealthServer::answering(503, "down")).arg("--health-timeout").arg("1"));
+    assert_eq!(status, 1, "{output}");
+    assert!(output.contains(&format!("audit: copied to s3://{AUDIT_BUCKET}/deploy-audit/{ENV}/")), "{output}");
+
+    let local = fs::read_to_string(repo.path("deploy-log.jsonl")).unwrap();
+    let local: Vec<&str> = local.lines().collect();
+    assert_eq!(local.len(), 2);
+    let versions = moto.aws(&["s3api", "list-object-versions", "--bucket", AUDIT_BUCKET]);
+    let versions = versions["Versions"].as_array().unwrap();
+    assert_eq!(versions.len(), 2, "one object per attempt: {versions:?}");
+    let scratch = tempfile::tempdir().unwrap();
+    for (version, line) in versions.iter().zip({
+        let mut sorted = local.clone();
+        sorted.sort_by_key(|l| serde_json::from_str::<Value>(l).unwrap()["started_at"].as_str().unwrap().to_string());
+        sorted
+    }) {
+        let key = version["Key"].as_str().unwrap();
+        assert!(key.starts_with(&format!("deploy-audit/{ENV}/")), "{key}");
+        let body = scratch.path().join("body");
+        moto.aws(&["s3api", "get-object", "--bucket", AUDIT_BUCKET, "--key", key, body.to_str().unwrap()]);
+        assert_eq!(fs::read_to_string(&body).unwrap(), format!("{line}\n"), "the object is the local line");
+    }
+
+    // Under Object Lock in compliance mode, a locked version cannot be deleted.
+    let key = versions[0]["Key"].as_str().unwrap();
+    let version_id = versions[0]["VersionId"].as_str().unwrap();
+    let refused =
+        moto.try_aws(&["s3api", "delete-object", "--bucket", AUDIT_BUCKET, "--key", key, "--version-id", version_id]);
+    let err = refused.expect_err("a locked version was deleted");
+    assert!(err.contains("AccessDenied"), "{err}");
+    assert_eq!(
+        moto.aws(&["s3api", "list-object-versions", "--bucket", AUDIT_BUCKET])["Versions"].as_array().unwrap().len(),
+        2
+    );
+}
+
+#[test]
+fn an_audit_bucket_without_compliance_object_lock_aborts_before_the_stack_changes() {
+    let moto = Moto::start();
+    let account = seed_account(&moto);
+    moto.aws(&["s3api", "create-bucket", "--bucket", "plain-bucket"]);
+    locked_bucket(&moto, "governance-bucket", "GOVERNANCE");
+    for (bucket, why) in [
+        ("plain-bucket", "audit bucket plain-bucket has no Object Lock, so its objects can be deleted"),
+        (
+            "governance-bucket",
+            "audit bucket governance-bucket has Object Lock but no default retention in COMPLIANCE mode",
+        ),
+    ] {
+        let settings = format!("secret_prefix = \"credmate/staging/\"\naudit_bucket = \"{bucket}\"");
+        let repo = staging_repo(&account, &settings, &[]);
+        let (status, output) = run(&mut deploy_command(&repo, &moto, &HealthServer::healthy()));
+        assert_eq!(status, 1, "{output}");
+        assert!(output.contains(why), "{output}");
+        assert!(output.contains("--object-lock-enabled-for-bucket"), "the fix is named:\n{output}");
+        assert!(output.trim_end().lines().last().unwrap().contains("failed at step audit-bucket"), "{output}");
+        assert!(moto.stack(deploy_support::STACK).is_none(), "the stack was created");
+        assert_eq!(audit_lines(&repo)[0]["result"], "aborted");
+    }
+}
+
+#[test]
+fn a_protected_environment_without_an_audit_bucket_is_refused_in_one_line() {
+    let repo = RepoCopy::new();
+    let manifest = fs::read_to_string(repo.path("Cargo.toml")).unwrap();
+    let without: String =
+        manifest.lines().filter(|l| !l.starts_with("audit_bucket")).map(|l| format!("{l}\n")).collect();
+    assert_ne!(without, manifest, "the repository's prod has an audit_bucket");
+    repo.write("Cargo.toml", &without);
+    let before = common::snapshot(repo.dir.path());
+    let (status, output) = run(repo.xtask().args(["lambda-deploy", "--env", "prod", "--yes"]));
+    assert_eq!(status, 2, "{output}");
+    assert_eq!(
+        output.trim(),
+        "error: prod is a protected environment without audit_bucket: add audit_bucket = \"<S3 bucket with Object Lock in compliance mode and versioning>\" to [workspace.metadata.lambda.deploy.environments.prod] in Cargo.toml"
+    );
+    assert_eq!(common::snapshot(repo.dir.path()), before, "bad input changed the disk");
 }

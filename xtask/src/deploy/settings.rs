@@ -68,6 +68,9 @@ pub struct EnvironmentSettings {
     /// Deploy into a local AWS (moto) that the xtask starts and seeds: no AWS account needed.
     #[serde(default)]
     pub rehearsal: bool,
+    /// An S3 bucket with Object Lock (compliance mode) and versioning: each audit line is also
+    /// put there as its own object. Required for protected environments.
+    pub audit_bucket: Option<String>,
 }
 
 fn default_log() -> PathBuf {
@@ -106,6 +109,9 @@ impl DeploySettings {
                     )
                 }
             }
+            if env.audit_bucket.as_deref().is_some_and(|b| b.trim().is_empty()) {
+                bad_input!("[workspace.metadata.lambda.deploy.environments.{name}] audit_bucket is empty: remove it or name an S3 bucket with Object Lock")
+            }
             if env.secret_prefix.as_deref().is_some_and(str::is_empty) {
                 bad_input!("[workspace.metadata.lambda.deploy.environments.{name}] secret_prefix is empty: remove it or name the path, e.g. \"credmate/{name}/\"")
             }
@@ -122,6 +128,7 @@ impl DeploySettings {
             secret_prefix: env.secret_prefix,
             health_timeout: Duration::from_secs(env.health_timeout_seconds.unwrap_or(self.health_timeout_seconds)),
             rehearsal: env.rehearsal,
+            audit_bucket: env.audit_bucket,
         }
     }
 }
@@ -133,6 +140,7 @@ pub struct ResolvedEnvironment {
     pub secret_prefix: Option<String>,
     pub health_timeout: Duration,
     pub rehearsal: bool,
+    pub audit_bucket: Option<String>,
 }
 
 #[cfg(test)]

@@ -10,6 +10,7 @@
 //! line, so each attempt names the exact artifact it shipped.
 
 pub mod approval;
+pub mod audit_bucket;
 pub mod audit_log;
 pub mod deployed;
 pub mod digest;
