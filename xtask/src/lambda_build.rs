@@ -391,6 +391,14 @@ fn record_evidence(project: &Project, targets: &[BuildTarget]) -> Result<crate::
         if let Some(sbom) = &artifact.sbom {
             eprintln!("      SBOM {} ({} distributions, {})", sbom.path.display(), sbom.components, sbom.sha256);
         }
+        if let Some(package) = &artifact.package {
+            eprintln!(
+                "      package {} ({} bytes, reproducible; CodeSha256 once deployed: {})",
+                package.path.display(),
+                package.bytes,
+                package.code_sha256
+            );
+        }
     }
     Ok(evidence)
 }

@@ -116,6 +116,7 @@ fn check_deployed(project: &Project, targets: &[crate::lambda_build::BuildTarget
         let resources = crate::deploy::preflight::stack_resources(&sh, &aws, &env.stack_name)?;
         let ids: Vec<&str> = targets.iter().map(|t| t.config.logical_id.as_str()).collect();
         let live = deployed::read(&sh, &aws, &resources, &ids)?;
+        let recorded = crate::fingerprint::recorded_evidence(&project.sam_dir());
         let mut problems = 0;
         for id in ids {
             let build_dir = project.build_dir().join(id);
@@ -130,6 +131,21 @@ fn check_deployed(project: &Project, targets: &[crate::lambda_build::BuildTarget
                 problems += 1;
                 continue;
             };
+            // The build's own reproducible zip settles it without the log.
+            let package = recorded
+                .as_ref()
+                .and_then(|e| e.artifacts.iter().find(|a| a.logical_id == id && a.digest.digest == build.digest))
+                .and_then(|a| a.package.as_ref())
+                .and_then(|p| std::fs::read(project.root.join(&p.path)).ok().map(|bytes| (p.path.clone(), crate::evidence::code_sha256(&bytes))));
+            if let Some((path, code_sha256)) = package.as_ref().filter(|(_, sha)| *sha == code.code_sha256) {
+                eprintln!(
+                    "    {id}: the live code is the build at hand ({}): {} runs CodeSha256 {code_sha256}, that of its reproducible package {}",
+                    build.digest,
+                    code.function_name,
+                    path.display()
+                );
+                continue;
+            }
             let commit = |c: &Option<String>| c.as_deref().map(|c| c.chars().take(12).collect::<String>()).unwrap_or_else(|| "no commit".into());
             match deployed::verdict(&log, &env.name, id, &code.code_sha256, &build.digest) {
                 Verdict::ThisBuild { line, started_at, commit: c } => eprintln!(

@@ -34,10 +34,11 @@ fn validate_sbom(path: &std::path::Path) -> (i32, String) {
 }
 
 #[test]
-fn two_builds_give_the_same_digest_and_a_valid_sbom_listing_the_pinned_packages() {
+fn two_builds_give_the_same_digest_zip_and_a_valid_sbom_listing_the_pinned_packages() {
     // Two checkouts in different places, built at different times: different paths and mtimes.
     let mut digests = Vec::new();
     let mut sboms = Vec::new();
+    let mut packages = Vec::new();
     let mut first = None;
     for _ in 0..2 {
         let repo = RepoCopy::new();
@@ -55,6 +56,10 @@ fn two_builds_give_the_same_digest_and_a_valid_sbom_listing_the_pinned_packages(
         let digest = artifact["digest"].as_str().unwrap().to_string();
         assert!(digest.starts_with("sha256:") && digest.len() == 71, "{digest}");
         assert!(output.contains(&format!("BackendFunction: {digest}")), "the digest is not shown:\n{output}");
+        let package = repo.dir.path().join(artifact["package"]["path"].as_str().unwrap());
+        packages.push((fs::read(&package).unwrap(), artifact["package"]["code_sha256"].as_str().unwrap().to_string()));
+        let built_template = fs::read_to_string(repo.path("infra/lambda/.aws-sam/build/template.yaml")).unwrap();
+        assert!(built_template.contains("CodeUri: BackendFunction.zip\n"), "{built_template}");
         let sbom_path = repo.dir.path().join(artifact["sbom"]["path"].as_str().unwrap());
         sboms.push(fs::read(&sbom_path).unwrap());
         digests.push(digest);
@@ -62,6 +67,12 @@ fn two_builds_give_the_same_digest_and_a_valid_sbom_listing_the_pinned_packages(
     }
     assert_eq!(digests[0], digests[1], "two builds of the same inputs gave different digests");
     assert!(sboms[0] == sboms[1], "two builds of the same inputs gave different SBOMs");
+    assert!(
+        packages[0] == packages[1],
+        "two builds of the same inputs gave different zips (CodeSha256 {} and {})",
+        packages[0].1,
+        packages[1].1
+    );
 
     let (repo, sbom_path) = first.unwrap();
     let (status, output) = validate_sbom(&sbom_path);
@@ -265,6 +276,25 @@ fn the_audit_bucket_holds_one_object_per_attempt_and_refuses_a_delete_under_obje
         output.contains(&format!("audit bucket {AUDIT_BUCKET}: versioned, Object Lock in COMPLIANCE mode for 7 years")),
         "{output}"
     );
+    // sam uploaded the xtask's zip as it is: the same bytes, so the same CodeSha256.
+    let zip = fs::read(repo.path("infra/lambda/.aws-sam/build/BackendFunction.zip")).unwrap();
+    let uploaded = moto.aws(&["s3api", "list-objects-v2", "--bucket", deploy_support::BUCKET]);
+    let scratch = tempfile::tempdir().unwrap();
+    let same = uploaded["Contents"].as_array().unwrap().iter().any(|object| {
+        let body = scratch.path().join("object");
+        moto.aws(&[
+            "s3api",
+            "get-object",
+            "--bucket",
+            deploy_support::BUCKET,
+            "--key",
+            object["Key"].as_str().unwrap(),
+            body.to_str().unwrap(),
+        ]);
+        fs::read(&body).unwrap() == zip
+    });
+    assert!(same, "no object sam uploaded is the xtask's zip: {uploaded}");
+
     // A second attempt that fails: recorded and copied all the same.
     let (status, output) =
         run(deploy_command(&repo, &moto, &HealthServer::answering(503, "down")).arg("--health-timeout").arg("1"));
@@ -277,7 +307,6 @@ fn the_audit_bucket_holds_one_object_per_attempt_and_refuses_a_delete_under_obje
     let versions = moto.aws(&["s3api", "list-object-versions", "--bucket", AUDIT_BUCKET]);
     let versions = versions["Versions"].as_array().unwrap();
     assert_eq!(versions.len(), 2, "one object per attempt: {versions:?}");
-    let scratch = tempfile::tempdir().unwrap();
     for (version, line) in versions.iter().zip({
         let mut sorted = local.clone();
         sorted.sort_by_key(|l| serde_json::from_str::<Value>(l).unwrap()["started_at"].as_str().unwrap().to_string());
@@ -344,4 +373,63 @@ fn a_protected_environment_without_an_audit_bucket_is_refused_in_one_line() {
         "error: prod is a protected environment without audit_bucket: add audit_bucket = \"<S3 bucket with Object Lock in compliance mode and versioning>\" to [workspace.metadata.lambda.deploy.environments.prod] in Cargo.toml"
     );
     assert_eq!(common::snapshot(repo.dir.path()), before, "bad input changed the disk");
+}
+
+/// A stack with the function as plain CloudFormation (moto runs no SAM transform, so a real
+/// deploy leaves no function to ask): its code is the zip at `code` in the artifacts bucket.
+fn stack_with_function(moto: &Moto, zip: &std::path::Path) {
+    moto.aws(&["s3api", "create-bucket", "--bucket", "code-bucket"]);
+    moto.aws(&["s3api", "put-object", "--bucket", "code-bucket", "--key", "f.zip", "--body", zip.to_str().unwrap()]);
+    let template = r#"{"Resources": {
+        "Role": {"Type": "AWS::IAM::Role", "Properties": {"AssumeRolePolicyDocument": {"Version": "2012-10-17",
+            "Statement": [{"Effect": "Allow", "Principal": {"Service": "lambda.amazonaws.com"}, "Action": "sts:AssumeRole"}]}}},
+        "BackendFunction": {"Type": "AWS::Lambda::Function", "Properties": {"FunctionName": "credmate-backend-staging",
+            "Runtime": "python3.11", "Handler": "handler.handler", "Role": {"Fn::GetAtt": ["Role", "Arn"]},
+            "Code": {"S3Bucket": "code-bucket", "S3Key": "f.zip"}}}}}"#;
+    moto.aws(&["cloudformation", "create-stack", "--stack-name", deploy_support::STACK, "--template-body", template]);
+    let started = std::time::Instant::now();
+    while moto.stack(deploy_support::STACK).is_none_or(|s| s["StackStatus"] != "CREATE_COMPLETE") {
+        assert!(started.elapsed().as_secs() < 60, "the stack was not created");
+        std::thread::sleep(std::time::Duration::from_millis(200));
+    }
+}
+
+#[test]
+fn lambda_check_deployed_says_whether_the_live_code_is_the_build_at_hand() {
+    let moto = Moto::start();
+    let account = seed_account(&moto);
+    let repo = staging_repo(&account, "secret_prefix = \"credmate/staging/\"", &[]);
+    let zip = repo.path("infra/lambda/.aws-sam/build/BackendFunction.zip");
+    stack_with_function(&moto, &zip);
+    let check = |repo: &RepoCopy| {
+        let mut command = repo.xtask();
+        command.args(["lambda-check", "--env", ENV, "--deployed"]);
+        moto.apply(&mut command);
+        run(&mut command)
+    };
+
+    let (status, output) = check(&repo);
+    assert_eq!(status, 0, "{output}");
+    assert!(output.contains("BackendFunction: the live code is the build at hand (sha256:"), "{output}");
+    assert!(
+        output.contains("that of its reproducible package infra/lambda/.aws-sam/build/BackendFunction.zip"),
+        "{output}"
+    );
+
+    // Someone uploads other code by hand: not the build at hand, and no deploy recorded it.
+    let other = repo.path("other.zip");
+    let python = "import sys, zipfile\nz = zipfile.ZipFile(sys.argv[1], 'w')\nz.writestr('handler.py', 'def handler(e, c): return 1\\n')\nz.close()";
+    assert!(Command::new("python3").args(["-c", python]).arg(&other).status().unwrap().success());
+    moto.aws(&[
+        "lambda",
+        "update-function-code",
+        "--function-name",
+        "credmate-backend-staging",
+        "--zip-file",
+        &format!("fileb://{}", other.display()),
+    ]);
+    let (status, output) = check(&repo);
+    assert_eq!(status, 1, "{output}");
+    assert!(output.contains("which no deploy in deploy-log.jsonl recorded for staging"), "{output}");
+    assert!(output.trim_end().lines().last().unwrap().contains("failed at step deployed"), "{output}");
 }

@@ -65,9 +65,10 @@ pub fn check(sh: &Shell, aws: &Aws, bucket: &str, setting: &str) -> Result<std::
             "s3api put-object-lock-configuration --bucket {bucket} --object-lock-configuration '{{\"ObjectLockEnabled\":\"Enabled\",\"Rule\":{{\"DefaultRetention\":{{\"Mode\":\"COMPLIANCE\",\"Years\":7}}}}}}'"
         ))
     );
+    // A bucket that never had versioning answers with nothing at all: the query makes it JSON.
     let versioning: Versioning = match aws.read(
         sh,
-        &["s3api", "get-bucket-versioning", "--bucket", bucket],
+        &["s3api", "get-bucket-versioning", "--bucket", bucket, "--query", "{Status: Status}"],
         "aws s3api get-bucket-versioning",
     ) {
         Ok(v) => v,

@@ -14,6 +14,7 @@ pub mod audit_bucket;
 pub mod audit_log;
 pub mod deployed;
 pub mod digest;
+pub mod package;
 pub mod sbom;
 
 use std::path::{Path, PathBuf};
@@ -40,6 +41,19 @@ pub struct Artifact {
     /// The SBOM of a function's artifact.
     #[serde(skip_serializing_if = "Option::is_none", default)]
     pub sbom: Option<SbomRef>,
+    /// The reproducible zip sam uploads for a function.
+    #[serde(skip_serializing_if = "Option::is_none", default)]
+    pub package: Option<PackageRef>,
+}
+
+/// A function's zip, as the built template's CodeUri names it.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct PackageRef {
+    /// Relative to the repository root.
+    pub path: PathBuf,
+    pub bytes: u64,
+    /// What Lambda's get-function will report once this zip is deployed.
+    pub code_sha256: String,
 }
 
 /// Where an SBOM was written, and the SHA-256 of its bytes.
@@ -100,9 +114,38 @@ pub fn record_build(
             Some(function) => Some(write_sbom(root, sam_dir, &dir, function, &digest)?),
             None => None,
         };
-        artifacts.push(Artifact { logical_id, digest, sbom });
+        let package = match functions.iter().find(|f| f.logical_id == logical_id) {
+            Some(_) => Some(write_package(root, build_dir, &logical_id, &dir)?),
+            None => None,
+        };
+        artifacts.push(Artifact { logical_id, digest, sbom, package });
+    }
+    let zips: Vec<(String, String)> = artifacts
+        .iter()
+        .filter(|a| a.package.is_some())
+        .map(|a| (a.logical_id.clone(), format!("{}.zip", a.logical_id)))
+        .collect();
+    if !zips.is_empty() {
+        let template = build_dir.join("template.yaml");
+        let text = std::fs::read_to_string(&template).with_context(|| format!("reading {}", template.display()))?;
+        let pointed = package::point_template_at_zips(&text, &zips)?;
+        crate::report::write_atomically(&template, &pointed)?;
     }
     Ok(BuildEvidence { artifacts })
+}
+
+/// `<build dir>/<id>.zip`, beside the directory it packs (the built template's CodeUri is
+/// relative to the template).
+fn write_package(root: &Path, build_dir: &Path, logical_id: &str, dir: &Path) -> Result<PackageRef> {
+    let time = package::entry_time(std::env::var("SOURCE_DATE_EPOCH").ok().as_deref(), package::commit_time(root))?;
+    let zip = build_dir.join(format!("{logical_id}.zip"));
+    let bytes = package::write_zip(dir, &zip, time).with_context(|| format!("packaging {}", dir.display()))?;
+    let code = std::fs::read(&zip).with_context(|| format!("reading {}", zip.display()))?;
+    Ok(PackageRef {
+        path: zip.strip_prefix(root).unwrap_or(&zip).to_path_buf(),
+        bytes,
+        code_sha256: code_sha256(&code),
+    })
 }
 
 fn write_sbom(
