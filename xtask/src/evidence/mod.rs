@@ -106,6 +106,7 @@ pub fn record_build(
         }
     }
     dirs.sort();
+    let template = build_dir.join("template.yaml");
     let mut artifacts = Vec::new();
     for (logical_id, dir) in dirs {
         let digest =
@@ -114,9 +115,10 @@ pub fn record_build(
             Some(function) => Some(write_sbom(root, sam_dir, &dir, function, &digest)?),
             None => None,
         };
+        // Only where a built template can name the zip: without one sam has nothing to upload.
         let package = match functions.iter().find(|f| f.logical_id == logical_id) {
-            Some(_) => Some(write_package(root, build_dir, &logical_id, &dir)?),
-            None => None,
+            Some(_) if template.is_file() => Some(write_package(root, build_dir, &logical_id, &dir)?),
+            _ => None,
         };
         artifacts.push(Artifact { logical_id, digest, sbom, package });
     }
@@ -126,7 +128,6 @@ pub fn record_build(
         .map(|a| (a.logical_id.clone(), format!("{}.zip", a.logical_id)))
         .collect();
     if !zips.is_empty() {
-        let template = build_dir.join("template.yaml");
         let text = std::fs::read_to_string(&template).with_context(|| format!("reading {}", template.display()))?;
         let pointed = package::point_template_at_zips(&text, &zips)?;
         crate::report::write_atomically(&template, &pointed)?;
