@@ -251,8 +251,8 @@ mod tests {
         let listing = String::from_utf8(output.stdout).unwrap();
         let lines: Vec<&str> = listing.lines().collect();
         assert_eq!(lines[0], "empty.txt 0o100644 (2026, 1, 8, 0, 0, 0) 0");
-        assert_eq!(lines[1], "handler.py 0o100644 (2026, 1, 8, 0, 0, 0) 950");
-        assert!(lines.contains(&"src/app.py 0o100755 (2026, 1, 8, 0, 0, 0) 950"), "{listing}");
+        assert_eq!(lines[1], "handler.py 0o100644 (2026, 1, 8, 0, 0, 0) 1000");
+        assert!(lines.contains(&"src/app.py 0o100755 (2026, 1, 8, 0, 0, 0) 1000"), "{listing}");
         assert_eq!(lines.len(), 5);
     }
 
