@@ -12,7 +12,7 @@ use serde::Deserialize;
 use xshell::Shell;
 
 use super::digest::sha256_hex;
-use crate::deploy::aws::Aws;
+use crate::aws::Aws;
 
 /// The key of one line's object: by environment, then time, so a listing reads in order.
 pub fn object_key(env: &str, started_at: &str, line: &str) -> String {
@@ -72,9 +72,9 @@ pub fn check(sh: &Shell, aws: &Aws, bucket: &str, setting: &str) -> Result<std::
         "aws s3api get-bucket-versioning",
     ) {
         Ok(v) => v,
-        Err(err) if crate::exit::status_of(&err) == crate::exit::INTERRUPTED => return Err(err),
+        Err(err) if crate::run::exit::status_of(&err) == crate::run::exit::INTERRUPTED => return Err(err),
         Err(err) => {
-            let why = crate::redact::scrub(&format!("{err:#}"));
+            let why = crate::sys::redact::scrub(&format!("{err:#}"));
             let why = why.lines().last().unwrap_or_default().trim().to_string();
             return Ok(Err(format!("audit bucket {bucket} cannot be read ({why}): {fix}")));
         }

@@ -12,7 +12,7 @@ use serde::{Deserialize, Serialize};
 use serde_json::Value;
 use xshell::Shell;
 
-use crate::deploy::aws::Aws;
+use crate::aws::Aws;
 
 /// One function as deployed.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -57,9 +57,14 @@ pub fn read(sh: &Shell, aws: &Aws, resources: &[(String, String)], logical_ids: 
 }
 
 /// The deploy's step: reads and prints each function's CodeSha256.
-pub fn read_step(sh: &Shell, aws: &Aws, stack: &str, logical_ids: &[&str]) -> Result<Vec<DeployedCode>> {
-    let resources = crate::deploy::preflight::stack_resources(sh, aws, stack)?;
-    let deployed = read(sh, aws, &resources, logical_ids)?;
+pub fn read_step(
+    sh: &Shell,
+    aws: &Aws,
+    stack: &str,
+    resources: &[(String, String)],
+    logical_ids: &[&str],
+) -> Result<Vec<DeployedCode>> {
+    let deployed = read(sh, aws, resources, logical_ids)?;
     for id in logical_ids {
         match deployed.iter().find(|d| d.logical_id == *id) {
             Some(code) => eprintln!("    {id}: {} runs CodeSha256 {}", code.function_name, code.code_sha256),

@@ -167,7 +167,8 @@ mod tests {
         let dir = tempfile::tempdir().unwrap();
         sample(dir.path(), &FILES);
         let original = tree_digest(dir.path()).unwrap().digest;
-        let changes: [(&str, &dyn Fn(&Path), &dyn Fn(&Path)); 4] = [
+        type Edit<'a> = &'a dyn Fn(&Path);
+        let changes: [(&str, Edit, Edit); 4] = [
             ("one byte", &|root| fs::write(root.join("src/app.py"), "content of src/app.pY\n").unwrap(), &|root| {
                 fs::write(root.join("src/app.py"), "content of src/app.py\n").unwrap()
             }),

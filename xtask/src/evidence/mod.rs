@@ -130,7 +130,7 @@ pub fn record_build(
     if !zips.is_empty() {
         let text = std::fs::read_to_string(&template).with_context(|| format!("reading {}", template.display()))?;
         let pointed = package::point_template_at_zips(&text, &zips)?;
-        crate::report::write_atomically(&template, &pointed)?;
+        crate::sys::atomic::write_atomically(&template, &pointed)?;
     }
     Ok(BuildEvidence { artifacts })
 }
@@ -167,7 +167,7 @@ fn write_sbom(
     let dir = sbom_dir(sam_dir);
     std::fs::create_dir_all(&dir).with_context(|| format!("creating {}", dir.display()))?;
     let path = dir.join(format!("{}.cdx.json", function.logical_id));
-    crate::report::write_atomically(&path, &text)?;
+    crate::sys::atomic::write_atomically(&path, &text)?;
     Ok(SbomRef {
         path: path.strip_prefix(root).unwrap_or(&path).to_path_buf(),
         sha256: format!("sha256:{}", digest::sha256_hex(text.as_bytes())),

@@ -12,7 +12,7 @@ use anyhow::{Context, Result};
 use serde_json::{json, Map, Value};
 
 use super::digest::{hex, sha256_hex, TreeDigest};
-use crate::wheel::{self, Installed};
+use crate::python::wheel::{self, Installed};
 
 /// What the SBOM says about the function itself.
 pub struct Subject<'a> {

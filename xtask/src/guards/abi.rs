@@ -14,7 +14,7 @@ use super::files::{module_name, FileContext};
 use super::runtime::{Glibc, LambdaRuntime};
 use super::scan::{Format, Scan};
 use super::Finding;
-use crate::wheel::Tag;
+use crate::python::wheel::Tag;
 
 pub const GUARD: &str = "python-abi";
 
@@ -170,7 +170,7 @@ fn glibc_finding(ctx: &FileContext, path: &Path, needed: Glibc) -> Finding {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::wheel::expand_tag;
+    use crate::python::wheel::expand_tag;
 
     fn py311() -> LambdaRuntime {
         LambdaRuntime::new("python3.11", "x86_64").unwrap()
@@ -236,7 +236,7 @@ mod check_tests {
     use super::*;
     use crate::guards::files::Place;
     use crate::guards::scan::scan;
-    use crate::guards::test_wheels::{self as wheels, *};
+    use test_wheels::{self as wheels, *};
 
     fn findings(root: &Path, runtime: &str) -> Vec<Finding> {
         let runtime = LambdaRuntime::new(runtime, "x86_64").unwrap();

@@ -14,8 +14,8 @@ use std::str::FromStr;
 
 use super::files::FileContext;
 use super::Finding;
-use crate::pep508::{MarkerEnv, Requirement};
-use crate::wheel::Installed;
+use crate::python::pep508::{MarkerEnv, Requirement};
+use crate::python::wheel::Installed;
 
 pub const GUARD: &str = "bundled-aws-sdk";
 
@@ -37,7 +37,7 @@ pub struct SdkPolicy<'a> {
 
 /// The requirements in a requirements.txt, as pip reads them (see `requirements_txt`).
 pub fn read_requirements(text: &str) -> Vec<Requirement> {
-    crate::requirements_txt::requirements(text)
+    crate::python::requirements_txt::requirements(text)
 }
 
 /// A bundled SDK package: its dist-info, or a bare package dir copied in by hand.
@@ -266,8 +266,8 @@ mod tests {
     use super::*;
     use crate::guards::files::Place;
     use crate::guards::runtime::LambdaRuntime;
-    use crate::guards::test_wheels::{self as wheels, *};
-    use crate::wheel::installed;
+    use crate::python::wheel::installed;
+    use test_wheels::{self as wheels, *};
 
     fn findings(root: &Path, requirements: &str, allow_bundled: bool) -> Vec<Finding> {
         let runtime = LambdaRuntime::new("python3.11", "x86_64").unwrap();

@@ -14,8 +14,8 @@ use pep440_rs::{Version, VersionSpecifiers};
 
 use super::files::FileContext;
 use super::Finding;
-use crate::pep508::{MarkerEnv, Requirement};
-use crate::wheel::Installed;
+use crate::python::pep508::{MarkerEnv, Requirement};
+use crate::python::wheel::Installed;
 
 pub const GUARD: &str = "dependency-consistency";
 
@@ -162,8 +162,8 @@ mod tests {
     use super::*;
     use crate::guards::files::Place;
     use crate::guards::runtime::LambdaRuntime;
-    use crate::guards::test_wheels::{self as wheels, *};
-    use crate::wheel::installed;
+    use crate::python::wheel::installed;
+    use test_wheels::{self as wheels, *};
 
     fn findings(root: &Path) -> Vec<Finding> {
         let runtime = LambdaRuntime::new("python3.11", "x86_64").unwrap();

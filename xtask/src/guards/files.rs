@@ -8,7 +8,7 @@ use std::path::{Path, PathBuf};
 
 use super::runtime::LambdaRuntime;
 use super::source::FunctionSource;
-use crate::wheel;
+use crate::python::wheel;
 
 /// The tree a scan covered.
 #[derive(Debug, Clone, Copy)]

@@ -15,11 +15,6 @@ pub mod smoke;
 pub mod source;
 pub mod suite;
 
-/// Real wheels from PyPI, cached per user: the fixtures of the guards' unit tests.
-#[cfg(test)]
-#[path = "../../tests/common/wheels.rs"]
-pub mod test_wheels;
-
 use std::fmt;
 
 /// One thing that would break the deployed function, with everything needed to fix it.

@@ -140,7 +140,7 @@ mod tests {
     use crate::guards::files::Place;
     use crate::guards::runtime::LambdaRuntime;
     use crate::guards::scan::{scan, tests::write};
-    use crate::guards::test_wheels::{self as wheels, *};
+    use test_wheels::{self as wheels, *};
 
     fn findings(root: &Path, runtime: &LambdaRuntime) -> Vec<Finding> {
         let scan = scan(root).unwrap();

@@ -28,7 +28,7 @@ use object::{Endianness, FileKind, ReadCache, ReadRef};
 
 use super::runtime::Glibc;
 use super::source::installed_package_kind;
-use crate::wheel::{parse_wheel, WheelFile};
+use crate::python::wheel::{parse_wheel, WheelFile};
 
 /// What the header bytes of a file say it is.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -430,7 +430,7 @@ pub(crate) mod tests {
     use std::os::unix::fs::symlink;
 
     use super::*;
-    use crate::guards::test_wheels::{self as wheels, *};
+    use test_wheels::{self as wheels, *};
 
     pub fn write(path: &Path, bytes: &[u8]) {
         std::fs::create_dir_all(path.parent().unwrap()).unwrap();

@@ -364,7 +364,7 @@ fn run_locally(target: &SmokeTarget, python: &Path, event: &str, timeout: Durati
     let mut command: Command = command.into();
     command.env_clear().env("PATH", "/usr/local/bin:/usr/bin:/bin");
     command.envs(lambda_environment(target, &artifact.to_string_lossy()));
-    let output = crate::process::capture(command, &format!("{} smoke test", target.runtime.name), Some(timeout))?;
+    let output = crate::sys::process::capture(command, &format!("{} smoke test", target.runtime.name), Some(timeout))?;
     Ok((output, PathBuf::from(python.trim())))
 }
 
@@ -380,7 +380,7 @@ fn run_in_image(target: &SmokeTarget, image: &str, platform: &str, event: &str, 
         sh,
         "docker run --rm --platform {platform} --entrypoint /var/lang/bin/python3 -v {task_mount} {env_flags...} {image} -B -c {SMOKE_SCRIPT} /var/task {module} {attribute} {event} image"
     );
-    crate::process::capture(command, "docker run (smoke test)", Some(timeout))
+    crate::sys::process::capture(command, "docker run (smoke test)", Some(timeout))
 }
 
 #[cfg(test)]

@@ -17,9 +17,10 @@ use super::files::{FileContext, Place};
 use super::runtime::LambdaRuntime;
 use super::smoke::{self, Interpreter, SmokeTarget};
 use super::{abi, dependencies, platform, scan, source, Finding};
-use crate::config::Project;
-use crate::lambda_build::BuildTarget;
-use crate::pep508::MarkerEnv;
+use crate::project::config::Project;
+use crate::project::layout;
+use crate::project::target::BuildTarget;
+use crate::python::pep508::MarkerEnv;
 
 /// A cold start plus the first request; generous, since a slow import is still a pass.
 const SMOKE_TIMEOUT: Duration = Duration::from_secs(120);
@@ -33,7 +34,7 @@ pub fn runtime_of(target: &BuildTarget) -> Result<LambdaRuntime> {
 
 /// Where sam build puts the function: `.aws-sam/build/<LogicalId>` next to the template.
 pub fn artifact_dir(project: &Project, target: &BuildTarget) -> PathBuf {
-    project.sam_dir().join(".aws-sam").join("build").join(&target.config.logical_id)
+    layout::artifact_dir(&project.sam_dir(), &target.config.logical_id)
 }
 
 /// Before sam: the source guards, and the file-level guards over the function dir, so a
@@ -69,7 +70,7 @@ pub fn post_build(project: &Project, targets: &[BuildTarget], missing: &mut Vec<
         findings.extend(platform::check(&scan, &ctx));
         findings.extend(abi::check(&scan, &ctx));
 
-        let installed = crate::wheel::installed(&artifact)?;
+        let installed = crate::python::wheel::installed(&artifact)?;
         let env = MarkerEnv::lambda(runtime.python_minor, runtime.arch.machine());
         let requirements_path = function.function_dir.join("requirements.txt");
         let requirements_shown = ctx.shown(&requirements_path);

@@ -1,0 +1,281 @@
+//! Incremental builds: a manifest written after each successful build records what went in
+//! (sources, configuration, tools, container mode, the xtask itself) and what came out (every
+//! file of the build output). When both still match, lambda-build skips copy-backend and sam
+//! build and says "up to date".
+//!
+//! Files are compared by size and modification time, like make and rsync; a file modified
+//! within the last two seconds never counts as unchanged (git's "racy clean" rule), because
+//! file times are only as fine as the kernel's coarse clock.
+
+use std::collections::BTreeMap;
+use std::fs;
+use std::path::{Path, PathBuf};
+use std::time::{Duration, SystemTime, UNIX_EPOCH};
+
+use anyhow::{Context, Result};
+use ignore::WalkBuilder;
+use serde::{Deserialize, Serialize};
+
+use crate::evidence::BuildEvidence;
+use crate::project::layout;
+
+const FORMAT: u32 = 1;
+const RACY_WINDOW: Duration = Duration::from_secs(2);
+
+/// Named inputs, each with a digest; a BTreeMap so the first difference found is stable.
+#[derive(Debug, Default, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Fingerprint(pub BTreeMap<String, String>);
+
+impl Fingerprint {
+    pub fn add(&mut self, name: impl Into<String>, digest: impl Into<String>) {
+        self.0.insert(name.into(), digest.into());
+    }
+
+    /// A file's content, by hash: for small configuration files, where an edit that keeps the
+    /// size within one clock tick is plausible and hashing is cheap.
+    pub fn add_file_content(&mut self, name: &str, path: &Path) {
+        let digest = match fs::read(path) {
+            Ok(bytes) => format!("{:016x}", fnv1a(&bytes)),
+            Err(_) => "missing".to_string(),
+        };
+        self.add(name, digest);
+    }
+
+    /// A file's identity without reading it: for executables (sam, python, the xtask).
+    pub fn add_file_stamp(&mut self, name: &str, path: &Path) {
+        self.add(name, format!("{}:{}", path.display(), stamp(path, Recent::Distrust)));
+    }
+
+    /// Every file and symlink below `root` as `name/relative`, by size and mtime.
+    pub fn add_tree(&mut self, name: &str, root: &Path) {
+        let walker = WalkBuilder::new(root).standard_filters(false).follow_links(false).build();
+        self.add_walk(name, root, walker, Recent::Distrust);
+    }
+
+    /// The backend source as copy-backend sees it (its ignore rules), so that touching an
+    /// ignored file does not force a rebuild.
+    pub fn add_backend_tree(&mut self, name: &str, root: &Path) -> Result<()> {
+        self.add_walk(name, root, crate::build::copy_backend::walker(root)?, Recent::Distrust);
+        Ok(())
+    }
+
+    fn add_walk(&mut self, name: &str, root: &Path, walker: ignore::Walk, recent: Recent) {
+        self.add(format!("{name}/"), "root");
+        for entry in walker.flatten() {
+            let Ok(relative) = entry.path().strip_prefix(root) else { continue };
+            if relative.as_os_str().is_empty() || entry.file_type().is_some_and(|t| t.is_dir()) {
+                continue;
+            }
+            self.add(format!("{name}/{}", relative.display()), stamp(entry.path(), recent));
+        }
+    }
+
+    /// The first input that differs, for the "rebuilding because" line.
+    pub fn first_difference(&self, previous: &Fingerprint) -> Option<String> {
+        for (name, digest) in &self.0 {
+            match previous.0.get(name) {
+                None => return Some(format!("{name} is new")),
+                Some(old) if old != digest => return Some(format!("{name} changed")),
+                _ => {}
+            }
+        }
+        previous.0.keys().find(|name| !self.0.contains_key(*name)).map(|name| format!("{name} was removed"))
+    }
+}
+
+/// Whether a file modified within [`RACY_WINDOW`] may count as unchanged later.
+#[derive(Clone, Copy, PartialEq, Eq)]
+enum Recent {
+    /// Inputs: an edit right after the build could keep size and mtime; never trust them.
+    Distrust,
+    /// The build output, just written by sam: what matters is that nobody touches it later,
+    /// and a later write moves its mtime past the recorded one.
+    Trust,
+}
+
+/// `size:mtime_ns`, or `racy` for an input modified too recently to trust, or `missing`.
+fn stamp(path: &Path, recent: Recent) -> String {
+    let Ok(meta) = fs::symlink_metadata(path) else { return "missing".to_string() };
+    let Ok(modified) = meta.modified() else { return "racy".to_string() };
+    if recent == Recent::Distrust && modified > SystemTime::now() - RACY_WINDOW {
+        return "racy".to_string();
+    }
+    let nanos = modified.duration_since(UNIX_EPOCH).map(|d| d.as_nanos()).unwrap_or_default();
+    format!("{}:{nanos}", meta.len())
+}
+
+/// 64-bit FNV-1a: a change detector for small files, not a security hash.
+fn fnv1a(bytes: &[u8]) -> u64 {
+    bytes.iter().fold(0xcbf2_9ce4_8422_2325, |hash, byte| (hash ^ u64::from(*byte)).wrapping_mul(0x0100_0000_01b3))
+}
+
+#[derive(Debug, Serialize, Deserialize)]
+struct Manifest {
+    format: u32,
+    inputs: Fingerprint,
+    outputs: Fingerprint,
+    /// What the build produced, by content (issue 14): copied into each deploy's audit line.
+    #[serde(default)]
+    evidence: BuildEvidence,
+}
+
+/// Where the manifest lives: beside the build output, in SAM's own work dir.
+pub fn manifest_path(sam_dir: &Path) -> PathBuf {
+    layout::build_manifest(sam_dir)
+}
+
+fn outputs(build_dir: &Path) -> Fingerprint {
+    let mut outputs = Fingerprint::default();
+    let walker = WalkBuilder::new(build_dir).standard_filters(false).follow_links(false).build();
+    outputs.add_walk("build", build_dir, walker, Recent::Trust);
+    outputs
+}
+
+/// `Ok(())` when the last successful build had these inputs and its output is intact;
+/// otherwise the reason to rebuild.
+pub fn check(sam_dir: &Path, build_dir: &Path, inputs: &Fingerprint) -> std::result::Result<(), String> {
+    let text = fs::read_to_string(manifest_path(sam_dir)).map_err(|_| "no previous build".to_string())?;
+    let manifest: Manifest = serde_json::from_str(&text).map_err(|_| "the build manifest is unreadable".to_string())?;
+    if manifest.format != FORMAT {
+        return Err("the build manifest is from another xtask version".to_string());
+    }
+    if let Some(difference) = inputs.first_difference(&manifest.inputs) {
+        return Err(difference);
+    }
+    if let Some(difference) = outputs(build_dir).first_difference(&manifest.outputs) {
+        return Err(format!("the build output was modified: {difference}"));
+    }
+    Ok(())
+}
+
+/// The evidence of the last successful build, when its manifest is there and readable.
+pub fn recorded_evidence(sam_dir: &Path) -> Option<BuildEvidence> {
+    let text = fs::read_to_string(manifest_path(sam_dir)).ok()?;
+    let manifest: Manifest = serde_json::from_str(&text).ok()?;
+    Some(manifest.evidence).filter(|e| !e.artifacts.is_empty())
+}
+
+/// Removes the manifest before a build starts, so an interrupted build is never taken for a
+/// current one.
+pub fn invalidate(sam_dir: &Path) -> Result<()> {
+    let path = manifest_path(sam_dir);
+    match fs::remove_file(&path) {
+        Err(err) if err.kind() != std::io::ErrorKind::NotFound => {
+            Err(err).with_context(|| format!("removing {}", path.display()))
+        }
+        _ => Ok(()),
+    }
+}
+
+/// Records a successful build; written to a temp file and renamed, so a reader never sees
+/// half a manifest.
+pub fn record(sam_dir: &Path, build_dir: &Path, inputs: Fingerprint, evidence: BuildEvidence) -> Result<()> {
+    let manifest = Manifest { format: FORMAT, inputs, outputs: outputs(build_dir), evidence };
+    let path = manifest_path(sam_dir);
+    crate::sys::atomic::write_atomically(&path, &serde_json::to_string_pretty(&manifest)?)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::fs::File;
+
+    fn write_old(path: &Path, text: &str) {
+        fs::create_dir_all(path.parent().unwrap()).unwrap();
+        fs::write(path, text).unwrap();
+        File::open(path).unwrap().set_modified(SystemTime::now() - Duration::from_secs(60)).unwrap();
+    }
+
+    fn tree_print(root: &Path) -> Fingerprint {
+        let mut f = Fingerprint::default();
+        f.add_backend_tree("src", root).unwrap();
+        f
+    }
+
+    #[test]
+    fn an_unchanged_tree_has_the_same_fingerprint() {
+        let dir = tempfile::tempdir().unwrap();
+        write_old(&dir.path().join("a.py"), "a");
+        write_old(&dir.path().join("pkg/b.py"), "b");
+        assert_eq!(tree_print(dir.path()).first_difference(&tree_print(dir.path())), None);
+    }
+
+    #[test]
+    fn edits_additions_and_removals_are_named() {
+        let dir = tempfile::tempdir().unwrap();
+        write_old(&dir.path().join("a.py"), "a");
+        write_old(&dir.path().join("b.py"), "b");
+        let before = tree_print(dir.path());
+
+        write_old(&dir.path().join("a.py"), "aa");
+        assert_eq!(tree_print(dir.path()).first_difference(&before).as_deref(), Some("src/a.py changed"));
+        write_old(&dir.path().join("a.py"), "a");
+        File::open(dir.path().join("a.py")).unwrap().set_modified(SystemTime::now() - Duration::from_secs(90)).unwrap();
+        assert_eq!(tree_print(dir.path()).first_difference(&before).as_deref(), Some("src/a.py changed"));
+
+        let before = tree_print(dir.path());
+        write_old(&dir.path().join("c.py"), "c");
+        assert_eq!(tree_print(dir.path()).first_difference(&before).as_deref(), Some("src/c.py is new"));
+        let before = tree_print(dir.path());
+        fs::remove_file(dir.path().join("b.py")).unwrap();
+        assert_eq!(tree_print(dir.path()).first_difference(&before).as_deref(), Some("src/b.py was removed"));
+    }
+
+    #[test]
+    fn a_file_written_just_now_never_counts_as_unchanged() {
+        let dir = tempfile::tempdir().unwrap();
+        fs::write(dir.path().join("a.py"), "a").unwrap();
+        let first = tree_print(dir.path());
+        assert_eq!(first.0.get("src/a.py").map(String::as_str), Some("racy"));
+    }
+
+    #[test]
+    fn ignored_and_bytecode_files_do_not_count() {
+        let dir = tempfile::tempdir().unwrap();
+        write_old(&dir.path().join("a.py"), "a");
+        let before = tree_print(dir.path());
+        write_old(&dir.path().join("__pycache__/a.cpython-311.pyc"), "x");
+        write_old(&dir.path().join(".gitignore"), "*.log\n");
+        let with_ignore_file = tree_print(dir.path());
+        write_old(&dir.path().join("debug.log"), "x");
+        assert_eq!(tree_print(dir.path()).first_difference(&with_ignore_file), None);
+        assert_eq!(with_ignore_file.first_difference(&before), None, "hidden .gitignore is not shipped");
+    }
+
+    #[test]
+    fn a_build_output_written_just_now_is_current_right_after() {
+        let sam_dir = tempfile::tempdir().unwrap();
+        let build_dir = layout::build_dir(sam_dir.path());
+        fs::create_dir_all(build_dir.join("F")).unwrap();
+        fs::write(build_dir.join("F/handler.py"), "h").unwrap(); // as sam writes it, now
+        let inputs = Fingerprint::default();
+        record(sam_dir.path(), &build_dir, inputs.clone(), BuildEvidence::default()).unwrap();
+        assert_eq!(check(sam_dir.path(), &build_dir, &inputs), Ok(()));
+    }
+
+    #[test]
+    fn check_needs_a_manifest_matching_inputs_and_outputs() {
+        let sam_dir = tempfile::tempdir().unwrap();
+        let build_dir = layout::build_dir(sam_dir.path());
+        write_old(&build_dir.join("F/handler.py"), "h");
+        let mut inputs = Fingerprint::default();
+        inputs.add("sam", "1.170.0");
+
+        assert_eq!(check(sam_dir.path(), &build_dir, &inputs), Err("no previous build".to_string()));
+        record(sam_dir.path(), &build_dir, inputs.clone(), BuildEvidence::default()).unwrap();
+        assert_eq!(check(sam_dir.path(), &build_dir, &inputs), Ok(()));
+
+        let mut newer = inputs.clone();
+        newer.add("sam", "1.171.0");
+        assert_eq!(check(sam_dir.path(), &build_dir, &newer), Err("sam changed".to_string()));
+
+        fs::remove_file(build_dir.join("F/handler.py")).unwrap();
+        assert_eq!(
+            check(sam_dir.path(), &build_dir, &inputs),
+            Err("the build output was modified: build/F/handler.py was removed".to_string())
+        );
+
+        invalidate(sam_dir.path()).unwrap();
+        assert_eq!(check(sam_dir.path(), &build_dir, &inputs), Err("no previous build".to_string()));
+    }
+}

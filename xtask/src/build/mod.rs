@@ -1,0 +1,7 @@
+//! The build's machinery, shared by lambda-build and lambda-deploy: copy-backend, clean,
+//! sam build, and the fingerprint that makes a no-op build "up to date".
+
+pub mod clean;
+pub mod copy_backend;
+pub mod fingerprint;
+pub mod sam_build;

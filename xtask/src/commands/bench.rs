@@ -1,0 +1,374 @@
+//! `cargo xtask bench`: the speed targets, measured side by side in one run on this machine,
+//! written to BENCHMARKS.md. Not a test: nothing here passes or fails on a timing.
+//!
+//! - scan: `lambda-check --dir` against `find DIR -type f` on generated 10,000- and
+//!   100,000-file trees (a realistic mix of sources, metadata, ELF, a few PE and Mach-O);
+//! - no-op build: `lambda-build` with nothing changed against `sam build --cached`;
+//! - no-op copy: copy-backend of an unchanged 10,000-file backend against `cp -a`;
+//! - start-up: a cold `cargo build -p xtask`, and `cargo xtask --help` on a built xtask.
+
+use std::fmt::Write as _;
+use std::fs;
+use std::path::Path;
+use std::process::{Command, Stdio};
+use std::time::{Duration, Instant};
+
+use anyhow::{bail, Context, Result};
+
+use crate::build::copy_backend::copy_backend;
+use crate::cli::{BenchArgs, LAMBDA_BUILD, LAMBDA_CHECK};
+use crate::project::config::Project;
+use crate::sys::owned_dir::OwnedDir;
+use crate::sys::tools::{self, PythonTool};
+
+/// Median and minimum of repeated runs.
+#[derive(Debug, Clone, Copy)]
+struct Timing {
+    median: Duration,
+    min: Duration,
+}
+
+impl Timing {
+    fn of(mut samples: Vec<Duration>) -> Timing {
+        samples.sort();
+        Timing { median: samples[samples.len() / 2], min: samples[0] }
+    }
+
+    fn ms(&self) -> String {
+        format!("{:.1} ms (min {:.1})", self.median.as_secs_f64() * 1000.0, self.min.as_secs_f64() * 1000.0)
+    }
+}
+
+fn time_runs(warmup: usize, runs: usize, mut run: impl FnMut() -> Result<()>) -> Result<Timing> {
+    for _ in 0..warmup {
+        run()?;
+    }
+    let mut samples = Vec::with_capacity(runs);
+    for _ in 0..runs {
+        let started = Instant::now();
+        run()?;
+        samples.push(started.elapsed());
+    }
+    Ok(Timing::of(samples))
+}
+
+/// Runs a command with its output discarded; any exit status counts (a scan that finds the
+/// planted PE files exits 1), but failing to start does not.
+fn quiet(command: &mut Command) -> Result<()> {
+    command.stdin(Stdio::null()).stdout(Stdio::null()).stderr(Stdio::null());
+    command.status().with_context(|| format!("running {command:?}"))?;
+    Ok(())
+}
+
+struct Row {
+    what: String,
+    ours: String,
+    baseline: String,
+    ratio: String,
+    target: String,
+    verdict: String,
+}
+
+pub fn run(args: &BenchArgs) -> Result<()> {
+    let project = Project::discover()?;
+    let xtask = std::env::current_exe().context("locating the xtask binary")?;
+    let work = tempfile::Builder::new().prefix("xtask-bench-").tempdir().context("creating a work dir")?;
+    let runs = if args.quick { 5 } else { 15 };
+    let mut rows = Vec::new();
+    let mut notes = Vec::new();
+
+    eprintln!("bench: scan");
+    let mut per_file = Vec::new();
+    for files in [10_000, 100_000] {
+        let tree = work.path().join(format!("tree-{files}"));
+        generate_tree(&tree, files)?;
+        let find = time_runs(2, runs, || quiet(Command::new("find").arg(&tree).args(["-type", "f"])))?;
+        let scan = time_runs(2, runs, || quiet(Command::new(&xtask).args([LAMBDA_CHECK, "--dir"]).arg(&tree)))?;
+        let ratio = scan.median.as_secs_f64() / find.median.as_secs_f64();
+        per_file.push((files, scan.median.as_secs_f64() / files as f64));
+        rows.push(Row {
+            what: format!("scan of {files} files: `lambda-check --dir` vs `find -type f`"),
+            ours: scan.ms(),
+            baseline: find.ms(),
+            ratio: format!("{ratio:.2}x find"),
+            target: "within 1.5x find".into(),
+            verdict: verdict(ratio <= 1.5),
+        });
+    }
+    let growth = per_file[1].1 / per_file[0].1;
+    rows.push(Row {
+        what: "scan cost per file, 100,000 vs 10,000 files".into(),
+        ours: format!("{:.2} µs/file", per_file[1].1 * 1e6),
+        baseline: format!("{:.2} µs/file", per_file[0].1 * 1e6),
+        ratio: format!("{growth:.2}x"),
+        target: "linear (about 1x)".into(),
+        verdict: verdict(growth <= 1.3),
+    });
+
+    eprintln!("bench: no-op build");
+    let repo = work.path().join("repo");
+    copy_repo(&project.root, &repo)?;
+    let build = || Command::new(&xtask).current_dir(&repo).args([LAMBDA_BUILD, "--container", "never"]).output();
+    let first = build().context("first lambda-build")?;
+    if !first.status.success() {
+        bail!("the first lambda-build of the benchmark copy failed:\n{}", String::from_utf8_lossy(&first.stderr));
+    }
+    let noop = time_runs(1, runs, || {
+        quiet(Command::new(&xtask).current_dir(&repo).args([LAMBDA_BUILD, "--container", "never"]))
+    })?;
+    let sam = match tools::find(&PythonTool::sam_cli(&project.config.sam_cli_version))? {
+        Some((sam, _)) => sam,
+        None => bail!("sam is neither on PATH nor in the tool cache after a build"),
+    };
+    let sam_dir = repo.join(project.config.template.parent().unwrap_or(Path::new(".")));
+    let sam_cached = time_runs(1, runs.min(7), || {
+        quiet(Command::new(&sam).current_dir(&sam_dir).args(["build", "--cached"]).env("SAM_CLI_TELEMETRY", "0"))
+    })?;
+    let speedup = sam_cached.median.as_secs_f64() / noop.median.as_secs_f64();
+    rows.push(Row {
+        what: "no-op `lambda-build` vs `sam build --cached`".into(),
+        ours: noop.ms(),
+        baseline: sam_cached.ms(),
+        ratio: format!("{speedup:.0}x faster"),
+        target: "at least 20x faster".into(),
+        verdict: verdict(speedup >= 20.0),
+    });
+
+    eprintln!("bench: no-op copy");
+    let backend = work.path().join("copy/backend/src");
+    generate_backend(&backend, 10_000)?;
+    let function_dir = work.path().join("copy/function");
+    fs::create_dir_all(&function_dir)?;
+    let owned = OwnedDir::new(&work.path().join("copy"), &function_dir)?;
+    copy_backend(&backend, &owned, "src")?;
+    let noop_copy = time_runs(2, runs, || {
+        let report = copy_backend(&backend, &owned, "src")?;
+        if !report.up_to_date {
+            bail!("the no-op copy was not a no-op");
+        }
+        Ok(())
+    })?;
+    let cp_dest = work.path().join("copy/cp-dest");
+    let cp = time_runs(1, runs, || {
+        let _ = fs::remove_dir_all(&cp_dest);
+        quiet(Command::new("cp").arg("-a").arg(&backend).arg(&cp_dest))
+    })?;
+    let copy_speedup = cp.median.as_secs_f64() / noop_copy.median.as_secs_f64();
+    rows.push(Row {
+        what: "no-op copy-backend of 10,000 files vs `cp -a`".into(),
+        ours: noop_copy.ms(),
+        baseline: cp.ms(),
+        ratio: format!("{copy_speedup:.1}x faster"),
+        target: "no slower than cp -a".into(),
+        verdict: verdict(copy_speedup >= 1.0),
+    });
+    notes.push("The no-op copy is timed in-process (the copy-backend function); `cp -a` includes its process start (about 1 ms) and the removal of its previous copy is not timed. `cp -a` writes 10,000 files, so its time swings with the disk's write-back (min and median differ widely here); the no-op copy writes nothing.".to_string());
+    notes.push("Profile trade-off: `cargo xtask` builds in the dev profile, set in the root Cargo.toml to opt-level 1 with line tables only. Measured side by side on a 100,000-file tree before the scan lost its quadratic step (other builds running, so absolute figures are high): opt-level 0 with full debug info scanned in ~0.9 s, opt-level 1 in ~0.45 s, a release build in ~0.45 s, dependencies at opt-level 2 in ~0.55 s; the cold builds took about as long at opt-level 0 and 1 (dropping debug info pays for the optimisation), ~10% longer for release, ~70% longer with dependencies at opt-level 2. opt-level 1 buys the scan speed at no compile-time cost; the 30 s cold-compile target is missed at every setting on this 2-core machine (the xtask crate itself, clap, ignore with regex, object and serde make up most of it).".to_string());
+
+    eprintln!("bench: start-up");
+    let help =
+        time_runs(2, runs, || quiet(Command::new("cargo").current_dir(&project.root).args(["xtask", "--help"])))?;
+    let direct = time_runs(2, runs, || quiet(Command::new(&xtask).arg("--help")))?;
+    rows.push(Row {
+        what: "`cargo xtask --help` on a built xtask (cargo's own start-up)".into(),
+        ours: help.ms(),
+        baseline: format!("{} (binary alone)", direct.ms()),
+        ratio: "-".into(),
+        target: "under 100 ms".into(),
+        verdict: verdict(help.median < Duration::from_millis(100)),
+    });
+    if args.quick {
+        notes.push("Run with --quick: the cold compile was not measured.".to_string());
+    } else {
+        eprintln!("bench: cold compile (a minute or so)");
+        let target_dir = work.path().join("cold-target");
+        let started = Instant::now();
+        let status = Command::new("cargo")
+            .current_dir(&project.root)
+            .args(["build", "-p", "xtask", "--locked"])
+            .env("CARGO_TARGET_DIR", &target_dir)
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .status()
+            .context("running cargo build")?;
+        let cold = started.elapsed();
+        if !status.success() {
+            bail!("the cold cargo build failed");
+        }
+        rows.push(Row {
+            what: "cold `cargo build -p xtask` (empty target dir, crates already downloaded)".into(),
+            ours: format!("{:.1} s", cold.as_secs_f64()),
+            baseline: "-".into(),
+            ratio: "-".into(),
+            target: "within 30 s".into(),
+            verdict: verdict(cold <= Duration::from_secs(30)),
+        });
+    }
+
+    let report = render(&rows, &notes, runs);
+    let output = project.root.join(&args.output);
+    fs::write(&output, &report).with_context(|| format!("writing {}", output.display()))?;
+    eprintln!("{report}");
+    eprintln!("bench: wrote {}", args.output.display());
+    Ok(())
+}
+
+fn verdict(met: bool) -> String {
+    if met { "met" } else { "MISSED" }.to_string()
+}
+
+fn render(rows: &[Row], notes: &[String], runs: usize) -> String {
+    let mut out = String::new();
+    let _ = writeln!(out, "# Benchmarks\n");
+    let _ = writeln!(
+        out,
+        "Measured side by side in one run of `cargo xtask bench` (median of {runs} runs after warm-up; \
+         file-system caches warm). Regenerate with:\n\n```sh\ncargo xtask bench\n```\n"
+    );
+    let _ = writeln!(out, "Machine: {}\n", machine());
+    let _ = writeln!(out, "| what | xtask | baseline | ratio | target | |");
+    let _ = writeln!(out, "| --- | --- | --- | --- | --- | --- |");
+    for row in rows {
+        let _ = writeln!(
+            out,
+            "| {} | {} | {} | {} | {} | {} |",
+            row.what, row.ours, row.baseline, row.ratio, row.target, row.verdict
+        );
+    }
+    if !notes.is_empty() {
+        let _ = writeln!(out);
+        for note in notes {
+            let _ = writeln!(out, "- {note}");
+        }
+    }
+    out
+}
+
+fn machine() -> String {
+    let cpu = fs::read_to_string("/proc/cpuinfo")
+        .ok()
+        .and_then(|info| {
+            info.lines()
+                .find_map(|l| l.strip_prefix("model name").map(|v| v.trim_start_matches([' ', '\t', ':']).to_string()))
+        })
+        .unwrap_or_else(|| "unknown CPU".into());
+    let cores = std::thread::available_parallelism().map(|n| n.get()).unwrap_or(1);
+    let memory = fs::read_to_string("/proc/meminfo")
+        .ok()
+        .and_then(|info| {
+            info.lines().next().and_then(|l| l.split_whitespace().nth(1)).and_then(|kb| kb.parse::<u64>().ok())
+        })
+        .map(|kb| format!("{} GiB", kb / 1024 / 1024))
+        .unwrap_or_else(|| "unknown memory".into());
+    let profile = if cfg!(debug_assertions) { "dev profile (as `cargo xtask` builds it)" } else { "release profile" };
+    format!("{cores} cores, {memory}, {cpu}; xtask built in the {profile}")
+}
+
+/// Minimal headers of each binary kind: enough for a scanner that reads header bytes.
+fn elf_x86_64() -> Vec<u8> {
+    let mut bytes = vec![0u8; 4096];
+    bytes[..4].copy_from_slice(b"\x7fELF");
+    bytes[4] = 2; // 64-bit
+    bytes[5] = 1; // little endian
+    bytes[6] = 1; // version
+    bytes[16] = 3; // ET_DYN
+    bytes[18..20].copy_from_slice(&0x3eu16.to_le_bytes()); // x86-64
+    bytes
+}
+
+fn pe_amd64() -> Vec<u8> {
+    let mut bytes = vec![0u8; 4096];
+    bytes[..2].copy_from_slice(b"MZ");
+    bytes[0x3c..0x40].copy_from_slice(&0x80u32.to_le_bytes());
+    bytes[0x80..0x84].copy_from_slice(b"PE\0\0");
+    bytes[0x84..0x86].copy_from_slice(&0x8664u16.to_le_bytes());
+    bytes
+}
+
+fn macho_arm64() -> Vec<u8> {
+    let mut bytes = vec![0u8; 4096];
+    bytes[..4].copy_from_slice(&0xfeed_facfu32.to_le_bytes());
+    bytes[4..8].copy_from_slice(&0x0100_000cu32.to_le_bytes()); // CPU_TYPE_ARM64
+    bytes
+}
+
+/// An installed-packages-like tree of `files` files: packages of 50 files each, mostly
+/// Python sources, with .dist-info metadata and ELF extensions, and one PE and one Mach-O
+/// file per thousand.
+fn generate_tree(root: &Path, files: usize) -> Result<()> {
+    let _ = fs::remove_dir_all(root);
+    let source = "import os\n\ndef f():\n    return os.getcwd()\n".repeat(20);
+    let (elf, pe, macho) = (elf_x86_64(), pe_amd64(), macho_arm64());
+    let mut written = 0;
+    let mut package = 0;
+    while written < files {
+        let dir = root.join(format!("pkg{package:05}"));
+        let meta = root.join(format!("pkg{package:05}-1.0.dist-info"));
+        fs::create_dir_all(&dir)?;
+        fs::create_dir_all(&meta)?;
+        for name in ["METADATA", "WHEEL", "RECORD"] {
+            fs::write(meta.join(name), format!("Name: pkg{package}\nVersion: 1.0\n"))?;
+        }
+        written += 3;
+        for i in 0..47 {
+            if written >= files {
+                break;
+            }
+            let n = written;
+            if n % 1000 == 500 {
+                fs::write(dir.join(format!("win{i}.pyd")), &pe)?;
+            } else if n % 1000 == 700 {
+                fs::write(dir.join(format!("mac{i}.so")), &macho)?;
+            } else if i % 12 == 0 {
+                fs::write(dir.join(format!("_ext{i}.cpython-311-x86_64-linux-gnu.so")), &elf)?;
+            } else {
+                fs::write(dir.join(format!("mod{i}.py")), &source)?;
+            }
+            written += 1;
+        }
+        package += 1;
+    }
+    Ok(())
+}
+
+/// A backend of `files` Python sources in packages of 100.
+fn generate_backend(root: &Path, files: usize) -> Result<()> {
+    let _ = fs::remove_dir_all(root);
+    let source = "from fastapi import APIRouter\n\nrouter = APIRouter()\n".repeat(10);
+    for n in 0..files {
+        let dir = root.join(format!("pkg{:03}", n / 100));
+        if n % 100 == 0 {
+            fs::create_dir_all(&dir)?;
+            fs::write(dir.join("__init__.py"), "")?;
+        } else {
+            fs::write(dir.join(format!("module{n}.py")), &source)?;
+        }
+    }
+    // Dated in the past, as sources edited before the build are.
+    let past = std::time::SystemTime::now() - Duration::from_secs(3600);
+    for entry in ignore::WalkBuilder::new(root).build().flatten() {
+        if entry.file_type().is_some_and(|t| t.is_file()) {
+            fs::File::open(entry.path())?.set_modified(past)?;
+        }
+    }
+    Ok(())
+}
+
+/// The repository as a fresh clone has it (git-ignored files left out), files dated an hour
+/// ago like a checkout made earlier.
+fn copy_repo(root: &Path, dest: &Path) -> Result<()> {
+    let past = std::time::SystemTime::now() - Duration::from_secs(3600);
+    let walker = ignore::WalkBuilder::new(root).hidden(false).filter_entry(|e| e.file_name() != ".git").build();
+    for entry in walker {
+        let entry = entry?;
+        let relative = entry.path().strip_prefix(root).expect("below the root");
+        let target = dest.join(relative);
+        if entry.file_type().is_some_and(|t| t.is_dir()) {
+            fs::create_dir_all(&target)?;
+        } else {
+            fs::copy(entry.path(), &target).with_context(|| format!("copying {}", entry.path().display()))?;
+            fs::File::open(&target)?.set_modified(past)?;
+        }
+    }
+    Ok(())
+}

@@ -1,0 +1,788 @@
+//! `cargo xtask lambda-deploy --env <env>`: lambda-build, preflight, `sam deploy`, post-deploy
+//! checks and an audit record, as timed steps on one pipeline.
+//!
+//! Everything that can be wrong with the flags, samconfig.toml, the template or the machine is
+//! checked first: bad input exits 2 with one line, before any AWS call and with nothing on
+//! disk changed (no audit line either: no attempt was made). From there on every attempt,
+//! whatever its end, appends one line to the audit log.
+
+pub mod audit;
+mod post_deploy;
+pub mod preflight;
+mod sam_deploy;
+
+use std::fmt;
+use std::io::BufRead;
+use std::path::PathBuf;
+use std::time::{Duration, SystemTime};
+
+use anyhow::{Context, Result};
+use xshell::Shell;
+
+use crate::aws::moto;
+use crate::aws::{self, Aws};
+use crate::bad_input;
+use crate::build::sam_build;
+use crate::cli::{DeployArgs, LAMBDA_DEPLOY};
+use crate::commands::build as lambda_build;
+use crate::guards::{self, Finding};
+use crate::project::config::Project;
+use crate::project::deploy_settings::ResolvedEnvironment;
+use crate::project::layout;
+use crate::project::samconfig::{SamConfig, SamEnvironment};
+use crate::project::stack_template::{self, EXISTING_ENDPOINT_PARAMETER, SUBNET_IDS_TYPE, VPC_ID_TYPE};
+use crate::project::target::{self, BuildTarget};
+use crate::project::template::Template;
+use crate::run::exit::{status_of, INTERRUPTED};
+use crate::run::pipeline::Pipeline;
+use crate::sys::git::GitState;
+use crate::sys::lock::RepoLock;
+use crate::sys::{redact, tools};
+
+use audit::{AttemptResult, AuditRecord};
+
+/// A check stopped the deploy before `sam deploy` changed anything; recorded as "aborted".
+#[derive(Debug)]
+pub struct Aborted(pub String);
+
+impl fmt::Display for Aborted {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(&self.0)
+    }
+}
+
+impl std::error::Error for Aborted {}
+
+/// Stacks take minutes to delete; one still there after half an hour needs a human.
+const STACK_DELETE_TIMEOUT: Duration = Duration::from_secs(30 * 60);
+
+/// Everything the deploy needs, checked before anything happens.
+struct Plan<'a> {
+    project: &'a Project,
+    args: &'a DeployArgs,
+    env: SamEnvironment,
+    settings: ResolvedEnvironment,
+    samconfig_path: PathBuf,
+    samconfig_shown: String,
+    template: Template,
+    targets: Vec<BuildTarget<'a>>,
+    region: String,
+    /// The rehearsal health-checks the built handler locally (no API exists in moto).
+    invoke_locally: bool,
+    health_timeout: Duration,
+    log_path: PathBuf,
+}
+
+/// What the attempt learnt on its way, for the audit record.
+#[derive(Default)]
+struct Attempt {
+    account: Option<String>,
+    deployer: Option<String>,
+    change_set_id: Option<String>,
+    no_changes: Option<bool>,
+    deployed: Vec<crate::evidence::deployed::DeployedCode>,
+    /// The aws CLI as the attempt set it up, and the rehearsal's moto: the audit line is
+    /// copied to the audit bucket after the attempt, through the same endpoint.
+    aws: Option<Aws>,
+    local_aws: Option<moto::MotoServer>,
+}
+
+pub fn run(args: &DeployArgs) -> Result<()> {
+    redact::register_credentials_from_env();
+    let project = Project::discover()?;
+    let (plan, prerequisites) = plan(&project, args)?;
+
+    let _lock = RepoLock::acquire(&project.sam_dir())?;
+    let sh = Shell::new()?;
+    let started_at = SystemTime::now();
+    let git = GitState::read(&sh, &project.root);
+    let mut attempt = Attempt::default();
+    let mut pipeline = Pipeline::new(LAMBDA_DEPLOY);
+    let result = deploy(&mut pipeline, &sh, &plan, prerequisites, &git, &mut attempt);
+
+    let record = audit_record(&plan, &git, &attempt, &pipeline, started_at, &result);
+    let logged = audit::append(&plan.log_path, &record)
+        .and_then(|line| copy_to_audit_bucket(&sh, &plan, &attempt, &record.started_at, &line).map(|()| line));
+    // The same record goes into the --json report and the CI step summary.
+    if let Ok(value) = serde_json::to_value(&record) {
+        pipeline.set_deploy_record(value);
+    }
+    let shown_log = project.config.deploy.log.display();
+    let result = match logged {
+        Ok(_line) => {
+            let result_text = serde_json::to_value(record.result).unwrap_or_default();
+            eprintln!(
+                "[{LAMBDA_DEPLOY}] audit: {} attempt appended to {shown_log}",
+                result_text.as_str().unwrap_or("an")
+            );
+            result
+        }
+        Err(err) => {
+            let err = err.context(format!("writing the audit record to {shown_log}"));
+            match result {
+                Ok(()) => Err(err.context("the deploy itself succeeded")),
+                Err(first) => {
+                    eprintln!("error: {err:#}");
+                    Err(first)
+                }
+            }
+        }
+    };
+    pipeline.finish(result)
+}
+
+/// The line, once written locally, into the environment's audit bucket (when it has one).
+fn copy_to_audit_bucket(sh: &Shell, plan: &Plan, attempt: &Attempt, started_at: &str, line: &str) -> Result<()> {
+    let Some(bucket) = &plan.settings.audit_bucket else { return Ok(()) };
+    let aws = match &attempt.aws {
+        Some(aws) => aws.clone(),
+        // Stopped before the aws step (an offline check): the attempt is recorded all the same.
+        None if !plan.settings.rehearsal => {
+            let executable = aws::locate(sh, &plan.project.config.deploy.awscli_version)?;
+            Aws::new(executable, plan.region.clone(), plan.env.profile.clone())
+        }
+        None => {
+            eprintln!(
+                "[lambda-deploy] audit: the rehearsal stopped before its local AWS started; the line stays local only"
+            );
+            return Ok(());
+        }
+    };
+    let key = crate::evidence::audit_bucket::object_key(&plan.env.name, started_at, line);
+    let scratch = plan.project.sam_dir().join(".aws-sam");
+    crate::evidence::audit_bucket::upload(sh, &aws, bucket, &key, line, &scratch)
+        .with_context(|| format!("copying the audit line to s3://{bucket}/{key} (it is in the local log)"))?;
+    eprintln!("[lambda-deploy] audit: copied to s3://{bucket}/{key}");
+    Ok(())
+}
+
+fn audit_record(
+    plan: &Plan,
+    git: &GitState,
+    attempt: &Attempt,
+    pipeline: &Pipeline,
+    started_at: SystemTime,
+    result: &Result<()>,
+) -> AuditRecord {
+    let (outcome, exit_status, error) = match result {
+        Ok(()) => (AttemptResult::Succeeded, 0, None),
+        Err(err) => {
+            let status = status_of(err);
+            let outcome = if status == INTERRUPTED {
+                AttemptResult::Interrupted
+            } else if err.chain().any(|c| c.is::<Aborted>()) {
+                AttemptResult::Aborted
+            } else {
+                AttemptResult::Failed
+            };
+            (outcome, status, Some(redact::scrub(&format!("{err:#}")).replace('\n', " ")))
+        }
+    };
+    AuditRecord {
+        schema: audit::SCHEMA_VERSION,
+        started_at: audit::utc_text(started_at),
+        ended_at: audit::utc_text(SystemTime::now()),
+        env: plan.env.name.clone(),
+        stack: plan.env.stack_name.clone(),
+        region: Some(plan.region.clone()),
+        account: attempt.account.clone(),
+        deployer: attempt.deployer.clone(),
+        commit: git.commit.clone(),
+        dirty: git.dirty,
+        xtask_version: env!("CARGO_PKG_VERSION"),
+        dry_run: plan.args.dry_run,
+        rehearsal: plan.settings.rehearsal,
+        ci: crate::ui::ci_mode(),
+        change_set_id: attempt.change_set_id.clone(),
+        no_changes: attempt.no_changes,
+        steps: audit::audit_steps(&pipeline.steps),
+        result: outcome,
+        exit_status,
+        error,
+        evidence: crate::evidence::AttemptEvidence {
+            artifacts: crate::build::fingerprint::recorded_evidence(&plan.project.sam_dir())
+                .map(|e| e.artifacts)
+                .unwrap_or_default(),
+            approval: crate::evidence::approval::Approval::detect(
+                |name| std::env::var(name).ok(),
+                || crate::evidence::approval::git_identity(&plan.project.root),
+            ),
+            deployed: attempt.deployed.clone(),
+        },
+    }
+}
+
+/// All bad-input checks: flags, samconfig, the xtask's settings, the template, the machine.
+/// The build's prerequisites come back beside the plan: whether a build is due is decided
+/// under the repository lock.
+fn plan<'a>(project: &'a Project, args: &'a DeployArgs) -> Result<(Plan<'a>, lambda_build::Prerequisites)> {
+    let samconfig_path = project.path(&project.config.samconfig);
+    let samconfig_shown = project.config.samconfig.display().to_string();
+    let samconfig = SamConfig::load(&samconfig_path, &samconfig_shown)?;
+    let env = samconfig.environment(&args.env)?;
+    let name = &env.name;
+    let settings = project.config.deploy.environment(name);
+    let settings_table = format!("[workspace.metadata.lambda.deploy.environments.{name}]");
+
+    if settings.protected && settings.account_id.is_none() && !settings.rehearsal {
+        bad_input!("{name} is a protected environment without an account_id: add account_id = \"<12 digits>\" to {settings_table} in Cargo.toml")
+    }
+    if settings.protected && !args.yes && !crate::ui::can_prompt() {
+        bad_input!("{name} is a protected environment and there is no terminal to confirm on: pass --yes to deploy it")
+    }
+    if settings.protected && !settings.rehearsal && settings.audit_bucket.is_none() {
+        bad_input!("{name} is a protected environment without audit_bucket: add audit_bucket = \"<S3 bucket with Object Lock in compliance mode and versioning>\" to {settings_table} in Cargo.toml")
+    }
+    if args.dry_run && args.replace_failed_stack {
+        bad_input!("--replace-failed-stack deletes a stack and --dry-run changes nothing: use one of them")
+    }
+    let region = match env
+        .region
+        .clone()
+        .or_else(|| non_empty_var("AWS_REGION"))
+        .or_else(|| non_empty_var("AWS_DEFAULT_REGION"))
+    {
+        Some(region) => region,
+        None => bad_input!(
+            "no region for {name}: set region in [{name}.deploy.parameters] of {samconfig_shown}, or AWS_REGION"
+        ),
+    };
+    if settings.rehearsal && (env.resolve_s3 || env.s3_bucket.is_none()) {
+        bad_input!("{name} is a rehearsal against moto, where resolve_s3 fails: set s3_bucket = \"<name>\" (and no resolve_s3) in [{name}.deploy.parameters] of {samconfig_shown}")
+    }
+    if let Some(url) = &args.health_url {
+        if !(url.starts_with("http://") || url.starts_with("https://")) {
+            bad_input!("--health-url {url:?} is not an http:// or https:// URL")
+        }
+    }
+
+    let template_shown = project.config.template.display().to_string();
+    let template = Template::load(&project.template_path(), &template_shown)?;
+    let targets = target::resolve_targets(project, &template)?;
+    check_parameters(&env, &template, &settings, &samconfig_shown, &template_shown)?;
+    // A NoEcho parameter's value is a secret: sam prints the overrides it deploys with.
+    for param in template.parameters.iter().filter(|p| p.no_echo) {
+        if let Some(o) = env.override_value(&param.name) {
+            redact::register(&o.value);
+        }
+    }
+
+    let build = lambda_build::Prerequisites::check(project, args.container, &targets, &[])?;
+    // aws (and moto for a rehearsal) are installed into the tool cache when missing: that
+    // must be possible before the build starts, not discovered after it.
+    tools::check_obtainable(&tools::PythonTool::aws_cli(&project.config.deploy.awscli_version))?;
+    if settings.rehearsal {
+        tools::check_obtainable(&tools::PythonTool::moto_server(&project.config.deploy.moto_version))?;
+    }
+    let invoke_locally = settings.rehearsal && args.health_url.is_none();
+    if let (true, Some(target)) = (invoke_locally, targets.first()) {
+        tools::runtime_python(target.template.runtime.as_deref().unwrap_or_default())?;
+    }
+    let health_timeout = args.health_timeout.map(Duration::from_secs).unwrap_or(settings.health_timeout);
+    let log_path = project.path(&project.config.deploy.log);
+    let plan = Plan {
+        project,
+        args,
+        env,
+        settings,
+        samconfig_path,
+        samconfig_shown,
+        template,
+        targets,
+        region,
+        invoke_locally,
+        health_timeout,
+        log_path,
+    };
+    Ok((plan, build))
+}
+
+fn non_empty_var(name: &str) -> Option<String> {
+    std::env::var(name).ok().filter(|v| !v.is_empty())
+}
+
+/// Every override names a template parameter, every parameter without a default gets a value
+/// (the rehearsal supplies the VPC and subnets it creates), and no value holds a character
+/// sam's override syntax cannot carry.
+fn check_parameters(
+    env: &SamEnvironment,
+    template: &Template,
+    settings: &ResolvedEnvironment,
+    samconfig_shown: &str,
+    template_shown: &str,
+) -> Result<()> {
+    let name = &env.name;
+    for o in &env.overrides {
+        if template.parameter(&o.key).is_none() {
+            bad_input!(
+                "{samconfig_shown}:{} [{name}.deploy.parameters] overrides {}, which {template_shown} does not declare: remove it or add the parameter",
+                o.line.unwrap_or_default(),
+                o.key
+            )
+        }
+        if o.value.contains(['"', '\\']) {
+            bad_input!(
+                "{samconfig_shown}:{} the value of {} contains a quote or backslash, which sam's parameter overrides cannot carry",
+                o.line.unwrap_or_default(),
+                o.key
+            )
+        }
+    }
+    for param in &template.parameters {
+        let seeded = settings.rehearsal && (param.kind == VPC_ID_TYPE || param.kind == SUBNET_IDS_TYPE);
+        if param.default.is_none() && env.override_value(&param.name).is_none() && !seeded {
+            bad_input!(
+                "{name} gives no value for {template_shown} parameter {} (no Default): add \"{}=...\" to parameter_overrides in [{name}.deploy.parameters] of {samconfig_shown}",
+                param.name,
+                param.name
+            )
+        }
+    }
+    Ok(())
+}
+
+fn built_template(project: &Project) -> PathBuf {
+    layout::built_template(&project.sam_dir())
+}
+
+fn deploy(
+    pipeline: &mut Pipeline,
+    sh: &Shell,
+    plan: &Plan,
+    prerequisites: lambda_build::Prerequisites,
+    git: &GitState,
+    attempt: &mut Attempt,
+) -> Result<()> {
+    let env = &plan.env;
+    let stack = env.stack_name.as_str();
+
+    pipeline.step("preflight-offline", || {
+        let mut findings = Vec::new();
+        if plan.settings.protected && !plan.args.allow_dirty {
+            findings.extend(preflight::dirty_tree(&env.name, git));
+        }
+        findings.extend(preflight::secret_conventions(&preflight::OfflineSecrets {
+            env,
+            samconfig_shown: &plan.samconfig_shown,
+            secret_prefix: plan.settings.secret_prefix.as_deref(),
+            region: &plan.region,
+            account_id: plan.settings.account_id.as_deref().filter(|_| !plan.settings.rehearsal),
+        }));
+        abort_on(findings)?;
+        if plan.settings.protected && !plan.args.yes {
+            confirm(plan, git)?;
+        }
+        Ok(())
+    })?;
+
+    // A deploy builds afresh unless --skip-build, which reuses the build output when its
+    // manifest proves it current (the no-op check of lambda-build) and builds otherwise.
+    let build = lambda_build::plan(plan.project, &plan.targets, prerequisites, !plan.args.skip_build)?;
+    let sam = match &build {
+        Some(build) => lambda_build::build(pipeline, sh, plan.project, &plan.targets, build)?,
+        None => {
+            // A step of its own, so the audit record shows the build was reused.
+            pipeline.step("build-up-to-date", || {
+                eprintln!("    --skip-build: the build output matches its manifest; not rebuilding");
+                Ok(())
+            })?;
+            lambda_build::locate_sam_step(pipeline, sh, plan.project)?
+        }
+    };
+
+    let mut aws = pipeline.step("aws-cli", || {
+        let executable = aws::locate(sh, &plan.project.config.deploy.awscli_version)?;
+        eprintln!("    aws: {}", executable.display());
+        let profile = if plan.settings.rehearsal { None } else { env.profile.clone() };
+        Ok(Aws::new(executable, plan.region.clone(), profile))
+    })?;
+
+    // Values computed on the way (the rehearsal's VPC, a discovered endpoint) override
+    // samconfig's; every template parameter is then passed explicitly.
+    let mut computed: Vec<(String, String)> = Vec::new();
+    if plan.settings.rehearsal {
+        let (server, seeded) = pipeline.step("local-aws", || start_local_aws(sh, plan, &mut aws))?;
+        computed.extend(seeded);
+        attempt.local_aws = Some(server);
+    }
+    attempt.aws = Some(aws.clone());
+
+    pipeline.step("aws-account", || {
+        let identity = preflight::caller_identity(sh, &aws)?;
+        eprintln!("    account {} as {}", identity.account, identity.arn);
+        attempt.account = Some(identity.account.clone());
+        attempt.deployer = Some(identity.arn.clone());
+        if let Some(expected) = &plan.settings.account_id {
+            abort_on(preflight::account_finding(&env.name, &identity, expected).into_iter().collect())?;
+        }
+        Ok(())
+    })?;
+
+    if let Some(bucket) = &plan.settings.audit_bucket {
+        pipeline.step("audit-bucket", || {
+            let setting = format!("[workspace.metadata.lambda.deploy.environments.{}] audit_bucket", env.name);
+            match crate::evidence::audit_bucket::check(sh, &aws, bucket, &setting)? {
+                Ok(found) => {
+                    eprintln!("    {found}");
+                    Ok(())
+                }
+                Err(problem) => Err(anyhow::Error::new(Aborted(problem))),
+            }
+        })?;
+    }
+
+    let existing = pipeline.step("stack-state", || {
+        let Some(found) = preflight::describe_stack(sh, &aws, stack)? else {
+            eprintln!("    {stack} does not exist yet in {}: sam creates it", plan.region);
+            return Ok(None);
+        };
+        eprintln!("    {stack} is {}", found.stack_status);
+        if found.stack_status == "ROLLBACK_COMPLETE" && plan.args.replace_failed_stack {
+            preflight::delete_rolled_back_stack(sh, &aws, stack, STACK_DELETE_TIMEOUT)?;
+            return Ok(None);
+        }
+        abort_on(preflight::stack_state_finding(&aws, &found, stack).into_iter().collect())?;
+        Ok(Some(found))
+    })?;
+    let resources = match &existing {
+        Some(_) => preflight::stack_resources(sh, &aws, stack)?,
+        None => Vec::new(),
+    };
+
+    pipeline.step("secrets", || {
+        let findings = preflight::check_secrets(sh, &aws, env, &plan.samconfig_shown)?;
+        if findings.is_empty() {
+            let count = preflight::secret_parameters(env).len();
+            eprintln!("    {count} secret(s) exist and none is scheduled for deletion");
+        }
+        abort_on(findings)
+    })?;
+
+    pipeline.step("vpc-endpoint", || {
+        let Some(param) = plan.template.parameter(EXISTING_ENDPOINT_PARAMETER) else {
+            eprintln!("    the template has no {EXISTING_ENDPOINT_PARAMETER} parameter: nothing to look up");
+            return Ok(());
+        };
+        let configured = env.override_value(&param.name).map(|o| o.value.clone()).unwrap_or_default();
+        if !configured.is_empty() {
+            eprintln!("    {} = {configured} (from {})", param.name, plan.samconfig_shown);
+            return Ok(());
+        }
+        let vpc = plan.template.parameter_of_type(VPC_ID_TYPE).and_then(|p| {
+            computed
+                .iter()
+                .find(|(k, _)| *k == p.name)
+                .map(|(_, v)| v.clone())
+                .or_else(|| env.override_value(&p.name).map(|o| o.value.clone()))
+        });
+        let Some(vpc) = vpc else {
+            eprintln!("    no VPC parameter to look in: the stack creates its own endpoint");
+            return Ok(());
+        };
+        let owned: Vec<String> = resources.iter().map(|(_, physical)| physical.clone()).collect();
+        match preflight::find_existing_endpoint(sh, &aws, &vpc, &owned)? {
+            Some(endpoint) => {
+                eprintln!(
+                    "    found the existing Secrets Manager endpoint {} in {vpc}: passing it as {} so the stack creates no duplicate (seed issue 1)",
+                    endpoint.vpc_endpoint_id, param.name
+                );
+                computed.push((param.name.clone(), endpoint.vpc_endpoint_id));
+            }
+            None => eprintln!("    no Secrets Manager endpoint in {vpc} outside this stack: the stack creates its own"),
+        }
+        Ok(())
+    })?;
+
+    let parameters = all_parameters(&plan.template, env, &computed);
+
+    pipeline.step("endpoint-ingress", || {
+        let subjects = preflight::ingress_subjects(&plan.template, &parameters, existing.as_ref(), &resources);
+        check_ingress_step(sh, &aws, plan, &subjects, false)
+    })?;
+
+    let tags = stack_tags(env, git, attempt.deployer.as_deref());
+    let outcome = pipeline.step("sam-deploy", || {
+        let outcome = sam_deploy::sam_deploy(
+            sh,
+            &aws,
+            &sam_deploy::SamDeploy {
+                sam: &sam,
+                sam_dir: &plan.project.sam_dir(),
+                samconfig: &plan.samconfig_path,
+                env: &env.name,
+                stack,
+                built_template: &built_template(plan.project),
+                parameters: &parameters,
+                tags: &tags,
+                dry_run: plan.args.dry_run,
+                timeout: plan.project.sam_timeout(),
+            },
+        )?;
+        attempt.change_set_id = outcome.change_set_id.clone();
+        attempt.no_changes = Some(outcome.no_changes);
+        if outcome.no_changes {
+            eprintln!("    no changes: {stack} already runs this template with these parameters");
+        }
+        Ok(outcome)
+    })?;
+
+    if plan.args.dry_run {
+        return pipeline.step("change-set", || {
+            match &outcome.change_set_id {
+                Some(id) => {
+                    post_deploy::describe_change_set(sh, &aws, id)?;
+                    eprintln!(
+                        "    dry run: nothing was executed; to discard the change set: {}",
+                        aws.shown(&format!("cloudformation delete-change-set --change-set-name {id}"))
+                    );
+                }
+                None => eprintln!("    dry run: no changes, so no change set"),
+            }
+            Ok(())
+        });
+    }
+
+    let deployed = pipeline.step("stack-status", || post_deploy::stack_complete(sh, &aws, stack))?;
+    pipeline.step("deployed-code", || {
+        let ids: Vec<&str> = plan.targets.iter().map(|t| t.config.logical_id.as_str()).collect();
+        let resources = preflight::stack_resources(sh, &aws, stack)?;
+        attempt.deployed = crate::evidence::deployed::read_step(sh, &aws, stack, &resources, &ids)?;
+        Ok(())
+    })?;
+    pipeline.step("endpoint-ingress-after", || {
+        let resources = preflight::stack_resources(sh, &aws, stack)?;
+        let subjects = preflight::ingress_subjects(&plan.template, &parameters, Some(&deployed), &resources);
+        check_ingress_step(sh, &aws, plan, &subjects, true)
+    })?;
+    pipeline.step("health-check", || health_check(sh, plan, &deployed))
+}
+
+/// Starts and seeds moto, and points aws and sam at it with dummy credentials: the user's
+/// own credentials and profile are removed, so a rehearsal can never touch a real account.
+fn start_local_aws(sh: &Shell, plan: &Plan, aws: &mut Aws) -> Result<(moto::MotoServer, Vec<(String, String)>)> {
+    let executable = moto::locate(sh, &plan.project.config.deploy.moto_version)?;
+    let log = layout::moto_log(&plan.project.sam_dir());
+    let server = moto::MotoServer::start(&executable, &log, plan.settings.account_id.as_deref())?;
+    eprintln!("    local AWS (moto, {}) at {}", executable.display(), server.endpoint_url());
+    for name in redact::CREDENTIAL_VARIABLES.iter().chain(&["AWS_PROFILE", "AWS_DEFAULT_PROFILE"]) {
+        aws.remove_env(name);
+    }
+    aws.set_env("AWS_ENDPOINT_URL", server.endpoint_url());
+    aws.set_env("AWS_ACCESS_KEY_ID", "rehearsal");
+    aws.set_env("AWS_SECRET_ACCESS_KEY", "rehearsal");
+    aws.set_env("AWS_CONFIG_FILE", "/dev/null");
+    aws.set_env("AWS_SHARED_CREDENTIALS_FILE", "/dev/null");
+    aws.set_env("AWS_EC2_METADATA_DISABLED", "true");
+    // moto answers at once; sam's default 5 s between polls would only add waiting.
+    if std::env::var_os("SAM_CLI_POLL_DELAY").is_none() {
+        aws.set_env("SAM_CLI_POLL_DELAY", "1");
+    }
+    let secrets: Vec<String> =
+        preflight::secret_parameters(&plan.env).iter().map(|p| preflight::secret_name(&p.value)).collect();
+    let seeded = moto::seed(sh, aws, &plan.env, &plan.template, &secrets)?;
+    if let Some(bucket) = &plan.settings.audit_bucket {
+        crate::evidence::audit_bucket::create_locked(sh, aws, bucket)?;
+        eprintln!("    audit bucket {bucket} (Object Lock, COMPLIANCE, 7 years)");
+    }
+    Ok((server, seeded.overrides))
+}
+
+/// Each template parameter, in template order, with its value: computed, else samconfig's,
+/// else the template's default.
+fn all_parameters(template: &Template, env: &SamEnvironment, computed: &[(String, String)]) -> Vec<(String, String)> {
+    template
+        .parameters
+        .iter()
+        .filter_map(|param| {
+            let value = computed
+                .iter()
+                .rev()
+                .find(|(k, _)| *k == param.name)
+                .map(|(_, v)| v.clone())
+                .or_else(|| env.override_value(&param.name).map(|o| o.value.clone()))
+                .or_else(|| param.default.clone())?;
+            Some((param.name.clone(), value))
+        })
+        .collect()
+}
+
+/// samconfig's own tags, then what was deployed by whom: CloudFormation copies stack tags onto
+/// every resource, so the function itself says which commit it runs.
+fn stack_tags(env: &SamEnvironment, git: &GitState, deployer: Option<&str>) -> Vec<(String, String)> {
+    let mut tags: Vec<(String, String)> = env.tags.iter().filter(|(k, _)| !k.starts_with("xtask:")).cloned().collect();
+    tags.push(("xtask:git-commit".into(), git.commit_tag()));
+    tags.push(("xtask:git-dirty".into(), git.dirty_tag().into()));
+    tags.push(("xtask:deployer".into(), deployer.unwrap_or("unknown").into()));
+    tags.push(("xtask:version".into(), env!("CARGO_PKG_VERSION").into()));
+    tags
+}
+
+fn check_ingress_step(
+    sh: &Shell,
+    aws: &Aws,
+    plan: &Plan,
+    subjects: &preflight::IngressSubjects,
+    after_deploy: bool,
+) -> Result<()> {
+    let (Some(endpoint), Some(group)) = (&subjects.endpoint, &subjects.lambda_group) else {
+        let why = match (&subjects.endpoint, &subjects.lambda_group) {
+            (None, _) if !after_deploy => "the stack creates its own endpoint, with ingress from the function",
+            (_, None) if !after_deploy => "the function's security group does not exist yet",
+            (None, _) => "no Secrets Manager endpoint is known for the stack",
+            (Some(_), _) => "the template has no function security group to check",
+        };
+        let when = if after_deploy { "" } else { "; checked again after the deploy" };
+        eprintln!("    skipped: {why}{when}");
+        return Ok(());
+    };
+    match preflight::check_ingress(sh, aws, endpoint, group, subjects.vpc.as_deref())? {
+        preflight::Ingress::Allowed(how) => {
+            eprintln!("    endpoint {endpoint}: {how}");
+            Ok(())
+        }
+        preflight::Ingress::Missing { endpoint_group } => {
+            let iac = plan.project.config.deploy.iac.display().to_string();
+            let finding = preflight::ingress_finding(aws, &iac, endpoint, &endpoint_group, group, after_deploy);
+            if after_deploy {
+                // The stack is already changed: a failure to fix, not an abort.
+                eprintln!("{finding}");
+                anyhow::bail!("the deployed function cannot reach Secrets Manager: run the fix above")
+            }
+            abort_on(vec![finding])
+        }
+    }
+}
+
+fn health_check(sh: &Shell, plan: &Plan, deployed: &aws::Stack) -> Result<()> {
+    if let Some(url) = &plan.args.health_url {
+        let python = tools::host_python()?;
+        return post_deploy::http_health(sh, &python, url, plan.health_timeout);
+    }
+    if plan.invoke_locally {
+        // moto runs no SAM transform, so there is no API and no function: the built handler
+        // answers the request the API would have sent it, in the smoke test's cold start.
+        let target = plan.targets.first().context("no function to invoke")?;
+        let report = guards::suite::smoke_one(plan.project, target, "/health", sam_build::docker_answers)?
+            .context("there is no build output to invoke")?;
+        for note in &report.notes {
+            eprintln!("{note}");
+        }
+        if let Some(finding) = report.findings.first() {
+            eprintln!("{finding}");
+            anyhow::bail!("GET /health through the built handler failed (above)");
+        }
+        let body = report.body.context("the built handler could not be invoked (see the notes above)")?;
+        if !post_deploy::is_healthy(&body) {
+            anyhow::bail!(
+                "GET /health through the built handler answered 200 {body:?}, not {{\"status\": \"healthy\"}}"
+            );
+        }
+        eprintln!("    GET /health through the built handler of {}: 200 {body}", target.config.logical_id);
+        return Ok(());
+    }
+    let Some(api_url) = deployed.output(stack_template::API_URL_OUTPUT) else {
+        anyhow::bail!(
+            "stack {} has no {} output to health-check: pass --health-url",
+            plan.env.stack_name,
+            stack_template::API_URL_OUTPUT
+        )
+    };
+    let url = format!("{}/health", api_url.trim_end_matches('/'));
+    let python = tools::host_python()?;
+    post_deploy::http_health(sh, &python, &url, plan.health_timeout)
+}
+
+/// Prints the findings and stops the deploy when there are any.
+fn abort_on(findings: Vec<Finding>) -> Result<()> {
+    if findings.is_empty() {
+        return Ok(());
+    }
+    for finding in &findings {
+        eprintln!("{finding}");
+    }
+    let noun = if findings.len() == 1 { "finding" } else { "findings" };
+    Err(anyhow::Error::new(Aborted(format!(
+        "{} {noun}: nothing was deployed; fix the above and run again",
+        findings.len()
+    ))))
+}
+
+/// Asks on the terminal; only an exact retype of the environment's name goes on.
+fn confirm(plan: &Plan, git: &GitState) -> Result<()> {
+    let env = &plan.env.name;
+    let commit = git.commit.as_deref().map(|c| &c[..c.len().min(12)]).unwrap_or("no commit");
+    let state = match git.dirty {
+        Some(false) => "clean",
+        Some(true) => "with uncommitted changes",
+        None => "state unknown",
+    };
+    eprint!(
+        "Deploy stack {} to {env} (account {}, region {}) from {commit} ({state})? Type {env} to go on: ",
+        plan.env.stack_name,
+        plan.settings.account_id.as_deref().unwrap_or("?"),
+        plan.region
+    );
+    let answer = read_line_unless_interrupted()?;
+    if answer.trim() != env {
+        return Err(anyhow::Error::new(Aborted(format!("not confirmed (typed {:?}, not {env:?})", answer.trim()))));
+    }
+    Ok(())
+}
+
+/// Reads one line from stdin on a thread, so that Ctrl-C at the prompt stops the deploy at
+/// once instead of after the next Enter.
+fn read_line_unless_interrupted() -> Result<String> {
+    let (sender, receiver) = std::sync::mpsc::channel();
+    std::thread::spawn(move || {
+        let mut answer = String::new();
+        let read = std::io::stdin().lock().read_line(&mut answer).map(|_| answer);
+        let _ = sender.send(read);
+    });
+    loop {
+        crate::sys::process::check_interrupted()?;
+        match receiver.recv_timeout(Duration::from_millis(100)) {
+            Ok(read) => return read.context("reading the confirmation"),
+            Err(std::sync::mpsc::RecvTimeoutError::Timeout) => continue,
+            Err(std::sync::mpsc::RecvTimeoutError::Disconnected) => anyhow::bail!("reading the confirmation failed"),
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn every_parameter_is_passed_with_computed_values_first() {
+        let template = Template::parse(
+            "Parameters:\n  A: {Type: String}\n  B: {Type: String, Default: x}\n  C: {Type: Number, Default: 1}\nResources: {}\n",
+            "t",
+        )
+        .unwrap();
+        let env = SamConfig::parse(
+            "[e.deploy.parameters]\nstack_name = \"s\"\nparameter_overrides = [\"A=1\", \"B=2\"]\n".into(),
+            "s",
+        )
+        .unwrap()
+        .environment("e")
+        .unwrap();
+        let params = all_parameters(&template, &env, &[("B".into(), "3".into())]);
+        assert_eq!(params, [("A".into(), "1".into()), ("B".into(), "3".into()), ("C".into(), "1".into())]);
+    }
+
+    #[test]
+    fn xtask_tags_cannot_be_overridden_by_samconfig() {
+        let env = SamConfig::parse(
+            "[e.deploy.parameters]\nstack_name = \"s\"\ntags = \"team=a xtask:git-commit=forged\"\n".into(),
+            "s",
+        )
+        .unwrap()
+        .environment("e")
+        .unwrap();
+        let git = GitState { commit: Some("abc".into()), dirty: Some(false) };
+        let tags = stack_tags(&env, &git, Some("arn:aws:iam::1:user/x"));
+        assert_eq!(tags[0], ("team".into(), "a".into()));
+        assert!(tags.contains(&("xtask:git-commit".into(), "abc".into())));
+        assert!(!tags.iter().any(|(_, v)| v == "forged"));
+    }
+}

@@ -1,0 +1,116 @@
+//! Post-deploy checks: the stack settled in a complete state, and the API answers
+//! `GET /health` with `{"status": "healthy"}` (retried with backoff: a new function's first
+//! requests are cold starts, and API Gateway takes a moment to route a new stage).
+
+use std::path::Path;
+use std::time::{Duration, Instant};
+
+use anyhow::{bail, Context, Result};
+use xshell::{cmd, Shell};
+
+use super::preflight;
+use crate::aws::{self, Aws, ChangeSetDescription, Stack};
+use crate::sys::process;
+use crate::sys::redact;
+
+pub fn stack_complete(sh: &Shell, aws: &Aws, stack: &str) -> Result<Stack> {
+    let Some(found) = preflight::describe_stack(sh, aws, stack)? else {
+        bail!("stack {stack} does not exist after the deploy")
+    };
+    if !matches!(found.stack_status.as_str(), "CREATE_COMPLETE" | "UPDATE_COMPLETE") {
+        bail!(
+            "stack {stack} is {}{} after the deploy, not CREATE_COMPLETE or UPDATE_COMPLETE: see its events with {}",
+            found.stack_status,
+            found.stack_status_reason.as_deref().map(|r| format!(" ({r})")).unwrap_or_default(),
+            aws.shown(&format!("cloudformation describe-stack-events --stack-name {stack} --max-items 20"))
+        )
+    }
+    eprintln!("    {stack} is {}", found.stack_status);
+    Ok(found)
+}
+
+/// Prints a dry run's change set, as CloudFormation describes it.
+pub fn describe_change_set(sh: &Shell, aws: &Aws, change_set: &str) -> Result<ChangeSetDescription> {
+    let described: ChangeSetDescription = aws.read(
+        sh,
+        &["cloudformation", "describe-change-set", "--change-set-name", change_set],
+        "aws cloudformation describe-change-set",
+    )?;
+    eprintln!(
+        "    change set {change_set}: {} ({}), {} change(s), not executed",
+        described.status,
+        described.execution_status.as_deref().unwrap_or("-"),
+        described.changes.len()
+    );
+    if let Some(reason) = &described.status_reason {
+        eprintln!("    reason: {reason}");
+    }
+    for change in described.changes.iter().filter_map(|c| c.resource_change.as_ref()) {
+        eprintln!(
+            "      {:<8} {:<32} {:<32} replacement: {}",
+            change.action.as_deref().unwrap_or("-"),
+            change.logical_resource_id.as_deref().unwrap_or("-"),
+            change.resource_type.as_deref().unwrap_or("-"),
+            change.replacement.as_deref().unwrap_or("-")
+        );
+    }
+    Ok(described)
+}
+
+/// Fetches the URL with Python's standard library: the xtask already needs Python, and an
+/// HTTP client with TLS would double its compile time for one GET.
+const HTTP_GET: &str = r#"
+import sys, urllib.request, urllib.error
+try:
+    request = urllib.request.Request(sys.argv[1], headers={"Accept": "application/json"})
+    with urllib.request.urlopen(request, timeout=float(sys.argv[2])) as response:
+        status, body = response.status, response.read(4096)
+except urllib.error.HTTPError as error:
+    status, body = error.code, error.read(4096)
+except Exception as error:
+    status, body = 0, (type(error).__name__ + ": " + str(error)).encode()
+print(status)
+print(body.decode("utf-8", "replace"))
+"#;
+
+/// GETs the URL until it answers 200 with `{"status": "healthy"}`, backing off 1, 2, 4, 8,
+/// then 15 s between attempts, for at most `timeout`.
+pub fn http_health(sh: &Shell, python: &Path, url: &str, timeout: Duration) -> Result<()> {
+    let deadline = Instant::now() + timeout;
+    let mut delay = Duration::from_secs(1);
+    let mut attempts = 0;
+    loop {
+        attempts += 1;
+        let remaining = deadline.saturating_duration_since(Instant::now());
+        let per_try = remaining.clamp(Duration::from_secs(1), Duration::from_secs(10));
+        let seconds = per_try.as_secs().to_string();
+        let out = process::capture(
+            cmd!(sh, "{python} -I -c {HTTP_GET} {url} {seconds}"),
+            "health check",
+            Some(per_try + Duration::from_secs(10)),
+        )
+        .context("running the health check's HTTP GET with python3")?;
+        let (status, body) = out.split_once('\n').unwrap_or((out.as_str(), ""));
+        let (status, body) = (status.trim(), redact::scrub(body.trim()));
+        if status == "200" && is_healthy(&body) {
+            eprintln!("    GET {url}: 200 {body} (attempt {attempts})");
+            return Ok(());
+        }
+        let last = if status == "0" { body.clone() } else { format!("HTTP {status} {body}") };
+        if Instant::now() + delay >= deadline {
+            bail!(
+                "GET {url} did not answer {{\"status\": \"healthy\"}} within {}s ({attempts} attempts; last: {})",
+                timeout.as_secs(),
+                last.chars().take(300).collect::<String>()
+            )
+        }
+        eprintln!("    GET {url}: {}; retrying in {}s", last.chars().take(160).collect::<String>(), delay.as_secs());
+        aws::sleep_unless_interrupted(delay)?;
+        delay = (delay * 2).min(Duration::from_secs(15));
+    }
+}
+
+/// A body of the form `{"status": "healthy", ...}`.
+pub fn is_healthy(body: &str) -> bool {
+    serde_json::from_str::<serde_json::Value>(body).is_ok_and(|v| v["status"] == "healthy")
+}

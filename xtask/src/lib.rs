@@ -1,0 +1,31 @@
+//! `cargo xtask`: build and deploy the Python backend to AWS Lambda with the SAM CLI, with
+//! guards against every failure mode of the seed incident report.
+//!
+//! The modules form a tree (checked by the `module_tree` test): `commands` use the shared
+//! modules below them, and no shared module imports a command.
+//!
+//! - [`cli`]: every flag and command name, as clap parses them;
+//! - [`commands`]: one module per command;
+//! - [`run`]: the record of a run (exit statuses, steps, findings) and the pipeline;
+//! - [`render`]: pure text from that record: the JSON report, GitHub annotations, the summary;
+//! - [`ui`]: how the run talks to a terminal or a CI job;
+//! - [`guards`]: pure checks from files to findings;
+//! - [`evidence`]: artifact digests, SBOMs, packages and the chained audit log (issue 14);
+//! - [`build`]: the build's machinery (copy, clean, sam build, fingerprint);
+//! - [`project`]: the repository's configuration, layout, template and samconfig;
+//! - [`python`]: parsers for Python's packaging formats;
+//! - [`aws`]: the aws CLI and the local AWS (moto);
+//! - [`sys`]: processes, signals, locks, redaction, tools, owned directories, atomic writes.
+
+pub mod aws;
+pub mod build;
+pub mod cli;
+pub mod commands;
+pub mod evidence;
+pub mod guards;
+pub mod project;
+pub mod python;
+pub mod render;
+pub mod run;
+pub mod sys;
+pub mod ui;

@@ -1,0 +1,280 @@
+//! The xtask's configuration: `[workspace.metadata.lambda]` in the root `Cargo.toml`.
+//!
+//! Every path is relative to the repository root. Unknown keys are refused, so a typo in a key
+//! name fails loudly instead of silently falling back to a default.
+
+use std::path::{Path, PathBuf};
+
+use anyhow::{Context, Result};
+use serde::Deserialize;
+
+use crate::bad_input;
+use crate::project::layout;
+
+pub const DEFAULT_SAM_CLI_VERSION: &str = "1.170.0";
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct LambdaConfig {
+    /// The SAM template, e.g. `infra/lambda/template.yaml`. sam runs in its directory.
+    pub template: PathBuf,
+    /// The SAM CLI configuration with one table per environment.
+    pub samconfig: PathBuf,
+    /// SAM CLI version installed into the tool cache when `sam` is not on PATH.
+    #[serde(default = "default_sam_cli_version")]
+    pub sam_cli_version: String,
+    /// A sam build or deploy still running after this long is killed and reported as hung.
+    #[serde(default = "default_sam_timeout_minutes")]
+    pub sam_timeout_minutes: u64,
+    pub functions: Vec<FunctionConfig>,
+    /// lambda-deploy's settings: `[workspace.metadata.lambda.deploy]` (see README).
+    #[serde(default)]
+    pub deploy: crate::project::deploy_settings::DeploySettings,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct FunctionConfig {
+    /// Logical id of the `AWS::Serverless::Function` in the template.
+    pub logical_id: String,
+    /// The function's source directory (the template's CodeUri).
+    pub function_dir: PathBuf,
+    /// Backend source copied into the function dir by copy-backend; none for a function
+    /// whose code lives in its own directory.
+    pub backend_src: Option<PathBuf>,
+    /// Name of the copy inside the function dir.
+    #[serde(default = "default_copy_to")]
+    pub copy_to: String,
+    /// Entries of the function dir that clean keeps; everything else is removed.
+    #[serde(default = "default_allowlist")]
+    pub allowlist: Vec<String>,
+    /// Bundle boto3/botocore/s3transfer on purpose instead of using the runtime's (guard
+    /// bundled-aws-sdk then requires all three, consistent with each other).
+    #[serde(default)]
+    pub allow_bundled_aws_sdk: bool,
+    /// The path the cold-start smoke test GETs through a synthetic API Gateway event.
+    #[serde(default = "default_smoke_test_path")]
+    pub smoke_test_path: String,
+}
+
+fn default_sam_cli_version() -> String {
+    DEFAULT_SAM_CLI_VERSION.to_string()
+}
+
+fn default_sam_timeout_minutes() -> u64 {
+    45
+}
+
+fn default_smoke_test_path() -> String {
+    "/health".to_string()
+}
+
+fn default_copy_to() -> String {
+    "src".to_string()
+}
+
+fn default_allowlist() -> Vec<String> {
+    ["handler.py", "requirements.txt", "src", ".gitignore"].map(String::from).to_vec()
+}
+
+/// The repository the xtask works on, with its configuration.
+#[derive(Debug)]
+pub struct Project {
+    pub root: PathBuf,
+    pub config: LambdaConfig,
+}
+
+impl Project {
+    /// Finds the repository root: the nearest ancestor of the current directory whose
+    /// `Cargo.toml` has a `[workspace.metadata.lambda]` table.
+    pub fn discover() -> Result<Project> {
+        let cwd = std::env::current_dir().context("reading the current directory")?;
+        for dir in cwd.ancestors() {
+            let manifest = dir.join("Cargo.toml");
+            let Ok(text) = std::fs::read_to_string(&manifest) else {
+                continue;
+            };
+            if text.contains("metadata.lambda") {
+                return Project::load(dir, &text);
+            }
+        }
+        bad_input!(
+            "no Cargo.toml with [workspace.metadata.lambda] in {} or above: run cargo xtask from inside the repository",
+            cwd.display()
+        )
+    }
+
+    pub fn load(root: &Path, manifest_text: &str) -> Result<Project> {
+        let config = parse_config(manifest_text)?;
+        let root = root.canonicalize().with_context(|| format!("resolving {}", root.display()))?;
+        Ok(Project { root, config })
+    }
+
+    pub fn path(&self, relative: &Path) -> PathBuf {
+        self.root.join(relative)
+    }
+
+    pub fn sam_timeout(&self) -> std::time::Duration {
+        std::time::Duration::from_secs(self.config.sam_timeout_minutes.saturating_mul(60))
+    }
+
+    /// SAM's build output: `.aws-sam/build` beside the template.
+    pub fn build_dir(&self) -> PathBuf {
+        layout::build_dir(&self.sam_dir())
+    }
+
+    pub fn template_path(&self) -> PathBuf {
+        self.path(&self.config.template)
+    }
+
+    /// The directory sam runs in: the template's.
+    pub fn sam_dir(&self) -> PathBuf {
+        let template = self.template_path();
+        template.parent().map(Path::to_path_buf).unwrap_or_else(|| self.root.clone())
+    }
+}
+
+#[derive(Deserialize)]
+struct Manifest {
+    workspace: Option<Workspace>,
+}
+
+#[derive(Deserialize)]
+struct Workspace {
+    metadata: Option<Metadata>,
+}
+
+#[derive(Deserialize)]
+struct Metadata {
+    lambda: Option<toml::Value>,
+}
+
+pub fn parse_config(manifest_text: &str) -> Result<LambdaConfig> {
+    let manifest: Manifest = match toml::from_str(manifest_text) {
+        Ok(m) => m,
+        Err(err) => bad_input!("Cargo.toml is not valid TOML: {}", one_line(&err.to_string())),
+    };
+    let Some(table) = manifest.workspace.and_then(|w| w.metadata).and_then(|m| m.lambda) else {
+        bad_input!("Cargo.toml has no [workspace.metadata.lambda] table: add one (see README, Configuration)")
+    };
+    let config: LambdaConfig = match table.try_into() {
+        Ok(c) => c,
+        Err(err) => bad_input!("Cargo.toml [workspace.metadata.lambda]: {}", one_line(&err.to_string())),
+    };
+    validate(&config)?;
+    config.deploy.validate()?;
+    Ok(config)
+}
+
+fn validate(config: &LambdaConfig) -> Result<()> {
+    if config.functions.is_empty() {
+        bad_input!("Cargo.toml [workspace.metadata.lambda] lists no functions: add a [[workspace.metadata.lambda.functions]] entry")
+    }
+    for function in &config.functions {
+        for path in [Some(&function.function_dir), function.backend_src.as_ref()].into_iter().flatten() {
+            if path.is_absolute() || path.components().any(|c| matches!(c, std::path::Component::ParentDir)) {
+                bad_input!(
+                    "function {}: path {} must be relative to the repository root and stay inside it",
+                    function.logical_id,
+                    path.display()
+                )
+            }
+        }
+        if function.copy_to.is_empty() || function.copy_to.contains(['/', '\\']) || function.copy_to.starts_with('.') {
+            bad_input!(
+                "function {}: copy_to {:?} must be a plain directory name like \"src\"",
+                function.logical_id,
+                function.copy_to
+            )
+        }
+        if !function.smoke_test_path.starts_with('/') {
+            bad_input!(
+                "function {}: smoke_test_path {:?} must be a request path starting with /, like \"/health\"",
+                function.logical_id,
+                function.smoke_test_path
+            )
+        }
+        if function.backend_src.is_some() && !function.allowlist.contains(&function.copy_to) {
+            bad_input!(
+                "function {}: the allowlist must keep the copied source {:?}, or clean would delete it: add it to allowlist",
+                function.logical_id,
+                function.copy_to
+            )
+        }
+    }
+    Ok(())
+}
+
+/// toml's errors span several lines with a source excerpt; the first line carries the
+/// position and the message, which is what a one-line error needs.
+pub fn one_line(message: &str) -> String {
+    message.split('\n').map(str::trim).filter(|l| !l.is_empty() && !l.starts_with('|')).collect::<Vec<_>>().join(": ")
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const SAMPLE: &str = r#"
+[workspace]
+members = ["xtask"]
+[workspace.metadata.lambda]
+template = "infra/lambda/template.yaml"
+samconfig = "infra/lambda/samconfig.toml"
+[[workspace.metadata.lambda.functions]]
+logical_id = "BackendFunction"
+function_dir = "infra/lambda/functions/backend"
+backend_src = "backend/src"
+"#;
+
+    #[test]
+    fn sample_config_parses_with_defaults() {
+        let config = parse_config(SAMPLE).unwrap();
+        assert_eq!(config.functions[0].copy_to, "src");
+        assert_eq!(config.functions[0].allowlist, ["handler.py", "requirements.txt", "src", ".gitignore"]);
+        assert_eq!(config.sam_cli_version, DEFAULT_SAM_CLI_VERSION);
+    }
+
+    proptest::proptest! {
+        /// Arbitrary text and mangled real configs: bad input (exit 2), never a panic.
+        #[test]
+        fn parse_config_never_panics(text in "\\PC{0,300}") {
+            if let Err(err) = parse_config(&text) {
+                proptest::prop_assert_eq!(crate::run::exit::status_of(&err), crate::run::exit::BAD_INPUT);
+            }
+        }
+
+        #[test]
+        fn parse_of_a_mangled_config_is_bad_input_or_ok(cut in 0usize..400, insert in "[ -~\n]{0,10}") {
+            let mut text = SAMPLE.to_string();
+            let at = cut % SAMPLE.len();
+            text.insert_str(at, &insert);
+            if let Err(err) = parse_config(&text) {
+                proptest::prop_assert_eq!(crate::run::exit::status_of(&err), crate::run::exit::BAD_INPUT);
+                proptest::prop_assert!(!err.to_string().contains('\n'), "not one line: {}", err);
+            }
+        }
+    }
+
+    #[test]
+    fn unknown_key_is_bad_input() {
+        let text = SAMPLE.replace("backend_src =", "backend_source =");
+        let err = parse_config(&text).unwrap_err();
+        assert_eq!(crate::run::exit::status_of(&err), crate::run::exit::BAD_INPUT);
+        assert!(err.to_string().contains("backend_source"), "{err}");
+    }
+
+    #[test]
+    fn path_escaping_the_repo_is_bad_input() {
+        let text = SAMPLE.replace("\"backend/src\"", "\"../elsewhere\"");
+        let err = parse_config(&text).unwrap_err();
+        assert!(err.to_string().contains("stay inside"), "{err}");
+    }
+
+    #[test]
+    fn allowlist_without_the_copy_is_bad_input() {
+        let text = format!("{SAMPLE}allowlist = [\"handler.py\"]\n");
+        let err = parse_config(&text).unwrap_err();
+        assert!(err.to_string().contains("clean would delete it"), "{err}");
+    }
+}

@@ -1,0 +1,42 @@
+//! Where sam and the xtask keep their work: `.aws-sam/` beside the template (ignored by git).
+//! Every path into it is joined here and nowhere else.
+
+use std::path::{Path, PathBuf};
+
+/// The build manifest's file name.
+pub const MANIFEST_NAME: &str = "xtask-build-manifest.json";
+
+/// SAM's work dir: `<sam dir>/.aws-sam`.
+pub fn aws_sam_dir(sam_dir: &Path) -> PathBuf {
+    sam_dir.join(".aws-sam")
+}
+
+/// SAM's build output: `.aws-sam/build`.
+pub fn build_dir(sam_dir: &Path) -> PathBuf {
+    aws_sam_dir(sam_dir).join("build")
+}
+
+/// Where sam build puts one function: `.aws-sam/build/<LogicalId>`.
+pub fn artifact_dir(sam_dir: &Path, logical_id: &str) -> PathBuf {
+    build_dir(sam_dir).join(logical_id)
+}
+
+/// The template sam build writes and sam deploy reads: `.aws-sam/build/template.yaml`.
+pub fn built_template(sam_dir: &Path) -> PathBuf {
+    build_dir(sam_dir).join("template.yaml")
+}
+
+/// The lock one xtask run holds per repository: `.aws-sam/xtask.lock`.
+pub fn lock_file(sam_dir: &Path) -> PathBuf {
+    aws_sam_dir(sam_dir).join("xtask.lock")
+}
+
+/// The last successful build's manifest, beside the build output.
+pub fn build_manifest(sam_dir: &Path) -> PathBuf {
+    aws_sam_dir(sam_dir).join(MANIFEST_NAME)
+}
+
+/// The local AWS's log during a rehearsal.
+pub fn moto_log(sam_dir: &Path) -> PathBuf {
+    aws_sam_dir(sam_dir).join("moto-server.log")
+}

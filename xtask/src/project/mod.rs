@@ -1,0 +1,10 @@
+//! The repository the xtask works on: its configuration (`[workspace.metadata.lambda]`), the
+//! layout of sam's work dir, the SAM template, samconfig.toml, and the functions to build.
+
+pub mod config;
+pub mod deploy_settings;
+pub mod layout;
+pub mod samconfig;
+pub mod stack_template;
+pub mod target;
+pub mod template;

@@ -1,0 +1,261 @@
+//! The parts of the SAM template the xtask needs: each function's CodeUri, Handler, Runtime and
+//! Architectures (with `Globals.Function` as the fallback, as SAM does), the parameters with
+//! their types, defaults and NoEcho, and the resources' logical ids.
+//!
+//! CloudFormation's short-form tags (`!Ref`, `!Sub`) are not interpreted: yaml-rust2 keeps the
+//! tagged node's plain value, and no field read here is legitimately an intrinsic function.
+
+use std::path::Path;
+
+use anyhow::{Context, Result};
+use yaml_rust2::{Yaml, YamlLoader};
+
+use crate::bad_input;
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct TemplateFunction {
+    pub logical_id: String,
+    pub code_uri: Option<String>,
+    /// `module.attribute`, e.g. `handler.handler`.
+    pub handler: Option<String>,
+    /// e.g. `python3.11`.
+    pub runtime: Option<String>,
+    /// `x86_64` or `arm64`; SAM's default is x86_64.
+    pub architecture: String,
+}
+
+impl TemplateFunction {
+    /// The module file the handler names, e.g. `handler.py` for `handler.handler`, and the
+    /// attribute. `None` when the Handler is not of the form `module.attribute`.
+    pub fn handler_parts(&self) -> Option<(String, String)> {
+        let handler = self.handler.as_deref()?;
+        let (module, attribute) = handler.rsplit_once('.')?;
+        let valid = |s: &str| !s.is_empty() && s.split('.').all(is_python_identifier);
+        if !valid(module) || !is_python_identifier(attribute) {
+            return None;
+        }
+        Some((module.replace('.', "/") + ".py", attribute.to_string()))
+    }
+}
+
+pub fn is_python_identifier(s: &str) -> bool {
+    let mut chars = s.chars();
+    matches!(chars.next(), Some(c) if c == '_' || c.is_ascii_alphabetic())
+        && chars.all(|c| c == '_' || c.is_ascii_alphanumeric())
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct TemplateParameter {
+    pub name: String,
+    pub kind: String,
+    pub default: Option<String>,
+    /// `NoEcho: true`: the value is a secret, never to be printed.
+    pub no_echo: bool,
+}
+
+#[derive(Debug)]
+pub struct Template {
+    pub functions: Vec<TemplateFunction>,
+    pub parameters: Vec<TemplateParameter>,
+    /// Every resource's logical id and type.
+    pub resources: Vec<(String, String)>,
+}
+
+impl Template {
+    pub fn load(path: &Path, shown_as: &str) -> Result<Template> {
+        let text = match std::fs::read_to_string(path) {
+            Ok(text) => text,
+            Err(err) if err.kind() == std::io::ErrorKind::NotFound => {
+                bad_input!(
+                    "SAM template {shown_as} not found: create it or fix `template` in [workspace.metadata.lambda]"
+                )
+            }
+            Err(err) => return Err(err).with_context(|| format!("reading {shown_as}")),
+        };
+        Template::parse(&text, shown_as)
+    }
+
+    pub fn parse(text: &str, shown_as: &str) -> Result<Template> {
+        let docs = match YamlLoader::load_from_str(text) {
+            Ok(docs) => docs,
+            Err(err) => bad_input!("SAM template {shown_as} is not valid YAML: {err}"),
+        };
+        let Some(doc) = docs.into_iter().next() else { bad_input!("SAM template {shown_as} is empty") };
+        let globals = &doc["Globals"]["Function"];
+        let Yaml::Hash(resources) = &doc["Resources"] else {
+            bad_input!("SAM template {shown_as} has no Resources section")
+        };
+        let mut functions = Vec::new();
+        for (id, resource) in resources {
+            if resource["Type"].as_str() != Some("AWS::Serverless::Function") {
+                continue;
+            }
+            let Some(logical_id) = id.as_str() else {
+                continue;
+            };
+            let props = &resource["Properties"];
+            let field = |name: &str| props[name].as_str().or_else(|| globals[name].as_str()).map(String::from);
+            let architecture = match (&props["Architectures"], &globals["Architectures"]) {
+                (Yaml::Array(list), _) | (_, Yaml::Array(list)) => {
+                    list.first().and_then(Yaml::as_str).unwrap_or("x86_64").to_string()
+                }
+                _ => "x86_64".to_string(),
+            };
+            functions.push(TemplateFunction {
+                logical_id: logical_id.to_string(),
+                code_uri: field("CodeUri"),
+                handler: field("Handler"),
+                runtime: field("Runtime"),
+                architecture,
+            });
+        }
+        let mut parameters = Vec::new();
+        if let Yaml::Hash(params) = &doc["Parameters"] {
+            for (name, spec) in params {
+                let Some(name) = name.as_str() else { continue };
+                parameters.push(TemplateParameter {
+                    name: name.to_string(),
+                    kind: spec["Type"].as_str().unwrap_or("String").to_string(),
+                    default: scalar(&spec["Default"]),
+                    no_echo: scalar(&spec["NoEcho"]).is_some_and(|v| v.eq_ignore_ascii_case("true")),
+                });
+            }
+        }
+        let resources = resources
+            .iter()
+            .filter_map(|(id, resource)| {
+                Some((id.as_str()?.to_string(), resource["Type"].as_str().unwrap_or_default().to_string()))
+            })
+            .collect();
+        Ok(Template { functions, parameters, resources })
+    }
+
+    pub fn parameter(&self, name: &str) -> Option<&TemplateParameter> {
+        self.parameters.iter().find(|p| p.name == name)
+    }
+
+    pub fn parameter_of_type(&self, kind: &str) -> Option<&TemplateParameter> {
+        self.parameters.iter().find(|p| p.kind == kind)
+    }
+
+    pub fn has_resource(&self, logical_id: &str) -> bool {
+        self.resources.iter().any(|(id, _)| id == logical_id)
+    }
+
+    pub fn function(&self, logical_id: &str) -> Option<&TemplateFunction> {
+        self.functions.iter().find(|f| f.logical_id == logical_id)
+    }
+}
+
+/// A YAML scalar as CloudFormation reads it: `1`, `true` and `""` are all strings to it.
+fn scalar(node: &Yaml) -> Option<String> {
+    match node {
+        Yaml::String(s) | Yaml::Real(s) => Some(s.clone()),
+        Yaml::Integer(i) => Some(i.to_string()),
+        Yaml::Boolean(b) => Some(b.to_string()),
+        Yaml::Array(items) => Some(items.iter().filter_map(scalar).collect::<Vec<_>>().join(",")),
+        _ => None,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const TEMPLATE: &str = r#"
+Transform: AWS::Serverless-2016-10-31
+Parameters:
+  ExistingSecretsManagerVpcEndpoint:
+    Type: String
+Globals:
+  Function:
+    Runtime: python3.11
+Resources:
+  Sg:
+    Type: AWS::EC2::SecurityGroup
+    Properties:
+      VpcId: !Ref VpcId
+  BackendFunction:
+    Type: AWS::Serverless::Function
+    Properties:
+      CodeUri: functions/backend/
+      Handler: handler.handler
+      Architectures: [arm64]
+      FunctionName: !Sub credmate-${Environment}
+"#;
+
+    #[test]
+    fn reads_functions_with_globals_and_tags() {
+        let template = Template::parse(TEMPLATE, "t.yaml").unwrap();
+        let f = template.function("BackendFunction").unwrap();
+        assert_eq!(f.runtime.as_deref(), Some("python3.11"));
+        assert_eq!(f.code_uri.as_deref(), Some("functions/backend/"));
+        assert_eq!(f.architecture, "arm64");
+        assert_eq!(f.handler_parts(), Some(("handler.py".into(), "handler".into())));
+        assert_eq!(template.functions.len(), 1);
+    }
+
+    #[test]
+    fn dotted_handler_module_maps_to_a_path() {
+        let f = TemplateFunction {
+            logical_id: "F".into(),
+            code_uri: None,
+            handler: Some("app.main.handler".into()),
+            runtime: None,
+            architecture: "x86_64".into(),
+        };
+        assert_eq!(f.handler_parts(), Some(("app/main.py".into(), "handler".into())));
+    }
+
+    #[test]
+    fn malformed_handlers_are_rejected() {
+        for bad in ["handler", "handler.", ".handler", "my-module.handler", "handler.1x", "a..b"] {
+            let f = TemplateFunction {
+                logical_id: "F".into(),
+                code_uri: None,
+                handler: Some(bad.into()),
+                runtime: None,
+                architecture: "x86_64".into(),
+            };
+            assert_eq!(f.handler_parts(), None, "{bad}");
+        }
+    }
+
+    proptest::proptest! {
+        /// Arbitrary text, and arbitrary edits of a real template: an error, never a panic.
+        #[test]
+        fn parse_never_panics(text in ".{0,400}") {
+            let _ = Template::parse(&text, "t.yaml");
+        }
+
+        #[test]
+        fn parse_of_a_mangled_template_never_panics(cut in 0usize..600, insert in "[ -~\n\t]{0,12}") {
+            let mut text = TEMPLATE.to_string();
+            let cut = text.char_indices().map(|(i, _)| i).nth(cut % TEMPLATE.len()).unwrap_or(0);
+            text.insert_str(cut, &insert);
+            if let Ok(template) = Template::parse(&text, "t.yaml") {
+                for f in &template.functions {
+                    let _ = f.handler_parts();
+                }
+            }
+        }
+
+        #[test]
+        fn handler_parts_never_panic(handler in "\\PC{0,40}") {
+            let f = TemplateFunction {
+                logical_id: "F".into(),
+                code_uri: None,
+                handler: Some(handler),
+                runtime: None,
+                architecture: "x86_64".into(),
+            };
+            let _ = f.handler_parts();
+        }
+    }
+
+    #[test]
+    fn invalid_yaml_is_bad_input() {
+        let err = Template::parse("Resources: [unclosed", "t.yaml").unwrap_err();
+        assert_eq!(crate::run::exit::status_of(&err), crate::run::exit::BAD_INPUT);
+    }
+}

@@ -1,0 +1,6 @@
+//! Python's packaging formats, as pip reads them: PEP 508 requirements, requirements.txt,
+//! installed wheels' metadata.
+
+pub mod pep508;
+pub mod requirements_txt;
+pub mod wheel;

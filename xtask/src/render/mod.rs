@@ -1,0 +1,6 @@
+//! Pure renderings of a run's record: the `--json` report, GitHub annotations and step
+//! summary, timestamps. Nothing here prints or writes a file.
+
+pub mod github;
+pub mod report;
+pub mod time;

@@ -1,0 +1,118 @@
+//! How a run begins and ends, for every command alike: the output decisions and the signal
+//! handlers before it, and after it the `--json` report, the CI step summary and the exit
+//! status, from the pipeline's record (or an empty one when no pipeline ran).
+
+use std::fs::OpenOptions;
+use std::io::Write;
+use std::path::Path;
+use std::process::ExitCode;
+use std::time::{Duration, Instant, SystemTime};
+
+use anyhow::{Context, Result};
+
+use crate::bad_input;
+use crate::cli::Cli;
+use crate::render::github;
+use crate::render::report::Report;
+use crate::run::exit::{self, status_of, BAD_INPUT};
+use crate::run::record::{error_text, take_recorded, Conclusion};
+use crate::sys::atomic::write_atomically;
+use crate::sys::{process, redact};
+use crate::ui::{self, Output};
+
+/// A run of one command, from before its flags were parsed.
+pub struct Session {
+    started_at: SystemTime,
+    started: Instant,
+}
+
+impl Session {
+    pub fn start() -> Session {
+        Session { started_at: SystemTime::now(), started: Instant::now() }
+    }
+
+    /// Decides how the run talks (the global flags, the environment), checks `--json`, and
+    /// installs the signal handlers. An error is bad usage, to end the run with no report.
+    pub fn set_up(&self, cli: &Cli) -> Result<()> {
+        ui::init(Output::detect(cli.ci, cli.json.clone(), |name| std::env::var(name).ok(), ui::stderr_is_terminal()));
+        // Like clap's own usage errors: one line, exit 2, and no report (it has nowhere to go).
+        check_report_destination()?;
+        process::install_signal_handlers();
+        // Whatever echoes a credential (an error chain, a child's output) must not print it.
+        redact::register_credentials_from_env();
+        Ok(())
+    }
+
+    /// Writes the report and the step summary, prints what is left to print, and gives the
+    /// exit status.
+    pub fn conclude(self, command: &str, result: Result<()>) -> ExitCode {
+        exit::finish(conclude(command, self.started_at, self.started.elapsed(), result))
+    }
+}
+
+/// `--json` must name a file in an existing directory: checked before anything runs, so a typo
+/// is bad usage rather than a finished build whose report is lost.
+fn check_report_destination() -> Result<()> {
+    let Some(path) = &ui::get().json_report else {
+        return Ok(());
+    };
+    if path.is_dir() {
+        bad_input!("--json {}: is a directory; name a file, e.g. --json lambda-report.json", path.display())
+    }
+    let parent = path.parent().filter(|p| !p.as_os_str().is_empty());
+    if let Some(dir) = parent.filter(|dir| !dir.is_dir()) {
+        bad_input!("--json {}: directory {} does not exist; create it first", path.display(), dir.display())
+    }
+    Ok(())
+}
+
+/// Ends a command: writes the `--json` report and, in CI mode, appends the step summary,
+/// both from the pipeline's record (or an empty one when no pipeline ran) and the final exit
+/// status. A report that cannot be written fails a run that had succeeded; a step summary
+/// that cannot be appended only warns (the job's log still has everything).
+pub fn conclude(command: &str, started_at: SystemTime, duration: Duration, result: Result<()>) -> Result<()> {
+    let out = ui::get();
+    let exit_status = match &result {
+        Ok(()) => 0,
+        Err(err) => status_of(err),
+    };
+    let mut run = take_recorded().unwrap_or_default();
+    if let (Err(err), None) = (&result, &run.error) {
+        // Failed before any pipeline: bad input, or an error setting up. The pipeline prints
+        // its own failures; this one is printed by `exit::finish` after this returns.
+        let error = error_text(err);
+        if out.ci && exit_status != BAD_INPUT {
+            ui::emit(&github::failure_annotation(command, None, &error));
+        }
+        run.error = Some(error);
+    }
+    let conclusion = Conclusion { command: command.to_string(), ci: out.ci, started_at, duration, exit_status, run };
+
+    if let Some(summary_path) = &out.step_summary {
+        if let Err(err) = append_step_summary(summary_path, &github::step_summary(&conclusion)) {
+            eprintln!("warning: {err:#}");
+        }
+    }
+    let Some(report_path) = &out.json_report else {
+        return result;
+    };
+    let written = Report::new(&conclusion).to_json().and_then(|text| write_atomically(report_path, &text));
+    match (written, result) {
+        (Ok(()), result) => result,
+        (Err(err), Ok(())) => Err(err.context(format!("writing the report {}", report_path.display()))),
+        (Err(err), Err(failure)) => {
+            eprintln!("error: writing the report {}: {err:#}", report_path.display());
+            Err(failure)
+        }
+    }
+}
+
+/// Appends the summary to `$GITHUB_STEP_SUMMARY`; other steps of the job append there too.
+pub fn append_step_summary(path: &Path, markdown: &str) -> Result<()> {
+    let mut file = OpenOptions::new()
+        .create(true)
+        .append(true)
+        .open(path)
+        .with_context(|| format!("opening the step summary {}", path.display()))?;
+    file.write_all(markdown.as_bytes()).with_context(|| format!("appending to the step summary {}", path.display()))
+}

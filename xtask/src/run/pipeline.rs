@@ -1,0 +1,220 @@
+//! Ordered, timed steps. Each step prints a line when it starts and when it ends, with its
+//! duration; a failure prints its cause and, as the very last line, the step that failed.
+//!
+//! How it prints follows `ui`: colour and "still running" heartbeats on a terminal;
+//! plain lines plus a GitHub annotation per guard finding in CI mode. What it observed goes
+//! to `record` when it finishes, for the `--json` report and the CI step summary.
+
+use std::time::Instant;
+
+use anyhow::{anyhow, Result};
+
+use crate::guards::Finding;
+use crate::render::github;
+use crate::run::exit::{status_of, AlreadyReported, INTERRUPTED};
+use crate::run::progress::{self, Heartbeat};
+use crate::run::record::{self, error_text, seconds, Outcome, RunRecord, StepFinding, StepRecord};
+use crate::ui::{self, paint, Tone};
+
+pub struct Pipeline {
+    command: &'static str,
+    started: Instant,
+    pub steps: Vec<StepRecord>,
+    failed_step: Option<String>,
+    findings: Vec<StepFinding>,
+    deploy_record: Option<serde_json::Value>,
+}
+
+impl Pipeline {
+    pub fn new(command: &'static str) -> Pipeline {
+        Pipeline {
+            command,
+            started: Instant::now(),
+            steps: Vec::new(),
+            failed_step: None,
+            findings: Vec::new(),
+            deploy_record: None,
+        }
+    }
+
+    /// Runs one step, timed. Its error gains the step's name as context, so the chain reads
+    /// "copy-backend: copying backend/src: permission denied". On a terminal a step that runs
+    /// longer than a few seconds says so every few seconds (sam's own output streams through).
+    pub fn step<T>(&mut self, name: &str, run: impl FnOnce() -> Result<T>) -> Result<T> {
+        let command = self.command;
+        eprintln!("[{command}] {name} ...");
+        let started = Instant::now();
+        let heartbeat = if ui::get().progress {
+            let step = name.to_string();
+            Heartbeat::start(progress::HEARTBEAT_INTERVAL, std::io::stderr(), move |elapsed| {
+                paint(Tone::Dim, &format!("[{command}] {step} still running ({})", progress::elapsed_label(elapsed)))
+            })
+        } else {
+            Heartbeat::off()
+        };
+        // A signal that arrived between steps stops the pipeline before the next one starts.
+        let result = crate::sys::process::check_interrupted().and_then(|()| run());
+        drop(heartbeat);
+        let duration = started.elapsed();
+        let outcome = match &result {
+            Ok(_) => Outcome::Ok,
+            Err(err) if status_of(err) == INTERRUPTED => Outcome::Interrupted,
+            Err(_) => Outcome::Failed,
+        };
+        match outcome {
+            Outcome::Ok => eprintln!("[{command}] {name} {} in {}", paint(Tone::Ok, "done"), seconds(duration)),
+            Outcome::Failed => {
+                eprintln!("[{command}] {name} {} after {}", paint(Tone::Bad, "FAILED"), seconds(duration))
+            }
+            Outcome::Interrupted => {
+                eprintln!("[{command}] {name} {} after {}", paint(Tone::Bad, "INTERRUPTED"), seconds(duration))
+            }
+        }
+        if outcome != Outcome::Ok {
+            self.failed_step = Some(name.to_string());
+        }
+        self.steps.push(StepRecord { name: name.to_string(), outcome, duration });
+        result.map_err(|err| err.context(name.to_string()))
+    }
+
+    /// Runs a guard step: findings fail it, each printed with path, symptom and fix, and in CI
+    /// mode also emitted as a GitHub annotation on that path.
+    pub fn guard_step(&mut self, name: &str, run: impl FnOnce() -> Result<Vec<Finding>>) -> Result<()> {
+        let mut reported = Vec::new();
+        let result = self.step(name, || {
+            let findings = run()?;
+            if findings.is_empty() {
+                return Ok(());
+            }
+            let ci = ui::ci_mode();
+            for finding in &findings {
+                eprintln!("{}", render_finding(finding));
+                if ci {
+                    ui::emit(&github::finding_annotation(finding));
+                }
+            }
+            let noun = if findings.len() == 1 { "finding" } else { "findings" };
+            let count = findings.len();
+            reported = findings;
+            Err(anyhow!("{count} {noun}: fix the above and run again"))
+        });
+        self.findings.extend(reported.into_iter().map(|finding| StepFinding { step: name.to_string(), finding }));
+        result
+    }
+
+    /// Attaches the deploy audit record to this run: it becomes the report's `deploy` field
+    /// (`--json`) and the "Deploy" table of the CI step summary. Call it before [`finish`],
+    /// also when the deploy failed or was aborted, so the report says how far it got.
+    ///
+    /// The value is free-form JSON, owned by the deploy command: an object whose top-level
+    /// fields read well as a table (e.g. `env`, `stack`, `region`, `account`, `commit`,
+    /// `change_set_id`, `result`). It must never hold a secret value; known credential
+    /// variables are masked on output as a safety net, not as a licence.
+    ///
+    /// [`finish`]: Pipeline::finish
+    pub fn set_deploy_record(&mut self, record: serde_json::Value) {
+        self.deploy_record = Some(record);
+    }
+
+    /// Prints the closing line. On failure the error chain comes first and the last line
+    /// names the failed step; the returned error carries the exit status. The run's record
+    /// goes to `report`, for the `--json` report and the CI step summary.
+    pub fn finish(self, result: Result<()>) -> Result<()> {
+        let total = seconds(self.started.elapsed());
+        let mut run = RunRecord {
+            steps: self.steps,
+            findings: self.findings,
+            failed_step: self.failed_step,
+            error: None,
+            deploy: self.deploy_record,
+        };
+        let outcome = match result {
+            Ok(()) => {
+                let steps: Vec<String> = run
+                    .steps
+                    .iter()
+                    .filter(|s| s.outcome == Outcome::Ok)
+                    .map(|s| format!("{} {}", s.name, seconds(s.duration)))
+                    .collect();
+                eprintln!("[{}] {} in {total} ({})", self.command, paint(Tone::Ok, "succeeded"), steps.join(", "));
+                Ok(())
+            }
+            Err(err) => {
+                let status = status_of(&err);
+                let error = error_text(&err);
+                // Findings already have one annotation each; any other failure gets one.
+                if ui::ci_mode() && run.findings.is_empty() && status != crate::run::exit::BAD_INPUT {
+                    ui::emit(&github::failure_annotation(self.command, run.failed_step.as_deref(), &error));
+                }
+                eprintln!("{} {err:#}", paint(Tone::Bad, "error:"));
+                let verb = if status == INTERRUPTED { "was interrupted" } else { "failed" };
+                let last = match &run.failed_step {
+                    Some(step) => format!("error: {} {verb} at step {step} after {total}", self.command),
+                    None => format!("error: {} {verb} after {total}", self.command),
+                };
+                eprintln!("{}", paint(Tone::Bad, &last));
+                run.error = Some(error);
+                Err(anyhow::Error::new(AlreadyReported(status)))
+            }
+        };
+        record::record(run);
+        outcome
+    }
+}
+
+/// A finding as printed on stderr; the guard and path stand out in colour on a terminal.
+fn render_finding(finding: &Finding) -> String {
+    let place = match finding.line {
+        Some(line) => format!("{}:{line}", finding.path),
+        None => finding.path.clone(),
+    };
+    let head = format!("{} {}", paint(Tone::Warn, &format!("[{}]", finding.guard)), paint(Tone::Bold, &place));
+    let plain = finding.to_string();
+    // Same text as Display, so terminal and CI logs read alike; only the head is painted.
+    match plain.split_once('\n') {
+        Some((_, rest)) => format!("{head}\n{rest}"),
+        None => head,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use std::time::Duration;
+
+    use super::*;
+    use crate::render::report::Report;
+    use crate::run::record::Conclusion;
+
+    /// The deploy engineer's hook, end to end: a record set on the pipeline reaches the
+    /// report, and a report with one validates against the committed schema.
+    #[test]
+    fn a_deploy_record_reaches_the_report_and_validates() {
+        let mut pipeline = Pipeline::new("lambda-deploy");
+        pipeline.step("preflight", || Ok(())).unwrap();
+        let record = serde_json::json!({"env": "dev", "stack": "credmate-backend-dev", "result": "failed"});
+        pipeline.set_deploy_record(record.clone());
+        let failed = pipeline.step("sam-deploy", || -> Result<()> { Err(anyhow!("sam deploy exited with status 1")) });
+        assert!(pipeline.finish(failed).is_err());
+
+        let run = record::take_recorded().expect("finish records the run");
+        assert_eq!(run.deploy.as_ref(), Some(&record));
+        assert_eq!(run.failed_step.as_deref(), Some("sam-deploy"));
+        let conclusion = Conclusion {
+            command: "lambda-deploy".to_string(),
+            ci: false,
+            started_at: std::time::SystemTime::now(),
+            duration: Duration::from_secs(3),
+            exit_status: 1,
+            run,
+        };
+        let report: serde_json::Value = serde_json::from_str(&Report::new(&conclusion).to_json().unwrap()).unwrap();
+        assert_eq!(report["deploy"], record);
+        assert_eq!(report["result"]["error"], "sam-deploy: sam deploy exited with status 1");
+
+        let schema_path = concat!(env!("CARGO_MANIFEST_DIR"), "/../schemas/report.v1.schema.json");
+        let schema: serde_json::Value = serde_json::from_str(&std::fs::read_to_string(schema_path).unwrap()).unwrap();
+        let validator = jsonschema::draft202012::new(&schema).unwrap();
+        let errors: Vec<String> = validator.iter_errors(&report).map(|e| e.to_string()).collect();
+        assert!(errors.is_empty(), "{errors:?}\n{report:#}");
+    }
+}

@@ -1,0 +1,120 @@
+//! What a run observed, as data: each step's outcome and duration, the findings of its guard
+//! steps, the step that failed, the error, and the deploy record. The pipeline fills it in;
+//! `render` turns it into the report and the step summary.
+
+use std::sync::Mutex;
+use std::time::{Duration, SystemTime};
+
+use serde::Serialize;
+
+use crate::guards::Finding;
+use crate::run::exit::BadInput;
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Outcome {
+    Ok,
+    Failed,
+    Interrupted,
+}
+
+#[derive(Debug, Clone)]
+pub struct StepRecord {
+    pub name: String,
+    pub outcome: Outcome,
+    pub duration: Duration,
+}
+
+/// A finding with the step that produced it.
+#[derive(Debug, Clone)]
+pub struct StepFinding {
+    pub step: String,
+    pub finding: Finding,
+}
+
+/// Everything a pipeline observed: its steps in order, the findings of its guard steps, the
+/// step that failed, the error chain, and the deploy audit record when the command set one.
+#[derive(Debug, Clone, Default)]
+pub struct RunRecord {
+    pub steps: Vec<StepRecord>,
+    pub findings: Vec<StepFinding>,
+    pub failed_step: Option<String>,
+    pub error: Option<String>,
+    pub deploy: Option<serde_json::Value>,
+}
+
+static RECORDED: Mutex<Option<RunRecord>> = Mutex::new(None);
+
+/// Keeps a finished pipeline's record for `main` to report. One pipeline per command: a
+/// second record replaces the first.
+pub fn record(run: RunRecord) {
+    *RECORDED.lock().unwrap_or_else(|poisoned| poisoned.into_inner()) = Some(run);
+}
+
+/// The recorded run, if a pipeline finished.
+pub fn take_recorded() -> Option<RunRecord> {
+    RECORDED.lock().unwrap_or_else(|poisoned| poisoned.into_inner()).take()
+}
+
+/// How a run ended, as the report and the step summary state it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum RunOutcome {
+    Succeeded,
+    Failed,
+    BadInput,
+    Interrupted,
+}
+
+impl RunOutcome {
+    pub fn from_status(status: u8) -> RunOutcome {
+        match status {
+            0 => RunOutcome::Succeeded,
+            crate::run::exit::BAD_INPUT => RunOutcome::BadInput,
+            crate::run::exit::INTERRUPTED => RunOutcome::Interrupted,
+            _ => RunOutcome::Failed,
+        }
+    }
+}
+
+/// A finished run of one command: the record plus what only `main` knows.
+#[derive(Debug, Clone)]
+pub struct Conclusion {
+    /// The subcommand, e.g. `lambda-build`.
+    pub command: String,
+    pub ci: bool,
+    pub started_at: SystemTime,
+    pub duration: Duration,
+    pub exit_status: u8,
+    pub run: RunRecord,
+}
+
+impl Conclusion {
+    pub fn outcome(&self) -> RunOutcome {
+        RunOutcome::from_status(self.exit_status)
+    }
+}
+
+/// The error as the user reads it: bad input is its one line, anything else the whole chain.
+pub fn error_text(err: &anyhow::Error) -> String {
+    match err.chain().find_map(|cause| cause.downcast_ref::<BadInput>()) {
+        Some(bad) => bad.to_string(),
+        None => format!("{err:#}"),
+    }
+}
+
+pub fn seconds(duration: Duration) -> String {
+    format!("{:.2}s", duration.as_secs_f64())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn outcome_follows_the_exit_status() {
+        assert_eq!(RunOutcome::from_status(0), RunOutcome::Succeeded);
+        assert_eq!(RunOutcome::from_status(1), RunOutcome::Failed);
+        assert_eq!(RunOutcome::from_status(2), RunOutcome::BadInput);
+        assert_eq!(RunOutcome::from_status(130), RunOutcome::Interrupted);
+    }
+}

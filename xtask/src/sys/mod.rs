@@ -1,0 +1,10 @@
+//! The machine: child processes and signals, the repository lock, redaction of secrets,
+//! provisioned tools, directories the xtask owns, atomic writes, git.
+
+pub mod atomic;
+pub mod git;
+pub mod lock;
+pub mod owned_dir;
+pub mod process;
+pub mod redact;
+pub mod tools;

