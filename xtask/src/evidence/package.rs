@@ -117,6 +117,9 @@ pub fn write_zip(root: &Path, zip: &Path, time: u64) -> Result<u64> {
     let mut temp =
         tempfile::NamedTempFile::new_in(dir).with_context(|| format!("creating a file in {}", dir.display()))?;
     temp.write_all(&out).with_context(|| format!("writing {}", zip.display()))?;
+    temp.as_file()
+        .set_permissions(fs::Permissions::from_mode(0o644))
+        .with_context(|| format!("writing {}", zip.display()))?;
     temp.persist(zip).with_context(|| format!("writing {}", zip.display()))?;
     Ok(out.len() as u64)
 }
