@@ -40,6 +40,9 @@ pub enum Command {
     /// Check the audit log's hash chain, or show its attempts as a table.
     #[command(name = LAMBDA_AUDIT)]
     LambdaAudit(AuditArgs),
+    /// From a failed deploy or a broken live function to the cause and the fix (read-only).
+    #[command(name = LAMBDA_DOCTOR)]
+    LambdaDoctor(DoctorArgs),
 }
 
 /// The commands' names as users type them (clap takes them from here), and as reports and
@@ -49,6 +52,7 @@ pub const LAMBDA_CHECK: &str = "lambda-check";
 pub const BENCH: &str = "bench";
 pub const LAMBDA_DEPLOY: &str = "lambda-deploy";
 pub const LAMBDA_AUDIT: &str = "lambda-audit";
+pub const LAMBDA_DOCTOR: &str = "lambda-doctor";
 
 impl Command {
     /// The name the user typed, from clap's own definition (tested against it).
@@ -59,6 +63,7 @@ impl Command {
             Command::Bench(_) => BENCH,
             Command::LambdaDeploy(_) => LAMBDA_DEPLOY,
             Command::LambdaAudit(_) => LAMBDA_AUDIT,
+            Command::LambdaDoctor(_) => LAMBDA_DOCTOR,
         }
     }
 }
@@ -116,7 +121,8 @@ pub struct BenchArgs {
 
 #[derive(Debug, Args)]
 pub struct DeployArgs {
-    /// The environment: a `[<env>.deploy.parameters]` table of samconfig.toml (dev, prod, local).
+    /// The environment: a `[<env>.deploy.parameters]` table of samconfig.toml (dev, prod), or
+    /// `local`, the rehearsal against moto, which needs no table.
     #[arg(long)]
     pub env: String,
     /// Reuse the build output when it is newer than all its inputs (else build anyway).
@@ -137,12 +143,32 @@ pub struct DeployArgs {
     /// Delete the stack first if it is in ROLLBACK_COMPLETE (that state only), then deploy.
     #[arg(long)]
     pub replace_failed_stack: bool,
-    /// Health-check this URL instead of `<ApiUrl output>/health`.
+    /// Health-check this URL instead of the one the environment's health_check names.
     #[arg(long)]
     pub health_url: Option<String>,
     /// Seconds the health check keeps retrying (default: from the config, 120).
     #[arg(long)]
     pub health_timeout: Option<u64>,
+    /// Show this guard's findings but do not stop on them, for this run only (repeatable), as
+    /// for lambda-build; the rehearsal's smoke tests honour it too.
+    #[arg(long = "allow", value_name = "GUARD")]
+    pub allow: Vec<String>,
+}
+
+#[derive(Debug, Args)]
+pub struct DoctorArgs {
+    /// The environment: a `[<env>.deploy.parameters]` table of samconfig.toml (dev, prod, local).
+    #[arg(long, required_unless_present = "print_signatures")]
+    pub env: Option<String>,
+    /// Only this function (its logical id in the template).
+    #[arg(long, value_name = "LOGICAL_ID")]
+    pub function: Option<String>,
+    /// How far back to read the functions' logs: 90s, 30m, 1h, 2d.
+    #[arg(long, value_name = "DURATION", default_value = "1h")]
+    pub since: String,
+    /// Print the table of known failures (markdown) and exit.
+    #[arg(long)]
+    pub print_signatures: bool,
 }
 
 #[derive(Debug, Args)]
@@ -178,7 +204,7 @@ mod tests {
     #[test]
     fn command_names_are_clap_names() {
         let clap_names: Vec<String> = Cli::command().get_subcommands().map(|c| c.get_name().to_string()).collect();
-        assert_eq!(clap_names, [LAMBDA_BUILD, LAMBDA_CHECK, BENCH, LAMBDA_DEPLOY, LAMBDA_AUDIT]);
+        assert_eq!(clap_names, [LAMBDA_BUILD, LAMBDA_CHECK, BENCH, LAMBDA_DEPLOY, LAMBDA_AUDIT, LAMBDA_DOCTOR]);
         let cli = Cli::try_parse_from(["cargo xtask", "lambda-deploy", "--env", "dev"]).unwrap();
         assert_eq!(cli.command.name(), LAMBDA_DEPLOY);
     }

@@ -15,12 +15,14 @@
 //! - [`project`]: the repository's configuration, layout, template and samconfig;
 //! - [`python`]: parsers for Python's packaging formats;
 //! - [`aws`]: the aws CLI and the local AWS (moto);
+//! - [`diagnosis`]: lambda-doctor's signatures and readers, shared with lambda-deploy;
 //! - [`sys`]: processes, signals, locks, redaction, tools, owned directories, atomic writes.
 
 pub mod aws;
 pub mod build;
 pub mod cli;
 pub mod commands;
+pub mod diagnosis;
 pub mod evidence;
 pub mod guards;
 pub mod project;

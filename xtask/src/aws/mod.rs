@@ -224,7 +224,7 @@ pub fn locate(sh: &Shell, version: &str) -> Result<PathBuf> {
 // The answers read, as the aws CLI prints them. Optional fields default: moto and real AWS
 // differ in what they leave out.
 
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Clone, Deserialize)]
 #[serde(rename_all = "PascalCase")]
 pub struct CallerIdentity {
     pub account: String,

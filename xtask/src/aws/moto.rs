@@ -15,7 +15,7 @@ use xshell::Shell;
 
 use crate::aws::Aws;
 use crate::project::samconfig::SamEnvironment;
-use crate::project::stack_template::{SUBNET_IDS_TYPE, VPC_ID_TYPE};
+use crate::project::stack_template::{EXISTING_ENDPOINT_PARAMETER, SUBNET_IDS_TYPE, VPC_ID_TYPE};
 use crate::project::template::Template;
 use crate::sys::process;
 use crate::sys::redact;
@@ -204,10 +204,32 @@ struct EndpointId {
 
 pub const REHEARSAL_VPC_CIDR: &str = "10.0.0.0/16";
 
+/// What the rehearsal creates before the deploy: only what the template refers to.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct SeedPlan {
+    /// A VPC with two subnets: a function has a VpcConfig, or a parameter takes a VPC or
+    /// subnets.
+    pub vpc: bool,
+    /// An existing Secrets Manager endpoint in that VPC: the template looks one up (the
+    /// ExistingSecretsManagerVpcEndpoint parameter), as in the seed's brownfield VPC.
+    pub endpoint: bool,
+}
+
+impl SeedPlan {
+    pub fn for_template(template: &Template) -> SeedPlan {
+        let vpc = template.uses_vpc
+            || template.parameter_of_type(VPC_ID_TYPE).is_some()
+            || template.parameter_of_type(SUBNET_IDS_TYPE).is_some();
+        let endpoint = vpc && template.parameter(EXISTING_ENDPOINT_PARAMETER).is_some();
+        SeedPlan { vpc, endpoint }
+    }
+}
+
 /// Creates what the environment names, as the real account would already have it: the
-/// artifact bucket, a VPC with two subnets, a Secrets Manager interface endpoint of its own
-/// (the seed's brownfield VPC) whose group admits 443 from the VPC, and each secret with a
-/// random value that is registered for redaction and never printed.
+/// artifact bucket; where the template refers to them, a VPC with two subnets and a Secrets
+/// Manager interface endpoint of its own (the seed's brownfield VPC) whose group admits 443
+/// from the VPC; and each secret with a random value that is registered for redaction and
+/// never printed.
 pub fn seed(
     sh: &Shell,
     aws: &Aws,
@@ -226,7 +248,18 @@ pub fn seed(
         aws.write(sh, &args, "aws s3api create-bucket")?;
         eprintln!("    bucket {bucket}");
     }
+    let plan = SeedPlan::for_template(template);
+    if plan.vpc {
+        seed_vpc(sh, aws, template, plan.endpoint, &mut seeded)?;
+    } else {
+        eprintln!("    no VPC: the template has no VpcConfig and no VPC or subnet parameter");
+    }
+    seed_secrets(sh, aws, secret_names)?;
+    Ok(seeded)
+}
 
+fn seed_vpc(sh: &Shell, aws: &Aws, template: &Template, with_endpoint: bool, seeded: &mut Seeded) -> Result<()> {
+    let region = aws.region.as_str();
     let vpc: CreatedVpc =
         parse(aws.write(sh, &["ec2", "create-vpc", "--cidr-block", REHEARSAL_VPC_CIDR], "aws ec2 create-vpc")?)?;
     let vpc = vpc.vpc.vpc_id;
@@ -246,6 +279,9 @@ pub fn seed(
     }
     if let Some(param) = template.parameter_of_type(SUBNET_IDS_TYPE) {
         seeded.overrides.push((param.name.clone(), subnets.join(",")));
+    }
+    if !with_endpoint {
+        return Ok(());
     }
 
     let group: CreatedGroup = parse(aws.write(
@@ -298,7 +334,10 @@ pub fn seed(
         "    existing Secrets Manager endpoint {} (security group {} admits 443 from {REHEARSAL_VPC_CIDR})",
         endpoint.vpc_endpoint.vpc_endpoint_id, group.group_id
     );
+    Ok(())
+}
 
+fn seed_secrets(sh: &Shell, aws: &Aws, secret_names: &[String]) -> Result<()> {
     for name in secret_names {
         let value = random_secret()?;
         redact::register(&value);
@@ -309,7 +348,7 @@ pub fn seed(
         )?;
         eprintln!("    secret {name} (random value, never printed)");
     }
-    Ok(seeded)
+    Ok(())
 }
 
 fn parse<T: serde::de::DeserializeOwned>(text: String) -> Result<T> {
@@ -322,4 +361,31 @@ fn random_secret() -> Result<String> {
         .and_then(|mut f| f.read_exact(&mut bytes))
         .context("reading /dev/urandom for a rehearsal secret")?;
     Ok(bytes.iter().map(|b| format!("{b:02x}")).collect())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn only_what_the_template_refers_to_is_seeded() {
+        let plain = Template::parse(
+            "Resources:\n  F:\n    Type: AWS::Serverless::Function\n    Properties: {Handler: app.h}\n",
+            "t",
+        )
+        .unwrap();
+        assert_eq!(SeedPlan::for_template(&plain), SeedPlan { vpc: false, endpoint: false });
+        let vpc = Template::parse(
+            "Resources:\n  F:\n    Type: AWS::Serverless::Function\n    Properties:\n      VpcConfig: {SubnetIds: [subnet-1]}\n",
+            "t",
+        )
+        .unwrap();
+        assert_eq!(SeedPlan::for_template(&vpc), SeedPlan { vpc: true, endpoint: false });
+        let sample = Template::parse(
+            &format!("Parameters:\n  V: {{Type: '{VPC_ID_TYPE}'}}\n  {EXISTING_ENDPOINT_PARAMETER}: {{Type: String, Default: ''}}\nResources: {{}}\n"),
+            "t",
+        )
+        .unwrap();
+        assert_eq!(SeedPlan::for_template(&sample), SeedPlan { vpc: true, endpoint: true });
+    }
 }

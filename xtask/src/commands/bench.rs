@@ -15,6 +15,8 @@ use std::time::{Duration, Instant};
 
 use anyhow::{bail, Context, Result};
 
+mod doctor;
+
 use crate::build::copy_backend::copy_backend;
 use crate::cli::{BenchArgs, LAMBDA_BUILD, LAMBDA_CHECK};
 use crate::project::config::Project;
@@ -177,6 +179,25 @@ pub fn run(args: &BenchArgs) -> Result<()> {
         target: "under 100 ms".into(),
         verdict: verdict(help.median < Duration::from_millis(100)),
     });
+    eprintln!("bench: lambda-doctor against moto");
+    let doctor_repo = work.path().join("doctor-repo");
+    copy_repo(&project.root, &doctor_repo)?;
+    let (_moto, mut doctor_command) = doctor::prepare(work.path(), &doctor_repo, &xtask, &project)?;
+    let diagnosis = time_runs(1, runs.min(7), || quiet(&mut doctor_command))?;
+    rows.push(Row {
+        what: format!(
+            "`lambda-doctor` to the diagnosis: {} stack events, {} log lines (moto)",
+            doctor::EVENTS,
+            doctor::LOG_LINES
+        ),
+        ours: diagnosis.ms(),
+        baseline: "-".into(),
+        ratio: "-".into(),
+        target: "under 3 s".into(),
+        verdict: verdict(diagnosis.median < Duration::from_secs(3)),
+    });
+    notes.push("lambda-doctor: each aws call is a Python start of its own (about 0.5 s of CPU here); the doctor makes them in three rounds of parallel calls (stack, events and resources; the function's configuration and logs and the secrets; what the logs call for). moto records no resource events, so the 100 events are a generated answer in AWS's shape, printed by an aws wrapper after it made the real describe-stack-events call.".to_string());
+
     if args.quick {
         notes.push("Run with --quick: the cold compile was not measured.".to_string());
     } else {

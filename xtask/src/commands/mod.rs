@@ -6,3 +6,4 @@ pub mod bench;
 pub mod build;
 pub mod check;
 pub mod deploy;
+pub mod doctor;

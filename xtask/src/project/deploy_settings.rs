@@ -9,7 +9,11 @@ use std::time::Duration;
 use anyhow::Result;
 use serde::Deserialize;
 
+use super::health_check::HealthCheckSetting;
 use crate::bad_input;
+
+/// The environment reserved for the rehearsal: it never reaches a real account.
+pub const REHEARSAL_ENV: &str = "local";
 
 /// Versions a fresh machine of this kind ships; installed into the tool cache when missing.
 pub const DEFAULT_AWSCLI_VERSION: &str = "1.45.11";
@@ -66,8 +70,11 @@ pub struct EnvironmentSettings {
     /// Overrides the top-level `health_timeout_seconds`.
     pub health_timeout_seconds: Option<u64>,
     /// Deploy into a local AWS (moto) that the xtask starts and seeds: no AWS account needed.
-    #[serde(default)]
-    pub rehearsal: bool,
+    /// Always true for the environment named `local`, which is reserved for the rehearsal.
+    pub rehearsal: Option<bool>,
+    /// The post-deploy check: `"off"`, or `{ output, path, expect_status, expect_json }`
+    /// (see [`super::health`]). Read as a value and checked in `validate`, for clear errors.
+    pub health_check: Option<toml::Value>,
     /// An S3 bucket with Object Lock (compliance mode) and versioning: each audit line is also
     /// put there as its own object. Required for protected environments.
     pub audit_bucket: Option<String>,
@@ -112,6 +119,13 @@ impl DeploySettings {
             if env.audit_bucket.as_deref().is_some_and(|b| b.trim().is_empty()) {
                 bad_input!("[workspace.metadata.lambda.deploy.environments.{name}] audit_bucket is empty: remove it or name an S3 bucket with Object Lock")
             }
+            if name == REHEARSAL_ENV && env.rehearsal == Some(false) {
+                bad_input!("[workspace.metadata.lambda.deploy.environments.{name}] rehearsal = false: the environment named {REHEARSAL_ENV} is reserved for the rehearsal against moto and never reaches a real account; remove the line, or give the real environment another name")
+            }
+            HealthCheckSetting::parse(
+                env.health_check.as_ref(),
+                &format!("[workspace.metadata.lambda.deploy.environments.{name}]"),
+            )?;
             if env.secret_prefix.as_deref().is_some_and(str::is_empty) {
                 bad_input!("[workspace.metadata.lambda.deploy.environments.{name}] secret_prefix is empty: remove it or name the path, e.g. \"credmate/{name}/\"")
             }
@@ -119,15 +133,17 @@ impl DeploySettings {
         Ok(())
     }
 
-    /// The settings of one environment, with the defaults filled in.
+    /// The settings of one environment, with the defaults filled in (after `validate`).
     pub fn environment(&self, name: &str) -> ResolvedEnvironment {
         let env = self.environments.get(name).cloned().unwrap_or_default();
+        let table = format!("[workspace.metadata.lambda.deploy.environments.{name}]");
         ResolvedEnvironment {
             protected: env.protected.unwrap_or(name == "prod"),
             account_id: env.account_id,
             secret_prefix: env.secret_prefix,
             health_timeout: Duration::from_secs(env.health_timeout_seconds.unwrap_or(self.health_timeout_seconds)),
-            rehearsal: env.rehearsal,
+            rehearsal: name == REHEARSAL_ENV || env.rehearsal.unwrap_or(false),
+            health_check: HealthCheckSetting::parse(env.health_check.as_ref(), &table).unwrap_or_default(),
             audit_bucket: env.audit_bucket,
         }
     }
@@ -141,6 +157,7 @@ pub struct ResolvedEnvironment {
     pub health_timeout: Duration,
     pub rehearsal: bool,
     pub audit_bucket: Option<String>,
+    pub health_check: HealthCheckSetting,
 }
 
 #[cfg(test)]
@@ -172,6 +189,27 @@ mod tests {
     #[test]
     fn unknown_keys_are_refused() {
         assert!(parse("[environments.prod]\naccount = \"051826703172\"\n").is_err());
+    }
+
+    #[test]
+    fn local_is_always_the_rehearsal() {
+        let settings = parse("").unwrap();
+        assert!(settings.environment("local").rehearsal);
+        assert!(!settings.environment("dev").rehearsal);
+        let settings = parse("[environments.sandbox]\nrehearsal = true\n").unwrap();
+        assert!(settings.environment("sandbox").rehearsal);
+        let err = parse("[environments.local]\nrehearsal = false\n").unwrap_err();
+        assert_eq!(crate::run::exit::status_of(&err), crate::run::exit::BAD_INPUT);
+        assert!(err.to_string().contains("reserved for the rehearsal"), "{err}");
+    }
+
+    #[test]
+    fn a_malformed_health_check_is_bad_input_naming_the_table() {
+        let err = parse("[environments.dev]\nhealth_check = { expect_status = 500 }\n").unwrap_err();
+        assert_eq!(crate::run::exit::status_of(&err), crate::run::exit::BAD_INPUT);
+        assert!(err.to_string().contains("[workspace.metadata.lambda.deploy.environments.dev] health_check"), "{err}");
+        let settings = parse("[environments.dev]\nhealth_check = \"off\"\n").unwrap();
+        assert_eq!(settings.environment("dev").health_check, HealthCheckSetting::Off);
     }
 
     #[test]

@@ -40,3 +40,9 @@ pub fn build_manifest(sam_dir: &Path) -> PathBuf {
 pub fn moto_log(sam_dir: &Path) -> PathBuf {
     aws_sam_dir(sam_dir).join("moto-server.log")
 }
+
+/// The empty config file sam deploy reads for an environment without a samconfig table (the
+/// rehearsal's defaults), so it reads no other table of the user's samconfig.toml.
+pub fn empty_samconfig(sam_dir: &Path) -> PathBuf {
+    aws_sam_dir(sam_dir).join("xtask-samconfig.toml")
+}

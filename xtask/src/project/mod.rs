@@ -3,6 +3,7 @@
 
 pub mod config;
 pub mod deploy_settings;
+pub mod health_check;
 pub mod layout;
 pub mod samconfig;
 pub mod stack_template;

@@ -10,8 +10,6 @@ pub const ENDPOINT_RESOURCE: &str = "SecretsManagerVpcEndpoint";
 pub const LAMBDA_SECURITY_GROUP_RESOURCE: &str = "LambdaSecurityGroup";
 pub const LAMBDA_SECURITY_GROUP_OUTPUT: &str = "LambdaSecurityGroupId";
 pub const ENDPOINT_OUTPUT: &str = "SecretsManagerVpcEndpointId";
-/// `GET <ApiUrl>/health` is the post-deploy health check.
-pub const API_URL_OUTPUT: &str = "ApiUrl";
 
 pub const VPC_ID_TYPE: &str = "AWS::EC2::VPC::Id";
 pub const SUBNET_IDS_TYPE: &str = "List<AWS::EC2::Subnet::Id>";
@@ -33,6 +31,10 @@ mod tests {
         assert_eq!(template.parameter_of_type(SUBNET_IDS_TYPE).unwrap().name, "SubnetIds");
         assert!(template.has_resource(LAMBDA_SECURITY_GROUP_RESOURCE));
         assert!(template.parameters.iter().all(|p| !p.no_echo));
+        // The default health check's URL: the one execute-api output.
+        let api: Vec<&str> = template.outputs.iter().filter(|o| o.is_api_url()).map(|o| o.name.as_str()).collect();
+        assert_eq!(api, ["ApiUrl"]);
+        assert!(template.uses_vpc);
     }
 
     #[test]

@@ -53,12 +53,29 @@ pub struct TemplateParameter {
     pub no_echo: bool,
 }
 
+/// One entry of `Outputs`: its name and its value as written (the text of a `!Sub`).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct TemplateOutput {
+    pub name: String,
+    pub value: String,
+}
+
+impl TemplateOutput {
+    /// An API Gateway URL (`https://${ServerlessRestApi}.execute-api.${AWS::Region}...`).
+    pub fn is_api_url(&self) -> bool {
+        self.value.contains(".execute-api.")
+    }
+}
+
 #[derive(Debug)]
 pub struct Template {
     pub functions: Vec<TemplateFunction>,
     pub parameters: Vec<TemplateParameter>,
     /// Every resource's logical id and type.
     pub resources: Vec<(String, String)>,
+    pub outputs: Vec<TemplateOutput>,
+    /// A function (or `Globals.Function`) has a `VpcConfig`: the stack needs a VPC.
+    pub uses_vpc: bool,
 }
 
 impl Template {
@@ -121,13 +138,28 @@ impl Template {
                 });
             }
         }
+        let uses_vpc = !globals["VpcConfig"].is_badvalue()
+            || resources.iter().any(|(_, r)| {
+                r["Type"].as_str() == Some("AWS::Serverless::Function") && !r["Properties"]["VpcConfig"].is_badvalue()
+            });
         let resources = resources
             .iter()
             .filter_map(|(id, resource)| {
                 Some((id.as_str()?.to_string(), resource["Type"].as_str().unwrap_or_default().to_string()))
             })
             .collect();
-        Ok(Template { functions, parameters, resources })
+        let outputs = match &doc["Outputs"] {
+            Yaml::Hash(outputs) => outputs
+                .iter()
+                .filter_map(|(name, output)| {
+                    let value = &output["Value"];
+                    let value = value.as_str().or_else(|| value["Fn::Sub"].as_str()).unwrap_or_default();
+                    Some(TemplateOutput { name: name.as_str()?.to_string(), value: value.to_string() })
+                })
+                .collect(),
+            _ => Vec::new(),
+        };
+        Ok(Template { functions, parameters, resources, outputs, uses_vpc })
     }
 
     pub fn parameter(&self, name: &str) -> Option<&TemplateParameter> {
@@ -193,6 +225,17 @@ Resources:
         assert_eq!(f.architecture, "arm64");
         assert_eq!(f.handler_parts(), Some(("handler.py".into(), "handler".into())));
         assert_eq!(template.functions.len(), 1);
+        assert!(!template.uses_vpc);
+    }
+
+    #[test]
+    fn reads_outputs_and_vpc_config() {
+        let text = "Globals:\n  Function:\n    VpcConfig:\n      SubnetIds: !Ref SubnetIds\nResources: {}\nOutputs:\n  HelloWorldApi:\n    Value: !Sub \"https://${ServerlessRestApi}.execute-api.${AWS::Region}.amazonaws.com/Prod/hello/\"\n  Long:\n    Value:\n      Fn::Sub: https://${Api}.execute-api.${AWS::Region}.amazonaws.com\n  Arn:\n    Value: !GetAtt HelloWorldFunction.Arn\n";
+        let template = Template::parse(text, "t.yaml").unwrap();
+        assert!(template.uses_vpc);
+        let api: Vec<&str> = template.outputs.iter().filter(|o| o.is_api_url()).map(|o| o.name.as_str()).collect();
+        assert_eq!(api, ["HelloWorldApi", "Long"]);
+        assert_eq!(template.outputs[2].value, "HelloWorldFunction.Arn");
     }
 
     #[test]

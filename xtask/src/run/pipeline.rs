@@ -102,6 +102,24 @@ impl Pipeline {
         result
     }
 
+    /// Findings that explain a failure already reported (lambda-deploy's doctor), printed and
+    /// annotated like a guard step's and recorded under `step`, without failing anything more.
+    pub fn explain(&mut self, step: &str, findings: Vec<Finding>) {
+        let ci = ui::ci_mode();
+        for finding in &findings {
+            eprintln!("{}", render_finding(finding));
+            if ci {
+                ui::emit(&github::finding_annotation(finding));
+            }
+        }
+        self.findings.extend(findings.into_iter().map(|finding| StepFinding { step: step.to_string(), finding }));
+    }
+
+    /// Time since the pipeline started.
+    pub fn elapsed(&self) -> std::time::Duration {
+        self.started.elapsed()
+    }
+
     /// Attaches the deploy audit record to this run: it becomes the report's `deploy` field
     /// (`--json`) and the "Deploy" table of the CI step summary. Call it before [`finish`],
     /// also when the deploy failed or was aborted, so the report says how far it got.

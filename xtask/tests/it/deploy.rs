@@ -11,7 +11,8 @@ use std::time::{Duration, Instant};
 use crate::support::deploy::*;
 use crate::support::{run, FakeBin, RepoCopy};
 
-const SETTINGS: &str = "secret_prefix = \"credmate/staging/\"";
+const SETTINGS: &str =
+    "secret_prefix = \"credmate/staging/\"\nhealth_check = { path = \"/health\", expect_json = { status = \"healthy\" } }";
 
 fn tag<'a>(stack: &'a serde_json::Value, key: &str) -> Option<&'a str> {
     stack["Tags"].as_array()?.iter().find(|t| t["Key"] == key)?["Value"].as_str()
@@ -341,13 +342,21 @@ fn an_unhealthy_api_fails_the_deploy_naming_the_url_and_the_answer() {
     let (status, output) = run(deploy_command(&repo, &moto, &health).args(["--health-timeout", "3"]));
     assert_eq!(status, 1, "{output}");
     assert!(
-        output.contains(&format!("GET {} did not answer {{\"status\": \"healthy\"}} within 3s", health.url())),
+        output.contains(&format!(
+            "GET {} did not answer 2xx/3xx with {{\"status\":\"healthy\"}} within 3s",
+            health.url()
+        )),
         "{output}"
     );
-    assert!(output.contains("HTTP 502"), "{output}");
+    assert!(output.contains("status 502, expected 2xx/3xx (a 5xx always fails)"), "{output}");
     assert!(health.hits.load(std::sync::atomic::Ordering::SeqCst) >= 2, "not retried");
     assert!(last_line(&output).contains("failed at step health-check"), "{output}");
-    assert_eq!(audit_lines(&repo)[0]["result"], "failed");
+    let record = &audit_lines(&repo)[0];
+    assert_eq!(record["result"], "failed");
+    assert_eq!(record["health_check"]["check"], "http");
+    assert_eq!(record["health_check"]["url"], health.url());
+    assert_eq!(record["health_check"]["passed"], false);
+    assert!(record["health_check"]["answer"].as_str().unwrap().starts_with("502 "), "{record}");
 }
 
 #[test]
@@ -517,7 +526,7 @@ fn a_protected_environment_refuses_a_dirty_tree_before_any_aws_call() {
         run(repo.xtask().args(["lambda-deploy", "--env", "prod", "--yes"]).env("PATH", bin.path_env()));
     assert_eq!(status, 1, "{output}");
     assert!(output.contains("[protected-env]"), "{output}");
-    assert!(output.contains("uncommitted or untracked changes"), "{output}");
+    assert!(output.contains("uncommitted or untracked changes in 1 file: backend/src/uncommitted.py"), "{output}");
     assert!(output.contains("--allow-dirty"), "{output}");
     assert!(!bin.was_called("aws") && !bin.was_called("sam"));
     assert_eq!(audit_lines(&repo)[0]["result"], "aborted");
@@ -558,7 +567,7 @@ fn the_local_rehearsal_deploys_without_an_aws_account_and_stops_its_server() {
         assert!(output.contains(&format!("[lambda-deploy] {step} done in")), "step {step} not reported:\n{output}");
     }
     assert!(output.contains("passing it as ExistingSecretsManagerVpcEndpoint"), "{output}");
-    assert!(output.contains("GET /health through the built handler"), "{output}");
+    assert!(output.contains("BackendFunction: smoke test passed: 200"), "{output}");
     let port: u16 = output
         .split("at http://localhost:")
         .nth(1)
@@ -571,4 +580,6 @@ fn the_local_rehearsal_deploys_without_an_aws_account_and_stops_its_server() {
     assert_eq!(record["result"], "succeeded");
     assert_eq!(record["rehearsal"], true);
     assert_eq!(record["env"], "local");
+    assert_eq!(record["health_check"]["check"], "smoke-test");
+    assert_eq!(record["health_check"]["functions"][0]["function"], "BackendFunction");
 }

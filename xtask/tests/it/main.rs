@@ -8,6 +8,8 @@ mod bad_input;
 mod build;
 mod ci_mode;
 mod deploy;
+mod deploy_any_app;
+mod doctor;
 mod evidence;
 mod guards;
 mod incremental;

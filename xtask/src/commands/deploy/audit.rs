@@ -59,6 +59,8 @@ pub struct AuditRecord {
     pub change_set_id: Option<String>,
     /// True when sam found nothing to change.
     pub no_changes: Option<bool>,
+    /// Which post-deploy check ran, on what, with what answer; `None` when none was reached.
+    pub health_check: Option<super::health::HealthRecord>,
     pub steps: Vec<AuditStep>,
     pub result: AttemptResult,
     pub exit_status: u8,
@@ -126,6 +128,7 @@ mod tests {
             ci: false,
             change_set_id: None,
             no_changes: None,
+            health_check: None,
             steps: vec![],
             result,
             exit_status: 1,

@@ -1,5 +1,5 @@
-//! Post-deploy checks: the stack settled in a complete state, and the API answers
-//! `GET /health` with `{"status": "healthy"}` (retried with backoff: a new function's first
+//! Post-deploy checks: the stack settled in a complete state, and the environment's health
+//! URL answers as its `health_check` expects (retried with backoff: a new function's first
 //! requests are cold starts, and API Gateway takes a moment to route a new stage).
 
 use std::path::Path;
@@ -8,6 +8,7 @@ use std::time::{Duration, Instant};
 use anyhow::{bail, Context, Result};
 use xshell::{cmd, Shell};
 
+use super::health::{self, ExpectedStatus};
 use super::preflight;
 use crate::aws::{self, Aws, ChangeSetDescription, Stack};
 use crate::sys::process;
@@ -73,12 +74,38 @@ print(status)
 print(body.decode("utf-8", "replace"))
 "#;
 
-/// GETs the URL until it answers 200 with `{"status": "healthy"}`, backing off 1, 2, 4, 8,
-/// then 15 s between attempts, for at most `timeout`.
-pub fn http_health(sh: &Shell, python: &Path, url: &str, timeout: Duration) -> Result<()> {
+/// The health check failed; `last_answer` is what the URL said last (for the audit record).
+#[derive(Debug)]
+pub struct Unhealthy {
+    pub message: String,
+    pub last_answer: String,
+}
+
+impl std::fmt::Display for Unhealthy {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(&self.message)
+    }
+}
+
+impl std::error::Error for Unhealthy {}
+
+/// GETs the URL until it answers as expected, backing off 1, 2, 4, 8, then 15 s between
+/// attempts, for at most `timeout`. Returns the answer (`200 {...}`), scrubbed.
+pub fn http_health(
+    sh: &Shell,
+    python: &Path,
+    url: &str,
+    timeout: Duration,
+    expect_status: ExpectedStatus,
+    expect_json: Option<&serde_json::Value>,
+) -> Result<String> {
     let deadline = Instant::now() + timeout;
     let mut delay = Duration::from_secs(1);
     let mut attempts = 0;
+    let expected = match expect_json {
+        Some(json) => format!("{} with {json}", expect_status.describe()),
+        None => expect_status.describe(),
+    };
     loop {
         attempts += 1;
         let remaining = deadline.saturating_duration_since(Instant::now());
@@ -92,25 +119,29 @@ pub fn http_health(sh: &Shell, python: &Path, url: &str, timeout: Duration) -> R
         .context("running the health check's HTTP GET with python3")?;
         let (status, body) = out.split_once('\n').unwrap_or((out.as_str(), ""));
         let (status, body) = (status.trim(), redact::scrub(body.trim()));
-        if status == "200" && is_healthy(&body) {
-            eprintln!("    GET {url}: 200 {body} (attempt {attempts})");
-            return Ok(());
-        }
-        let last = if status == "0" { body.clone() } else { format!("HTTP {status} {body}") };
+        let code: u16 = status.parse().unwrap_or(0);
+        let answer = if code == 0 { body.clone() } else { format!("{code} {body}") };
+        let answer: String = answer.chars().take(300).collect();
+        let problem = if code == 0 {
+            Some("no answer".to_string())
+        } else {
+            health::judge(code, &body, expect_status, expect_json)
+        };
+        let Some(problem) = problem else {
+            eprintln!("    GET {url}: {answer} (expected {expected}; attempt {attempts})");
+            return Ok(answer);
+        };
         if Instant::now() + delay >= deadline {
-            bail!(
-                "GET {url} did not answer {{\"status\": \"healthy\"}} within {}s ({attempts} attempts; last: {})",
-                timeout.as_secs(),
-                last.chars().take(300).collect::<String>()
-            )
+            return Err(anyhow::Error::new(Unhealthy {
+                message: format!(
+                    "GET {url} did not answer {expected} within {}s ({attempts} attempts; last: {problem}: {answer})",
+                    timeout.as_secs(),
+                ),
+                last_answer: answer,
+            }));
         }
-        eprintln!("    GET {url}: {}; retrying in {}s", last.chars().take(160).collect::<String>(), delay.as_secs());
+        eprintln!("    GET {url}: {}; retrying in {}s", answer.chars().take(160).collect::<String>(), delay.as_secs());
         aws::sleep_unless_interrupted(delay)?;
         delay = (delay * 2).min(Duration::from_secs(15));
     }
-}
-
-/// A body of the form `{"status": "healthy", ...}`.
-pub fn is_healthy(body: &str) -> bool {
-    serde_json::from_str::<serde_json::Value>(body).is_ok_and(|v| v["status"] == "healthy")
 }

@@ -32,20 +32,38 @@ pub const STACK_MISSING: [&str; 1] = ["does not exist"];
 // ---------------------------------------------------------------------------------------
 // Offline
 
-/// A protected environment ships only what a commit holds.
+/// How many changed files a dirty-tree finding names before it counts the rest.
+const LISTED_CHANGES: usize = 10;
+
+/// A protected environment ships only what a commit holds. The finding names the changed
+/// files, and its fix sets aside only those: never the xtask's own outputs.
 pub fn dirty_tree(env: &str, git: &GitState) -> Option<Finding> {
     let problem = match (git.commit.as_ref(), git.dirty) {
-        (None, _) => "this is not a git checkout (or git is missing): what ships cannot be traced to a commit",
-        (Some(_), None) => "git status failed: the tree cannot be shown to match its commit",
-        (Some(_), Some(true)) => "the working tree has uncommitted or untracked changes (git status --porcelain)",
+        (None, _) => {
+            "this is not a git checkout (or git is missing): what ships cannot be traced to a commit".to_string()
+        }
+        (Some(_), None) => "git status failed: the tree cannot be shown to match its commit".to_string(),
+        (Some(_), Some(true)) => {
+            let mut listed = git.changes.iter().take(LISTED_CHANGES).cloned().collect::<Vec<_>>().join(", ");
+            if git.changes.len() > LISTED_CHANGES {
+                listed.push_str(&format!(" and {} more", git.changes.len() - LISTED_CHANGES));
+            }
+            let noun = if git.changes.len() == 1 { "file" } else { "files" };
+            format!("the working tree has uncommitted or untracked changes in {} {noun}: {listed}", git.changes.len())
+        }
         (Some(_), Some(false)) => return None,
     };
+    let mut stash = vec!["git stash push --include-untracked -- .".to_string()];
+    stash.extend(git.excluded.iter().map(|spec| format!("'{spec}'")));
     Some(Finding::new(
         PROTECTED_ENV,
         ".",
         format!("{env} is a protected environment and {problem}"),
         "the stack's git-commit tag and the audit log would name a commit that is not what runs",
-        "commit or stash the changes (git stash -u) and deploy again, or deploy as is with --allow-dirty",
+        format!(
+            "commit the changes, or set them aside with {} (it leaves the xtask's own outputs alone), and deploy again; or deploy as is with --allow-dirty",
+            stash.join(" ")
+        ),
     ))
 }
 
@@ -144,6 +162,69 @@ pub fn secret_conventions(check: &OfflineSecrets) -> Vec<Finding> {
 
 pub fn caller_identity(sh: &Shell, aws: &Aws) -> Result<CallerIdentity> {
     aws.read(sh, &["sts", "get-caller-identity"], "aws sts get-caller-identity")
+}
+
+/// What the aws CLI (and STS) answer when there are no usable credentials: none found, an
+/// unknown, invalid or expired key, an SSO session that ended, a profile that does not exist.
+const CREDENTIAL_ERRORS: [&str; 11] = [
+    "Unable to locate credentials",
+    "InvalidClientTokenId",
+    "ExpiredToken",
+    "SignatureDoesNotMatch",
+    "InvalidAccessKeyId",
+    "UnrecognizedClientException",
+    "The SSO session associated with this profile has expired",
+    "Error loading SSO Token",
+    "Token has expired",
+    "The config profile",
+    "Partial credentials found",
+];
+
+/// Who is asking where the deploy will go, for the login hint.
+pub struct CredentialContext<'a> {
+    pub env: &'a str,
+    pub expected_account: Option<&'a str>,
+    /// samconfig's profile for the environment, else AWS_PROFILE.
+    pub profile: Option<&'a str>,
+    pub ci: bool,
+}
+
+/// Before the build: the credentials of a real environment work. Missing or rejected
+/// credentials are bad input (one line: the env, the account expected, how to log in); any
+/// other failure (network, garbage) is left to the aws-account step, which reports it.
+pub fn check_credentials(sh: &Shell, aws: &Aws, context: &CredentialContext) -> Result<Option<CallerIdentity>> {
+    match caller_identity(sh, aws) {
+        Ok(identity) => Ok(Some(identity)),
+        Err(err) if crate::run::exit::status_of(&err) == crate::run::exit::INTERRUPTED => Err(err),
+        Err(err) => {
+            let text = format!("{err:#}");
+            match CREDENTIAL_ERRORS.iter().find(|marker| text.contains(*marker)) {
+                Some(marker) => Err(credentials_bad_input(context, marker)),
+                None => Ok(None),
+            }
+        }
+    }
+}
+
+pub fn credentials_bad_input(context: &CredentialContext, aws_said: &str) -> anyhow::Error {
+    let env = context.env;
+    let account = match context.expected_account {
+        Some(account) => format!("account {account}"),
+        None => {
+            format!("the account of {env} (no account_id in [workspace.metadata.lambda.deploy.environments.{env}])")
+        }
+    };
+    let login = if context.ci {
+        format!("in CI, give the job an OIDC role in {account} (aws-actions/configure-aws-credentials with role-to-assume) before this step")
+    } else {
+        match context.profile {
+            Some(profile) => format!("log in with aws sso login --profile {profile}"),
+            None => format!("log in with aws sso login --profile <profile for {account}> and set profile in [{env}.deploy.parameters] of samconfig.toml (or AWS_PROFILE), or export credentials for it"),
+        }
+    };
+    anyhow::Error::new(crate::run::exit::BadInput::new(format!(
+        "no valid AWS credentials for {env}, which expects {account} (aws: {aws_said}): {login}, then deploy again"
+    )))
 }
 
 pub fn account_finding(env: &str, identity: &CallerIdentity, expected: &str) -> Option<Finding> {
@@ -605,6 +686,23 @@ mod tests {
     }
 
     #[test]
+    fn missing_credentials_name_the_env_the_account_and_the_login() {
+        let context = CredentialContext {
+            env: "dev",
+            expected_account: Some("051826703172"),
+            profile: Some("dev-admin"),
+            ci: false,
+        };
+        let err = credentials_bad_input(&context, "Unable to locate credentials");
+        assert_eq!(crate::run::exit::status_of(&err), crate::run::exit::BAD_INPUT);
+        let text = err.to_string();
+        assert!(text.starts_with("no valid AWS credentials for dev, which expects account 051826703172"), "{text}");
+        assert!(text.contains("aws sso login --profile dev-admin"), "{text}");
+        let ci = CredentialContext { ci: true, profile: None, ..context };
+        assert!(credentials_bad_input(&ci, "ExpiredToken").to_string().contains("OIDC role in account 051826703172"));
+    }
+
+    #[test]
     fn cidr_containment() {
         assert!(cidr_contains("10.0.0.0/16", "10.0.0.0/16"));
         assert!(cidr_contains("0.0.0.0/0", "10.1.0.0/16"));
@@ -616,10 +714,24 @@ mod tests {
 
     #[test]
     fn dirty_tree_in_a_protected_env_is_a_finding() {
-        let clean = GitState { commit: Some("abc".into()), dirty: Some(false) };
-        assert!(dirty_tree("prod", &clean).is_none());
-        let dirty = GitState { commit: Some("abc".into()), dirty: Some(true) };
-        assert!(dirty_tree("prod", &dirty).unwrap().fix.contains("--allow-dirty"));
-        assert!(dirty_tree("prod", &GitState { commit: None, dirty: None }).is_some());
+        let state = |dirty, changes: Vec<String>| GitState {
+            commit: Some("abc".into()),
+            dirty,
+            changes,
+            excluded: vec![":(exclude).aws-sam".into()],
+        };
+        assert!(dirty_tree("prod", &state(Some(false), vec![])).is_none());
+        let changes: Vec<String> = (1..=12).map(|i| format!("f{i}.py")).collect();
+        let finding = dirty_tree("prod", &state(Some(true), changes)).unwrap();
+        assert!(finding.problem.contains("changes in 12 files: f1.py, f2.py,"), "{}", finding.problem);
+        assert!(finding.problem.ends_with("f10.py and 2 more"), "{}", finding.problem);
+        assert!(
+            finding.fix.contains("git stash push --include-untracked -- . ':(exclude).aws-sam'"),
+            "{}",
+            finding.fix
+        );
+        assert!(finding.fix.contains("--allow-dirty"));
+        let none = GitState { commit: None, dirty: None, changes: vec![], excluded: vec![] };
+        assert!(dirty_tree("prod", &none).is_some());
     }
 }

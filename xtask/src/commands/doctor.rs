@@ -1,0 +1,150 @@
+//! `cargo xtask lambda-doctor --env ENV [--function LOGICAL_ID] [--since DURATION]`: from a
+//! failed deploy or a broken live function to the cause and the fix command. Read-only: every
+//! AWS call it makes is a describe, get or filter (see `diagnosis::read`).
+//!
+//! Exit 0: the stack is healthy and nothing matched; 1: a diagnosis (each a finding, in the
+//! terminal, as CI annotations and in `--json`); 2: bad input.
+
+use anyhow::Result;
+use xshell::Shell;
+
+use crate::aws::moto;
+use crate::aws::{self, Aws};
+use crate::bad_input;
+use crate::cli::DoctorArgs;
+use crate::diagnosis::examine::Examination;
+use crate::diagnosis::{self, signatures, Context};
+use crate::project::config::Project;
+use crate::project::samconfig::SamConfig;
+use crate::project::target;
+use crate::project::template::Template;
+use crate::run::pipeline::Pipeline;
+use crate::sys::tools;
+
+pub fn run(args: &DoctorArgs) -> Result<()> {
+    if args.print_signatures {
+        print!("{}", signatures::markdown_table());
+        return Ok(());
+    }
+    let Some(since) = diagnosis::parse_since(&args.since) else {
+        bad_input!("--since {:?} is not a duration: write a number and a unit, e.g. 90s, 30m, 1h or 2d", args.since)
+    };
+    let project = Project::discover()?;
+    let samconfig_shown = project.config.samconfig.display().to_string();
+    let samconfig = SamConfig::load(&project.path(&project.config.samconfig), &samconfig_shown)?;
+    let env = samconfig.environment(args.env.as_deref().unwrap_or_default())?;
+    let settings = project.config.deploy.environment(&env.name);
+    let template_shown = project.config.template.display().to_string();
+    let template = Template::load(&project.template_path(), &template_shown)?;
+    let targets = target::resolve_targets(&project, &template)?;
+    if let Some(function) = &args.function {
+        if template.function(function).is_none() {
+            let known: Vec<&str> = template.functions.iter().map(|f| f.logical_id.as_str()).collect();
+            bad_input!(
+                "--function {function}: {template_shown} has no function of that logical id (it has: {})",
+                known.join(", ")
+            )
+        }
+    }
+    let region = match env
+        .region
+        .clone()
+        .or_else(|| non_empty_var("AWS_REGION"))
+        .or_else(|| non_empty_var("AWS_DEFAULT_REGION"))
+    {
+        Some(region) => region,
+        None => bad_input!(
+            "no region for {}: set region in [{}.deploy.parameters] of {samconfig_shown}, or AWS_REGION",
+            env.name,
+            env.name
+        ),
+    };
+    tools::check_obtainable(&tools::PythonTool::aws_cli(&project.config.deploy.awscli_version))?;
+    // The rehearsal's AWS is moto: without an endpoint to read, the doctor starts it again.
+    let local = settings.rehearsal && non_empty_var("AWS_ENDPOINT_URL").is_none();
+    if local {
+        tools::check_obtainable(&tools::PythonTool::moto_server(&project.config.deploy.moto_version))?;
+    }
+
+    let sh = Shell::new()?;
+    let mut pipeline = Pipeline::new("lambda-doctor");
+    let profile = if settings.rehearsal { None } else { env.profile.clone() };
+    let mut aws = pipeline.step("aws-cli", || {
+        let executable = aws::locate(&sh, &project.config.deploy.awscli_version)?;
+        eprintln!("    aws: {}", executable.display());
+        Ok(Aws::new(executable, region.clone(), profile.clone()))
+    })?;
+    let _local_aws = if local {
+        Some(pipeline.step("local-aws", || start_local_aws(&sh, &project, &mut aws, settings.account_id.as_deref()))?)
+    } else {
+        None
+    };
+
+    let examination = Examination {
+        project: &project,
+        targets: &targets,
+        ctx: Context { env: env.name.clone(), stack: env.stack_name.clone(), region, profile },
+        function: args.function.as_deref(),
+        since,
+        since_text: &args.since,
+    };
+    let result = examine(&mut pipeline, &aws, &examination);
+    pipeline.finish(result)
+}
+
+/// The examination's steps on `pipeline`: read, then the diagnosis as a guard step (its
+/// findings are printed, annotated in CI and land in the report; any fails the step).
+pub fn examine(pipeline: &mut Pipeline, aws: &Aws, examination: &Examination) -> Result<()> {
+    let observed = pipeline.step("read", || {
+        let observed = examination.read(aws)?;
+        match &observed.stack {
+            Some(stack) => eprintln!("    stack {} is {}", stack.stack_name, stack.stack_status),
+            None => eprintln!("    stack {} does not exist", examination.ctx.stack),
+        }
+        let events: usize = observed.events.iter().map(Vec::len).sum();
+        eprintln!("    {events} stack event(s), {} secret(s) named", observed.secrets.len());
+        for function in &observed.functions {
+            eprintln!("    {}", function.config.summary());
+            eprintln!(
+                "      {} log event(s) in {} since {}",
+                function.log_events.len(),
+                function.log_group,
+                observed.since
+            );
+        }
+        Ok(observed)
+    })?;
+    pipeline.guard_step("diagnosis", || {
+        let diagnosis = examination.diagnose(&observed)?;
+        for note in &diagnosis.notes {
+            eprintln!("    note: {note}");
+        }
+        if diagnosis.healthy() {
+            eprintln!("    healthy: the stack is complete and no known failure shows in the logs");
+        }
+        Ok(diagnosis.findings)
+    })
+}
+
+fn non_empty_var(name: &str) -> Option<String> {
+    std::env::var(name).ok().filter(|v| !v.is_empty())
+}
+
+/// moto again, for `--env local` without an endpoint: the rehearsal's seeded state is made
+/// again (VPC, endpoint, secrets), since moto keeps nothing once stopped.
+fn start_local_aws(sh: &Shell, project: &Project, aws: &mut Aws, account_id: Option<&str>) -> Result<moto::MotoServer> {
+    let executable = moto::locate(sh, &project.config.deploy.moto_version)?;
+    let log = project.sam_dir().join(".aws-sam").join("moto-server-doctor.log");
+    let server = moto::MotoServer::start(&executable, &log, account_id)?;
+    eprintln!("    local AWS (moto) at {}", server.endpoint_url());
+    for name in crate::sys::redact::CREDENTIAL_VARIABLES.iter().chain(&["AWS_PROFILE", "AWS_DEFAULT_PROFILE"]) {
+        aws.remove_env(name);
+    }
+    aws.set_env("AWS_ENDPOINT_URL", server.endpoint_url());
+    aws.set_env("AWS_ACCESS_KEY_ID", "rehearsal");
+    aws.set_env("AWS_SECRET_ACCESS_KEY", "rehearsal");
+    aws.set_env("AWS_CONFIG_FILE", "/dev/null");
+    aws.set_env("AWS_SHARED_CREDENTIALS_FILE", "/dev/null");
+    aws.set_env("AWS_EC2_METADATA_DISABLED", "true");
+    Ok(server)
+}
