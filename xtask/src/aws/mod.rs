@@ -49,6 +49,13 @@ pub struct RetryPolicy {
     pub first_delay: Duration,
 }
 
+impl RetryPolicy {
+    /// The waits between attempts, in order: the first delay, doubling (1, 2, 4 s as shipped).
+    pub fn delays(&self) -> Vec<Duration> {
+        (0..self.attempts.saturating_sub(1)).map(|n| self.first_delay * 2u32.pow(n)).collect()
+    }
+}
+
 impl Default for RetryPolicy {
     fn default() -> RetryPolicy {
         RetryPolicy { attempts: 4, first_delay: Duration::from_secs(1) }
@@ -143,12 +150,13 @@ impl Aws {
     }
 
     fn retrying(&self, what: &str, mut call: impl FnMut() -> Result<String>) -> Result<String> {
-        let mut delay = self.retry.first_delay;
+        let delays = self.retry.delays();
         let mut attempt = 1;
         loop {
             match call() {
                 Ok(out) => return Ok(out),
                 Err(err) if attempt < self.retry.attempts && is_retryable(&err) => {
+                    let delay = delays[attempt as usize - 1];
                     let reason = redact::scrub(&format!("{err:#}"));
                     eprintln!(
                         "    {what}: {}; retrying in {}s (attempt {} of {})",
@@ -158,7 +166,6 @@ impl Aws {
                         self.retry.attempts
                     );
                     sleep_unless_interrupted(delay)?;
-                    delay *= 2;
                     attempt += 1;
                 }
                 Err(err) => return Err(err),
@@ -433,6 +440,45 @@ mod tests {
         let err = shell_aws().read::<CallerIdentity>(&sh, &[&fake], "aws sts get-caller-identity").unwrap_err();
         assert!(format!("{err:#}").contains("aws sts get-caller-identity exited with status 255"), "{err:#}");
         assert_eq!(std::fs::read_to_string(counter).unwrap().lines().count(), 3);
+    }
+
+    #[test]
+    fn the_shipped_policy_is_four_attempts_waiting_1_2_4_seconds() {
+        let shipped = Aws::new(PathBuf::from("sh"), "us-east-1".into(), None).retry;
+        assert_eq!(shipped.attempts, 4);
+        assert_eq!(shipped.delays(), [1, 2, 4].map(Duration::from_secs));
+
+        // And it is what a read runs: four calls of a call that never stops throttling.
+        let dir = tempfile::tempdir().unwrap();
+        let counter = dir.path().join("count");
+        let fake = script(
+            dir.path(),
+            &format!(
+                "echo x >> {c}\necho 'An error occurred (Throttling): Rate exceeded' >&2; exit 254\n",
+                c = counter.display()
+            ),
+        );
+        let sh = Shell::new().unwrap();
+        let aws = Aws::new(PathBuf::from("sh"), "us-east-1".into(), None);
+        assert!(aws.read::<CallerIdentity>(&sh, &[&fake], "aws sts").is_err());
+        assert_eq!(std::fs::read_to_string(&counter).unwrap().lines().count(), 4);
+    }
+
+    #[test]
+    fn a_call_that_changes_something_is_never_retried() {
+        let dir = tempfile::tempdir().unwrap();
+        let counter = dir.path().join("count");
+        let fake = script(
+            dir.path(),
+            &format!(
+                "echo x >> {c}\necho 'An error occurred (Throttling): Rate exceeded' >&2; exit 254\n",
+                c = counter.display()
+            ),
+        );
+        let sh = Shell::new().unwrap();
+        let aws = Aws::new(PathBuf::from("sh"), "us-east-1".into(), None);
+        assert!(aws.write(&sh, &[&fake], "aws cloudformation delete-stack").is_err());
+        assert_eq!(std::fs::read_to_string(&counter).unwrap().lines().count(), 1);
     }
 
     #[test]

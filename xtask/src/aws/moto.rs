@@ -47,7 +47,10 @@ impl MotoServer {
             let mut server = spawn(executable, port, log, account_id)?;
             match server.wait_until_ready() {
                 Ok(()) => return Ok(server),
-                Err(err) => last_error = Some(err),
+                Err(err) => {
+                    eprintln!("    moto_server on port {port}: {err:#}; trying another port");
+                    last_error = Some(err);
+                }
             }
         }
         Err(last_error.unwrap_or_else(|| anyhow!("moto_server did not start")))
@@ -68,7 +71,17 @@ impl MotoServer {
                 bail!("moto_server exited with {status} before answering: {}", self.log_tail());
             }
             if TcpStream::connect_timeout(&address.into(), Duration::from_millis(200)).is_ok() {
-                return Ok(());
+                // Something answers; it must be this moto, not a process that took the port
+                // first (moto then logs "Address already in use" and the calls would go to
+                // the other process).
+                match crate::sys::listener::listener_group(self.port) {
+                    Some(group) if group == self.child.id() as i32 => return Ok(()),
+                    Some(_) | None => bail!(
+                        "port {} is answered by another process, not the moto_server started on it: {}",
+                        self.port,
+                        self.log_tail()
+                    ),
+                }
             }
             if Instant::now() >= deadline {
                 bail!(

@@ -3,7 +3,7 @@
 //! once it is complete, so a failure mid-copy leaves the old copy intact.
 
 use std::fs::{self, File};
-use std::path::{Component, Path, PathBuf};
+use std::path::{Path, PathBuf};
 use std::time::{Duration, SystemTime};
 
 use anyhow::{bail, Context, Result};
@@ -79,6 +79,9 @@ fn apply(source: &Path, entries: &[SourceEntry], live: &Path, staging: &Path, ol
     if live_matches(entries, live) {
         return Ok(CopyReport { up_to_date: true, ..CopyReport::default() });
     }
+    // The old copy is removed after the swap: found unremovable then, it would be left
+    // beside the new one and fail every rerun. Checked before anything is written.
+    check_removable(live)?;
     let report = match stage(source, entries, live, staging) {
         Ok(report) => report,
         Err(err) => {
@@ -88,6 +91,33 @@ fn apply(source: &Path, entries: &[SourceEntry], live: &Path, staging: &Path, ol
     };
     swap_in(staging, live, old)?;
     Ok(report)
+}
+
+/// Every directory of the previous copy (and the dir holding it) must let us remove its
+/// entries: a read-only dir, or an immutable one (`chattr +i`, which stops root too), would
+/// fail the removal after the swap.
+fn check_removable(live: &Path) -> Result<()> {
+    if fs::symlink_metadata(live).is_err() {
+        return Ok(());
+    }
+    let mut dirs = vec![live.parent().unwrap_or(live).to_path_buf()];
+    let walker = WalkBuilder::new(live).standard_filters(false).follow_links(false).build();
+    dirs.extend(walker.flatten().filter(|e| e.file_type().is_some_and(|t| t.is_dir())).map(|e| e.into_path()));
+    for dir in dirs {
+        let Ok(c_path) = std::ffi::CString::new(dir.as_os_str().as_encoded_bytes()) else { continue };
+        // SAFETY: access(2) reads a NUL-terminated path and touches no other memory.
+        if unsafe { libc::access(c_path.as_ptr(), libc::W_OK | libc::X_OK) } != 0 {
+            let err = std::io::Error::last_os_error();
+            bail!(
+                "the previous copy {} cannot be replaced: {} does not let its entries be removed ({err}); make it writable (chmod -R u+w {}; chattr -R -i {} if it is immutable) and rerun",
+                crate::render::quote::escaped_path(live),
+                crate::render::quote::escaped_path(&dir),
+                crate::render::quote::shell(live),
+                crate::render::quote::shell(live)
+            );
+        }
+    }
+    Ok(())
 }
 
 fn swap_in(staging: &Path, live: &Path, old: &Path) -> Result<()> {
@@ -209,6 +239,10 @@ fn stage(source: &Path, entries: &[SourceEntry], live: &Path, staging: &Path) ->
 
 /// The backend source's walk: ignore files honoured, hidden entries and [`ALWAYS_IGNORED`]
 /// skipped, links not followed, sorted so copies and fingerprints are deterministic.
+///
+/// Hidden entries are dropped before the ignore rules are consulted: a `!.env` or `!.npmrc`
+/// in a .gitignore re-includes a hidden file for the ignore crate, and hidden files hold
+/// secrets (`.env`, `.npmrc`, `.pgpass`, `.netrc`), so none is ever copied.
 pub fn walker(source: &Path) -> Result<ignore::Walk> {
     let mut overrides = OverrideBuilder::new(source);
     for glob in ALWAYS_IGNORED {
@@ -220,37 +254,43 @@ pub fn walker(source: &Path) -> Result<ignore::Walk> {
         .require_git(false)
         .overrides(overrides)
         .sort_by_file_name(|a, b| a.cmp(b))
+        .filter_entry(|entry| entry.depth() == 0 || !entry.file_name().as_encoded_bytes().starts_with(b"."))
         .build())
 }
 
-/// A link is copied as a link, and only when it points inside the backend source: a link
-/// out of the tree would make sam ship whatever it points at.
+/// A link is copied as a link, and only when the whole chain it starts resolves inside the
+/// backend source: each link judged alone by its text (`l1 -> l0/..`, `l0 -> .`) would let a
+/// chain climb out, so the kernel resolves it (canonicalize) and the end point decides. A loop,
+/// or a link to nothing, is refused by name: sam would fail on it with a message naming
+/// neither.
 fn checked_link_target(source_root: &Path, link: &Path) -> Result<PathBuf> {
-    let pointee = fs::read_link(link).with_context(|| format!("reading link {}", link.display()))?;
-    let resolved = lexical_normalize(&link.parent().unwrap_or(source_root).join(&pointee));
-    if !resolved.starts_with(lexical_normalize(source_root)) {
+    let shown = crate::render::quote::escaped_path(link);
+    let pointee = fs::read_link(link).with_context(|| format!("reading link {shown}"))?;
+    let root = fs::canonicalize(source_root).with_context(|| format!("resolving {}", source_root.display()))?;
+    let resolved = match fs::canonicalize(link) {
+        Ok(resolved) => resolved,
+        Err(err) if err.raw_os_error() == Some(libc::ELOOP) => bail!(
+            "{shown} is a symlink loop (it points at {}, which leads back to itself): remove it or point it at a file inside {}",
+            crate::render::quote::escaped_path(&pointee),
+            source_root.display()
+        ),
+        Err(err) if err.kind() == std::io::ErrorKind::NotFound => bail!(
+            "{shown} is a symlink to {}, which does not exist: remove it (rm {}) or point it at a file inside {}",
+            crate::render::quote::escaped_path(&pointee),
+            crate::render::quote::shell(link),
+            source_root.display()
+        ),
+        Err(err) => return Err(err).with_context(|| format!("resolving link {shown}")),
+    };
+    if !resolved.starts_with(&root) {
         bail!(
-            "{} is a symlink to {}, outside the backend source: replace it with the file itself or a link inside {}",
-            link.display(),
-            pointee.display(),
+            "{shown} is a symlink to {} (resolved: {}), outside the backend source: replace it with the file itself or a link inside {}",
+            crate::render::quote::escaped_path(&pointee),
+            crate::render::quote::escaped_path(&resolved),
             source_root.display()
         );
     }
     Ok(pointee)
-}
-
-fn lexical_normalize(path: &Path) -> PathBuf {
-    let mut out = PathBuf::new();
-    for component in path.components() {
-        match component {
-            Component::ParentDir => {
-                out.pop();
-            }
-            Component::CurDir => {}
-            other => out.push(other),
-        }
-    }
-    out
 }
 
 #[cfg(test)]
@@ -410,6 +450,85 @@ mod tests {
         let copied = f.function_dir.join("src/routes_alias.py");
         assert!(fs::symlink_metadata(&copied).unwrap().file_type().is_symlink());
         assert_eq!(fs::read_link(&copied).unwrap(), Path::new("api/routes.py"));
+    }
+
+    #[test]
+    fn a_chain_of_links_climbing_out_of_the_tree_is_refused() {
+        let f = fixture();
+        // Each link alone reads as inside by its text; together they reach the host's /etc.
+        symlink(".", f.source.join("l0.egg")).unwrap();
+        for k in 1..=8 {
+            symlink(format!("l{}.egg/..", k - 1), f.source.join(format!("l{k}.egg"))).unwrap();
+        }
+        symlink("l8.egg/etc/passwd", f.source.join("passwd.txt")).unwrap();
+
+        let err = copy_backend(&f.source, &f.function_dir, "src").unwrap_err();
+
+        assert!(format!("{err:#}").contains("outside the backend source"), "{err:#}");
+        assert!(!f.function_dir.join("src").exists(), "something was copied");
+    }
+
+    #[test]
+    fn a_symlink_loop_is_refused_by_name() {
+        let f = fixture();
+        symlink("b.py", f.source.join("a.py")).unwrap();
+        symlink("a.py", f.source.join("b.py")).unwrap();
+        let err = format!("{:#}", copy_backend(&f.source, &f.function_dir, "src").unwrap_err());
+        assert!(err.contains("a.py is a symlink loop"), "{err}");
+    }
+
+    #[test]
+    fn hidden_files_are_never_copied_whatever_an_ignore_file_says() {
+        let f = fixture();
+        write(&f.source.join(".gitignore"), "!.env\n!.npmrc\n");
+        write(&f.source.join(".ignore"), "!.pgpass\n!.secrets/\n");
+        for hidden in [".env", ".npmrc", ".pgpass", ".secrets/token"] {
+            write(&f.source.join(hidden), "//registry.npmjs.org/:_authToken=canary");
+        }
+        copy_backend(&f.source, &f.function_dir, "src").unwrap();
+        assert_eq!(listing(&f.function_dir.join("src")), ["api", "api/routes.py", "lazy_app.py"]);
+    }
+
+    /// `chattr +i` stops even root from removing entries, as a read-only dir stops a user.
+    struct Immutable(PathBuf);
+
+    impl Immutable {
+        fn set(path: &Path) -> Option<Immutable> {
+            let set = std::process::Command::new("chattr").arg("+i").arg(path).status().is_ok_and(|s| s.success());
+            set.then(|| Immutable(path.to_path_buf()))
+        }
+    }
+
+    impl Drop for Immutable {
+        fn drop(&mut self) {
+            let _ = std::process::Command::new("chattr").arg("-i").arg(&self.0).status();
+        }
+    }
+
+    #[test]
+    fn an_old_copy_that_cannot_be_removed_is_refused_before_the_swap() {
+        let f = fixture();
+        copy_backend(&f.source, &f.function_dir, "src").unwrap();
+        let read_only = f.function_dir.join("src/api");
+        let guard = if unsafe { libc::geteuid() } == 0 {
+            Immutable::set(&read_only).expect("chattr +i (root without CAP_LINUX_IMMUTABLE?)")
+        } else {
+            fs::set_permissions(&read_only, std::os::unix::fs::PermissionsExt::from_mode(0o555)).unwrap();
+            Immutable(PathBuf::new())
+        };
+        write(&f.source.join("lazy_app.py"), "app = 2\n");
+
+        let err = format!("{:#}", copy_backend(&f.source, &f.function_dir, "src").unwrap_err());
+        assert!(err.contains("cannot be replaced"), "{err}");
+        assert!(err.contains("chmod -R u+w"), "{err}");
+        // Nothing was staged or swapped: the old copy is live and alone.
+        assert_eq!(listing(f.function_dir.path()), ["src", "src/api", "src/api/routes.py", "src/lazy_app.py"]);
+        assert_eq!(fs::read_to_string(f.function_dir.join("src/lazy_app.py")).unwrap(), "app = 1\n");
+
+        drop(guard);
+        fs::set_permissions(&read_only, std::os::unix::fs::PermissionsExt::from_mode(0o755)).unwrap();
+        copy_backend(&f.source, &f.function_dir, "src").unwrap();
+        assert_eq!(fs::read_to_string(f.function_dir.join("src/lazy_app.py")).unwrap(), "app = 2\n");
     }
 
     #[test]

@@ -3,9 +3,11 @@
 //! file of the build output). When both still match, lambda-build skips copy-backend and sam
 //! build and says "up to date".
 //!
-//! Files are compared by size and modification time, like make and rsync; a file modified
-//! within the last two seconds never counts as unchanged (git's "racy clean" rule), because
-//! file times are only as fine as the kernel's coarse clock.
+//! Files are compared by size and modification time, like make and rsync. A file modified
+//! within the last two seconds is "racy" (git's word): file times are only as fine as the
+//! kernel's coarse clock, so a second edit in the same tick can keep both. A racy file is
+//! recorded by a hash of its content instead, and a racy file that cannot be read is recorded
+//! as [`UNVERIFIABLE`], which never matches anything.
 
 use std::collections::BTreeMap;
 use std::fs;
@@ -19,8 +21,12 @@ use serde::{Deserialize, Serialize};
 use crate::evidence::BuildEvidence;
 use crate::project::layout;
 
-const FORMAT: u32 = 1;
+/// 2: racy files by content hash, names escaped byte for byte (see [`crate::render::quote::escaped`]).
+const FORMAT: u32 = 2;
 const RACY_WINDOW: Duration = Duration::from_secs(2);
+/// The stamp of an input that could be neither trusted by its time nor hashed: it matches
+/// nothing, not even itself, so the next build always runs.
+pub const UNVERIFIABLE: &str = "unverifiable";
 
 /// Named inputs, each with a digest; a BTreeMap so the first difference found is stable.
 #[derive(Debug, Default, Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -43,7 +49,7 @@ impl Fingerprint {
 
     /// A file's identity without reading it: for executables (sam, python, the xtask).
     pub fn add_file_stamp(&mut self, name: &str, path: &Path) {
-        self.add(name, format!("{}:{}", path.display(), stamp(path, Recent::Distrust)));
+        self.add(name, format!("{}:{}", crate::render::quote::escaped_path(path), stamp(path, Recent::Distrust)));
     }
 
     /// Every file and symlink below `root` as `name/relative`, by size and mtime.
@@ -66,7 +72,8 @@ impl Fingerprint {
             if relative.as_os_str().is_empty() || entry.file_type().is_some_and(|t| t.is_dir()) {
                 continue;
             }
-            self.add(format!("{name}/{}", relative.display()), stamp(entry.path(), recent));
+            // Escaped, not lossy: `c\xfe.py` and `c\xff.py` are two files, two keys.
+            self.add(format!("{name}/{}", crate::render::quote::escaped_path(relative)), stamp(entry.path(), recent));
         }
     }
 
@@ -75,7 +82,7 @@ impl Fingerprint {
         for (name, digest) in &self.0 {
             match previous.0.get(name) {
                 None => return Some(format!("{name} is new")),
-                Some(old) if old != digest => return Some(format!("{name} changed")),
+                Some(old) if old != digest || digest == UNVERIFIABLE => return Some(format!("{name} changed")),
                 _ => {}
             }
         }
@@ -93,15 +100,30 @@ enum Recent {
     Trust,
 }
 
-/// `size:mtime_ns`, or `racy` for an input modified too recently to trust, or `missing`.
+/// `size:mtime_ns`; for an input modified too recently to trust its time, `racy:` and a hash
+/// of its content (a symlink's: its target), or [`UNVERIFIABLE`]; `missing`.
 fn stamp(path: &Path, recent: Recent) -> String {
     let Ok(meta) = fs::symlink_metadata(path) else { return "missing".to_string() };
-    let Ok(modified) = meta.modified() else { return "racy".to_string() };
-    if recent == Recent::Distrust && modified > SystemTime::now() - RACY_WINDOW {
-        return "racy".to_string();
+    let modified = meta.modified().ok();
+    let racy = modified.is_none_or(|m| m > SystemTime::now() - RACY_WINDOW);
+    if recent == Recent::Distrust && racy {
+        return racy_stamp(path, &meta);
     }
-    let nanos = modified.duration_since(UNIX_EPOCH).map(|d| d.as_nanos()).unwrap_or_default();
+    let nanos = modified.and_then(|m| m.duration_since(UNIX_EPOCH).ok()).map(|d| d.as_nanos()).unwrap_or_default();
     format!("{}:{nanos}", meta.len())
+}
+
+/// A racy file by content: equal content is the only thing that proves it unchanged.
+fn racy_stamp(path: &Path, meta: &fs::Metadata) -> String {
+    let content = if meta.file_type().is_symlink() {
+        fs::read_link(path).map(|target| target.as_os_str().as_encoded_bytes().to_vec())
+    } else {
+        fs::read(path)
+    };
+    match content {
+        Ok(bytes) => format!("racy:{}:{:016x}", bytes.len(), fnv1a(&bytes)),
+        Err(_) => UNVERIFIABLE.to_string(),
+    }
 }
 
 /// 64-bit FNV-1a: a change detector for small files, not a security hash.
@@ -222,11 +244,38 @@ mod tests {
     }
 
     #[test]
-    fn a_file_written_just_now_never_counts_as_unchanged() {
+    fn a_file_written_just_now_is_compared_by_content() {
         let dir = tempfile::tempdir().unwrap();
-        fs::write(dir.path().join("a.py"), "a").unwrap();
+        fs::write(dir.path().join("a.py"), "a = 1").unwrap();
         let first = tree_print(dir.path());
-        assert_eq!(first.0.get("src/a.py").map(String::as_str), Some("racy"));
+        assert!(first.0["src/a.py"].starts_with("racy:"), "{first:?}");
+        assert_eq!(tree_print(dir.path()).first_difference(&first), None, "same content, same stamp");
+
+        // Same size, same clock tick: only the content tells the edit apart.
+        let modified = fs::metadata(dir.path().join("a.py")).unwrap().modified().unwrap();
+        fs::write(dir.path().join("a.py"), "a = 2").unwrap();
+        File::options().write(true).open(dir.path().join("a.py")).unwrap().set_modified(modified).unwrap();
+        assert_eq!(tree_print(dir.path()).first_difference(&first).as_deref(), Some("src/a.py changed"));
+    }
+
+    #[test]
+    fn names_that_differ_only_in_non_utf8_bytes_are_two_inputs() {
+        use std::os::unix::ffi::OsStrExt;
+        let dir = tempfile::tempdir().unwrap();
+        let (fe, ff) = (std::ffi::OsStr::from_bytes(b"c\xfe.py"), std::ffi::OsStr::from_bytes(b"c\xff.py"));
+        write_old(&dir.path().join(fe), "a");
+        write_old(&dir.path().join(ff), "b");
+        let before = tree_print(dir.path());
+        assert_eq!(before.0.len(), 3, "{before:?}");
+        write_old(&dir.path().join(ff), "bb");
+        assert_eq!(tree_print(dir.path()).first_difference(&before).as_deref(), Some(r"src/c\xff.py changed"));
+    }
+
+    #[test]
+    fn an_unverifiable_stamp_matches_nothing_not_even_itself() {
+        let mut recorded = Fingerprint::default();
+        recorded.add("xtask/binary", UNVERIFIABLE);
+        assert_eq!(recorded.clone().first_difference(&recorded).as_deref(), Some("xtask/binary changed"));
     }
 
     #[test]

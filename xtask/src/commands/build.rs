@@ -24,6 +24,7 @@ use crate::sys::tools::{self, Provenance, PythonTool};
 pub fn run(args: &BuildArgs) -> Result<()> {
     let project = Project::discover()?;
     let template = Template::load(&project.template_path(), &project.config.template.display().to_string())?;
+    crate::project::samconfig::check_for_sam_build(&project)?;
     let targets = resolve_targets(&project, &template)?;
     let prerequisites = Prerequisites::check(&project, args.container, &targets, &args.allow)?;
 
@@ -258,7 +259,7 @@ pub fn build(
     pipeline.guard_step("smoke-test", || {
         let (findings, notes) = guards::suite::smoke_test(project, targets, sam_build::docker_answers)?;
         for note in notes {
-            eprintln!("{note}");
+            eprintln!("{}", crate::sys::redact::scrub(&note));
         }
         Ok(allowed.enforce(findings))
     })?;

@@ -22,6 +22,7 @@ pub fn run(args: &CheckArgs) -> Result<()> {
     }
     let project = Project::discover()?;
     let template = Template::load(&project.template_path(), &project.config.template.display().to_string())?;
+    crate::project::samconfig::check_for_sam_build(&project)?;
     let targets = resolve_targets(&project, &template)?;
     if let (true, Some(env)) = (args.deployed, &args.env) {
         return check_deployed(&project, &targets, env);
@@ -29,6 +30,8 @@ pub fn run(args: &CheckArgs) -> Result<()> {
     for target in &targets {
         suite::runtime_of(target)?;
     }
+    // A build running now would show its half-written output to the guards: wait for it.
+    let _lock = crate::sys::lock::RepoLock::acquire_if_built(&project.sam_dir())?;
     let mut pipeline = Pipeline::new(LAMBDA_CHECK);
     allowed.announce();
     // Every group runs even when an earlier one fails: a check reports everything at once.
@@ -44,7 +47,7 @@ pub fn run(args: &CheckArgs) -> Result<()> {
     let smoke = pipeline.guard_step("smoke-test", || {
         let (findings, notes) = suite::smoke_test(&project, &targets, sam_build::docker_answers)?;
         for note in notes {
-            eprintln!("{note}");
+            eprintln!("{}", crate::sys::redact::scrub(&note));
         }
         Ok(allowed.enforce(findings))
     });

@@ -4,13 +4,14 @@
 
 use anyhow::Result;
 
-use super::{abi, aws_sdk, dependencies, platform, smoke, source, Finding};
+use super::{abi, aws_sdk, dependencies, platform, secrets, smoke, source, Finding};
 use crate::bad_input;
 
 /// Every guard, in the order findings are printed.
-pub const ALL_GUARDS: [&str; 7] = [
+pub const ALL_GUARDS: [&str; 8] = [
     source::MISSING_SOURCE,
     source::STALE_PACKAGE,
+    secrets::GUARD,
     platform::GUARD,
     abi::GUARD,
     aws_sdk::GUARD,
@@ -53,7 +54,7 @@ impl Allowed {
         let (overridden, enforced): (Vec<Finding>, Vec<Finding>) =
             findings.into_iter().partition(|f| self.contains(f.guard));
         for finding in &overridden {
-            eprintln!("{finding}");
+            eprintln!("{}", crate::sys::redact::scrub(&finding.to_string()));
             eprintln!("    allowed: --allow {} overrides this finding for this run only", finding.guard);
         }
         enforced

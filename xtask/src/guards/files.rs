@@ -66,7 +66,16 @@ impl<'a> FileContext<'a> {
             Place::FunctionSource(function) | Place::Artifact { function, .. } => &function.repo_root,
             Place::Directory { shown_from, .. } => shown_from,
         };
-        path.strip_prefix(base).unwrap_or(path).display().to_string()
+        crate::render::quote::escaped_path(path.strip_prefix(base).unwrap_or(path))
+    }
+
+    /// A path as a printed command names it: one shell word, pasteable into bash.
+    pub fn shell(&self, path: &Path) -> String {
+        let base = match self.place {
+            Place::FunctionSource(function) | Place::Artifact { function, .. } => &function.repo_root,
+            Place::Directory { shown_from, .. } => shown_from,
+        };
+        crate::render::quote::shell(path.strip_prefix(base).unwrap_or(path))
     }
 
     /// The distribution whose RECORD lists this file, if any. Read once, on first use: a
@@ -118,7 +127,7 @@ impl<'a> FileContext<'a> {
                 ),
                 None => format!(
                     "remove it (rm -rf {}) or replace it with a build for {}",
-                    self.shown(enclosing_dist_info(path).unwrap_or(path)),
+                    self.shell(enclosing_dist_info(path).unwrap_or(path)),
                     self.runtime.describe()
                 ),
             },
@@ -127,6 +136,24 @@ impl<'a> FileContext<'a> {
 }
 
 impl FileContext<'_> {
+    /// Where a file of the function dir or the build output came from in the repository,
+    /// when that is known: the backend source for the copied backend, the function dir for
+    /// what sam copied from it.
+    pub fn remedy_origin(&self, path: &Path) -> Option<PathBuf> {
+        let (function, inside_function_dir) = match self.place {
+            Place::FunctionSource(function) => (function, path.strip_prefix(&function.function_dir).ok()?),
+            Place::Artifact { function, artifact } => (function, path.strip_prefix(artifact).ok()?),
+            Place::Directory { .. } => return None,
+        };
+        if let Some((copy_to, backend_src)) = &function.copied_backend {
+            if let Ok(inside) = inside_function_dir.strip_prefix(copy_to) {
+                return Some(function.repo_root.join(backend_src).join(inside));
+            }
+        }
+        let in_function_dir = function.function_dir.join(inside_function_dir);
+        std::fs::symlink_metadata(&in_function_dir).is_ok().then_some(in_function_dir)
+    }
+
     /// When an artifact path comes from the function dir (sam copies it over the wheels it
     /// installs), how to remove it there.
     pub fn function_dir_origin(&self, path: &Path) -> Option<String> {
@@ -140,7 +167,7 @@ impl FileContext<'_> {
         function_dir_origin.then(|| {
             format!(
                 "it comes from the function dir, which sam copies over the wheels it installs: rm -rf {} (cargo xtask lambda-build's clean step does it), then rebuild",
-                self.shown(&in_function_dir)
+                self.shell(&in_function_dir)
             )
         })
     }

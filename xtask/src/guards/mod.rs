@@ -11,6 +11,7 @@ pub mod files;
 pub mod platform;
 pub mod runtime;
 pub mod scan;
+pub mod secrets;
 pub mod smoke;
 pub mod source;
 pub mod suite;

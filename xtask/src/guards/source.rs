@@ -27,8 +27,15 @@ pub struct FunctionSource {
 }
 
 impl FunctionSource {
+    /// A path as findings show it: relative to the repository, on one line (see
+    /// [`crate::render::quote::escaped`]).
     fn shown(&self, path: &Path) -> String {
-        path.strip_prefix(&self.repo_root).unwrap_or(path).display().to_string()
+        crate::render::quote::escaped_path(path.strip_prefix(&self.repo_root).unwrap_or(path))
+    }
+
+    /// A path as a printed command names it: one shell word, pasteable into bash.
+    pub(super) fn shell(&self, path: &Path) -> String {
+        crate::render::quote::shell(path.strip_prefix(&self.repo_root).unwrap_or(path))
     }
 }
 
@@ -53,6 +60,11 @@ pub fn installed_package_kind(name: &str) -> Option<&'static str> {
     }
 }
 
+/// [`installed_package_kind`] of a file name in any bytes: its suffix decides, UTF-8 or not.
+pub fn installed_package_kind_of(name: &std::ffi::OsStr) -> Option<&'static str> {
+    installed_package_kind(&String::from_utf8_lossy(name.as_encoded_bytes()))
+}
+
 /// Installed packages anywhere in the function dir, including the copied backend. sam build
 /// copies the function dir over the wheels it resolves, so whatever was installed here on a
 /// Mac or a Windows box ships instead of the Linux build.
@@ -72,7 +84,8 @@ pub fn stale_packages(function: &FunctionSource) -> Vec<Finding> {
         if !entry.file_type().is_some_and(|t| t.is_dir()) {
             continue;
         }
-        let Some(kind) = path.file_name().and_then(|n| n.to_str()).and_then(installed_package_kind) else {
+        // Bytes, not UTF-8: `bad\xff-2.0.dist-info` is installed metadata all the same.
+        let Some(kind) = path.file_name().and_then(installed_package_kind_of) else {
             continue;
         };
         flagged.push(path.to_path_buf());
@@ -93,14 +106,14 @@ pub(super) fn stale_fix(function: &FunctionSource, path: &Path) -> String {
             let origin = function.repo_root.join(backend_src).join(inside);
             return format!(
                 "remove it from the backend source (rm -rf {}) or ignore it in {}/.gitignore, then run cargo xtask lambda-build",
-                function.shown(&origin),
+                function.shell(&origin),
                 backend_src.display()
             );
         }
     }
     format!(
         "rm -rf {} (or run cargo xtask lambda-build, whose clean step removes entries off the allowlist)",
-        function.shown(path)
+        function.shell(path)
     )
 }
 

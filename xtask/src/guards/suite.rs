@@ -2,10 +2,10 @@
 //!
 //! | group | runs on | guards |
 //! | --- | --- | --- |
-//! | [`pre_build`] | each function dir (with its copied backend), before sam | missing-source, stale-installed-package, platform-binary, python-abi |
-//! | [`post_build`] | each function's build output, after sam | platform-binary, python-abi, bundled-aws-sdk, dependency-consistency |
+//! | [`pre_build`] | each function dir (with its copied backend), before sam | missing-source, stale-installed-package, secret-file, platform-binary, python-abi |
+//! | [`post_build`] | each function's build output, after sam | secret-file, platform-binary, python-abi, bundled-aws-sdk, dependency-consistency |
 //! | [`smoke_test`] | each function's build output | smoke-test |
-//! | [`directory`] | any directory (`lambda-check --dir`) | stale-installed-package, platform-binary, python-abi |
+//! | [`directory`] | any directory (`lambda-check --dir`) | stale-installed-package, secret-file, platform-binary, python-abi |
 
 use std::path::{Path, PathBuf};
 use std::time::Duration;
@@ -16,7 +16,7 @@ use super::aws_sdk::{self, SdkPolicy};
 use super::files::{FileContext, Place};
 use super::runtime::LambdaRuntime;
 use super::smoke::{self, Interpreter, SmokeTarget};
-use super::{abi, dependencies, platform, scan, source, Finding};
+use super::{abi, dependencies, platform, scan, secrets, source, Finding};
 use crate::project::config::Project;
 use crate::project::layout;
 use crate::project::target::BuildTarget;
@@ -47,6 +47,7 @@ pub fn pre_build(project: &Project, targets: &[BuildTarget]) -> Result<Vec<Findi
         findings.extend(source::check(&function));
         let scan = scan::scan(&function.function_dir)?;
         let ctx = FileContext::new(Place::FunctionSource(&function), &runtime);
+        findings.extend(secrets::check(&ctx));
         findings.extend(platform::check(&scan, &ctx));
         findings.extend(abi::check(&scan, &ctx));
     }
@@ -67,6 +68,7 @@ pub fn post_build(project: &Project, targets: &[BuildTarget], missing: &mut Vec<
         let runtime = runtime_of(target)?;
         let scan = scan::scan(&artifact)?;
         let ctx = FileContext::new(Place::Artifact { function: &function, artifact: &artifact }, &runtime);
+        findings.extend(secrets::check(&ctx));
         findings.extend(platform::check(&scan, &ctx));
         findings.extend(abi::check(&scan, &ctx));
 
@@ -151,10 +153,11 @@ pub fn directory(dir: &Path, shown_from: &Path, runtime: &LambdaRuntime) -> Resu
                 ctx.shown(path),
                 format!("{kind}: an installed package where only source belongs; sam build ships it as-is"),
                 "packages installed on macOS or Windows run on Linux: 'os' has no attribute 'add_dll_directory' (seed issue 6)",
-                format!("rm -rf {} and let requirements.txt install it", ctx.shown(path)),
+                format!("rm -rf {} and let requirements.txt install it", ctx.shell(path)),
             )
         })
         .collect();
+    findings.extend(secrets::check(&ctx));
     findings.extend(platform::check(&scan, &ctx));
     findings.extend(abi::check(&scan, &ctx));
     Ok((findings, scan.files))

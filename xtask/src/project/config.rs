@@ -134,6 +134,25 @@ impl Project {
     }
 }
 
+/// The manifest with the lambda table typed: its errors carry a position in the text.
+#[derive(Deserialize)]
+struct TypedManifest {
+    #[allow(dead_code)]
+    workspace: TypedWorkspace,
+}
+
+#[derive(Deserialize)]
+struct TypedWorkspace {
+    #[allow(dead_code)]
+    metadata: TypedMetadata,
+}
+
+#[derive(Deserialize)]
+struct TypedMetadata {
+    #[allow(dead_code)]
+    lambda: LambdaConfig,
+}
+
 #[derive(Deserialize)]
 struct Manifest {
     workspace: Option<Workspace>,
@@ -159,7 +178,14 @@ pub fn parse_config(manifest_text: &str) -> Result<LambdaConfig> {
     };
     let config: LambdaConfig = match table.try_into() {
         Ok(c) => c,
-        Err(err) => bad_input!("Cargo.toml [workspace.metadata.lambda]: {}", one_line(&err.to_string())),
+        // Parsed again from the text, typed, for the error's line and column (a Value has
+        // lost its spans).
+        Err(err) => match toml::from_str::<TypedManifest>(manifest_text) {
+            Err(with_position) => {
+                bad_input!("Cargo.toml [workspace.metadata.lambda]: {}", one_line(&with_position.to_string()))
+            }
+            Ok(_) => bad_input!("Cargo.toml [workspace.metadata.lambda]: {}", one_line(&err.to_string())),
+        },
     };
     validate(&config)?;
     config.deploy.validate()?;

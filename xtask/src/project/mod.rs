@@ -9,3 +9,4 @@ pub mod samconfig;
 pub mod stack_template;
 pub mod target;
 pub mod template;
+pub mod yaml_budget;

@@ -47,6 +47,19 @@ pub struct SamConfig {
     environments: BTreeMap<String, Table>,
 }
 
+/// samconfig.toml, which sam build reads from the template's dir: malformed, it fails sam
+/// after copy-backend, clean and the guards have run and the manifest is gone, so it is bad
+/// input for every command that runs sam (and lambda-check) before anything changes. A missing
+/// one is fine for a build (sam needs none).
+pub fn check_for_sam_build(project: &crate::project::config::Project) -> Result<()> {
+    let shown = project.config.samconfig.display().to_string();
+    match std::fs::read_to_string(project.path(&project.config.samconfig)) {
+        Ok(text) => SamConfig::parse(text, &shown).map(|_| ()),
+        Err(err) if err.kind() == std::io::ErrorKind::NotFound => Ok(()),
+        Err(err) => Err(err).with_context(|| format!("reading {shown}")),
+    }
+}
+
 impl SamConfig {
     pub fn load(path: &Path, shown_as: &str) -> Result<SamConfig> {
         let text = match std::fs::read_to_string(path) {

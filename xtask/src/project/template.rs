@@ -93,6 +93,12 @@ impl Template {
     }
 
     pub fn parse(text: &str, shown_as: &str) -> Result<Template> {
+        if let Err(expanded) = crate::project::yaml_budget::check(text, crate::project::yaml_budget::MAX_NODES) {
+            bad_input!(
+                "SAM template {shown_as} expands to more than {} YAML nodes through its aliases (at least {expanded}): remove the nested aliases (&anchor / *alias)",
+                crate::project::yaml_budget::MAX_NODES
+            )
+        }
         let docs = match YamlLoader::load_from_str(text) {
             Ok(docs) => docs,
             Err(err) => bad_input!("SAM template {shown_as} is not valid YAML: {err}"),

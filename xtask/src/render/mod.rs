@@ -2,5 +2,6 @@
 //! summary, timestamps. Nothing here prints or writes a file.
 
 pub mod github;
+pub mod quote;
 pub mod report;
 pub mod time;

@@ -139,3 +139,15 @@ impl Report {
 fn millis(duration: Duration) -> f64 {
     (duration.as_secs_f64() * 1000.0).round() / 1000.0
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn mask_credentials_scrubs_every_registered_value() {
+        crate::sys::redact::register("canary-mask-7c1e-credential");
+        let masked = mask_credentials("{\"error\": \"denied for canary-mask-7c1e-credential\"}");
+        assert_eq!(masked, "{\"error\": \"denied for [redacted]\"}");
+    }
+}

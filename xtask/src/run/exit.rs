@@ -20,13 +20,33 @@ impl std::error::Error for BadInput {}
 impl BadInput {
     /// The message on one line whatever it quotes: a name taken from a file (a TOML key, a
     /// path) may hold a line break, and bad input is promised as exactly one line.
+    ///
+    /// Also at most [`MAX_BAD_INPUT`] characters: a message quoting a 10 MB requirements line
+    /// or a 400 KB TOML table keeps its start (where it is, what is wrong) and its end (the
+    /// fix) and drops the middle, the quoted input.
     pub fn new(message: String) -> BadInput {
-        if !message.contains(['\n', '\r']) {
-            return BadInput(message);
-        }
-        let parts: Vec<&str> = message.split(['\n', '\r']).map(str::trim).filter(|part| !part.is_empty()).collect();
-        BadInput(parts.join(" "))
+        let message = if message.contains(['\n', '\r']) {
+            let parts: Vec<&str> = message.split(['\n', '\r']).map(str::trim).filter(|part| !part.is_empty()).collect();
+            parts.join(" ")
+        } else {
+            message
+        };
+        BadInput(cut_middle(message, MAX_BAD_INPUT))
     }
+}
+
+/// How long a bad-input line may be.
+pub const MAX_BAD_INPUT: usize = 600;
+
+fn cut_middle(message: String, max: usize) -> String {
+    let length = message.chars().count();
+    if length <= max {
+        return message;
+    }
+    let keep = (max - 40) / 2;
+    let head: String = message.chars().take(keep).collect();
+    let tail: String = message.chars().skip(length - keep).collect();
+    format!("{head} [... {} characters cut ...] {tail}", length - 2 * keep)
 }
 
 /// Return early with a [`BadInput`] error, formatted like `format!`.
@@ -99,6 +119,16 @@ pub fn finish(result: anyhow::Result<()>) -> ExitCode {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_huge_quoted_input_is_cut_keeping_the_place_and_the_fix() {
+        let message = format!("requirements.txt:3: {:?} is not valid: fix or remove the line", "x".repeat(10_000_000));
+        let bad = BadInput::new(message);
+        assert!(bad.0.chars().count() <= MAX_BAD_INPUT, "{}", bad.0.len());
+        assert!(bad.0.starts_with("requirements.txt:3: \"xxx"), "{}", bad.0);
+        assert!(bad.0.ends_with("fix or remove the line"), "{}", bad.0);
+        assert!(bad.0.contains("characters cut"));
+    }
 
     fn refuse(name: &str) -> anyhow::Result<()> {
         crate::bad_input!("environment {name} has no stack_name: add it")

@@ -88,7 +88,9 @@ impl Pipeline {
             }
             let ci = ui::ci_mode();
             for finding in &findings {
-                eprintln!("{}", render_finding(finding));
+                // Scrubbed like the report: a smoke test's failure quotes what the handler
+                // printed, and a handler can print a credential it read from its parent.
+                eprintln!("{}", crate::sys::redact::scrub(&render_finding(finding)));
                 if ci {
                     ui::emit(&github::finding_annotation(finding));
                 }
@@ -164,7 +166,7 @@ impl Pipeline {
                 if ui::ci_mode() && run.findings.is_empty() && status != crate::run::exit::BAD_INPUT {
                     ui::emit(&github::failure_annotation(self.command, run.failed_step.as_deref(), &error));
                 }
-                eprintln!("{} {err:#}", paint(Tone::Bad, "error:"));
+                eprintln!("{} {}", paint(Tone::Bad, "error:"), crate::sys::redact::scrub(&format!("{err:#}")));
                 let verb = if status == INTERRUPTED { "was interrupted" } else { "failed" };
                 let last = match &run.failed_step {
                     Some(step) => format!("error: {} {verb} at step {step} after {total}", self.command),

@@ -48,6 +48,35 @@ mod tests {
     }
 
     #[test]
+    fn a_reader_polling_during_the_writes_never_sees_a_partial_report() {
+        use std::sync::atomic::{AtomicBool, Ordering};
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("report.json");
+        // Large enough that a plain write would be seen half-done: several pages each.
+        let reports: Vec<String> =
+            (0..4).map(|n| serde_json::json!({ "n": n, "pad": "x".repeat(256 * 1024) }).to_string()).collect();
+        write_atomically(&path, &reports[0]).unwrap();
+        let done = AtomicBool::new(false);
+        let reads = std::thread::scope(|scope| {
+            let reader = scope.spawn(|| {
+                let mut reads = 0;
+                while !done.load(Ordering::SeqCst) {
+                    let text = fs::read_to_string(&path).unwrap();
+                    assert!(reports.contains(&text), "a partial report of {} bytes", text.len());
+                    reads += 1;
+                }
+                reads
+            });
+            for round in 0..100 {
+                write_atomically(&path, &reports[round % reports.len()]).unwrap();
+            }
+            done.store(true, Ordering::SeqCst);
+            reader.join().unwrap()
+        });
+        assert!(reads > 0);
+    }
+
+    #[test]
     fn atomic_write_into_a_missing_directory_fails_and_creates_nothing() {
         let dir = tempfile::tempdir().unwrap();
         assert!(write_atomically(&dir.path().join("missing/report.json"), "x").is_err());

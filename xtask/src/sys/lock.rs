@@ -36,6 +36,20 @@ impl RepoLock {
             }
             Err(TryLockError::Error(err)) => return Err(err).with_context(|| format!("locking {}", path.display())),
         }
+        // Under the lock: what a killed run left running is stopped before this run starts.
+        let children = dir.join(crate::sys::orphans::RECORD_NAME);
+        crate::sys::orphans::stop_leftover(&children)?;
+        crate::sys::orphans::record_children_in(children);
         Ok(RepoLock { _file: file })
+    }
+
+    /// For a reader (lambda-check): the lock when a build has ever run here, so a running
+    /// build is waited for and never read half-written; `None` on a tree that never built,
+    /// which has no build output to read and is left without a new `.aws-sam` dir.
+    pub fn acquire_if_built(sam_dir: &Path) -> Result<Option<RepoLock>> {
+        if !sam_dir.join(".aws-sam").is_dir() {
+            return Ok(None);
+        }
+        RepoLock::acquire(sam_dir).map(Some)
     }
 }

@@ -3,7 +3,9 @@
 
 pub mod atomic;
 pub mod git;
+pub mod listener;
 pub mod lock;
+pub mod orphans;
 pub mod owned_dir;
 pub mod process;
 pub mod redact;

@@ -17,6 +17,10 @@ impl OwnedDir {
     /// Refuses a dir that resolves (through symlinks) outside the repository, to the
     /// repository root itself, to the home directory or to `/`.
     pub fn new(repo_root: &Path, dir: &Path) -> Result<OwnedDir> {
+        OwnedDir::new_with_home(repo_root, dir, std::env::var_os("HOME").map(PathBuf::from))
+    }
+
+    fn new_with_home(repo_root: &Path, dir: &Path, home: Option<PathBuf>) -> Result<OwnedDir> {
         let shown = dir.display();
         let meta = match std::fs::symlink_metadata(dir) {
             Ok(meta) => meta,
@@ -35,8 +39,15 @@ impl OwnedDir {
         }
         let path = dir.canonicalize().with_context(|| format!("resolving {shown}"))?;
         let root = repo_root.canonicalize().with_context(|| format!("resolving {}", repo_root.display()))?;
-        let home = std::env::var_os("HOME").and_then(|h| PathBuf::from(h).canonicalize().ok());
-        if path == Path::new("/") || Some(&path) == home.as_ref() || path == root || !path.starts_with(&root) {
+        let home = home.and_then(|h| h.canonicalize().ok());
+        if path == Path::new("/") || Some(&path) == home.as_ref() {
+            bad_input!(
+                "function dir {shown} resolves to {}, which is {}: the xtask only deletes inside directories it owns; fix function_dir in [workspace.metadata.lambda]",
+                path.display(),
+                if path == Path::new("/") { "the root directory" } else { "your home directory" }
+            )
+        }
+        if path == root || !path.starts_with(&root) {
             bad_input!(
                 "function dir {shown} resolves to {}, which is not strictly inside the repository {}: the xtask only deletes inside directories it owns",
                 path.display(),
@@ -69,6 +80,25 @@ pub fn remove_entry(path: &Path) -> std::io::Result<()> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn refuses_the_home_directory_and_the_root() {
+        let repo = tempfile::tempdir().unwrap();
+        let home_inside = repo.path().join("home");
+        std::fs::create_dir(&home_inside).unwrap();
+        let err = OwnedDir::new_with_home(repo.path(), &home_inside, Some(home_inside.clone())).unwrap_err();
+        assert_eq!(crate::run::exit::status_of(&err), crate::run::exit::BAD_INPUT);
+        assert!(err.to_string().contains("your home directory"), "{err}");
+        let elsewhere = Some(repo.path().join("other-home"));
+        assert!(OwnedDir::new_with_home(repo.path(), &home_inside, elsewhere).is_ok(), "refused for another reason");
+
+        // `/`, also when the "repository" is `/` itself.
+        for repo_root in [repo.path(), Path::new("/")] {
+            let err = OwnedDir::new(repo_root, Path::new("/")).unwrap_err();
+            assert_eq!(crate::run::exit::status_of(&err), crate::run::exit::BAD_INPUT);
+            assert!(err.to_string().contains("the root directory"), "{err}");
+        }
+    }
 
     #[test]
     fn refuses_repo_root_outside_and_symlinked_dirs() {

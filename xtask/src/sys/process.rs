@@ -143,11 +143,14 @@ fn supervise(
     install_signal_handlers();
     check_interrupted()?;
     command.process_group(0);
+    tie_to_this_process(&mut command);
     let mut child = command.spawn().with_context(|| format!("starting {what}"))?;
     CHILD_GROUP.store(child.id() as i32, Ordering::SeqCst);
+    crate::sys::orphans::started(child.id() as i32);
     let readers = (streams != Streams::Inherit).then(|| spawn_readers(&mut child, streams == Streams::Tee));
     let waited = wait(&mut child, timeout);
     CHILD_GROUP.store(0, Ordering::SeqCst);
+    crate::sys::orphans::finished();
     let captured = readers.map(|(out, err)| Captured {
         stdout: out.join().unwrap_or_default(),
         stderr: String::from_utf8_lossy(&err.join().unwrap_or_default()).into_owned(),
@@ -165,6 +168,27 @@ fn supervise(
         return Err(anyhow::Error::new(Interrupted).context(format!("{what} was interrupted")));
     }
     Ok((status, captured))
+}
+
+/// The kernel kills the child when the xtask dies, however it dies (PR_SET_PDEATHSIG): a
+/// `sam build` must not keep writing the build output after a SIGKILL of its xtask.
+pub fn tie_to_this_process(command: &mut Command) {
+    use std::os::unix::process::CommandExt;
+    // SAFETY: getpid is async-signal-safe and called before the fork.
+    let parent = unsafe { libc::getpid() };
+    // SAFETY: prctl and getppid are async-signal-safe, as a pre_exec hook must be.
+    unsafe {
+        command.pre_exec(move || {
+            if libc::prctl(libc::PR_SET_PDEATHSIG, libc::SIGKILL as libc::c_ulong) != 0 {
+                return Err(std::io::Error::last_os_error());
+            }
+            // The xtask died between fork and prctl: the signal would never come.
+            if libc::getppid() != parent {
+                return Err(std::io::Error::from_raw_os_error(libc::ESRCH));
+            }
+            Ok(())
+        })
+    };
 }
 
 type Reader = thread::JoinHandle<Vec<u8>>;

@@ -167,8 +167,12 @@ fn container_always_without_docker_is_bad_usage_and_changes_nothing() {
     let bin = FakeBin::new();
     bin.add("sam", 0);
     bin.add("docker", 1); // a client with no daemon behind it
-    let (status, output) =
-        run(repo.xtask().args(["lambda-build", "--container", "always"]).env("PATH", bin.path_env()));
+                          // A socket nobody listens on: "not answering" on any machine, one with a daemon too.
+    let (status, output) = run(repo
+        .xtask()
+        .args(["lambda-build", "--container", "always"])
+        .env("PATH", bin.path_env())
+        .env("DOCKER_HOST", "unix:///nonexistent/docker.sock"));
     assert_eq!(status, 2, "{output}");
     assert_eq!(output.trim().lines().count(), 1, "not one line:\n{output}");
     assert!(output.contains("--container never"), "{output}");
@@ -194,6 +198,8 @@ fn unknown_flag_is_bad_usage() {
     let repo = RepoCopy::new();
     let (status, output) = run(repo.xtask().args(["lambda-build", "--containr", "never"]));
     assert_eq!(status, 2, "{output}");
+    assert!(output.contains("unexpected argument '--containr'"), "{output}");
+    assert!(output.contains("--container"), "the usage names the real flag: {output}");
 }
 
 /// A fake sam that stays busy until a signal: the real one can't be made to wait on cue.

@@ -357,6 +357,7 @@ fn a_state_machine_app_without_an_api_rehearses_and_deploys_with_the_checks_that
     let record = &audit_lines(&repo)[1];
     assert_eq!(record["env"], "staging");
     assert_eq!(record["health_check"]["check"], "none");
+    assert!(record["health_check"]["answer"].as_str().unwrap().contains("no execute-api URL output"), "{record}");
 
     let (status, output) = run(rehearsal(&repo).args(["--allow", "no-such-guard"]));
     assert_eq!(status, 2, "{output}");

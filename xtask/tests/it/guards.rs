@@ -155,6 +155,8 @@ fn a_requirement_pulling_boto3_stops_the_build_naming_the_chain_and_allow_overri
     allow_bundled_sdk_in_config(&repo);
     let (status, output) = run(repo.xtask().arg("lambda-check"));
     assert_eq!(status, 0, "{output}");
+    assert!(output.contains("[lambda-check] post-build-guards done"), "{output}");
+    assert!(!output.contains("[bundled-aws-sdk]"), "the opted-in SDK is still reported:\n{output}");
 }
 
 #[test]
@@ -249,6 +251,8 @@ fn lambda_check_dir_runs_the_file_guards_on_any_directory() {
         "stale-installed-package",
     ]));
     assert_eq!(status, 0, "{output}");
+    assert!(output.contains("allowed: --allow stale-installed-package"), "{output}");
+    assert!(!output.contains("[platform-binary]") && !output.contains("[python-abi]"), "{output}");
 }
 
 #[test]

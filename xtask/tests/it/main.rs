@@ -5,14 +5,21 @@
 //! Run one area with `cargo test -p xtask --test it <module>::`, e.g. `guards::`.
 
 mod bad_input;
+mod bad_input_snapshots;
 mod build;
 mod ci_mode;
 mod deploy;
 mod deploy_any_app;
+mod deploy_promises;
 mod doctor;
 mod evidence;
+mod faults;
 mod guards;
 mod incremental;
 mod module_tree;
+mod racy_edits;
+mod rehearsal_faults;
 mod reliability;
+mod signals;
 mod support;
+mod tool_cache;

@@ -4,7 +4,7 @@
 use std::ffi::OsStr;
 use std::fs;
 use std::os::unix::ffi::OsStrExt;
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use crate::support::{run, snapshot, FakeBin, RepoCopy};
 
@@ -152,31 +152,39 @@ fn a_non_utf8_file_name_in_the_backend_is_copied_faithfully() {
     assert_eq!(fs::read(repo.path("infra/lambda/.aws-sam/build/BackendFunction/src").join(name)).unwrap(), b"raw");
 }
 
+/// Two real runs at once: the second's first step starts only after the first run ended.
+/// Both write to one file opened for appending, so the file's order is the order of events.
 #[test]
 fn a_second_run_waits_for_the_first() {
     let repo = RepoCopy::new();
-    fs::create_dir_all(repo.path("infra/lambda/.aws-sam")).unwrap();
-    // This test plays the first run: it holds the lock the xtask takes.
-    let lock = fs::File::create(repo.path("infra/lambda/.aws-sam/xtask.lock")).unwrap();
-    lock.lock().unwrap();
+    let log = repo.path("both-runs.log");
+    let spawn = || {
+        let out = fs::OpenOptions::new().create(true).append(true).open(&log).unwrap();
+        repo.xtask()
+            .args(["lambda-build", "--container", "never", "--force"])
+            .stdout(std::process::Stdio::null())
+            .stderr(out)
+            .spawn()
+            .unwrap()
+    };
+    let mut first = spawn();
+    // The first run holds the lock once it has named its first step.
+    while !fs::read_to_string(&log).unwrap().contains("[lambda-build] sam-cli ...") {
+        assert!(first.try_wait().unwrap().is_none(), "{}", fs::read_to_string(&log).unwrap());
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    let mut second = spawn();
+    assert!(first.wait().unwrap().success(), "{}", fs::read_to_string(&log).unwrap());
+    assert!(second.wait().unwrap().success(), "{}", fs::read_to_string(&log).unwrap());
 
-    let child = repo
-        .xtask()
-        .args(["lambda-build", "--container", "never"])
-        .stderr(std::process::Stdio::piped())
-        .stdout(std::process::Stdio::null())
-        .spawn()
-        .unwrap();
-    std::thread::sleep(Duration::from_millis(1500));
-    assert!(!repo.path(&format!("{FUNCTION_DIR}/src")).exists(), "the second run copied while the first held the lock");
-    assert!(!repo.path("infra/lambda/.aws-sam/build").exists(), "the second run built while the first held the lock");
-
-    let released = Instant::now();
-    drop(lock);
-    let output = child.wait_with_output().unwrap();
-    let text = String::from_utf8_lossy(&output.stderr);
-    assert!(output.status.success(), "{text}");
-    assert!(text.contains("waiting for it to finish"), "{text}");
-    assert!(text.contains("sam-build done"), "{text}");
-    assert!(released.elapsed() < Duration::from_secs(60));
+    let text = fs::read_to_string(&log).unwrap();
+    let lines: Vec<&str> = text.lines().collect();
+    let position = |needle: &str, nth: usize| {
+        lines.iter().enumerate().filter(|(_, l)| l.contains(needle)).nth(nth).map(|(i, _)| i)
+    };
+    let waiting = position("waiting for it to finish", 0).expect("the second run waited");
+    let first_end = position("[lambda-build] succeeded in", 0).expect("the first run's end");
+    let second_start = position("[lambda-build] sam-cli ...", 1).expect("the second run's first step");
+    assert!(waiting < first_end, "the second run did not wait while the first ran:\n{text}");
+    assert!(first_end < second_start, "the second run started a step before the first ended:\n{text}");
 }

@@ -5,6 +5,7 @@
 //! The line is written by the hash-chained log of `evidence::audit_log`: one `write` under an
 //! exclusive lock, synced, carrying the SHA-256 of the line before it.
 
+use std::fs::OpenOptions;
 use std::path::Path;
 use std::time::{SystemTime, UNIX_EPOCH};
 
@@ -86,6 +87,41 @@ pub fn audit_steps(steps: &[StepRecord]) -> Vec<AuditStep> {
         .collect()
 }
 
+/// Bad input unless the audit log can be appended to: found only after `sam deploy`, an
+/// unwritable log (a directory, read-only, immutable) would leave a changed stack with no
+/// record of it. Changes nothing: a missing log's nearest existing dir is probed with a temp
+/// file that is removed at once.
+pub fn check_appendable(log: &Path, shown: &str) -> Result<()> {
+    let fix = "make it writable, or set log in [workspace.metadata.lambda.deploy] to a file you can append to";
+    match std::fs::symlink_metadata(log) {
+        Ok(meta) if meta.is_dir() => {
+            crate::bad_input!("the audit log {shown} is a directory, not a file: remove it, or set log in [workspace.metadata.lambda.deploy] to a file")
+        }
+        Ok(_) => match OpenOptions::new().append(true).open(log) {
+            Ok(_) => Ok(()),
+            Err(err) => crate::bad_input!("the audit log {shown} cannot be appended to ({err}): {fix}"),
+        },
+        Err(_) => {
+            let mut dir = log.parent().filter(|d| !d.as_os_str().is_empty()).unwrap_or(Path::new("."));
+            while std::fs::symlink_metadata(dir).is_err() {
+                dir = dir.parent().filter(|d| !d.as_os_str().is_empty()).unwrap_or(Path::new("."));
+            }
+            if !dir.is_dir() {
+                crate::bad_input!(
+                    "the audit log {shown} cannot be created: {} is not a directory; {fix}",
+                    dir.display()
+                )
+            }
+            match tempfile::Builder::new().prefix(".xtask-audit-probe").tempfile_in(dir) {
+                Ok(_) => Ok(()),
+                Err(err) => {
+                    crate::bad_input!("the audit log {shown} cannot be created in {} ({err}): {fix}", dir.display())
+                }
+            }
+        }
+    }
+}
+
 /// Appends the record as the next line of the hash-chained log; returns the line.
 pub fn append(log: &Path, record: &AuditRecord) -> Result<String> {
     crate::evidence::audit_log::append(log, record)
@@ -135,6 +171,24 @@ mod tests {
             error: Some("x".into()),
             evidence: Default::default(),
         }
+    }
+
+    #[test]
+    fn an_unwritable_log_is_bad_input_before_anything() {
+        let dir = tempfile::tempdir().unwrap();
+        let as_dir = dir.path().join("log-dir");
+        std::fs::create_dir(&as_dir).unwrap();
+        let err = check_appendable(&as_dir, "log-dir").unwrap_err();
+        assert_eq!(crate::run::exit::status_of(&err), crate::run::exit::BAD_INPUT);
+        assert!(err.to_string().contains("is a directory"), "{err}");
+
+        let under_a_file = dir.path().join("file");
+        std::fs::write(&under_a_file, "").unwrap();
+        let err = check_appendable(&under_a_file.join("log.jsonl"), "file/log.jsonl").unwrap_err();
+        assert!(err.to_string().contains("is not a directory"), "{err}");
+
+        assert!(check_appendable(&dir.path().join("new/deeper/log.jsonl"), "log").is_ok());
+        assert_eq!(std::fs::read_dir(dir.path()).unwrap().count(), 2, "the probe left something behind");
     }
 
     #[test]

@@ -314,6 +314,7 @@ fn plan<'a>(
     };
     let health_timeout = args.health_timeout.map(Duration::from_secs).unwrap_or(settings.health_timeout);
     let log_path = project.path(&project.config.deploy.log);
+    audit::check_appendable(&log_path, &project.config.deploy.log.display().to_string())?;
     let plan = Plan {
         project,
         args,
@@ -706,6 +707,9 @@ fn run_doctor(pipeline: &mut Pipeline, aws: &Aws, plan: &Plan, err: anyhow::Erro
     err
 }
 
+/// The user's AWS variables a rehearsal passes on to aws and sam.
+const REHEARSAL_KEEPS: [&str; 2] = ["AWS_REGION", "AWS_DEFAULT_REGION"];
+
 /// Starts and seeds moto, and points aws and sam at it with dummy credentials: the user's
 /// own credentials and profile are removed, so a rehearsal can never touch a real account.
 fn start_local_aws(sh: &Shell, plan: &Plan, aws: &mut Aws) -> Result<(moto::MotoServer, Vec<(String, String)>)> {
@@ -724,6 +728,19 @@ fn start_local_aws(sh: &Shell, plan: &Plan, aws: &mut Aws) -> Result<(moto::Moto
     for name in redact::CREDENTIAL_VARIABLES.iter().chain(&["AWS_PROFILE", "AWS_DEFAULT_PROFILE"]) {
         aws.remove_env(name);
     }
+    // Every other AWS setting of the user's environment too: AWS_ENDPOINT_URL_S3 would send
+    // S3 calls elsewhere, AWS_IGNORE_CONFIGURED_ENDPOINT_URLS=true to the real AWS, and
+    // AWS_ROLE_ARN, AWS_WEB_IDENTITY_TOKEN_FILE or AWS_CONTAINER_CREDENTIALS_* are real
+    // credentials. Only the region stays: it names no account.
+    for (name, _) in std::env::vars_os() {
+        let Some(name) = name.to_str() else { continue };
+        if name.starts_with("AWS_") && !REHEARSAL_KEEPS.contains(&name) {
+            aws.remove_env(name);
+        }
+    }
+    // A proxy would see (and could answer) the calls meant for moto.
+    aws.set_env("NO_PROXY", "localhost,127.0.0.1");
+    aws.set_env("no_proxy", "localhost,127.0.0.1");
     aws.set_env("AWS_ENDPOINT_URL", server.endpoint_url());
     aws.set_env("AWS_ACCESS_KEY_ID", "rehearsal");
     aws.set_env("AWS_SECRET_ACCESS_KEY", "rehearsal");
@@ -807,7 +824,7 @@ fn check_ingress_step(
             let finding = preflight::ingress_finding(aws, &iac, endpoint, &endpoint_group, group, after_deploy);
             if after_deploy {
                 // The stack is already changed: a failure to fix, not an abort.
-                eprintln!("{finding}");
+                eprintln!("{}", crate::sys::redact::scrub(&finding.to_string()));
                 anyhow::bail!("the deployed function cannot reach Secrets Manager: run the fix above")
             }
             abort_on(vec![finding])
@@ -830,7 +847,9 @@ fn health_check(sh: &Shell, plan: &Plan, deployed: &aws::Stack) -> (health::Heal
                 plan.project.config.template.display(),
                 plan.env.name
             );
-            (HealthRecord::simple("none", true), Ok(()))
+            let mut record = HealthRecord::simple("none", true);
+            record.answer = Some("the template has no execute-api URL output and health_check names none".into());
+            (record, Ok(()))
         }
         PlannedCheck::SmokeTests => smoke_tests(plan),
         PlannedCheck::Http { url, path, expect_status, expect_json } => {
@@ -901,11 +920,11 @@ fn smoke_tests(plan: &Plan) -> (health::HealthRecord, Result<()>) {
             Err(err) => return (record, Err(err)),
         };
         for note in &report.notes {
-            eprintln!("{note}");
+            eprintln!("{}", crate::sys::redact::scrub(note));
         }
         let enforced = plan.allowed.enforce(report.findings.clone());
         for finding in &enforced {
-            eprintln!("{finding}");
+            eprintln!("{}", redact::scrub(&finding.to_string()));
         }
         let answer = match (report.findings.first(), &report.body) {
             (Some(finding), _) => finding.problem.clone(),
@@ -934,7 +953,7 @@ fn abort_on(findings: Vec<Finding>) -> Result<()> {
         return Ok(());
     }
     for finding in &findings {
-        eprintln!("{finding}");
+        eprintln!("{}", crate::sys::redact::scrub(&finding.to_string()));
     }
     let noun = if findings.len() == 1 { "finding" } else { "findings" };
     Err(anyhow::Error::new(Aborted(format!(

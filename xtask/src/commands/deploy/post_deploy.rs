@@ -100,7 +100,8 @@ pub fn http_health(
     expect_json: Option<&serde_json::Value>,
 ) -> Result<String> {
     let deadline = Instant::now() + timeout;
-    let mut delay = Duration::from_secs(1);
+    let mut delays = health_backoff();
+    let mut delay = delays.next().expect("an endless schedule");
     let mut attempts = 0;
     let expected = match expect_json {
         Some(json) => format!("{} with {json}", expect_status.describe()),
@@ -142,6 +143,69 @@ pub fn http_health(
         }
         eprintln!("    GET {url}: {}; retrying in {}s", answer.chars().take(160).collect::<String>(), delay.as_secs());
         aws::sleep_unless_interrupted(delay)?;
-        delay = (delay * 2).min(Duration::from_secs(15));
+        delay = delays.next().expect("an endless schedule");
+    }
+}
+
+/// The waits between health-check attempts: 1, 2, 4, 8 s, then 15 s for as long as the
+/// timeout allows.
+pub fn health_backoff() -> impl Iterator<Item = Duration> {
+    std::iter::successors(Some(Duration::from_secs(1)), |d| Some((*d * 2).min(Duration::from_secs(15))))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::io::{BufRead, BufReader, Write};
+    use std::net::TcpListener;
+
+    #[test]
+    fn the_backoff_is_1_2_4_8_then_15_seconds() {
+        let secs: Vec<u64> = health_backoff().take(7).map(|d| d.as_secs()).collect();
+        assert_eq!(secs, [1, 2, 4, 8, 15, 15, 15]);
+    }
+
+    #[test]
+    fn the_url_comes_from_the_stack_output_with_the_health_path() {
+        let stack: Stack = serde_json::from_str(
+            r#"{"StackName": "s", "StackStatus": "CREATE_COMPLETE",
+                "Outputs": [{"OutputKey": "ApiUrl", "OutputValue": "https://abc.execute-api.us-east-1.amazonaws.com/Prod/"}]}"#,
+        )
+        .unwrap();
+        let api_url = stack.output("ApiUrl").unwrap();
+        assert_eq!(
+            health::join_url(api_url, Some("/health")),
+            "https://abc.execute-api.us-east-1.amazonaws.com/Prod/health"
+        );
+    }
+
+    /// A real HTTP exchange on loopback: unhealthy twice, then healthy. The check GETs the
+    /// path it was given each time, and succeeds on the third attempt.
+    #[test]
+    fn the_check_gets_the_path_until_it_is_healthy() {
+        let listener = TcpListener::bind(("127.0.0.1", 0)).unwrap();
+        let url = format!("http://127.0.0.1:{}/Prod/health", listener.local_addr().unwrap().port());
+        let server = std::thread::spawn(move || {
+            let mut request_lines = Vec::new();
+            for (n, stream) in listener.incoming().take(3).enumerate() {
+                let mut stream = stream.unwrap();
+                let mut line = String::new();
+                BufReader::new(&stream).read_line(&mut line).unwrap();
+                request_lines.push(line.trim().to_string());
+                let (status, body) =
+                    if n < 2 { ("503 Service Unavailable", "{}") } else { ("200 OK", r#"{"status": "healthy"}"#) };
+                let _ = write!(stream, "HTTP/1.0 {status}\r\nContent-Length: {}\r\n\r\n{body}", body.len());
+            }
+            request_lines
+        });
+        let sh = Shell::new().unwrap();
+        let python = crate::sys::tools::host_python().unwrap();
+        let expected = serde_json::json!({"status": "healthy"});
+        let answer =
+            http_health(&sh, &python, &url, Duration::from_secs(60), ExpectedStatus::default(), Some(&expected))
+                .unwrap();
+        assert!(answer.starts_with("200 "), "{answer}");
+        let lines = server.join().unwrap();
+        assert_eq!(lines, ["GET /Prod/health HTTP/1.1"; 3]);
     }
 }

@@ -1,0 +1,160 @@
+//! Guard `secret-file`: files that are likely credentials must not ship in the function.
+//!
+//! A Lambda package is readable by everyone who may read the function's code (the console's
+//! download button, `lambda get-function`), so a private key, a cloud `credentials` file or a
+//! package manager's token file in it is a leaked secret. Judged by name (`credentials`,
+//! `.pgpass`, `.npmrc`, `.netrc`, `.env`, `id_rsa` and its kin, `*.pem`, `*.key`) and by
+//! content: a file that starts with a PEM or OpenSSH private-key header is a private key
+//! whatever it is called. A `.pem` holding only certificates (certifi's `cacert.pem`) is
+//! public and passes. The file's content is never printed.
+
+use std::ffi::OsStr;
+use std::io::Read;
+use std::path::Path;
+
+use ignore::WalkBuilder;
+
+use super::files::FileContext;
+use super::Finding;
+
+pub const GUARD: &str = "secret-file";
+
+/// Names that hold credentials by convention.
+const SECRET_NAMES: [&str; 11] = [
+    "credentials",
+    ".pgpass",
+    ".npmrc",
+    ".netrc",
+    ".env",
+    ".pypirc",
+    "id_rsa",
+    "id_dsa",
+    "id_ecdsa",
+    "id_ed25519",
+    ".git-credentials",
+];
+
+/// How much of a file's start is read for a key header: headers come first.
+const HEADER_WINDOW: usize = 4096;
+
+/// Why a file looks like a secret, if it does.
+pub fn classify(name: &OsStr, start: &[u8]) -> Option<&'static str> {
+    if starts_with_private_key(start) {
+        return Some("a private key (its content starts with a private-key header)");
+    }
+    let name = name.as_encoded_bytes();
+    if SECRET_NAMES.iter().any(|secret| name == secret.as_bytes()) {
+        return Some("a credentials file by its name");
+    }
+    if name.ends_with(b".key") {
+        return Some("a key file by its name (*.key)");
+    }
+    if name.ends_with(b".pem") && !only_certificates(start) {
+        return Some("a PEM file that is not only certificates (*.pem)");
+    }
+    None
+}
+
+fn starts_with_private_key(start: &[u8]) -> bool {
+    let text = start.trim_ascii_start();
+    (text.starts_with(b"-----BEGIN ") && first_line(text).ends_with(b"PRIVATE KEY-----"))
+        || text.starts_with(b"PuTTY-User-Key-File-")
+}
+
+fn first_line(text: &[u8]) -> &[u8] {
+    let end = memchr::memchr(b'\n', text).unwrap_or(text.len());
+    text[..end].trim_ascii_end()
+}
+
+/// True for a PEM file whose every block is a certificate (a CA bundle), judged on its start.
+fn only_certificates(start: &[u8]) -> bool {
+    let mut saw_certificate = false;
+    for line in start.split(|b| *b == b'\n') {
+        let line = line.trim_ascii();
+        if line.starts_with(b"-----BEGIN ") {
+            if line != b"-----BEGIN CERTIFICATE-----" && line != b"-----BEGIN TRUSTED CERTIFICATE-----" {
+                return false;
+            }
+            saw_certificate = true;
+        }
+    }
+    saw_certificate
+}
+
+/// Every likely secret below the scan's root (hidden files included: sam ships them).
+pub fn check(ctx: &FileContext) -> Vec<Finding> {
+    let mut findings = Vec::new();
+    let walker = WalkBuilder::new(ctx.root())
+        .standard_filters(false)
+        .follow_links(false)
+        .sort_by_file_name(|a, b| a.cmp(b))
+        .build();
+    for entry in walker.flatten() {
+        if !entry.file_type().is_some_and(|t| t.is_file()) {
+            continue;
+        }
+        let path = entry.path();
+        let Some(why) = classify(entry.file_name(), &read_start(path)) else { continue };
+        findings.push(Finding::new(
+            GUARD,
+            ctx.shown(path),
+            format!("{why}: it would ship inside the function package"),
+            "anyone who can read the function's code (lambda get-function, the console's download) reads the secret",
+            fix(ctx, path),
+        ));
+    }
+    findings
+}
+
+fn fix(ctx: &FileContext, path: &Path) -> String {
+    let shown = match ctx.remedy_origin(path) {
+        Some(origin) => ctx.shell(&origin),
+        None => ctx.shell(path),
+    };
+    format!(
+        "move it out of the source (rm {shown}, and keep it out with .gitignore), rotate the secret it held, and read it at run time from Secrets Manager; if it is not a secret, rerun with --allow {GUARD}"
+    )
+}
+
+fn read_start(path: &Path) -> Vec<u8> {
+    let mut start = Vec::with_capacity(HEADER_WINDOW);
+    if let Ok(file) = std::fs::File::open(path) {
+        let _ = file.take(HEADER_WINDOW as u64).read_to_end(&mut start);
+    }
+    start
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn keys_are_found_by_content_whatever_their_name() {
+        for header in [
+            "-----BEGIN OPENSSH PRIVATE KEY-----\nb3Blbn\n",
+            "-----BEGIN RSA PRIVATE KEY-----\r\nMIIE\n",
+            "\n-----BEGIN PRIVATE KEY-----\nMII\n",
+            "-----BEGIN EC PRIVATE KEY-----\n",
+            "-----BEGIN ENCRYPTED PRIVATE KEY-----\n",
+            "PuTTY-User-Key-File-3: ssh-ed25519\n",
+        ] {
+            assert!(classify(OsStr::new("notes.txt"), header.as_bytes()).is_some(), "{header}");
+        }
+        assert_eq!(classify(OsStr::new("keys.py"), b"KEY = '-----BEGIN RSA PRIVATE KEY-----'"), None);
+    }
+
+    #[test]
+    fn credential_names_are_found_and_certificate_bundles_pass() {
+        for name in ["credentials", ".pgpass", ".npmrc", ".netrc", ".env", "id_rsa", "id_ed25519", "server.key"] {
+            assert!(classify(OsStr::new(name), b"anything").is_some(), "{name}");
+        }
+        assert!(classify(OsStr::new("client.pem"), b"-----BEGIN CERTIFICATE-----\nMII\n-----BEGIN PRIVATE KEY-----\n")
+            .is_some());
+        assert!(classify(OsStr::new("client.pem"), b"opaque").is_some());
+        assert_eq!(
+            classify(OsStr::new("cacert.pem"), b"\n# Issuer: CN=GlobalSign\n-----BEGIN CERTIFICATE-----\nMII\n"),
+            None
+        );
+        assert_eq!(classify(OsStr::new("credentials.py"), b"def load(): ..."), None);
+    }
+}
