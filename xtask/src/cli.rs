@@ -40,6 +40,9 @@ pub enum Command {
     /// Build, run the AWS preflight, `sam deploy`, check the deployed stack, record the attempt.
     #[command(name = LAMBDA_DEPLOY)]
     LambdaDeploy(DeployArgs),
+    /// Check the audit log's hash chain, or show its attempts as a table.
+    #[command(name = LAMBDA_AUDIT)]
+    LambdaAudit(AuditArgs),
     /// From a failed deploy or a broken live function to the cause and the fix (read-only).
     #[command(name = LAMBDA_DOCTOR)]
     LambdaDoctor(DoctorArgs),
@@ -52,6 +55,7 @@ pub const LAMBDA_CHECK: &str = "lambda-check";
 pub const LAMBDA_INIT: &str = "lambda-init";
 pub const BENCH: &str = "bench";
 pub const LAMBDA_DEPLOY: &str = "lambda-deploy";
+pub const LAMBDA_AUDIT: &str = "lambda-audit";
 pub const LAMBDA_DOCTOR: &str = "lambda-doctor";
 
 impl Command {
@@ -63,6 +67,7 @@ impl Command {
             Command::LambdaInit(_) => LAMBDA_INIT,
             Command::Bench(_) => BENCH,
             Command::LambdaDeploy(_) => LAMBDA_DEPLOY,
+            Command::LambdaAudit(_) => LAMBDA_AUDIT,
             Command::LambdaDoctor(_) => LAMBDA_DOCTOR,
         }
     }
@@ -99,6 +104,14 @@ pub struct CheckArgs {
     /// Show this guard's findings but do not fail on them, for this run only (repeatable).
     #[arg(long = "allow", value_name = "GUARD")]
     pub allow: Vec<String>,
+    /// With --deployed: the samconfig.toml environment whose live functions are compared.
+    #[arg(long, requires = "deployed", value_name = "ENV")]
+    pub env: Option<String>,
+    /// Instead of the guards: whether the code Lambda runs in ENV is the build at hand (its
+    /// CodeSha256 against the build's reproducible zip, else the audit log's record of the
+    /// deploy and that deploy's artifact digest). Exits 1 when it is not, or cannot be told.
+    #[arg(long, requires = "env", conflicts_with = "dir")]
+    pub deployed: bool,
 }
 
 #[derive(Debug, Args)]
@@ -172,6 +185,29 @@ pub struct InitArgs {
     pub template: Option<PathBuf>,
 }
 
+#[derive(Debug, Args)]
+pub struct AuditArgs {
+    #[command(subcommand)]
+    pub command: AuditCommand,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum AuditCommand {
+    /// Check the hash chain; names the first broken line and exits 1 when there is one.
+    Verify {
+        /// The log [default: the configured deploy log].
+        file: Option<PathBuf>,
+    },
+    /// Print the attempts as a table: env, time, who, commit, artifact digest, result.
+    Show {
+        /// The log [default: the configured deploy log].
+        file: Option<PathBuf>,
+        /// Only this environment's attempts.
+        #[arg(long)]
+        env: Option<String>,
+    },
+}
+
 #[cfg(test)]
 mod tests {
     use clap::CommandFactory;
@@ -182,7 +218,10 @@ mod tests {
     #[test]
     fn command_names_are_clap_names() {
         let clap_names: Vec<String> = Cli::command().get_subcommands().map(|c| c.get_name().to_string()).collect();
-        assert_eq!(clap_names, [LAMBDA_BUILD, LAMBDA_CHECK, LAMBDA_INIT, BENCH, LAMBDA_DEPLOY, LAMBDA_DOCTOR]);
+        assert_eq!(
+            clap_names,
+            [LAMBDA_BUILD, LAMBDA_CHECK, LAMBDA_INIT, BENCH, LAMBDA_DEPLOY, LAMBDA_AUDIT, LAMBDA_DOCTOR]
+        );
         let cli = Cli::try_parse_from(["cargo xtask", "lambda-deploy", "--env", "dev"]).unwrap();
         assert_eq!(cli.command.name(), LAMBDA_DEPLOY);
     }

@@ -10,6 +10,7 @@
 //! - [`render`]: pure text from that record: the JSON report, GitHub annotations, the summary;
 //! - [`ui`]: how the run talks to a terminal or a CI job;
 //! - [`guards`]: pure checks from files to findings;
+//! - [`evidence`]: artifact digests, SBOMs, packages and the chained audit log (issue 14);
 //! - [`build`]: the build's machinery (copy, clean, sam build, fingerprint);
 //! - [`project`]: the repository's configuration, layout, template and samconfig;
 //! - [`python`]: parsers for Python's packaging formats;
@@ -22,6 +23,7 @@ pub mod build;
 pub mod cli;
 pub mod commands;
 pub mod diagnosis;
+pub mod evidence;
 pub mod guards;
 pub mod project;
 pub mod python;

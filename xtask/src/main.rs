@@ -21,6 +21,7 @@ fn main() -> ExitCode {
         Command::LambdaInit(args) => commands::init::run(args),
         Command::Bench(args) => commands::bench::run(args),
         Command::LambdaDeploy(args) => commands::deploy::run(args),
+        Command::LambdaAudit(args) => commands::audit::run(args),
         Command::LambdaDoctor(args) => commands::doctor::run(args),
     };
     session.conclude(cli.command.name(), result)

@@ -18,6 +18,7 @@ use anyhow::{Context, Result};
 use ignore::WalkBuilder;
 use serde::{Deserialize, Serialize};
 
+use crate::evidence::BuildEvidence;
 use crate::project::layout;
 
 /// 2: racy files by content hash, names escaped byte for byte (see [`crate::render::quote::escaped`]).
@@ -163,6 +164,9 @@ struct Manifest {
     format: u32,
     inputs: Fingerprint,
     outputs: Fingerprint,
+    /// What the build produced, by content (issue 14): copied into each deploy's audit line.
+    #[serde(default)]
+    evidence: BuildEvidence,
 }
 
 /// Where the manifest lives: beside the build output, in SAM's own work dir.
@@ -194,6 +198,13 @@ pub fn check(sam_dir: &Path, build_dir: &Path, inputs: &Fingerprint) -> std::res
     Ok(())
 }
 
+/// The evidence of the last successful build, when its manifest is there and readable.
+pub fn recorded_evidence(sam_dir: &Path) -> Option<BuildEvidence> {
+    let text = fs::read_to_string(manifest_path(sam_dir)).ok()?;
+    let manifest: Manifest = serde_json::from_str(&text).ok()?;
+    Some(manifest.evidence).filter(|e| !e.artifacts.is_empty())
+}
+
 /// Removes the manifest before a build starts, so an interrupted build is never taken for a
 /// current one.
 pub fn invalidate(sam_dir: &Path) -> Result<()> {
@@ -208,8 +219,8 @@ pub fn invalidate(sam_dir: &Path) -> Result<()> {
 
 /// Records a successful build; written to a temp file and renamed, so a reader never sees
 /// half a manifest.
-pub fn record(sam_dir: &Path, build_dir: &Path, inputs: Fingerprint) -> Result<()> {
-    let manifest = Manifest { format: FORMAT, inputs, outputs: outputs(build_dir) };
+pub fn record(sam_dir: &Path, build_dir: &Path, inputs: Fingerprint, evidence: BuildEvidence) -> Result<()> {
+    let manifest = Manifest { format: FORMAT, inputs, outputs: outputs(build_dir), evidence };
     let path = manifest_path(sam_dir);
     crate::sys::atomic::write_atomically(&path, &serde_json::to_string_pretty(&manifest)?)
 }
@@ -337,7 +348,7 @@ mod tests {
         fs::create_dir_all(build_dir.join("F")).unwrap();
         fs::write(build_dir.join("F/handler.py"), "h").unwrap(); // as sam writes it, now
         let inputs = Fingerprint::default();
-        record(sam_dir.path(), &build_dir, inputs.clone()).unwrap();
+        record(sam_dir.path(), &build_dir, inputs.clone(), BuildEvidence::default()).unwrap();
         assert_eq!(check(sam_dir.path(), &build_dir, &inputs), Ok(()));
     }
 
@@ -350,7 +361,7 @@ mod tests {
         inputs.add("sam", "1.170.0");
 
         assert_eq!(check(sam_dir.path(), &build_dir, &inputs), Err("no previous build".to_string()));
-        record(sam_dir.path(), &build_dir, inputs.clone()).unwrap();
+        record(sam_dir.path(), &build_dir, inputs.clone(), BuildEvidence::default()).unwrap();
         assert_eq!(check(sam_dir.path(), &build_dir, &inputs), Ok(()));
 
         let mut newer = inputs.clone();

@@ -349,8 +349,38 @@ pub fn build(
         }
         Ok(allowed.enforce(findings))
     })?;
-    fingerprint::record(&project.sam_dir(), &project.build_dir(), inputs)?;
+    let evidence = pipeline.step("evidence", || record_evidence(project, &found.targets))?;
+    fingerprint::record(&project.sam_dir(), &project.build_dir(), inputs, evidence)?;
     Ok(sam)
+}
+
+/// The content digest of each build output dir and each function's SBOM, for the manifest.
+fn record_evidence(project: &Project, targets: &[BuildTarget]) -> Result<crate::evidence::BuildEvidence> {
+    let facts: Vec<crate::evidence::FunctionFacts> = targets
+        .iter()
+        .map(|t| crate::evidence::FunctionFacts {
+            logical_id: &t.config.logical_id,
+            runtime: t.template.runtime.as_deref().unwrap_or_default(),
+            architecture: &t.template.architecture,
+        })
+        .collect();
+    let evidence = crate::evidence::record_build(&project.root, &project.sam_dir(), &project.build_dir(), &facts)?;
+    for artifact in &evidence.artifacts {
+        let d = &artifact.digest;
+        eprintln!("    {}: {} ({} files, {} bytes)", artifact.logical_id, d.digest, d.files, d.bytes);
+        if let Some(sbom) = &artifact.sbom {
+            eprintln!("      SBOM {} ({} distributions, {})", sbom.path.display(), sbom.components, sbom.sha256);
+        }
+        if let Some(package) = &artifact.package {
+            eprintln!(
+                "      package {} ({} bytes, reproducible; CodeSha256 once deployed: {})",
+                package.path.display(),
+                package.bytes,
+                package.code_sha256
+            );
+        }
+    }
+    Ok(evidence)
 }
 
 /// Clean of one function dir (shared by the functions in `sharing`): with an allowlist, every

@@ -24,6 +24,9 @@ pub fn run(args: &CheckArgs) -> Result<()> {
     let template = Template::load(&project.template_path(), &project.config.template.display().to_string())?;
     crate::project::samconfig::check_for_sam_build(&project)?;
     let found = resolve_targets(&project, &template)?;
+    if let (true, Some(env)) = (args.deployed, &args.env) {
+        return check_deployed(&project, &found.targets, env);
+    }
     for line in crate::project::target::describe(&found) {
         eprintln!("{line}");
     }
@@ -53,6 +56,105 @@ pub fn run(args: &CheckArgs) -> Result<()> {
         Ok(allowed.enforce(findings))
     });
     pipeline.finish(pre.and(post).and(smoke))
+}
+
+/// `--deployed --env ENV`: each function's live CodeSha256, traced through the audit log to
+/// the build it came from, against the digest of the build output on disk now.
+fn check_deployed(project: &Project, targets: &[crate::project::target::BuildTarget], env_name: &str) -> Result<()> {
+    use crate::aws;
+    use crate::evidence::deployed::{self, Verdict};
+    use crate::project::samconfig::SamConfig;
+
+    let samconfig_shown = project.samconfig().display().to_string();
+    let samconfig = SamConfig::load(&project.path(&project.samconfig()), &samconfig_shown)?;
+    let env = samconfig.environment(env_name)?;
+    let settings = project.config.deploy.environment(&env.name);
+    if settings.rehearsal {
+        bad_input!(
+            "{env_name} is a rehearsal: its local AWS stops when the deploy ends, so nothing stays deployed to compare"
+        )
+    }
+    let region = env
+        .region
+        .clone()
+        .or_else(|| std::env::var("AWS_REGION").ok())
+        .or_else(|| std::env::var("AWS_DEFAULT_REGION").ok())
+        .filter(|r| !r.is_empty());
+    let Some(region) = region else {
+        bad_input!("no region for {env_name}: set region in [{env_name}.deploy.parameters] of {samconfig_shown}, or AWS_REGION")
+    };
+    let log_shown = project.config.deploy.log.display().to_string();
+    let log = match std::fs::read(project.path(&project.config.deploy.log)) {
+        Ok(bytes) => String::from_utf8_lossy(&bytes).into_owned(),
+        Err(err) if err.kind() == std::io::ErrorKind::NotFound => String::new(),
+        Err(err) => return Err(err).with_context(|| format!("reading {log_shown}")),
+    };
+    let sh = xshell::Shell::new()?;
+    let mut pipeline = Pipeline::new("lambda-check");
+    let result = pipeline.step("deployed", || {
+        let executable = aws::locate(&sh, &project.config.deploy.awscli_version)?;
+        let aws = aws::Aws::new(executable, region.clone(), env.profile.clone());
+        let resources = crate::commands::deploy::preflight::stack_resources(&sh, &aws, &env.stack_name)?;
+        let ids: Vec<&str> = targets.iter().map(|t| t.config.logical_id.as_str()).collect();
+        let live = deployed::read(&sh, &aws, &resources, &ids)?;
+        let recorded = crate::build::fingerprint::recorded_evidence(&project.sam_dir());
+        let mut problems = 0;
+        for id in ids {
+            let build_dir = project.build_dir().join(id);
+            if !build_dir.is_dir() {
+                eprintln!("    {id}: no build output at hand ({}): cargo xtask lambda-build makes it", build_dir.display());
+                problems += 1;
+                continue;
+            }
+            let build = crate::evidence::digest::tree_digest(&build_dir)?;
+            let Some(code) = live.iter().find(|c| c.logical_id == id) else {
+                eprintln!("    {id}: stack {} in {region} has no such function: nothing of it is deployed", env.stack_name);
+                problems += 1;
+                continue;
+            };
+            // The build's own reproducible zip settles it without the log.
+            let package = recorded
+                .as_ref()
+                .and_then(|e| e.artifacts.iter().find(|a| a.logical_id == id && a.digest.digest == build.digest))
+                .and_then(|a| a.package.as_ref())
+                .and_then(|p| std::fs::read(project.root.join(&p.path)).ok().map(|bytes| (p.path.clone(), crate::evidence::code_sha256(&bytes))));
+            if let Some((path, code_sha256)) = package.as_ref().filter(|(_, sha)| *sha == code.code_sha256) {
+                eprintln!(
+                    "    {id}: the live code is the build at hand ({}): {} runs CodeSha256 {code_sha256}, that of its reproducible package {}",
+                    build.digest,
+                    code.function_name,
+                    path.display()
+                );
+                continue;
+            }
+            let commit = |c: &Option<String>| c.as_deref().map(|c| c.chars().take(12).collect::<String>()).unwrap_or_else(|| "no commit".into());
+            match deployed::verdict(&log, &env.name, id, &code.code_sha256, &build.digest) {
+                Verdict::ThisBuild { line, started_at, commit: c } => eprintln!(
+                    "    {id}: the live code is the build at hand ({}): {} runs CodeSha256 {}, deployed {started_at} from {} ({log_shown}:{line})",
+                    build.digest, code.function_name, code.code_sha256, commit(&c)
+                ),
+                Verdict::OtherBuild { line, started_at, commit: c, artifact_digest } => {
+                    eprintln!(
+                        "    {id}: the live code is NOT the build at hand: {} runs CodeSha256 {}, the build {} deployed {started_at} from {} ({log_shown}:{line}); the build at hand is {}",
+                        code.function_name, code.code_sha256, artifact_digest.as_deref().unwrap_or("of unrecorded digest"), commit(&c), build.digest
+                    );
+                    problems += 1;
+                }
+                Verdict::Unrecorded => {
+                    eprintln!(
+                        "    {id}: {} runs CodeSha256 {}, which no deploy in {log_shown} recorded for {}: it was deployed by other means (console, another tool) or its audit line is missing",
+                        code.function_name, code.code_sha256, env.name
+                    );
+                    problems += 1;
+                }
+            }
+        }
+        if problems > 0 {
+            anyhow::bail!("{problems} function(s) of {} are not shown to run the build at hand", env.name);
+        }
+        Ok(())
+    });
+    pipeline.finish(result)
 }
 
 fn check_directory(args: &CheckArgs, dir: &std::path::Path, allowed: &Allowed) -> Result<()> {

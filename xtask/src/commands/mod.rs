@@ -1,6 +1,7 @@
 //! One module per command. A command may use any shared module; no shared module uses a
 //! command.
 
+pub mod audit;
 pub mod bench;
 pub mod build;
 pub mod check;

@@ -75,6 +75,9 @@ pub struct EnvironmentSettings {
     /// The post-deploy check: `"off"`, or `{ output, path, expect_status, expect_json }`
     /// (see [`super::health`]). Read as a value and checked in `validate`, for clear errors.
     pub health_check: Option<toml::Value>,
+    /// An S3 bucket with Object Lock (compliance mode) and versioning: each audit line is also
+    /// put there as its own object. Required for protected environments.
+    pub audit_bucket: Option<String>,
 }
 
 fn default_log() -> PathBuf {
@@ -113,6 +116,9 @@ impl DeploySettings {
                     )
                 }
             }
+            if env.audit_bucket.as_deref().is_some_and(|b| b.trim().is_empty()) {
+                bad_input!("[workspace.metadata.lambda.deploy.environments.{name}] audit_bucket is empty: remove it or name an S3 bucket with Object Lock")
+            }
             if name == REHEARSAL_ENV && env.rehearsal == Some(false) {
                 bad_input!("[workspace.metadata.lambda.deploy.environments.{name}] rehearsal = false: the environment named {REHEARSAL_ENV} is reserved for the rehearsal against moto and never reaches a real account; remove the line, or give the real environment another name")
             }
@@ -138,6 +144,7 @@ impl DeploySettings {
             health_timeout: Duration::from_secs(env.health_timeout_seconds.unwrap_or(self.health_timeout_seconds)),
             rehearsal: name == REHEARSAL_ENV || env.rehearsal.unwrap_or(false),
             health_check: HealthCheckSetting::parse(env.health_check.as_ref(), &table).unwrap_or_default(),
+            audit_bucket: env.audit_bucket,
         }
     }
 }
@@ -149,6 +156,7 @@ pub struct ResolvedEnvironment {
     pub secret_prefix: Option<String>,
     pub health_timeout: Duration,
     pub rehearsal: bool,
+    pub audit_bucket: Option<String>,
     pub health_check: HealthCheckSetting,
 }
 

@@ -80,6 +80,12 @@ pub struct Metadata {
     /// PEP 508 requirement strings, markers included.
     pub requires_dist: Vec<String>,
     pub requires_python: Option<String>,
+    /// `License-Expression` (PEP 639, SPDX), for the SBOM.
+    pub license_expression: Option<String>,
+    /// The older free-text `License` header; some projects put the whole license text here.
+    pub license: Option<String>,
+    /// `Classifier: License :: ...` values, without the `License :: ` prefix.
+    pub license_classifiers: Vec<String>,
 }
 
 pub fn parse_metadata(text: &str) -> Metadata {
@@ -90,6 +96,13 @@ pub fn parse_metadata(text: &str) -> Metadata {
             "version" => metadata.version = value,
             "requires-dist" => metadata.requires_dist.push(value),
             "requires-python" => metadata.requires_python = Some(value),
+            "license-expression" => metadata.license_expression = Some(value),
+            "license" if !value.is_empty() => metadata.license = Some(value),
+            "classifier" => {
+                if let Some(license) = value.strip_prefix("License :: ") {
+                    metadata.license_classifiers.push(license.to_string());
+                }
+            }
             _ => {}
         }
     }

@@ -3,8 +3,8 @@
 
 pub mod atomic;
 pub mod git;
-pub mod listener;
 pub mod interpreters;
+pub mod listener;
 pub mod lock;
 pub mod orphans;
 pub mod owned_dir;

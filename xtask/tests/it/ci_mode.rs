@@ -271,7 +271,16 @@ fn json_report_of_a_successful_build_lists_every_step_and_validates() {
     let names: Vec<&str> = report["steps"].as_array().unwrap().iter().map(|s| s["name"].as_str().unwrap()).collect();
     assert_eq!(
         names,
-        ["sam-cli", "copy-backend", "clean", "pre-build-guards", "sam-build", "post-build-guards", "smoke-test"]
+        [
+            "sam-cli",
+            "copy-backend",
+            "clean",
+            "pre-build-guards",
+            "sam-build",
+            "post-build-guards",
+            "smoke-test",
+            "evidence"
+        ]
     );
     assert_eq!(
         report["result"],

@@ -13,6 +13,7 @@ mod deploy;
 mod deploy_any_app;
 mod deploy_promises;
 mod doctor;
+mod evidence;
 mod faults;
 mod guards;
 mod incremental;

@@ -2,16 +2,14 @@
 //! interrupted), appended to the file named in the config. It records who deployed what,
 //! where, from which commit and how each step went; it never holds a secret value.
 //!
-//! The line is written with one `write` on a file opened for appending, under an exclusive
-//! lock, then synced: concurrent runs never interleave their lines, and a crash leaves either
-//! the whole line or none of it.
+//! The line is written by the hash-chained log of `evidence::audit_log`: one `write` under an
+//! exclusive lock, synced, carrying the SHA-256 of the line before it.
 
 use std::fs::OpenOptions;
-use std::io::Write;
 use std::path::Path;
 use std::time::{SystemTime, UNIX_EPOCH};
 
-use anyhow::{Context, Result};
+use anyhow::Result;
 use serde::Serialize;
 
 use crate::run::record::{Outcome, StepRecord};
@@ -69,6 +67,9 @@ pub struct AuditRecord {
     pub exit_status: u8,
     /// The failure, one line, scrubbed of secrets.
     pub error: Option<String>,
+    /// Artifact digests and SBOMs, the approver, the deployed CodeSha256 (issue 14).
+    #[serde(flatten)]
+    pub evidence: crate::evidence::AttemptEvidence,
 }
 
 pub fn audit_steps(steps: &[StepRecord]) -> Vec<AuditStep> {
@@ -121,22 +122,9 @@ pub fn check_appendable(log: &Path, shown: &str) -> Result<()> {
     }
 }
 
-/// Appends the record as one line.
-pub fn append(log: &Path, record: &AuditRecord) -> Result<()> {
-    let mut line = serde_json::to_string(record).context("serialising the audit record")?;
-    line.push('\n');
-    if let Some(dir) = log.parent().filter(|d| !d.as_os_str().is_empty()) {
-        std::fs::create_dir_all(dir).with_context(|| format!("creating {}", dir.display()))?;
-    }
-    let mut file = OpenOptions::new()
-        .create(true)
-        .append(true)
-        .open(log)
-        .with_context(|| format!("opening the audit log {}", log.display()))?;
-    file.lock().with_context(|| format!("locking the audit log {}", log.display()))?;
-    file.write_all(line.as_bytes()).with_context(|| format!("appending to the audit log {}", log.display()))?;
-    file.sync_data().with_context(|| format!("syncing the audit log {}", log.display()))?;
-    Ok(())
+/// Appends the record as the next line of the hash-chained log; returns the line.
+pub fn append(log: &Path, record: &AuditRecord) -> Result<String> {
+    crate::evidence::audit_log::append(log, record)
 }
 
 /// `2026-01-08T14:03:09.123Z`: RFC 3339 in UTC, milliseconds.
@@ -181,6 +169,7 @@ mod tests {
             result,
             exit_status: 1,
             error: Some("x".into()),
+            evidence: Default::default(),
         }
     }
 

@@ -91,6 +91,11 @@ struct Attempt {
     deployer: Option<String>,
     change_set_id: Option<String>,
     no_changes: Option<bool>,
+    deployed: Vec<crate::evidence::deployed::DeployedCode>,
+    /// The aws CLI as the attempt set it up, and the rehearsal's moto: the audit line is
+    /// copied to the audit bucket after the attempt, through the same endpoint.
+    aws: Option<Aws>,
+    local_aws: Option<moto::MotoServer>,
     health: Option<health::HealthRecord>,
 }
 
@@ -108,14 +113,15 @@ pub fn run(args: &DeployArgs) -> Result<()> {
     let result = deploy(&mut pipeline, &sh, &plan, prerequisites, &git, &mut attempt);
 
     let record = audit_record(&plan, &git, &attempt, &pipeline, started_at, &result);
-    let logged = audit::append(&plan.log_path, &record);
+    let logged = audit::append(&plan.log_path, &record)
+        .and_then(|line| copy_to_audit_bucket(&sh, &plan, &attempt, &record.started_at, &line).map(|()| line));
     // The same record goes into the --json report and the CI step summary.
     if let Ok(value) = serde_json::to_value(&record) {
         pipeline.set_deploy_record(value);
     }
     let shown_log = project.config.deploy.log.display();
     let result = match logged {
-        Ok(()) => {
+        Ok(_line) => {
             let result_text = serde_json::to_value(record.result).unwrap_or_default();
             eprintln!(
                 "[{LAMBDA_DEPLOY}] audit: {} attempt appended to {shown_log}",
@@ -135,6 +141,31 @@ pub fn run(args: &DeployArgs) -> Result<()> {
         }
     };
     pipeline.finish(result)
+}
+
+/// The line, once written locally, into the environment's audit bucket (when it has one).
+fn copy_to_audit_bucket(sh: &Shell, plan: &Plan, attempt: &Attempt, started_at: &str, line: &str) -> Result<()> {
+    let Some(bucket) = &plan.settings.audit_bucket else { return Ok(()) };
+    let aws = match &attempt.aws {
+        Some(aws) => aws.clone(),
+        // Stopped before the aws step (an offline check): the attempt is recorded all the same.
+        None if !plan.settings.rehearsal => {
+            let executable = aws::locate(sh, &plan.project.config.deploy.awscli_version)?;
+            Aws::new(executable, plan.region.clone(), plan.env.profile.clone())
+        }
+        None => {
+            eprintln!(
+                "[lambda-deploy] audit: the rehearsal stopped before its local AWS started; the line stays local only"
+            );
+            return Ok(());
+        }
+    };
+    let key = crate::evidence::audit_bucket::object_key(&plan.env.name, started_at, line);
+    let scratch = plan.project.sam_dir().join(".aws-sam");
+    crate::evidence::audit_bucket::upload(sh, &aws, bucket, &key, line, &scratch)
+        .with_context(|| format!("copying the audit line to s3://{bucket}/{key} (it is in the local log)"))?;
+    eprintln!("[lambda-deploy] audit: copied to s3://{bucket}/{key}");
+    Ok(())
 }
 
 fn audit_record(
@@ -181,6 +212,16 @@ fn audit_record(
         result: outcome,
         exit_status,
         error,
+        evidence: crate::evidence::AttemptEvidence {
+            artifacts: crate::build::fingerprint::recorded_evidence(&plan.project.sam_dir())
+                .map(|e| e.artifacts)
+                .unwrap_or_default(),
+            approval: crate::evidence::approval::Approval::detect(
+                |name| std::env::var(name).ok(),
+                || crate::evidence::approval::git_identity(&plan.project.root),
+            ),
+            deployed: attempt.deployed.clone(),
+        },
     }
 }
 
@@ -206,6 +247,9 @@ fn plan<'a>(
     }
     if settings.protected && !args.yes && !crate::ui::can_prompt() {
         bad_input!("{name} is a protected environment and there is no terminal to confirm on: pass --yes to deploy it")
+    }
+    if settings.protected && !settings.rehearsal && settings.audit_bucket.is_none() {
+        bad_input!("{name} is a protected environment without audit_bucket: add audit_bucket = \"<S3 bucket with Object Lock in compliance mode and versioning>\" to {settings_table} in Cargo.toml")
     }
     if args.dry_run && args.replace_failed_stack {
         bad_input!("--replace-failed-stack deletes a stack and --dry-run changes nothing: use one of them")
@@ -458,13 +502,12 @@ fn deploy(
     // Values computed on the way (the rehearsal's VPC, a discovered endpoint) override
     // samconfig's; every template parameter is then passed explicitly.
     let mut computed: Vec<(String, String)> = Vec::new();
-    let _local_aws = if plan.settings.rehearsal {
+    if plan.settings.rehearsal {
         let (server, seeded) = pipeline.step("local-aws", || start_local_aws(sh, plan, &mut aws))?;
         computed.extend(seeded);
-        Some(server)
-    } else {
-        None
-    };
+        attempt.local_aws = Some(server);
+    }
+    attempt.aws = Some(aws.clone());
 
     pipeline.step("aws-account", || {
         let identity = match &plan.identity {
@@ -479,6 +522,19 @@ fn deploy(
         }
         Ok(())
     })?;
+
+    if let Some(bucket) = &plan.settings.audit_bucket {
+        pipeline.step("audit-bucket", || {
+            let setting = format!("[workspace.metadata.lambda.deploy.environments.{}] audit_bucket", env.name);
+            match crate::evidence::audit_bucket::check(sh, &aws, bucket, &setting)? {
+                Ok(found) => {
+                    eprintln!("    {found}");
+                    Ok(())
+                }
+                Err(problem) => Err(anyhow::Error::new(Aborted(problem))),
+            }
+        })?;
+    }
 
     let existing = pipeline.step("stack-state", || {
         let Some(found) = preflight::describe_stack(sh, &aws, stack)? else {
@@ -612,6 +668,12 @@ fn deploy(
 
     let checked = (|| {
         let deployed = pipeline.step("stack-status", || post_deploy::stack_complete(sh, &aws, stack))?;
+        pipeline.step("deployed-code", || {
+            let ids: Vec<&str> = plan.found.targets.iter().map(|t| t.config.logical_id.as_str()).collect();
+            let resources = preflight::stack_resources(sh, &aws, stack)?;
+            attempt.deployed = crate::evidence::deployed::read_step(sh, &aws, stack, &resources, &ids)?;
+            Ok(())
+        })?;
         pipeline.step("endpoint-ingress-after", || {
             let resources = preflight::stack_resources(sh, &aws, stack)?;
             let subjects = preflight::ingress_subjects(&plan.template, &parameters, Some(&deployed), &resources);
@@ -702,6 +764,10 @@ fn start_local_aws(sh: &Shell, plan: &Plan, aws: &mut Aws) -> Result<(moto::Moto
         let shown: Vec<String> = plan.placeholders.iter().map(|(k, v)| format!("{k}={v}")).collect();
         eprintln!("    placeholders for parameters with no Default and no override: {}", shown.join(", "));
         seeded.overrides.extend(plan.placeholders.iter().cloned());
+    }
+    if let Some(bucket) = &plan.settings.audit_bucket {
+        crate::evidence::audit_bucket::create_locked(sh, aws, bucket)?;
+        eprintln!("    audit bucket {bucket} (Object Lock, COMPLIANCE, 7 years)");
     }
     Ok((server, seeded.overrides))
 }

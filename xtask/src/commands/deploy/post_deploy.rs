@@ -153,7 +153,6 @@ pub fn health_backoff() -> impl Iterator<Item = Duration> {
     std::iter::successors(Some(Duration::from_secs(1)), |d| Some((*d * 2).min(Duration::from_secs(15))))
 }
 
-
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -174,7 +173,10 @@ mod tests {
         )
         .unwrap();
         let api_url = stack.output("ApiUrl").unwrap();
-        assert_eq!(health::join_url(api_url, Some("/health")), "https://abc.execute-api.us-east-1.amazonaws.com/Prod/health");
+        assert_eq!(
+            health::join_url(api_url, Some("/health")),
+            "https://abc.execute-api.us-east-1.amazonaws.com/Prod/health"
+        );
     }
 
     /// A real HTTP exchange on loopback: unhealthy twice, then healthy. The check GETs the
@@ -199,8 +201,9 @@ mod tests {
         let sh = Shell::new().unwrap();
         let python = crate::sys::tools::host_python().unwrap();
         let expected = serde_json::json!({"status": "healthy"});
-        let answer = http_health(&sh, &python, &url, Duration::from_secs(60), ExpectedStatus::default(), Some(&expected))
-            .unwrap();
+        let answer =
+            http_health(&sh, &python, &url, Duration::from_secs(60), ExpectedStatus::default(), Some(&expected))
+                .unwrap();
         assert!(answer.starts_with("200 "), "{answer}");
         let lines = server.join().unwrap();
         assert_eq!(lines, ["GET /Prod/health HTTP/1.1"; 3]);

@@ -1,0 +1,292 @@
+//! Reproducible deployment packages: the xtask zips each function's build output itself and
+//! points the built template's `CodeUri` at the zip, which `sam deploy` then uploads as it is
+//! (a `CodeUri` naming a file is uploaded unchanged; only a directory is zipped by sam).
+//!
+//! sam's own zip follows `os.walk`, whose order is the file system's (tmpfs lists newest
+//! first, ext4 by a per-file-system hash), and takes each file's mode from the disk (umask):
+//! two checkouts of one commit can upload different bytes and get different `CodeSha256`s
+//! (aws-sam-cli issue #4645). Here the entries are sorted by path, every timestamp is the same
+//! fixed time (`SOURCE_DATE_EPOCH` when set, else the commit's time), modes are normalised to
+//! 0644 or 0755, and deflate runs at a fixed level in a pinned miniz_oxide: the same build
+//! output gives the same bytes, hence the same `CodeSha256`.
+
+use std::fs;
+use std::io::Write;
+use std::os::unix::ffi::OsStrExt;
+use std::os::unix::fs::PermissionsExt;
+use std::path::{Path, PathBuf};
+use std::time::{Duration, UNIX_EPOCH};
+
+use anyhow::{bail, Context, Result};
+
+/// Deflate level 6: zlib's default, the usual trade of size for time.
+const LEVEL: u8 = 6;
+
+/// One file to store: its path in the zip and where its bytes are.
+struct Member {
+    name: Vec<u8>,
+    source: PathBuf,
+    executable: bool,
+}
+
+/// The fixed time of every entry: `SOURCE_DATE_EPOCH` (reproducible-builds.org), else the
+/// commit time the caller passes, else the DOS epoch (1980-01-01).
+pub fn entry_time(source_date_epoch: Option<&str>, commit_time: Option<u64>) -> Result<u64> {
+    match source_date_epoch.map(str::trim).filter(|v| !v.is_empty()) {
+        Some(value) => match value.parse::<u64>() {
+            Ok(seconds) => Ok(seconds),
+            Err(_) => crate::bad_input!("SOURCE_DATE_EPOCH={value:?} is not a number of seconds since 1970: unset it or set it to e.g. $(git log -1 --format=%ct)"),
+        },
+        None => Ok(commit_time.unwrap_or(DOS_EPOCH)),
+    }
+}
+
+const DOS_EPOCH: u64 = 315_532_800;
+
+/// Zips everything below `root` into `zip`, reproducibly; returns the zip's bytes written.
+/// A symlink is stored as the file it points to when that stays inside `root` (as sam does);
+/// one pointing out of it is refused rather than followed.
+pub fn write_zip(root: &Path, zip: &Path, time: u64) -> Result<u64> {
+    let mut members = Vec::new();
+    collect(root, root, &mut members)?;
+    members.sort_by(|a, b| a.name.cmp(&b.name));
+    let (dos_time, dos_date) = dos_date_time(time);
+
+    let mut out = Vec::new();
+    let mut central = Vec::new();
+    for member in &members {
+        let data = fs::read(&member.source).with_context(|| format!("reading {}", member.source.display()))?;
+        let crc = crc32(&data);
+        let (method, stored) = if data.is_empty() {
+            (0u16, Vec::new())
+        } else {
+            (8u16, miniz_oxide::deflate::compress_to_vec(&data, LEVEL))
+        };
+        let offset = out.len();
+        if offset > u32::MAX as usize || data.len() > u32::MAX as usize || stored.len() > u32::MAX as usize {
+            bail!("{}: the package would need zip64, which Lambda's 250 MB limit never needs", root.display());
+        }
+        let flags: u16 = if member.name.is_ascii() { 0 } else { 0x0800 };
+        let mode: u32 = if member.executable { 0o100755 } else { 0o100644 };
+        // Local file header.
+        out.extend_from_slice(&0x0403_4b50u32.to_le_bytes());
+        out.extend_from_slice(&20u16.to_le_bytes());
+        out.extend_from_slice(&flags.to_le_bytes());
+        out.extend_from_slice(&method.to_le_bytes());
+        out.extend_from_slice(&dos_time.to_le_bytes());
+        out.extend_from_slice(&dos_date.to_le_bytes());
+        out.extend_from_slice(&crc.to_le_bytes());
+        out.extend_from_slice(&(stored.len() as u32).to_le_bytes());
+        out.extend_from_slice(&(data.len() as u32).to_le_bytes());
+        out.extend_from_slice(&(member.name.len() as u16).to_le_bytes());
+        out.extend_from_slice(&0u16.to_le_bytes());
+        out.extend_from_slice(&member.name);
+        out.extend_from_slice(&stored);
+        // Its central directory record: made by Unix (3), so the mode is honoured.
+        central.extend_from_slice(&0x0201_4b50u32.to_le_bytes());
+        central.extend_from_slice(&((3u16 << 8) | 20).to_le_bytes());
+        central.extend_from_slice(&20u16.to_le_bytes());
+        central.extend_from_slice(&flags.to_le_bytes());
+        central.extend_from_slice(&method.to_le_bytes());
+        central.extend_from_slice(&dos_time.to_le_bytes());
+        central.extend_from_slice(&dos_date.to_le_bytes());
+        central.extend_from_slice(&crc.to_le_bytes());
+        central.extend_from_slice(&(stored.len() as u32).to_le_bytes());
+        central.extend_from_slice(&(data.len() as u32).to_le_bytes());
+        central.extend_from_slice(&(member.name.len() as u16).to_le_bytes());
+        central.extend_from_slice(&[0; 8]); // extra, comment, disk number, internal attributes
+        central.extend_from_slice(&(mode << 16).to_le_bytes());
+        central.extend_from_slice(&(offset as u32).to_le_bytes());
+        central.extend_from_slice(&member.name);
+    }
+    let central_offset = out.len();
+    if members.len() > usize::from(u16::MAX) || central_offset > u32::MAX as usize {
+        bail!("{}: the package would need zip64 ({} files)", root.display(), members.len());
+    }
+    out.extend_from_slice(&central);
+    out.extend_from_slice(&0x0605_4b50u32.to_le_bytes());
+    out.extend_from_slice(&[0; 4]); // this disk, the central directory's disk
+    out.extend_from_slice(&(members.len() as u16).to_le_bytes());
+    out.extend_from_slice(&(members.len() as u16).to_le_bytes());
+    out.extend_from_slice(&(central.len() as u32).to_le_bytes());
+    out.extend_from_slice(&(central_offset as u32).to_le_bytes());
+    out.extend_from_slice(&0u16.to_le_bytes());
+
+    // Written beside and renamed: a reader never sees half a zip.
+    let dir = zip.parent().unwrap_or(Path::new("."));
+    let mut temp =
+        tempfile::NamedTempFile::new_in(dir).with_context(|| format!("creating a file in {}", dir.display()))?;
+    temp.write_all(&out).with_context(|| format!("writing {}", zip.display()))?;
+    temp.as_file()
+        .set_permissions(fs::Permissions::from_mode(0o644))
+        .with_context(|| format!("writing {}", zip.display()))?;
+    temp.persist(zip).with_context(|| format!("writing {}", zip.display()))?;
+    Ok(out.len() as u64)
+}
+
+fn collect(root: &Path, dir: &Path, members: &mut Vec<Member>) -> Result<()> {
+    for item in fs::read_dir(dir).with_context(|| format!("listing {}", dir.display()))? {
+        let path = item.with_context(|| format!("listing {}", dir.display()))?.path();
+        let meta = fs::symlink_metadata(&path).with_context(|| format!("reading {}", path.display()))?;
+        let source = if meta.file_type().is_symlink() {
+            let resolved =
+                fs::canonicalize(&path).with_context(|| format!("resolving the symlink {}", path.display()))?;
+            let canonical_root = fs::canonicalize(root).with_context(|| format!("resolving {}", root.display()))?;
+            if !resolved.starts_with(&canonical_root) {
+                bail!("{} is a symlink out of the build output (to {}): the package would pull in outside files; remove it", path.display(), resolved.display());
+            }
+            resolved
+        } else {
+            path.clone()
+        };
+        let source_meta = fs::metadata(&source).with_context(|| format!("reading {}", source.display()))?;
+        if source_meta.is_dir() {
+            if meta.file_type().is_symlink() {
+                bail!("{} is a symlink to a directory: store the directory itself in the build output", path.display());
+            }
+            collect(root, &path, members)?;
+        } else if source_meta.is_file() {
+            let relative = path.strip_prefix(root).unwrap_or(&path);
+            members.push(Member {
+                name: relative.as_os_str().as_bytes().to_vec(),
+                source,
+                executable: source_meta.permissions().mode() & 0o111 != 0,
+            });
+        }
+    }
+    Ok(())
+}
+
+/// DOS time and date (2-second resolution, no time zone: UTC here), clamped to 1980-2107.
+fn dos_date_time(seconds: u64) -> (u16, u16) {
+    let seconds = seconds.clamp(DOS_EPOCH, 4_354_819_198);
+    let text = crate::render::time::rfc3339_utc(UNIX_EPOCH + Duration::from_secs(seconds));
+    let number = |range: std::ops::Range<usize>| text[range].parse::<u16>().unwrap_or(0);
+    let (year, month, day) = (number(0..4), number(5..7), number(8..10));
+    let (hour, minute, second) = (number(11..13), number(14..16), number(17..19));
+    ((hour << 11) | (minute << 5) | (second / 2), ((year - 1980) << 9) | (month << 5) | day)
+}
+
+/// CRC-32 (IEEE 802.3), as zip wants it.
+fn crc32(bytes: &[u8]) -> u32 {
+    static TABLE: std::sync::OnceLock<[u32; 256]> = std::sync::OnceLock::new();
+    let table = TABLE.get_or_init(|| {
+        let mut table = [0u32; 256];
+        for (n, slot) in table.iter_mut().enumerate() {
+            let mut c = n as u32;
+            for _ in 0..8 {
+                c = if c & 1 != 0 { 0xEDB8_8320 ^ (c >> 1) } else { c >> 1 };
+            }
+            *slot = c;
+        }
+        table
+    });
+    !bytes.iter().fold(!0u32, |c, &b| table[((c ^ u32::from(b)) & 0xff) as usize] ^ (c >> 8))
+}
+
+/// Points `CodeUri: <logical id>` of each packaged function in sam's built template at its
+/// zip. sam writes that line verbatim; anything else is an error rather than a guess.
+pub fn point_template_at_zips(template_text: &str, zips: &[(String, String)]) -> Result<String> {
+    let mut text = template_text.to_string();
+    for (logical_id, zip_name) in zips {
+        let needle = format!("CodeUri: {logical_id}\n");
+        let found = text.matches(&needle).count();
+        if found != 1 {
+            bail!("the built template has {found} `CodeUri: {logical_id}` lines (expected one): cannot point it at {zip_name}");
+        }
+        text = text.replace(&needle, &format!("CodeUri: {zip_name}\n"));
+    }
+    Ok(text)
+}
+
+/// The commit time (`git log -1 --format=%ct`), for the entries' timestamps.
+pub fn commit_time(root: &Path) -> Option<u64> {
+    let out =
+        std::process::Command::new("git").arg("-C").arg(root).args(["log", "-1", "--format=%ct"]).output().ok()?;
+    String::from_utf8_lossy(&out.stdout).trim().parse().ok().filter(|_| out.status.success())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::time::SystemTime;
+
+    fn tree(root: &Path, order: &[&str], mode: u32) {
+        for name in order {
+            let path = root.join(name);
+            fs::create_dir_all(path.parent().unwrap()).unwrap();
+            fs::write(&path, format!("print('{name}')\n").repeat(50)).unwrap();
+            fs::set_permissions(&path, fs::Permissions::from_mode(mode)).unwrap();
+        }
+    }
+
+    const FILES: [&str; 4] = ["handler.py", "src/app.py", "pkg/__init__.py", "pkg-1.0.dist-info/RECORD"];
+
+    #[test]
+    fn the_same_tree_gives_the_same_bytes_whatever_the_order_mtimes_and_umask() {
+        let (a, b, out) = (tempfile::tempdir().unwrap(), tempfile::tempdir().unwrap(), tempfile::tempdir().unwrap());
+        tree(a.path(), &FILES, 0o644);
+        let mut reversed = FILES;
+        reversed.reverse();
+        tree(b.path(), &reversed, 0o664);
+        fs::File::open(b.path().join("handler.py"))
+            .unwrap()
+            .set_modified(SystemTime::now() - Duration::from_secs(999))
+            .unwrap();
+        write_zip(a.path(), &out.path().join("a.zip"), 1_767_830_400).unwrap();
+        write_zip(b.path(), &out.path().join("b.zip"), 1_767_830_400).unwrap();
+        assert_eq!(fs::read(out.path().join("a.zip")).unwrap(), fs::read(out.path().join("b.zip")).unwrap());
+        write_zip(a.path(), &out.path().join("c.zip"), 1_767_830_402).unwrap();
+        assert_ne!(fs::read(out.path().join("a.zip")).unwrap(), fs::read(out.path().join("c.zip")).unwrap());
+    }
+
+    #[test]
+    fn python_reads_the_zip_with_names_modes_times_and_contents() {
+        let (src, out) = (tempfile::tempdir().unwrap(), tempfile::tempdir().unwrap());
+        tree(src.path(), &FILES, 0o644);
+        fs::write(src.path().join("empty.txt"), "").unwrap();
+        fs::set_permissions(src.path().join("src/app.py"), fs::Permissions::from_mode(0o700)).unwrap();
+        let zip = out.path().join("f.zip");
+        write_zip(src.path(), &zip, 1_767_830_401).unwrap();
+        let script = "import sys, zipfile\nz = zipfile.ZipFile(sys.argv[1])\nassert z.testzip() is None\nfor i in z.infolist(): print(i.filename, oct(i.external_attr >> 16), i.date_time, len(z.read(i)))\n";
+        let output = std::process::Command::new("python3").arg("-c").arg(script).arg(&zip).output().unwrap();
+        assert!(output.status.success(), "{}", String::from_utf8_lossy(&output.stderr));
+        let listing = String::from_utf8(output.stdout).unwrap();
+        let lines: Vec<&str> = listing.lines().collect();
+        assert_eq!(lines[0], "empty.txt 0o100644 (2026, 1, 8, 0, 0, 0) 0");
+        assert_eq!(lines[1], "handler.py 0o100644 (2026, 1, 8, 0, 0, 0) 1000");
+        assert!(lines.contains(&"src/app.py 0o100755 (2026, 1, 8, 0, 0, 0) 1000"), "{listing}");
+        assert_eq!(lines.len(), 5);
+    }
+
+    #[test]
+    fn a_symlink_out_of_the_tree_is_refused() {
+        let (src, out, outside) =
+            (tempfile::tempdir().unwrap(), tempfile::tempdir().unwrap(), tempfile::tempdir().unwrap());
+        fs::write(outside.path().join("secret"), "x").unwrap();
+        std::os::unix::fs::symlink(outside.path().join("secret"), src.path().join("link")).unwrap();
+        let err = write_zip(src.path(), &out.path().join("f.zip"), 0).unwrap_err();
+        assert!(format!("{err:#}").contains("is a symlink out of the build output"), "{err:#}");
+    }
+
+    #[test]
+    fn entry_time_prefers_source_date_epoch_then_the_commit() {
+        assert_eq!(entry_time(Some("1700000000"), Some(5)).unwrap(), 1_700_000_000);
+        assert_eq!(entry_time(None, Some(1_767_830_400)).unwrap(), 1_767_830_400);
+        assert_eq!(entry_time(Some(""), None).unwrap(), DOS_EPOCH);
+        assert!(entry_time(Some("yesterday"), None).is_err());
+    }
+
+    #[test]
+    fn crc32_matches_the_check_value() {
+        assert_eq!(crc32(b"123456789"), 0xCBF4_3926);
+    }
+
+    #[test]
+    fn the_template_points_at_the_zip_or_the_build_fails() {
+        let text = "Resources:\n  F:\n    Properties:\n      CodeUri: F\n      Handler: h.h\n";
+        let zips = [("F".to_string(), "F.zip".to_string())];
+        assert_eq!(point_template_at_zips(text, &zips).unwrap(), text.replace("CodeUri: F\n", "CodeUri: F.zip\n"));
+        assert!(point_template_at_zips("CodeUri: G\n", &zips).is_err());
+    }
+}
