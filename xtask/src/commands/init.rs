@@ -18,8 +18,9 @@ use crate::project::config::{Project, SmokeTestMode};
 use crate::project::target::{self as discovery, BuildTarget};
 use crate::project::template::Template;
 
-/// What `.gitignore` gains: sam's build output and cargo's.
-const IGNORED: [&str; 2] = [".aws-sam/", "/target/"];
+/// What `.gitignore` gains: sam's build output, cargo's, and the default audit log (kept as a CI
+/// artifact and in `audit_bucket`, not in git history).
+const IGNORED: [&str; 3] = [".aws-sam/", "/target/", "/deploy-log.jsonl"];
 
 pub fn run(args: &InitArgs) -> Result<()> {
     let root = std::env::current_dir().context("reading the current directory")?;

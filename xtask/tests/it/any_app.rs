@@ -561,7 +561,10 @@ fn lambda_init_writes_the_one_line_config_and_reports_what_it_found() {
     assert!(manifest.ends_with("[workspace.metadata.lambda]\ntemplate = \"infra/template.yml\"\n"), "{manifest}");
     assert!(manifest.starts_with("[workspace]\nmembers = [\"xtask\"]\n"), "{manifest}");
     let gitignore = fs::read_to_string(app.path(".gitignore")).unwrap();
-    assert!(gitignore.starts_with("*.pyc\n") && gitignore.contains("\n.aws-sam/\n/target/\n"), "{gitignore}");
+    assert!(
+        gitignore.starts_with("*.pyc\n") && gitignore.contains("\n.aws-sam/\n/target/\n/deploy-log.jsonl\n"),
+        "{gitignore}"
+    );
     assert!(output.contains("function HelloWorldFunction: python3.11 x86_64, CodeUri infra/hello_world"), "{output}");
     assert!(output.contains("events: Hello (Api)"), "{output}");
     assert!(output.contains("smoke test: import, then invoke with API Gateway REST (v1) GET /hello"), "{output}");
