@@ -659,3 +659,35 @@ fn a_dirty_tree_refusal_names_the_files_and_its_fix_leaves_the_xtask_outputs_alo
     }
     assert!(Path::new(&repo.path(".aws-sam")).is_dir());
 }
+
+/// A python3.14 hello world, on a machine with no python3.14 and no Docker, configured by the
+/// one line `template = "template.yaml"`: the rehearsal builds it with SAM's python-uv method,
+/// deploys it into moto, and its check is the static import check that stands in for the smoke
+/// test where no interpreter can run the code. One audit line names the env and that check.
+#[test]
+fn a_python_3_14_function_rehearses_without_python_3_14() {
+    let has_python_3_14 =
+        which::which("python3.14").is_ok_and(|p| Command::new(p).arg("-V").status().is_ok_and(|s| s.success()));
+    let docker_answers = std::os::unix::net::UnixStream::connect("/var/run/docker.sock").is_ok();
+    if has_python_3_14 || docker_answers {
+        eprintln!("skipped: this machine has Docker or a python3.14, so python-uv would not be used");
+        return;
+    }
+    let template = HELLO_TEMPLATE.replace("Runtime: python3.11", "Runtime: python3.14");
+    let repo = app("hello314", &hello_files(&template), "template = \"template.yaml\"\n");
+
+    let (status, output) = run(&mut rehearsal(&repo));
+
+    assert_eq!(status, 0, "{output}");
+    assert!(output.contains("built with SAM's python-uv build method"), "{output}");
+    assert!(output.contains("ran the static import check instead"), "{output}");
+    let stack = stack_name_of(&repo);
+    assert!(output.contains(&format!("Successfully created/updated stack - {stack} in us-east-1")), "{output}");
+    let lines = audit_lines(&repo);
+    assert_eq!(lines.len(), 1, "{lines:?}");
+    assert_eq!(lines[0]["result"], "succeeded");
+    assert_eq!(lines[0]["env"], "local");
+    assert_eq!(lines[0]["health_check"]["check"], "smoke-test");
+    assert_eq!(lines[0]["health_check"]["functions"][0]["function"], "HelloWorldFunction");
+    assert!(git_status(&repo).lines().all(|l| l.starts_with("??")), "a tracked file changed");
+}
