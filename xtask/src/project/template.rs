@@ -132,6 +132,23 @@ impl TemplateOutput {
     }
 }
 
+/// An output's value as written: a plain string, the text of a `!Sub` (short or long form, or
+/// the first element of its list form), or the `Resource.Attribute` of a `!GetAtt`.
+fn output_text(value: &Yaml) -> String {
+    if let Some(text) = value.as_str() {
+        return text.to_string();
+    }
+    let sub = &value["Fn::Sub"];
+    if let Some(text) = sub.as_str().or_else(|| sub[0].as_str()) {
+        return text.to_string();
+    }
+    match &value["Fn::GetAtt"] {
+        Yaml::String(text) => text.clone(),
+        Yaml::Array(parts) => parts.iter().filter_map(Yaml::as_str).collect::<Vec<_>>().join("."),
+        _ => String::new(),
+    }
+}
+
 #[derive(Debug)]
 pub struct Template {
     pub functions: Vec<TemplateFunction>,
@@ -221,9 +238,7 @@ impl Template {
             Yaml::Hash(outputs) => outputs
                 .iter()
                 .filter_map(|(name, output)| {
-                    let value = &output["Value"];
-                    let value = value.as_str().or_else(|| value["Fn::Sub"].as_str()).unwrap_or_default();
-                    Some(TemplateOutput { name: name.as_str()?.to_string(), value: value.to_string() })
+                    Some(TemplateOutput { name: name.as_str()?.to_string(), value: output_text(&output["Value"]) })
                 })
                 .collect(),
             _ => Vec::new(),
