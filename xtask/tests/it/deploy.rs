@@ -528,7 +528,8 @@ fn a_protected_environment_refuses_a_dirty_tree_before_any_aws_call() {
     assert!(output.contains("[protected-env]"), "{output}");
     assert!(output.contains("uncommitted or untracked changes in 1 file: backend/src/uncommitted.py"), "{output}");
     assert!(output.contains("--allow-dirty"), "{output}");
-    assert!(!bin.was_called("aws") && !bin.was_called("sam"));
+    assert!(!bin.was_called("aws"), "aws was called:\n{output}");
+    assert!(!bin.was_called("sam"), "sam was called:\n{output}");
     assert_eq!(audit_lines(&repo)[0]["result"], "aborted");
 }
 

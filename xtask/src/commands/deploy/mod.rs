@@ -146,23 +146,18 @@ pub fn run(args: &DeployArgs) -> Result<()> {
 /// The line, once written locally, into the environment's audit bucket (when it has one).
 fn copy_to_audit_bucket(sh: &Shell, plan: &Plan, attempt: &Attempt, started_at: &str, line: &str) -> Result<()> {
     let Some(bucket) = &plan.settings.audit_bucket else { return Ok(()) };
-    let aws = match &attempt.aws {
-        Some(aws) => aws.clone(),
-        // Stopped before the aws step (an offline check): the attempt is recorded all the same.
-        None if !plan.settings.rehearsal => {
-            let executable = aws::locate(sh, &plan.project.config.deploy.awscli_version)?;
-            Aws::new(executable, plan.region.clone(), plan.env.profile.clone())
-        }
-        None => {
-            eprintln!(
-                "[lambda-deploy] audit: the rehearsal stopped before its local AWS started; the line stays local only"
-            );
-            return Ok(());
-        }
+    // Stopped before its first AWS call (an offline check, or the rehearsal before its local
+    // AWS started): an attempt that made no AWS call makes none for its record either, so the
+    // "before any AWS call" refusals hold; the line is in the local log.
+    let Some(aws) = &attempt.aws else {
+        eprintln!(
+            "[lambda-deploy] audit: the attempt stopped before any AWS call; the line stays in the local log only"
+        );
+        return Ok(());
     };
     let key = crate::evidence::audit_bucket::object_key(&plan.env.name, started_at, line);
     let scratch = plan.project.sam_dir().join(".aws-sam");
-    crate::evidence::audit_bucket::upload(sh, &aws, bucket, &key, line, &scratch)
+    crate::evidence::audit_bucket::upload(sh, aws, bucket, &key, line, &scratch)
         .with_context(|| format!("copying the audit line to s3://{bucket}/{key} (it is in the local log)"))?;
     eprintln!("[lambda-deploy] audit: copied to s3://{bucket}/{key}");
     Ok(())
