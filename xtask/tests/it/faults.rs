@@ -181,7 +181,7 @@ fn a_credential_read_by_the_handler_is_scrubbed_on_the_terminal() {
     repo.write(
         &handler,
         &format!(
-            "import os\nfound = []\npid = os.getppid()\nwhile pid > 1:\n    try:\n        found += [e for e in open(f'/proc/{{pid}}/environ', 'rb').read().decode('utf-8', 'replace').split('\\0') if 'SECRET' in e]\n    except OSError:\n        pass\n    pid = int(open(f'/proc/{{pid}}/stat').read().rsplit(')', 1)[1].split()[1])\nraise RuntimeError('import failed after reading the environment: ' + ' '.join(found))\n{text}"
+            "import os\nfound = []\npid = os.getppid()\nwhile pid > 1:\n    try:\n        found += [e for e in open(f'/proc/{{pid}}/environ', 'rb').read().decode('utf-8', 'replace').split('\\0') if 'SECRET' in e]\n    except OSError:\n        pass\n    pid = int(open(f'/proc/{{pid}}/stat').read().rsplit(')', 1)[1].split()[1])\nraise ModuleNotFoundError('import failed after reading the environment: ' + ' '.join(found))\n{text}"
         ),
     );
     let canary = "AKIAcanarySecretValue0451xyz";
@@ -225,7 +225,12 @@ fn lambda_check_waits_for_a_running_build() {
         .spawn()
         .unwrap();
     let mut lines = BufReader::new(child.stderr.take().unwrap()).lines();
-    let first = lines.next().expect("a line").unwrap();
+    // What was discovered in the template comes first; the first line after it is the wait.
+    let first = lines
+        .by_ref()
+        .map(|line| line.unwrap())
+        .find(|line| !line.trim_start().starts_with("function ") && !line.starts_with("notice:"))
+        .expect("a line");
     assert!(first.contains("waiting for it to finish"), "{first}");
     // Still waiting while the build holds the lock: no guard has read anything.
     assert!(child.try_wait().unwrap().is_none(), "lambda-check ran during the build");

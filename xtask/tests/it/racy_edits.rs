@@ -115,11 +115,11 @@ fn a_freshly_relinked_xtask_binary_rebuilds_every_time() {
 fn a_failed_build_is_never_up_to_date_next_time() {
     let repo = RepoCopy::new();
     build(&mut repo.xtask());
-    // The handler now fails at import: sam build succeeds, the smoke test fails, after the
-    // manifest was removed.
+    // The handler now fails at import as a packaging failure does (a module not found): sam
+    // build succeeds, the smoke test fails, after the manifest was removed.
     let handler = "infra/lambda/functions/backend/handler.py";
     let text = fs::read_to_string(repo.path(handler)).unwrap();
-    repo.write(handler, &format!("raise RuntimeError('broken at import')\n{text}"));
+    repo.write(handler, &format!("raise ModuleNotFoundError('broken at import')\n{text}"));
     for attempt in ["first", "second"] {
         let (status, output) = run(repo.xtask().args(["lambda-build", "--container", "never"]));
         assert_eq!(status, 1, "{attempt} failing build:\n{output}");
