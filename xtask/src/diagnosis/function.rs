@@ -181,7 +181,7 @@ pub fn endpoint_admits(endpoint_groups: &[SecurityGroup], function_groups: &[Str
 }
 
 /// Whether the IPv4 range `outer` contains all of `inner` (both `a.b.c.d/n`).
-fn cidr_contains(outer: &str, inner: &str) -> bool {
+pub fn cidr_contains(outer: &str, inner: &str) -> bool {
     let parse = |cidr: &str| -> Option<(u32, u32)> {
         let (address, bits) = cidr.split_once('/')?;
         let address: std::net::Ipv4Addr = address.parse().ok()?;

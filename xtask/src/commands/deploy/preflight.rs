@@ -562,20 +562,8 @@ fn admits_443(rule: &aws::IpPermission) -> bool {
     }
 }
 
-/// Whether the IPv4 range `outer` contains all of `inner` (both `a.b.c.d/n`).
-pub fn cidr_contains(outer: &str, inner: &str) -> bool {
-    let parse = |cidr: &str| -> Option<(u32, u32)> {
-        let (address, bits) = cidr.split_once('/')?;
-        let address: std::net::Ipv4Addr = address.parse().ok()?;
-        let bits: u32 = bits.parse().ok().filter(|b| *b <= 32)?;
-        Some((u32::from(address), bits))
-    };
-    let (Some((outer_addr, outer_bits)), Some((inner_addr, inner_bits))) = (parse(outer), parse(inner)) else {
-        return false;
-    };
-    let mask = if outer_bits == 0 { 0 } else { u32::MAX << (32 - outer_bits) };
-    outer_bits <= inner_bits && (outer_addr & mask) == (inner_addr & mask)
-}
+/// One CIDR check for the deploy and the doctor: the doctor's, shared code a command may use.
+pub use crate::diagnosis::function::cidr_contains;
 
 #[cfg(test)]
 mod tests {
