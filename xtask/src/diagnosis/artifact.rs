@@ -4,8 +4,9 @@
 //! compares the same hash), so the local equivalent is that zip made again, by sam's own
 //! Python, into a temporary directory.
 //!
-//! (Issue 14's artifact digests may later record the zip's hash at deploy time; until then this
-//! is the one place that answers the question.)
+//! A build that packaged the function itself (issue 14: the built template's CodeUri names the
+//! xtask's reproducible zip) records that zip's hash in its manifest, and the doctor takes it
+//! from there (`examine::local_sha`); this re-zipping is for builds sam zips.
 
 use std::path::Path;
 

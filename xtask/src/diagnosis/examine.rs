@@ -69,8 +69,18 @@ impl Examination<'_> {
                 continue;
             }
             let Some(deployed) = function.config.code_sha256.as_deref() else { continue };
-            let local = match local_sha(self.project, &artifact_dir) {
-                Ok(local) => local,
+            let local = match local_sha(self.project, &lead.logical_id, &artifact_dir) {
+                Ok(LocalCode::Sha(local)) => local,
+                Ok(LocalCode::ChangedSincePackaged { zip }) => {
+                    if !checked.contains(&lead.logical_id.as_str()) {
+                        diagnosis.notes.push(format!(
+                            "the local build output {shown} changed since the build packaged it as {zip}, so it is not what {} runs: its guards would not speak for the deployed code (cargo xtask lambda-build makes them agree)",
+                            lead.logical_id
+                        ));
+                    }
+                    checked.push(&lead.logical_id);
+                    continue;
+                }
                 Err(err) => {
                     diagnosis.notes.push(format!("could not hash {shown} as sam zips it: {err:#}"));
                     continue;
@@ -119,13 +129,36 @@ impl Examination<'_> {
     }
 }
 
-fn local_sha(project: &Project, dir: &std::path::Path) -> Result<String> {
+/// The `CodeSha256` a deploy of the local build would give. A build that packaged the
+/// function itself (its manifest names the zip the built template points at) uploads that zip
+/// as it is, so its recorded hash speaks for the directory only while the directory's content
+/// is still what was packaged; a build without one is zipped by sam, so sam's own zip is made
+/// again.
+enum LocalCode {
+    /// What Lambda's `CodeSha256` would be.
+    Sha(String),
+    /// The directory is not what the build's own zip holds any more.
+    ChangedSincePackaged { zip: String },
+}
+
+fn local_sha(project: &Project, logical_id: &str, dir: &std::path::Path) -> Result<LocalCode> {
+    let recorded = crate::build::fingerprint::recorded_evidence(&project.sam_dir())
+        .and_then(|evidence| evidence.artifacts.into_iter().find(|a| a.logical_id == logical_id));
+    if let Some(artifact) = recorded {
+        if let Some(package) = &artifact.package {
+            let now = crate::evidence::digest::tree_digest(dir)?;
+            if now.digest != artifact.digest.digest {
+                return Ok(LocalCode::ChangedSincePackaged { zip: package.path.display().to_string() });
+            }
+            return Ok(LocalCode::Sha(package.code_sha256.clone()));
+        }
+    }
     let sam = match tools::find(&PythonTool::sam_cli(&project.config.sam_cli_version))? {
         Some((sam, _)) => sam,
         None => anyhow::bail!("the SAM CLI is not installed (cargo xtask lambda-build installs it)"),
     };
     let python = artifact::sam_python(&sam)?;
-    artifact::local_code_sha256(&Shell::new()?, &python, dir)
+    artifact::local_code_sha256(&Shell::new()?, &python, dir).map(LocalCode::Sha)
 }
 
 /// lambda-deploy's hook, after sam deploy or a post-deploy check failed: the doctor's findings

@@ -612,7 +612,7 @@ fn a_dirty_tree_refusal_names_the_files_and_its_fix_leaves_the_xtask_outputs_alo
     let mut files = hello_files(HELLO_TEMPLATE);
     let samconfig = format!("version = 0.1\n\n[prod.deploy.parameters]\nstack_name = \"hello-prod\"\nregion = \"{REGION}\"\ns3_bucket = \"{BUCKET}\"\n");
     files.push(("samconfig.toml".into(), samconfig));
-    let settings = "\n[workspace.metadata.lambda.deploy.environments.prod]\naccount_id = \"051826703172\"\n";
+    let settings = "\n[workspace.metadata.lambda.deploy.environments.prod]\naccount_id = \"051826703172\"\naudit_bucket = \"hello-audit\"\n";
     let repo = app("hello-app", &files, &hello_table(settings));
     // The xtask's outputs, not ignored by this app, and the user's own changes.
     repo.write(".aws-sam/build/template.yaml", "built\n");

@@ -553,6 +553,15 @@ fn a_log_line_about_the_artifact_names_the_offending_file_when_the_local_build_i
     // The seed's issue 6: a macOS build of pydantic_core in what ships.
     let build = repo.path("infra/lambda/.aws-sam/build/BackendFunction");
     crate::support::wheels::install_into(crate::support::wheels::PYDANTIC_CORE_MACOS_ARM64, &build);
+    // As a build without the xtask's own package leaves it (sam build alone, or an older
+    // xtask): the built template's CodeUri names the directory, and no manifest records a zip.
+    let built_template = repo.path("infra/lambda/.aws-sam/build/template.yaml");
+    let text = fs::read_to_string(&built_template).unwrap();
+    assert!(text.contains("CodeUri: BackendFunction.zip\n"), "the build packaged the function itself:\n{text}");
+    fs::write(&built_template, text.replace("CodeUri: BackendFunction.zip\n", "CodeUri: BackendFunction\n")).unwrap();
+    let manifest = repo.path("infra/lambda/.aws-sam/xtask-build-manifest.json");
+    let recorded = fs::read(&manifest).expect("the build's manifest");
+    fs::remove_file(&manifest).unwrap();
     // The real sam packages the build output into moto's S3, as sam deploy would; the function
     // runs that zip, so its CodeSha256 is what sam made.
     let packaged = repo.path("packaged.yaml");
@@ -592,6 +601,17 @@ fn a_log_line_about_the_artifact_names_the_offending_file_when_the_local_build_i
     let (status, output) = run(&mut command);
     assert_eq!(status, 1, "{output}");
     assert!(output.contains("is not what BackendFunction runs"), "{output}");
+    assert!(!output.contains("[platform-binary]"), "{output}");
+
+    // With the manifest back, the build's own zip (made before the directory was edited) is
+    // what a deploy would upload, and the edited directory does not speak for it either.
+    fs::write(&manifest, recorded).unwrap();
+    let (status, output) = run(&mut command);
+    assert_eq!(status, 1, "{output}");
+    assert!(
+        output.contains("changed since the build packaged it as infra/lambda/.aws-sam/build/BackendFunction.zip, so it is not what BackendFunction runs"),
+        "{output}"
+    );
     assert!(!output.contains("[platform-binary]"), "{output}");
 }
 
