@@ -8,6 +8,7 @@ use xtask::cli::{Cli, Command};
 use xtask::commands;
 use xtask::run::conclude::Session;
 use xtask::run::exit;
+use xtask::run::record::Finished;
 
 fn main() -> ExitCode {
     let session = Session::start();
@@ -18,7 +19,7 @@ fn main() -> ExitCode {
     let result = match &cli.command {
         Command::LambdaBuild(args) => commands::build::run(args),
         Command::LambdaCheck(args) => commands::check::run(args),
-        Command::LambdaInit(args) => commands::init::run(args),
+        Command::LambdaInit(args) => commands::init::run(args).map(|()| Finished::without_pipeline()),
         Command::Bench(args) => commands::bench::run(args),
         Command::LambdaDeploy(args) => commands::deploy::run(args),
         Command::LambdaAudit(args) => commands::audit::run(args),

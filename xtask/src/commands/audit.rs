@@ -11,9 +11,9 @@ use crate::bad_input;
 use crate::cli::{AuditArgs, AuditCommand};
 use crate::evidence::{self, audit_log};
 use crate::project::config::Project;
-use crate::run::exit::AlreadyReported;
+use crate::run::record::Finished;
 
-pub fn run(args: &AuditArgs) -> Result<()> {
+pub fn run(args: &AuditArgs) -> Result<Finished> {
     match &args.command {
         AuditCommand::Verify { file } => verify(file.as_ref()),
         AuditCommand::Show { file, env } => show(file.as_ref(), env.as_deref()),
@@ -38,23 +38,23 @@ fn log_path(file: Option<&PathBuf>) -> Result<(PathBuf, String)> {
     Ok((path, shown))
 }
 
-fn verify(file: Option<&PathBuf>) -> Result<()> {
+fn verify(file: Option<&PathBuf>) -> Result<Finished> {
     let (path, shown) = log_path(file)?;
     let bytes = std::fs::read(&path).with_context(|| format!("reading {shown}"))?;
     let verification = audit_log::verify(&bytes);
     if let Some(broken) = &verification.broken {
         println!("{shown}:{}: chain broken: line {} {}", broken.line, broken.line, broken.why);
-        return Err(AlreadyReported(crate::run::exit::FAILED).into());
+        return Ok(Finished::failed_as_printed("the audit log's chain is broken"));
     }
     let start = match verification.unchained_start {
         0 => String::new(),
         n => format!(" (lines 1-{n} were written before the chain and are anchored by line {})", n + 1),
     };
     println!("{shown}: {} lines, chain intact{start}", verification.lines);
-    Ok(())
+    Ok(Finished::without_pipeline())
 }
 
-fn show(file: Option<&PathBuf>, env: Option<&str>) -> Result<()> {
+fn show(file: Option<&PathBuf>, env: Option<&str>) -> Result<Finished> {
     let (path, shown) = log_path(file)?;
     let bytes = std::fs::read(&path).with_context(|| format!("reading {shown}"))?;
     let text = String::from_utf8_lossy(&bytes);
@@ -87,7 +87,7 @@ fn show(file: Option<&PathBuf>, env: Option<&str>) -> Result<()> {
         Some(broken) => println!("chain: broken at line {} (lambda-audit verify says why)", broken.line),
         None => println!("chain: intact over {} lines", verification.lines),
     }
-    Ok(())
+    Ok(Finished::without_pipeline())
 }
 
 fn row(number: usize, record: &Value) -> [String; 7] {

@@ -20,6 +20,7 @@ mod doctor;
 use crate::build::copy_backend::copy_backend;
 use crate::cli::{BenchArgs, LAMBDA_BUILD, LAMBDA_CHECK};
 use crate::project::config::Project;
+use crate::run::record::Finished;
 use crate::sys::owned_dir::OwnedDir;
 use crate::sys::tools::{self, PythonTool};
 
@@ -71,7 +72,7 @@ struct Row {
     verdict: String,
 }
 
-pub fn run(args: &BenchArgs) -> Result<()> {
+pub fn run(args: &BenchArgs) -> Result<Finished> {
     let project = Project::discover()?;
     let xtask = std::env::current_exe().context("locating the xtask binary")?;
     let work = tempfile::Builder::new().prefix("xtask-bench-").tempdir().context("creating a work dir")?;
@@ -231,7 +232,7 @@ pub fn run(args: &BenchArgs) -> Result<()> {
     fs::write(&output, &report).with_context(|| format!("writing {}", output.display()))?;
     eprintln!("{report}");
     eprintln!("bench: wrote {}", args.output.display());
-    Ok(())
+    Ok(Finished::without_pipeline())
 }
 
 fn verdict(met: bool) -> String {

@@ -20,10 +20,11 @@ use crate::project::config::Project;
 use crate::project::target::{self as discovery, resolve_targets, BuildTarget, Discovery};
 use crate::project::template::Template;
 use crate::run::pipeline::Pipeline;
+use crate::run::record::Finished;
 use crate::sys::lock::RepoLock;
 use crate::sys::tools::{self, Provenance, PythonTool};
 
-pub fn run(args: &BuildArgs) -> Result<()> {
+pub fn run(args: &BuildArgs) -> Result<Finished> {
     let project = Project::discover()?;
     let template = Template::load(&project.template_path(), &project.config.template.display().to_string())?;
     crate::project::samconfig::check_for_sam_build(&project)?;
@@ -35,17 +36,17 @@ pub fn run(args: &BuildArgs) -> Result<()> {
     }
 
     if args.dry_run {
-        return dry_run(&project, &found);
+        return dry_run(&project, &found).map(|()| Finished::without_pipeline());
     }
 
     let _lock = RepoLock::acquire(&project.sam_dir())?;
     let Some(plan) = plan(&project, &found, prerequisites, args.force)? else {
-        return Ok(());
+        return Ok(Finished::without_pipeline());
     };
     let sh = Shell::new()?;
     let mut pipeline = Pipeline::new(LAMBDA_BUILD);
     let result = build(&mut pipeline, &sh, &project, &found, &plan).map(|_sam| ());
-    pipeline.finish(result)
+    Ok(pipeline.finish(result))
 }
 
 /// A build that is due, with what was decided before its first step.

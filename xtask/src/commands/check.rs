@@ -14,8 +14,9 @@ use crate::project::config::Project;
 use crate::project::target::resolve_targets;
 use crate::project::template::Template;
 use crate::run::pipeline::Pipeline;
+use crate::run::record::Finished;
 
-pub fn run(args: &CheckArgs) -> Result<()> {
+pub fn run(args: &CheckArgs) -> Result<Finished> {
     let allowed = Allowed::parse(&args.allow)?;
     if let Some(dir) = &args.dir {
         return check_directory(args, dir, &allowed);
@@ -55,12 +56,16 @@ pub fn run(args: &CheckArgs) -> Result<()> {
         }
         Ok(allowed.enforce(findings))
     });
-    pipeline.finish(pre.and(post).and(smoke))
+    Ok(pipeline.finish(pre.and(post).and(smoke)))
 }
 
 /// `--deployed --env ENV`: each function's live CodeSha256, traced through the audit log to
 /// the build it came from, against the digest of the build output on disk now.
-fn check_deployed(project: &Project, targets: &[crate::project::target::BuildTarget], env_name: &str) -> Result<()> {
+fn check_deployed(
+    project: &Project,
+    targets: &[crate::project::target::BuildTarget],
+    env_name: &str,
+) -> Result<Finished> {
     use crate::aws;
     use crate::evidence::deployed::{self, Verdict};
     use crate::project::samconfig::SamConfig;
@@ -154,10 +159,10 @@ fn check_deployed(project: &Project, targets: &[crate::project::target::BuildTar
         }
         Ok(())
     });
-    pipeline.finish(result)
+    Ok(pipeline.finish(result))
 }
 
-fn check_directory(args: &CheckArgs, dir: &std::path::Path, allowed: &Allowed) -> Result<()> {
+fn check_directory(args: &CheckArgs, dir: &std::path::Path, allowed: &Allowed) -> Result<Finished> {
     if !dir.is_dir() {
         bad_input!("--dir {}: not a directory", dir.display())
     }
@@ -189,5 +194,5 @@ fn check_directory(args: &CheckArgs, dir: &std::path::Path, allowed: &Allowed) -
         eprintln!("    {files} files walked");
         Ok(allowed.enforce(findings))
     });
-    pipeline.finish(result)
+    Ok(pipeline.finish(result))
 }

@@ -20,12 +20,13 @@ use crate::project::samconfig::{SamConfig, SamEnvironment};
 use crate::project::target;
 use crate::project::template::Template;
 use crate::run::pipeline::Pipeline;
+use crate::run::record::Finished;
 use crate::sys::tools;
 
-pub fn run(args: &DoctorArgs) -> Result<()> {
+pub fn run(args: &DoctorArgs) -> Result<Finished> {
     if args.print_signatures {
         print!("{}", signatures::markdown_table());
-        return Ok(());
+        return Ok(Finished::without_pipeline());
     }
     let Some(since) = diagnosis::parse_since(&args.since) else {
         bad_input!("--since {:?} is not a duration: write a number and a unit, e.g. 90s, 30m, 1h or 2d", args.since)
@@ -92,7 +93,7 @@ pub fn run(args: &DoctorArgs) -> Result<()> {
         since_text: &args.since,
     };
     let result = examine(&mut pipeline, &aws, &examination);
-    pipeline.finish(result)
+    Ok(pipeline.finish(result))
 }
 
 /// The examination's steps on `pipeline`: read, then the diagnosis as a guard step (its

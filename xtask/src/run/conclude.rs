@@ -14,8 +14,8 @@ use crate::bad_input;
 use crate::cli::Cli;
 use crate::render::github;
 use crate::render::report::Report;
-use crate::run::exit::{self, status_of, BAD_INPUT};
-use crate::run::record::{error_text, take_recorded, Conclusion};
+use crate::run::exit::{self, error_text, status_of, BAD_INPUT};
+use crate::run::record::{Conclusion, Finished, RunRecord};
 use crate::sys::atomic::write_atomically;
 use crate::sys::{process, redact};
 use crate::ui::{self, Output};
@@ -43,10 +43,10 @@ impl Session {
         Ok(())
     }
 
-    /// Writes the report and the step summary, prints what is left to print, and gives the
-    /// exit status.
-    pub fn conclude(self, command: &str, result: Result<()>) -> ExitCode {
-        exit::finish(conclude(command, self.started_at, self.started.elapsed(), result))
+    /// Writes the report and the step summary from what the command handed back, prints
+    /// what is left to print, and gives the exit status.
+    pub fn conclude(self, command: &str, outcome: Result<Finished>) -> ExitCode {
+        conclude(command, self.started_at, self.started.elapsed(), outcome)
     }
 }
 
@@ -67,25 +67,27 @@ fn check_report_destination() -> Result<()> {
 }
 
 /// Ends a command: writes the `--json` report and, in CI mode, appends the step summary,
-/// both from the pipeline's record (or an empty one when no pipeline ran) and the final exit
+/// both from the pipeline's record (an empty one when no pipeline ran) and the final exit
 /// status. A report that cannot be written fails a run that had succeeded; a step summary
 /// that cannot be appended only warns (the job's log still has everything).
-pub fn conclude(command: &str, started_at: SystemTime, duration: Duration, result: Result<()>) -> Result<()> {
+fn conclude(command: &str, started_at: SystemTime, duration: Duration, outcome: Result<Finished>) -> ExitCode {
     let out = ui::get();
+    let (run, result, printed) = match outcome {
+        Ok(Finished { record, result }) => (record, result, true),
+        Err(err) => {
+            // Failed before any pipeline: bad input, or an error setting up. Printed below,
+            // after the report, as the last line.
+            let error = error_text(&err);
+            if out.ci && status_of(&err) != BAD_INPUT {
+                ui::emit(&github::failure_annotation(command, None, &error));
+            }
+            (RunRecord { error: Some(error), ..RunRecord::default() }, Err(err), false)
+        }
+    };
     let exit_status = match &result {
         Ok(()) => 0,
         Err(err) => status_of(err),
     };
-    let mut run = take_recorded().unwrap_or_default();
-    if let (Err(err), None) = (&result, &run.error) {
-        // Failed before any pipeline: bad input, or an error setting up. The pipeline prints
-        // its own failures; this one is printed by `exit::finish` after this returns.
-        let error = error_text(err);
-        if out.ci && exit_status != BAD_INPUT {
-            ui::emit(&github::failure_annotation(command, None, &error));
-        }
-        run.error = Some(error);
-    }
     let conclusion = Conclusion { command: command.to_string(), ci: out.ci, started_at, duration, exit_status, run };
 
     if let Some(summary_path) = &out.step_summary {
@@ -93,17 +95,20 @@ pub fn conclude(command: &str, started_at: SystemTime, duration: Duration, resul
             eprintln!("warning: {err:#}");
         }
     }
-    let Some(report_path) = &out.json_report else {
-        return result;
-    };
-    let written = Report::new(&conclusion).to_json().and_then(|text| write_atomically(report_path, &text));
-    match (written, result) {
-        (Ok(()), result) => result,
-        (Err(err), Ok(())) => Err(err.context(format!("writing the report {}", report_path.display()))),
-        (Err(err), Err(failure)) => {
-            eprintln!("error: writing the report {}: {err:#}", report_path.display());
-            Err(failure)
+    if let Some(report_path) = &out.json_report {
+        let written = Report::new(&conclusion).to_json().and_then(|text| write_atomically(report_path, &text));
+        if let Err(err) = written {
+            let err = err.context(format!("writing the report {}", report_path.display()));
+            if result.is_ok() {
+                return exit::finish(Err(err));
+            }
+            eprintln!("error: {err:#}");
         }
+    }
+    match result {
+        Err(err) if !printed => exit::finish(Err(err)),
+        Err(err) => ExitCode::from(status_of(&err)),
+        Ok(()) => ExitCode::SUCCESS,
     }
 }
 

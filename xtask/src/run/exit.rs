@@ -1,5 +1,6 @@
 //! Exit statuses, decided in one place: 0 success, 1 a step or guard failed, 2 bad usage or
-//! configuration. Commands return errors; only `finish` turns them into a status.
+//! configuration. Commands return errors; only `finish` (and `run::conclude`, for a failure
+//! the pipeline printed) turns them into a status.
 
 use std::fmt;
 use std::process::ExitCode;
@@ -57,19 +58,6 @@ macro_rules! bad_input {
     };
 }
 
-/// The pipeline already printed this failure and its closing line; `finish` prints nothing
-/// more and exits with the status it carries.
-#[derive(Debug)]
-pub struct AlreadyReported(pub u8);
-
-impl fmt::Display for AlreadyReported {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        write!(f, "failure already reported (exit status {})", self.0)
-    }
-}
-
-impl std::error::Error for AlreadyReported {}
-
 /// SIGINT or SIGTERM stopped the run: the child finished or was killed, the step is named,
 /// and the process exits 130 like a shell does for Ctrl-C.
 #[derive(Debug)]
@@ -88,9 +76,7 @@ pub const BAD_INPUT: u8 = 2;
 pub const INTERRUPTED: u8 = 130;
 
 pub fn status_of(err: &anyhow::Error) -> u8 {
-    if let Some(AlreadyReported(status)) = err.downcast_ref::<AlreadyReported>() {
-        *status
-    } else if err.chain().any(|cause| cause.is::<Interrupted>()) {
+    if err.chain().any(|cause| cause.is::<Interrupted>()) {
         INTERRUPTED
     } else if err.chain().any(|cause| cause.is::<BadInput>()) {
         BAD_INPUT
@@ -99,18 +85,22 @@ pub fn status_of(err: &anyhow::Error) -> u8 {
     }
 }
 
+/// The error as the user reads it: bad input is its one line, anything else the whole chain.
+pub fn error_text(err: &anyhow::Error) -> String {
+    match err.chain().find_map(|cause| cause.downcast_ref::<BadInput>()) {
+        Some(bad) => bad.to_string(),
+        None => format!("{err:#}"),
+    }
+}
+
+/// The exit status of a run that failed before its pipeline printed anything: prints the
+/// error first.
 pub fn finish(result: anyhow::Result<()>) -> ExitCode {
     match result {
         Ok(()) => ExitCode::SUCCESS,
         Err(err) => {
             let status = status_of(&err);
-            if err.downcast_ref::<AlreadyReported>().is_none() {
-                if let Some(bad) = err.chain().find_map(|c| c.downcast_ref::<BadInput>()) {
-                    eprintln!("error: {bad}");
-                } else {
-                    eprintln!("error: {err:#}");
-                }
-            }
+            eprintln!("error: {}", error_text(&err));
             ExitCode::from(status)
         }
     }

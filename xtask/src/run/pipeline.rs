@@ -2,18 +2,18 @@
 //! duration; a failure prints its cause and, as the very last line, the step that failed.
 //!
 //! How it prints follows `ui`: colour and "still running" heartbeats on a terminal;
-//! plain lines plus a GitHub annotation per guard finding in CI mode. What it observed goes
-//! to `record` when it finishes, for the `--json` report and the CI step summary.
+//! plain lines plus a GitHub annotation per guard finding in CI mode. What it observed comes
+//! back from [`Pipeline::finish`], for the `--json` report and the CI step summary.
 
 use std::time::Instant;
 
-use anyhow::{anyhow, Result};
+use anyhow::Result;
 
 use crate::guards::Finding;
 use crate::render::github;
-use crate::run::exit::{status_of, AlreadyReported, INTERRUPTED};
+use crate::run::exit::{error_text, status_of, BAD_INPUT, INTERRUPTED};
 use crate::run::progress::{self, Heartbeat};
-use crate::run::record::{self, error_text, seconds, Outcome, RunRecord, StepFinding, StepRecord};
+use crate::run::record::{seconds, Finished, Outcome, RunRecord, StepFinding, StepRecord};
 use crate::ui::{self, paint, Tone};
 
 pub struct Pipeline {
@@ -55,6 +55,9 @@ impl Pipeline {
         // A signal that arrived between steps stops the pipeline before the next one starts.
         let result = crate::sys::process::check_interrupted().and_then(|()| run());
         drop(heartbeat);
+        if let Err(err) = &result {
+            self.report_findings(name, err);
+        }
         let duration = started.elapsed();
         let outcome = match &result {
             Ok(_) => Outcome::Ok,
@@ -77,31 +80,30 @@ impl Pipeline {
         result.map_err(|err| err.context(name.to_string()))
     }
 
-    /// Runs a guard step: findings fail it, each printed with path, symptom and fix, and in CI
-    /// mode also emitted as a GitHub annotation on that path.
+    /// Runs a guard step: findings fail it (see [`Findings`]).
     pub fn guard_step(&mut self, name: &str, run: impl FnOnce() -> Result<Vec<Finding>>) -> Result<()> {
-        let mut reported = Vec::new();
-        let result = self.step(name, || {
-            let findings = run()?;
-            if findings.is_empty() {
-                return Ok(());
+        self.step(name, || Findings::fail_on(run()?, "fix the above and run again"))
+    }
+
+    /// A step that failed with [`Findings`]: each is printed with path, symptom and fix, in
+    /// CI mode also emitted as a GitHub annotation on that path, and recorded for the report
+    /// and the step summary.
+    fn report_findings(&mut self, step: &str, err: &anyhow::Error) {
+        let Some(failed) = err.chain().find_map(|cause| cause.downcast_ref::<Findings>()) else {
+            return;
+        };
+        let ci = ui::ci_mode();
+        for finding in &failed.findings {
+            // Scrubbed like the report: a smoke test's failure quotes what the handler
+            // printed, and a handler can print a credential it read from its parent.
+            eprintln!("{}", crate::sys::redact::scrub(&render_finding(finding)));
+            if ci {
+                ui::emit(&github::finding_annotation(finding));
             }
-            let ci = ui::ci_mode();
-            for finding in &findings {
-                // Scrubbed like the report: a smoke test's failure quotes what the handler
-                // printed, and a handler can print a credential it read from its parent.
-                eprintln!("{}", crate::sys::redact::scrub(&render_finding(finding)));
-                if ci {
-                    ui::emit(&github::finding_annotation(finding));
-                }
-            }
-            let noun = if findings.len() == 1 { "finding" } else { "findings" };
-            let count = findings.len();
-            reported = findings;
-            Err(anyhow!("{count} {noun}: fix the above and run again"))
-        });
-        self.findings.extend(reported.into_iter().map(|finding| StepFinding { step: name.to_string(), finding }));
-        result
+        }
+        let recorded =
+            failed.findings.iter().map(|finding| StepFinding { step: step.to_string(), finding: finding.clone() });
+        self.findings.extend(recorded);
     }
 
     /// Findings that explain a failure already reported (lambda-deploy's doctor), printed and
@@ -137,9 +139,9 @@ impl Pipeline {
     }
 
     /// Prints the closing line. On failure the error chain comes first and the last line
-    /// names the failed step; the returned error carries the exit status. The run's record
-    /// goes to `report`, for the `--json` report and the CI step summary.
-    pub fn finish(self, result: Result<()>) -> Result<()> {
+    /// names the failed step. Returns the run's record (for the `--json` report and the CI
+    /// step summary) with the result, its error chain whole.
+    pub fn finish(self, result: Result<()>) -> Finished {
         let total = seconds(self.started.elapsed());
         let mut run = RunRecord {
             steps: self.steps,
@@ -148,7 +150,7 @@ impl Pipeline {
             error: None,
             deploy: self.deploy_record,
         };
-        let outcome = match result {
+        match &result {
             Ok(()) => {
                 let steps: Vec<String> = run
                     .steps
@@ -157,13 +159,12 @@ impl Pipeline {
                     .map(|s| format!("{} {}", s.name, seconds(s.duration)))
                     .collect();
                 eprintln!("[{}] {} in {total} ({})", self.command, paint(Tone::Ok, "succeeded"), steps.join(", "));
-                Ok(())
             }
             Err(err) => {
-                let status = status_of(&err);
-                let error = error_text(&err);
+                let status = status_of(err);
+                let error = error_text(err);
                 // Findings already have one annotation each; any other failure gets one.
-                if ui::ci_mode() && run.findings.is_empty() && status != crate::run::exit::BAD_INPUT {
+                if ui::ci_mode() && run.findings.is_empty() && status != BAD_INPUT {
                     ui::emit(&github::failure_annotation(self.command, run.failed_step.as_deref(), &error));
                 }
                 eprintln!("{} {}", paint(Tone::Bad, "error:"), crate::sys::redact::scrub(&format!("{err:#}")));
@@ -174,13 +175,40 @@ impl Pipeline {
                 };
                 eprintln!("{}", paint(Tone::Bad, &last));
                 run.error = Some(error);
-                Err(anyhow::Error::new(AlreadyReported(status)))
             }
-        };
-        record::record(run);
-        outcome
+        }
+        Finished { record: run, result }
     }
 }
+
+/// What fails a step that found something wrong: the findings, each with path, symptom and
+/// fix, and one line for the error chain. Any step may fail with it; the pipeline then prints,
+/// annotates and records each finding (a guard step is a step whose result is its findings).
+#[derive(Debug)]
+pub struct Findings {
+    pub findings: Vec<Finding>,
+    pub summary: String,
+}
+
+impl Findings {
+    /// `Ok` when there are none; else fails with "N finding(s): `consequence`".
+    pub fn fail_on(findings: Vec<Finding>, consequence: &str) -> Result<()> {
+        if findings.is_empty() {
+            return Ok(());
+        }
+        let noun = if findings.len() == 1 { "finding" } else { "findings" };
+        let summary = format!("{} {noun}: {consequence}", findings.len());
+        Err(anyhow::Error::new(Findings { findings, summary }))
+    }
+}
+
+impl std::fmt::Display for Findings {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(&self.summary)
+    }
+}
+
+impl std::error::Error for Findings {}
 
 /// A finding as printed on stderr; the guard and path stand out in colour on a terminal.
 fn render_finding(finding: &Finding) -> String {
@@ -213,10 +241,12 @@ mod tests {
         pipeline.step("preflight", || Ok(())).unwrap();
         let record = serde_json::json!({"env": "dev", "stack": "credmate-backend-dev", "result": "failed"});
         pipeline.set_deploy_record(record.clone());
-        let failed = pipeline.step("sam-deploy", || -> Result<()> { Err(anyhow!("sam deploy exited with status 1")) });
-        assert!(pipeline.finish(failed).is_err());
+        let failed =
+            pipeline.step("sam-deploy", || -> Result<()> { Err(anyhow::anyhow!("sam deploy exited with status 1")) });
+        let finished = pipeline.finish(failed);
+        assert!(finished.result.is_err());
 
-        let run = record::take_recorded().expect("finish records the run");
+        let run = finished.record;
         assert_eq!(run.deploy.as_ref(), Some(&record));
         assert_eq!(run.failed_step.as_deref(), Some("sam-deploy"));
         let conclusion = Conclusion {

@@ -2,13 +2,11 @@
 //! steps, the step that failed, the error, and the deploy record. The pipeline fills it in;
 //! `render` turns it into the report and the step summary.
 
-use std::sync::Mutex;
 use std::time::{Duration, SystemTime};
 
 use serde::Serialize;
 
 use crate::guards::Finding;
-use crate::run::exit::BadInput;
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Outcome {
@@ -42,17 +40,27 @@ pub struct RunRecord {
     pub deploy: Option<serde_json::Value>,
 }
 
-static RECORDED: Mutex<Option<RunRecord>> = Mutex::new(None);
-
-/// Keeps a finished pipeline's record for `main` to report. One pipeline per command: a
-/// second record replaces the first.
-pub fn record(run: RunRecord) {
-    *RECORDED.lock().unwrap_or_else(|poisoned| poisoned.into_inner()) = Some(run);
+/// What a command hands back: its pipeline's record and how the pipeline ended. The pipeline
+/// has printed its failure (the error keeps its whole chain, for the exit status and the
+/// report); an `Err` in place of a `Finished` is a failure before any step, not yet printed.
+#[derive(Debug)]
+pub struct Finished {
+    pub record: RunRecord,
+    pub result: anyhow::Result<()>,
 }
 
-/// The recorded run, if a pipeline finished.
-pub fn take_recorded() -> Option<RunRecord> {
-    RECORDED.lock().unwrap_or_else(|poisoned| poisoned.into_inner()).take()
+impl Finished {
+    /// A command that ran no pipeline (`--dry-run`, an up-to-date build, `bench`) and
+    /// succeeded.
+    pub fn without_pipeline() -> Finished {
+        Finished { record: RunRecord::default(), result: Ok(()) }
+    }
+
+    /// A command that ran no pipeline and has already printed why it failed (exit 1, nothing
+    /// printed after it): `lambda-audit verify` naming the first broken line.
+    pub fn failed_as_printed(why: &str) -> Finished {
+        Finished { record: RunRecord::default(), result: Err(anyhow::anyhow!("{why}")) }
+    }
 }
 
 /// How a run ended, as the report and the step summary state it.
@@ -91,14 +99,6 @@ pub struct Conclusion {
 impl Conclusion {
     pub fn outcome(&self) -> RunOutcome {
         RunOutcome::from_status(self.exit_status)
-    }
-}
-
-/// The error as the user reads it: bad input is its one line, anything else the whole chain.
-pub fn error_text(err: &anyhow::Error) -> String {
-    match err.chain().find_map(|cause| cause.downcast_ref::<BadInput>()) {
-        Some(bad) => bad.to_string(),
-        None => format!("{err:#}"),
     }
 }
 

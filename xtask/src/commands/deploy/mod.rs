@@ -37,6 +37,7 @@ use crate::project::target::{self, Discovery};
 use crate::project::template::Template;
 use crate::run::exit::{status_of, INTERRUPTED};
 use crate::run::pipeline::Pipeline;
+use crate::run::record::Finished;
 use crate::sys::git::GitState;
 use crate::sys::lock::RepoLock;
 use crate::sys::{redact, tools};
@@ -99,7 +100,7 @@ struct Attempt {
     health: Option<health::HealthRecord>,
 }
 
-pub fn run(args: &DeployArgs) -> Result<()> {
+pub fn run(args: &DeployArgs) -> Result<Finished> {
     redact::register_credentials_from_env();
     let project = Project::discover()?;
     let sh = Shell::new()?;
@@ -140,7 +141,7 @@ pub fn run(args: &DeployArgs) -> Result<()> {
             }
         }
     };
-    pipeline.finish(result)
+    Ok(pipeline.finish(result))
 }
 
 /// The line, once written locally, into the environment's audit bucket (when it has one).
