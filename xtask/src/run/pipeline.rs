@@ -198,7 +198,12 @@ impl Findings {
         }
         let noun = if findings.len() == 1 { "finding" } else { "findings" };
         let summary = format!("{} {noun}: {consequence}", findings.len());
-        Err(anyhow::Error::new(Findings { findings, summary }))
+        Findings::fail_with(findings, &summary)
+    }
+
+    /// Fails with these findings and `summary` as the error's line.
+    pub fn fail_with(findings: Vec<Finding>, summary: &str) -> Result<()> {
+        Err(anyhow::Error::new(Findings { findings, summary: summary.to_string() }))
     }
 }
 

@@ -229,18 +229,39 @@ fn a_secret_outside_the_path_convention_is_flagged_at_its_samconfig_line_before_
     let bin = FakeBin::new();
     bin.add("aws", 1);
 
-    let (status, output) = run(deploy_command(&repo, &moto, &health).env("PATH", bin.path_env()));
-    assert_eq!(status, 1, "{output}");
+    // In CI mode, as the workflow runs it: the finding is also an annotation on that line, a
+    // row of the step summary and a finding of the report, like a guard's.
+    let summary = repo.path("step-summary.md");
+    let mut command = deploy_command(&repo, &moto, &health);
+    command.args(["--json", "report.json"]).env("PATH", bin.path_env()).env("CI", "true");
+    let output = command.env("GITHUB_STEP_SUMMARY", &summary).output().unwrap();
+    let (stdout, stderr) = (String::from_utf8_lossy(&output.stdout), String::from_utf8_lossy(&output.stderr));
+    let status = output.status.code();
+    assert_eq!(status, Some(1), "{stderr}");
     let samconfig = fs::read_to_string(repo.path("infra/lambda/samconfig.toml")).unwrap();
     let line =
         samconfig.lines().position(|l| l.contains("JwtSecretArn=") && l.contains("credmate/prod/jwt")).unwrap() + 1;
-    assert!(output.contains(&format!("[secret-path] infra/lambda/samconfig.toml:{line}")), "{output}");
+    assert!(stderr.contains(&format!("[secret-path] infra/lambda/samconfig.toml:{line}")), "{stderr}");
     assert!(
-        output.contains("names secret credmate/prod/jwt, outside staging's path convention credmate/staging/"),
-        "{output}"
+        stderr.contains("names secret credmate/prod/jwt, outside staging's path convention credmate/staging/"),
+        "{stderr}"
     );
-    assert!(last_line(&output).contains("failed at step preflight-offline"), "{output}");
+    assert!(last_line(&stderr).contains("failed at step preflight-offline"), "{stderr}");
     assert!(!bin.was_called("aws"), "aws was called before the offline checks passed");
+
+    let annotations: Vec<&str> = stdout.lines().filter(|l| l.starts_with("::error")).collect();
+    assert_eq!(annotations.len(), 1, "one annotation per finding, none for the failure: {stdout}");
+    let expected = format!("::error file=infra/lambda/samconfig.toml,line={line},title=secret-path::");
+    assert!(annotations[0].starts_with(&expected), "{stdout}");
+    let report: serde_json::Value =
+        serde_json::from_str(&fs::read_to_string(repo.path("report.json")).unwrap()).unwrap();
+    assert_eq!(report["findings"][0]["step"], "preflight-offline", "{report:#}");
+    assert_eq!(report["findings"][0]["line"], line, "{report:#}");
+    assert_eq!(report["deploy"]["result"], "aborted", "{report:#}");
+    let summary = fs::read_to_string(&summary).unwrap();
+    assert!(summary.contains("#### Findings (1)"), "{summary}");
+    assert!(summary.contains(&format!("- **secret-path** `infra/lambda/samconfig.toml:{line}`")), "{summary}");
+    assert_eq!(audit_lines(&repo)[0]["result"], "aborted");
 }
 
 /// moto cannot leave a stack in ROLLBACK_COMPLETE (a failed create stays CREATE_IN_PROGRESS

@@ -36,7 +36,7 @@ use crate::project::stack_template::{EXISTING_ENDPOINT_PARAMETER, SUBNET_IDS_TYP
 use crate::project::target::{self, Discovery};
 use crate::project::template::Template;
 use crate::run::exit::{status_of, INTERRUPTED};
-use crate::run::pipeline::Pipeline;
+use crate::run::pipeline::{Findings, Pipeline};
 use crate::run::record::Finished;
 use crate::sys::git::GitState;
 use crate::sys::lock::RepoLock;
@@ -109,9 +109,10 @@ pub fn run(args: &DeployArgs) -> Result<Finished> {
 
     let _lock = RepoLock::acquire(&project.sam_dir())?;
     let started_at = SystemTime::now();
-    let mut attempt = Attempt::default();
     let mut pipeline = Pipeline::new(LAMBDA_DEPLOY);
-    let result = deploy(&mut pipeline, &sh, &plan, prerequisites, &git, &mut attempt);
+    let mut deploy = Deploy::new(&plan, &sh, &git);
+    let result = deploy.run(&mut pipeline, prerequisites);
+    let attempt = deploy.attempt;
 
     let record = audit_record(&plan, &git, &attempt, &pipeline, started_at, &result);
     let logged = audit::append(&plan.log_path, &record)
@@ -172,13 +173,15 @@ fn audit_record(
     started_at: SystemTime,
     result: &Result<()>,
 ) -> AuditRecord {
+    // Findings before sam deploy stopped it with nothing changed; after, they are failures.
+    let deploying = pipeline.steps.iter().any(|step| step.name == SAM_DEPLOY_STEP);
     let (outcome, exit_status, error) = match result {
         Ok(()) => (AttemptResult::Succeeded, 0, None),
         Err(err) => {
             let status = status_of(err);
             let outcome = if status == INTERRUPTED {
                 AttemptResult::Interrupted
-            } else if err.chain().any(|c| c.is::<Aborted>()) {
+            } else if err.chain().any(|c| c.is::<Aborted>() || (c.is::<Findings>() && !deploying)) {
                 AttemptResult::Aborted
             } else {
                 AttemptResult::Failed
@@ -454,112 +457,194 @@ fn built_template(project: &Project) -> PathBuf {
     layout::built_template(&project.sam_dir())
 }
 
-fn deploy(
-    pipeline: &mut Pipeline,
-    sh: &Shell,
-    plan: &Plan,
-    prerequisites: lambda_build::Prerequisites,
-    git: &GitState,
-    attempt: &mut Attempt,
-) -> Result<()> {
-    let env = &plan.env;
-    let stack = env.stack_name.as_str();
+/// The step that changes the stack: findings before it abort the deploy (nothing was
+/// deployed); findings after it are failures to fix.
+const SAM_DEPLOY_STEP: &str = "sam-deploy";
 
-    pipeline.step("preflight-offline", || {
-        abort_on(offline_findings(env, &plan.settings, plan.args, &plan.region, &plan.samconfig_shown, git))?;
+/// One deploy attempt, as its steps in order over the state they share: the plan, the git
+/// state, what the attempt learns for the audit record, and the parameter values computed on
+/// the way. What one step hands the next (sam, aws, the stack) is passed explicitly.
+struct Deploy<'a> {
+    plan: &'a Plan<'a>,
+    sh: &'a Shell,
+    git: &'a GitState,
+    attempt: Attempt,
+    /// Values computed on the way (the rehearsal's VPC, a discovered endpoint) override
+    /// samconfig's; every template parameter is then passed explicitly.
+    computed: Vec<(String, String)>,
+}
+
+impl<'a> Deploy<'a> {
+    fn new(plan: &'a Plan<'a>, sh: &'a Shell, git: &'a GitState) -> Deploy<'a> {
+        Deploy { plan, sh, git, attempt: Attempt::default(), computed: Vec::new() }
+    }
+
+    fn run(&mut self, pipeline: &mut Pipeline, prerequisites: lambda_build::Prerequisites) -> Result<()> {
+        pipeline.step("preflight-offline", || self.preflight_offline())?;
+        let sam = self.build(pipeline, prerequisites)?;
+        let mut aws = pipeline.step("aws-cli", || self.aws_cli())?;
+        if self.plan.settings.rehearsal {
+            let server = pipeline.step("local-aws", || self.local_aws(&mut aws))?;
+            self.attempt.local_aws = Some(server);
+        }
+        self.attempt.aws = Some(aws.clone());
+        pipeline.step("aws-account", || self.aws_account(&aws))?;
+        if let Some(bucket) = &self.plan.settings.audit_bucket {
+            pipeline.step("audit-bucket", || self.audit_bucket(&aws, bucket))?;
+        }
+        let existing = pipeline.step("stack-state", || self.stack_state(&aws))?;
+        let resources = match &existing {
+            Some(_) => preflight::stack_resources(self.sh, &aws, self.stack())?,
+            None => Vec::new(),
+        };
+        pipeline.step("secrets", || self.secrets(&aws))?;
+        pipeline.step("vpc-endpoint", || self.vpc_endpoint(&aws, &resources))?;
+        let parameters = all_parameters(&self.plan.template, &self.plan.env, &self.computed);
+        let before = preflight::ingress_subjects(&self.plan.template, &parameters, existing.as_ref(), &resources);
+        pipeline.step("endpoint-ingress", || self.endpoint_ingress(&aws, &before, false))?;
+        let outcome = match pipeline.step(SAM_DEPLOY_STEP, || self.sam_deploy(&aws, &sam, &parameters)) {
+            Ok(outcome) => outcome,
+            Err(err) => return Err(run_doctor(pipeline, &aws, self.plan, err)),
+        };
+        if self.plan.args.dry_run {
+            return pipeline.step("change-set", || self.change_set(&aws, &outcome));
+        }
+        self.after_deploy(pipeline, &aws, &parameters).map_err(|err| run_doctor(pipeline, &aws, self.plan, err))
+    }
+
+    /// The checks once the stack has changed: its status, the code it runs, the endpoint's
+    /// ingress again, the environment's health check.
+    fn after_deploy(&mut self, pipeline: &mut Pipeline, aws: &Aws, parameters: &[(String, String)]) -> Result<()> {
+        let deployed = pipeline.step("stack-status", || post_deploy::stack_complete(self.sh, aws, self.stack()))?;
+        pipeline.step("deployed-code", || self.deployed_code(aws))?;
+        pipeline.step("endpoint-ingress-after", || {
+            let resources = preflight::stack_resources(self.sh, aws, self.stack())?;
+            let after = preflight::ingress_subjects(&self.plan.template, parameters, Some(&deployed), &resources);
+            self.endpoint_ingress(aws, &after, true)
+        })?;
+        pipeline.step("health-check", || {
+            let (record, result) = health_check(self.sh, self.plan, &deployed);
+            self.attempt.health = Some(record);
+            result
+        })
+    }
+
+    fn stack(&self) -> &'a str {
+        &self.plan.env.stack_name
+    }
+
+    /// The checks that need no AWS (a protected environment's clean tree, the secrets' path
+    /// convention), then the confirmation.
+    fn preflight_offline(&mut self) -> Result<()> {
+        let plan = self.plan;
+        abort_on(offline_findings(
+            &plan.env,
+            &plan.settings,
+            plan.args,
+            &plan.region,
+            &plan.samconfig_shown,
+            self.git,
+        ))?;
         if plan.settings.protected && !plan.args.yes {
-            confirm(plan, git)?;
+            confirm(plan, self.git)?;
         }
         Ok(())
-    })?;
-
-    // A deploy builds afresh unless --skip-build, which reuses the build output when its
-    // manifest proves it current (the no-op check of lambda-build) and builds otherwise.
-    let build = lambda_build::plan(plan.project, &plan.found, prerequisites, !plan.args.skip_build)?;
-    let sam = match &build {
-        Some(build) => lambda_build::build(pipeline, sh, plan.project, &plan.found, build)?,
-        None => {
-            // A step of its own, so the audit record shows the build was reused.
-            pipeline.step("build-up-to-date", || {
-                eprintln!("    --skip-build: the build output matches its manifest; not rebuilding");
-                Ok(())
-            })?;
-            lambda_build::locate_sam_step(pipeline, sh, plan.project)?
-        }
-    };
-
-    let mut aws = pipeline.step("aws-cli", || {
-        let executable = aws::locate(sh, &plan.project.config.deploy.awscli_version)?;
-        eprintln!("    aws: {}", executable.display());
-        let profile = if plan.settings.rehearsal { None } else { env.profile.clone() };
-        Ok(Aws::new(executable, plan.region.clone(), profile))
-    })?;
-
-    // Values computed on the way (the rehearsal's VPC, a discovered endpoint) override
-    // samconfig's; every template parameter is then passed explicitly.
-    let mut computed: Vec<(String, String)> = Vec::new();
-    if plan.settings.rehearsal {
-        let (server, seeded) = pipeline.step("local-aws", || start_local_aws(sh, plan, &mut aws))?;
-        computed.extend(seeded);
-        attempt.local_aws = Some(server);
     }
-    attempt.aws = Some(aws.clone());
 
-    pipeline.step("aws-account", || {
-        let identity = match &plan.identity {
+    /// A deploy builds afresh unless --skip-build, which reuses the build output when its
+    /// manifest proves it current (the no-op check of lambda-build) and builds otherwise.
+    /// Returns sam's path.
+    fn build(&mut self, pipeline: &mut Pipeline, prerequisites: lambda_build::Prerequisites) -> Result<PathBuf> {
+        let plan = self.plan;
+        match lambda_build::plan(plan.project, &plan.found, prerequisites, !plan.args.skip_build)? {
+            Some(build) => lambda_build::build(pipeline, self.sh, plan.project, &plan.found, &build),
+            None => {
+                // A step of its own, so the audit record shows the build was reused.
+                pipeline.step("build-up-to-date", || {
+                    eprintln!("    --skip-build: the build output matches its manifest; not rebuilding");
+                    Ok(())
+                })?;
+                lambda_build::locate_sam_step(pipeline, self.sh, plan.project)
+            }
+        }
+    }
+
+    fn aws_cli(&mut self) -> Result<Aws> {
+        let plan = self.plan;
+        let executable = aws::locate(self.sh, &plan.project.config.deploy.awscli_version)?;
+        eprintln!("    aws: {}", executable.display());
+        let profile = if plan.settings.rehearsal { None } else { plan.env.profile.clone() };
+        Ok(Aws::new(executable, plan.region.clone(), profile))
+    }
+
+    /// The rehearsal's AWS: moto, started and seeded; what it seeded (its VPC, subnets,
+    /// placeholders) becomes parameter values.
+    fn local_aws(&mut self, aws: &mut Aws) -> Result<moto::MotoServer> {
+        let (server, seeded) = start_local_aws(self.sh, self.plan, aws)?;
+        self.computed.extend(seeded);
+        Ok(server)
+    }
+
+    fn aws_account(&mut self, aws: &Aws) -> Result<()> {
+        let identity = match &self.plan.identity {
             Some(identity) => identity.clone(),
-            None => preflight::caller_identity(sh, &aws)?,
+            None => preflight::caller_identity(self.sh, aws)?,
         };
         eprintln!("    account {} as {}", identity.account, identity.arn);
-        attempt.account = Some(identity.account.clone());
-        attempt.deployer = Some(identity.arn.clone());
-        if let Some(expected) = &plan.settings.account_id {
-            abort_on(preflight::account_finding(&env.name, &identity, expected).into_iter().collect())?;
-        }
-        Ok(())
-    })?;
-
-    if let Some(bucket) = &plan.settings.audit_bucket {
-        pipeline.step("audit-bucket", || {
-            let setting = format!("[workspace.metadata.lambda.deploy.environments.{}] audit_bucket", env.name);
-            match crate::evidence::audit_bucket::check(sh, &aws, bucket, &setting)? {
-                Ok(found) => {
-                    eprintln!("    {found}");
-                    Ok(())
-                }
-                Err(problem) => Err(anyhow::Error::new(Aborted(problem))),
+        self.attempt.account = Some(identity.account.clone());
+        self.attempt.deployer = Some(identity.arn.clone());
+        match &self.plan.settings.account_id {
+            Some(expected) => {
+                abort_on(preflight::account_finding(&self.plan.env.name, &identity, expected).into_iter().collect())
             }
-        })?;
+            None => Ok(()),
+        }
     }
 
-    let existing = pipeline.step("stack-state", || {
-        let Some(found) = preflight::describe_stack(sh, &aws, stack)? else {
-            eprintln!("    {stack} does not exist yet in {}: sam creates it", plan.region);
+    /// The environment's audit bucket keeps what it is given (Object Lock in compliance mode,
+    /// versioning): checked before the stack changes, so no attempt goes unrecorded there.
+    fn audit_bucket(&mut self, aws: &Aws, bucket: &str) -> Result<()> {
+        let setting = format!("[workspace.metadata.lambda.deploy.environments.{}] audit_bucket", self.plan.env.name);
+        match crate::evidence::audit_bucket::check(self.sh, aws, bucket, &setting)? {
+            Ok(found) => {
+                eprintln!("    {found}");
+                Ok(())
+            }
+            Err(problem) => Err(anyhow::Error::new(Aborted(problem))),
+        }
+    }
+
+    /// The stack as it stands; `None` when sam will create it (a rolled-back stack deleted with
+    /// --replace-failed-stack included).
+    fn stack_state(&mut self, aws: &Aws) -> Result<Option<aws::Stack>> {
+        let stack = self.stack();
+        let Some(found) = preflight::describe_stack(self.sh, aws, stack)? else {
+            eprintln!("    {stack} does not exist yet in {}: sam creates it", self.plan.region);
             return Ok(None);
         };
         eprintln!("    {stack} is {}", found.stack_status);
-        if found.stack_status == "ROLLBACK_COMPLETE" && plan.args.replace_failed_stack {
-            preflight::delete_rolled_back_stack(sh, &aws, stack, STACK_DELETE_TIMEOUT)?;
+        if found.stack_status == "ROLLBACK_COMPLETE" && self.plan.args.replace_failed_stack {
+            preflight::delete_rolled_back_stack(self.sh, aws, stack, STACK_DELETE_TIMEOUT)?;
             return Ok(None);
         }
-        abort_on(preflight::stack_state_finding(&aws, &found, stack).into_iter().collect())?;
+        abort_on(preflight::stack_state_finding(aws, &found, stack).into_iter().collect())?;
         Ok(Some(found))
-    })?;
-    let resources = match &existing {
-        Some(_) => preflight::stack_resources(sh, &aws, stack)?,
-        None => Vec::new(),
-    };
+    }
 
-    pipeline.step("secrets", || {
-        let findings = preflight::check_secrets(sh, &aws, env, &plan.samconfig_shown)?;
+    fn secrets(&mut self, aws: &Aws) -> Result<()> {
+        let env = &self.plan.env;
+        let findings = preflight::check_secrets(self.sh, aws, env, &self.plan.samconfig_shown)?;
         if findings.is_empty() {
             let count = preflight::secret_parameters(env).len();
             eprintln!("    {count} secret(s) exist and none is scheduled for deletion");
         }
         abort_on(findings)
-    })?;
+    }
 
-    pipeline.step("vpc-endpoint", || {
+    /// An existing Secrets Manager endpoint in the VPC, outside this stack, is passed to the
+    /// template so the stack creates no duplicate (seed issue 1).
+    fn vpc_endpoint(&mut self, aws: &Aws, resources: &[(String, String)]) -> Result<()> {
+        let (plan, env) = (self.plan, &self.plan.env);
         let Some(param) = plan.template.parameter(EXISTING_ENDPOINT_PARAMETER) else {
             eprintln!("    the template has no {EXISTING_ENDPOINT_PARAMETER} parameter: nothing to look up");
             return Ok(());
@@ -570,7 +655,7 @@ fn deploy(
             return Ok(());
         }
         let vpc = plan.template.parameter_of_type(VPC_ID_TYPE).and_then(|p| {
-            computed
+            self.computed
                 .iter()
                 .find(|(k, _)| *k == p.name)
                 .map(|(_, v)| v.clone())
@@ -581,107 +666,123 @@ fn deploy(
             return Ok(());
         };
         let owned: Vec<String> = resources.iter().map(|(_, physical)| physical.clone()).collect();
-        match preflight::find_existing_endpoint(sh, &aws, &vpc, &owned)? {
+        match preflight::find_existing_endpoint(self.sh, aws, &vpc, &owned)? {
             Some(endpoint) => {
                 eprintln!(
                     "    found the existing Secrets Manager endpoint {} in {vpc}: passing it as {} so the stack creates no duplicate (seed issue 1)",
                     endpoint.vpc_endpoint_id, param.name
                 );
-                computed.push((param.name.clone(), endpoint.vpc_endpoint_id));
+                self.computed.push((param.name.clone(), endpoint.vpc_endpoint_id));
             }
             None => eprintln!("    no Secrets Manager endpoint in {vpc} outside this stack: the stack creates its own"),
         }
         Ok(())
-    })?;
+    }
 
-    let parameters = all_parameters(&plan.template, env, &computed);
-
-    pipeline.step("endpoint-ingress", || {
-        let subjects = preflight::ingress_subjects(&plan.template, &parameters, existing.as_ref(), &resources);
-        check_ingress_step(sh, &aws, plan, &subjects, false)
-    })?;
-
-    let tags = stack_tags(env, git, attempt.deployer.as_deref());
-    let empty_config = layout::empty_samconfig(&plan.project.sam_dir());
-    let bucket = env.s3_bucket.as_deref().unwrap_or_default();
-    let config = if plan.in_samconfig {
-        let defaulted = plan.defaults.iter().any(|d| d.starts_with("bucket "));
-        sam_deploy::SamDeployConfig::Samconfig {
-            path: &plan.samconfig_path,
-            env: &env.name,
-            s3_bucket: defaulted.then_some(bucket),
+    /// The endpoint admits the function's security group on 443 (seed issue 3): before the
+    /// deploy a missing rule aborts it; after, the stack is already changed, so it is a
+    /// failure to fix.
+    fn endpoint_ingress(&mut self, aws: &Aws, subjects: &preflight::IngressSubjects, after_deploy: bool) -> Result<()> {
+        let (Some(endpoint), Some(group)) = (&subjects.endpoint, &subjects.lambda_group) else {
+            let why = match (&subjects.endpoint, &subjects.lambda_group) {
+                (None, _) if !after_deploy => "the stack creates its own endpoint, with ingress from the function",
+                (_, None) if !after_deploy => "the function's security group does not exist yet",
+                (None, _) => "no Secrets Manager endpoint is known for the stack",
+                (Some(_), _) => "the template has no function security group to check",
+            };
+            let when = if after_deploy { "" } else { "; checked again after the deploy" };
+            eprintln!("    skipped: {why}{when}");
+            return Ok(());
+        };
+        match preflight::check_ingress(self.sh, aws, endpoint, group, subjects.vpc.as_deref())? {
+            preflight::Ingress::Allowed(how) => {
+                eprintln!("    endpoint {endpoint}: {how}");
+                Ok(())
+            }
+            preflight::Ingress::Missing { endpoint_group } => {
+                let iac = self.plan.project.config.deploy.iac.display().to_string();
+                let finding = preflight::ingress_finding(aws, &iac, endpoint, &endpoint_group, group, after_deploy);
+                if after_deploy {
+                    Findings::fail_with(
+                        vec![finding],
+                        "the deployed function cannot reach Secrets Manager: run the fix above",
+                    )
+                } else {
+                    abort_on(vec![finding])
+                }
+            }
         }
-    } else {
-        sam_deploy::SamDeployConfig::Defaults {
-            empty_config: &empty_config,
-            s3_bucket: bucket,
-            capabilities: &sam_deploy::REHEARSAL_CAPABILITIES,
-        }
-    };
-    let outcome = pipeline.step("sam-deploy", || {
+    }
+
+    fn sam_deploy(
+        &mut self,
+        aws: &Aws,
+        sam: &std::path::Path,
+        parameters: &[(String, String)],
+    ) -> Result<sam_deploy::DeployOutcome> {
+        let (plan, stack) = (self.plan, self.stack());
+        let tags = stack_tags(&plan.env, self.git, self.attempt.deployer.as_deref());
+        let empty_config = layout::empty_samconfig(&plan.project.sam_dir());
+        let bucket = plan.env.s3_bucket.as_deref().unwrap_or_default();
+        let config = if plan.in_samconfig {
+            let defaulted = plan.defaults.iter().any(|d| d.starts_with("bucket "));
+            sam_deploy::SamDeployConfig::Samconfig {
+                path: &plan.samconfig_path,
+                env: &plan.env.name,
+                s3_bucket: defaulted.then_some(bucket),
+            }
+        } else {
+            sam_deploy::SamDeployConfig::Defaults {
+                empty_config: &empty_config,
+                s3_bucket: bucket,
+                capabilities: &sam_deploy::REHEARSAL_CAPABILITIES,
+            }
+        };
         let outcome = sam_deploy::sam_deploy(
-            sh,
-            &aws,
+            self.sh,
+            aws,
             &sam_deploy::SamDeploy {
-                sam: &sam,
+                sam,
                 sam_dir: &plan.project.sam_dir(),
                 config,
                 stack,
                 built_template: &built_template(plan.project),
-                parameters: &parameters,
+                parameters,
                 tags: &tags,
                 dry_run: plan.args.dry_run,
                 timeout: plan.project.sam_timeout(),
             },
         )?;
-        attempt.change_set_id = outcome.change_set_id.clone();
-        attempt.no_changes = Some(outcome.no_changes);
+        self.attempt.change_set_id = outcome.change_set_id.clone();
+        self.attempt.no_changes = Some(outcome.no_changes);
         if outcome.no_changes {
             eprintln!("    no changes: {stack} already runs this template with these parameters");
         }
         Ok(outcome)
-    });
-    let outcome = match outcome {
-        Ok(outcome) => outcome,
-        Err(err) => return Err(run_doctor(pipeline, &aws, plan, err)),
-    };
-
-    if plan.args.dry_run {
-        return pipeline.step("change-set", || {
-            match &outcome.change_set_id {
-                Some(id) => {
-                    post_deploy::describe_change_set(sh, &aws, id)?;
-                    eprintln!(
-                        "    dry run: nothing was executed; to discard the change set: {}",
-                        aws.shown(&format!("cloudformation delete-change-set --change-set-name {id}"))
-                    );
-                }
-                None => eprintln!("    dry run: no changes, so no change set"),
-            }
-            Ok(())
-        });
     }
 
-    let checked = (|| {
-        let deployed = pipeline.step("stack-status", || post_deploy::stack_complete(sh, &aws, stack))?;
-        pipeline.step("deployed-code", || {
-            let ids: Vec<&str> = plan.found.targets.iter().map(|t| t.config.logical_id.as_str()).collect();
-            let resources = preflight::stack_resources(sh, &aws, stack)?;
-            attempt.deployed = crate::evidence::deployed::read_step(sh, &aws, stack, &resources, &ids)?;
-            Ok(())
-        })?;
-        pipeline.step("endpoint-ingress-after", || {
-            let resources = preflight::stack_resources(sh, &aws, stack)?;
-            let subjects = preflight::ingress_subjects(&plan.template, &parameters, Some(&deployed), &resources);
-            check_ingress_step(sh, &aws, plan, &subjects, true)
-        })?;
-        pipeline.step("health-check", || {
-            let (record, result) = health_check(sh, plan, &deployed);
-            attempt.health = Some(record);
-            result
-        })
-    })();
-    checked.map_err(|err| run_doctor(pipeline, &aws, plan, err))
+    /// --dry-run: the change set, described; nothing executed.
+    fn change_set(&mut self, aws: &Aws, outcome: &sam_deploy::DeployOutcome) -> Result<()> {
+        match &outcome.change_set_id {
+            Some(id) => {
+                post_deploy::describe_change_set(self.sh, aws, id)?;
+                eprintln!(
+                    "    dry run: nothing was executed; to discard the change set: {}",
+                    aws.shown(&format!("cloudformation delete-change-set --change-set-name {id}"))
+                );
+            }
+            None => eprintln!("    dry run: no changes, so no change set"),
+        }
+        Ok(())
+    }
+
+    /// Each function's CodeSha256 as Lambda reports it, for the audit line.
+    fn deployed_code(&mut self, aws: &Aws) -> Result<()> {
+        let ids: Vec<&str> = self.plan.found.targets.iter().map(|t| t.config.logical_id.as_str()).collect();
+        let resources = preflight::stack_resources(self.sh, aws, self.stack())?;
+        self.attempt.deployed = crate::evidence::deployed::read_step(self.sh, aws, self.stack(), &resources, &ids)?;
+        Ok(())
+    }
 }
 
 /// sam deploy or a post-deploy check failed: the doctor reads the stack, its events and the
@@ -798,42 +899,6 @@ fn stack_tags(env: &SamEnvironment, git: &GitState, deployer: Option<&str>) -> V
     tags
 }
 
-fn check_ingress_step(
-    sh: &Shell,
-    aws: &Aws,
-    plan: &Plan,
-    subjects: &preflight::IngressSubjects,
-    after_deploy: bool,
-) -> Result<()> {
-    let (Some(endpoint), Some(group)) = (&subjects.endpoint, &subjects.lambda_group) else {
-        let why = match (&subjects.endpoint, &subjects.lambda_group) {
-            (None, _) if !after_deploy => "the stack creates its own endpoint, with ingress from the function",
-            (_, None) if !after_deploy => "the function's security group does not exist yet",
-            (None, _) => "no Secrets Manager endpoint is known for the stack",
-            (Some(_), _) => "the template has no function security group to check",
-        };
-        let when = if after_deploy { "" } else { "; checked again after the deploy" };
-        eprintln!("    skipped: {why}{when}");
-        return Ok(());
-    };
-    match preflight::check_ingress(sh, aws, endpoint, group, subjects.vpc.as_deref())? {
-        preflight::Ingress::Allowed(how) => {
-            eprintln!("    endpoint {endpoint}: {how}");
-            Ok(())
-        }
-        preflight::Ingress::Missing { endpoint_group } => {
-            let iac = plan.project.config.deploy.iac.display().to_string();
-            let finding = preflight::ingress_finding(aws, &iac, endpoint, &endpoint_group, group, after_deploy);
-            if after_deploy {
-                // The stack is already changed: a failure to fix, not an abort.
-                eprintln!("{}", crate::sys::redact::scrub(&finding.to_string()));
-                anyhow::bail!("the deployed function cannot reach Secrets Manager: run the fix above")
-            }
-            abort_on(vec![finding])
-        }
-    }
-}
-
 /// The environment's check (see [`health`]): what ran, on what, with what answer, for the
 /// output and the audit record, and whether it passed.
 fn health_check(sh: &Shell, plan: &Plan, deployed: &aws::Stack) -> (health::HealthRecord, Result<()>) {
@@ -901,6 +966,8 @@ fn health_check(sh: &Shell, plan: &Plan, deployed: &aws::Stack) -> (health::Heal
 fn smoke_tests(plan: &Plan) -> (health::HealthRecord, Result<()>) {
     let mut record = health::HealthRecord::simple("smoke-test", false);
     let mut failed = Vec::new();
+    // Printed, annotated and recorded by the pipeline, as a guard step's are.
+    let mut findings = Vec::new();
     for target in &plan.found.targets {
         let id = target.config.logical_id.clone();
         if target.config.smoke_test == crate::project::config::SmokeTestMode::Off {
@@ -924,9 +991,6 @@ fn smoke_tests(plan: &Plan) -> (health::HealthRecord, Result<()>) {
             eprintln!("{}", crate::sys::redact::scrub(note));
         }
         let enforced = plan.allowed.enforce(report.findings.clone());
-        for finding in &enforced {
-            eprintln!("{}", redact::scrub(&finding.to_string()));
-        }
         let answer = match (report.findings.first(), &report.body) {
             (Some(finding), _) => finding.problem.clone(),
             (None, Some(body)) => format!("200 {}", body.chars().take(200).collect::<String>()),
@@ -936,31 +1000,24 @@ fn smoke_tests(plan: &Plan) -> (health::HealthRecord, Result<()>) {
         if !passed {
             failed.push(id.clone());
         }
+        findings.extend(enforced);
         eprintln!("    {id}: smoke test {}: {answer}", if passed { "passed" } else { "FAILED" });
         record.functions.push(health::FunctionCheck { function: id, answer: redact::scrub(&answer), passed });
     }
     record.passed = failed.is_empty();
     if failed.is_empty() {
-        (record, Ok(()))
-    } else {
-        let err = anyhow::anyhow!("the smoke test of {} failed (above)", failed.join(", "));
-        (record, Err(err))
+        return (record, Ok(()));
+    }
+    let why = format!("the smoke test of {} failed", failed.join(", "));
+    match findings.is_empty() {
+        true => (record, Err(anyhow::anyhow!("{why} (above)"))),
+        false => (record, Findings::fail_with(findings, &format!("{why}: fix the above and run again"))),
     }
 }
 
-/// Prints the findings and stops the deploy when there are any.
+/// Stops the deploy when there are findings: the pipeline prints, annotates and records each.
 fn abort_on(findings: Vec<Finding>) -> Result<()> {
-    if findings.is_empty() {
-        return Ok(());
-    }
-    for finding in &findings {
-        eprintln!("{}", crate::sys::redact::scrub(&finding.to_string()));
-    }
-    let noun = if findings.len() == 1 { "finding" } else { "findings" };
-    Err(anyhow::Error::new(Aborted(format!(
-        "{} {noun}: nothing was deployed; fix the above and run again",
-        findings.len()
-    ))))
+    Findings::fail_on(findings, "nothing was deployed; fix the above and run again")
 }
 
 /// Asks on the terminal; only an exact retype of the environment's name goes on.
