@@ -143,7 +143,7 @@ pub fn build_prerequisites(mode: ContainerMode, targets: &[BuildTarget]) -> Resu
     let mut uv_functions = Vec::new();
     if !in_container {
         for target in targets {
-            let runtime = target.template.runtime.as_deref().unwrap_or_default();
+            let runtime = target.runtime.name.as_str();
             if crate::sys::interpreters::find(runtime).is_some() {
                 continue;
             }
@@ -189,7 +189,7 @@ fn build_inputs(
         if uv_functions.contains(id) {
             inputs.add(format!("python/{id}"), "python-uv");
         } else if !in_container {
-            let runtime = target.template.runtime.as_deref().unwrap_or_default();
+            let runtime = target.runtime.name.as_str();
             inputs.add_file_stamp(&format!("python/{id}"), &tools::runtime_python(runtime)?);
         }
         if let Some(source) = &target.backend_src {
@@ -280,7 +280,7 @@ pub fn build(
     let mut pythons = Vec::new();
     if !in_container {
         for target in found.targets.iter().filter(|t| !uv_functions.iter().any(|id| id == t.logical_id())) {
-            let runtime = target.template.runtime.as_deref().unwrap_or_default();
+            let runtime = target.runtime.name.as_str();
             let python = tools::runtime_python(runtime)?;
             if !pythons.contains(&python) {
                 eprintln!("    {runtime}: {} (handed to sam first on PATH)", python.display());
@@ -297,7 +297,7 @@ pub fn build(
             let (uv, provenance) = tools::locate(sh, &PythonTool::uv(&project.config.uv_version))?;
             eprintln!("    uv: {} ({})", uv.display(), provenance_label(provenance));
             for id in uv_functions {
-                let runtime = found.targets.iter().find(|t| t.logical_id() == id).and_then(|t| t.template.runtime.clone());
+                let runtime = found.targets.iter().find(|t| t.logical_id() == id).map(|t| t.runtime.name.clone());
                 eprintln!(
                     "    {id}: no {} here and no Docker: built with SAM's python-uv build method (beta), binary wheels only",
                     runtime.unwrap_or_default()
@@ -361,7 +361,7 @@ fn record_evidence(project: &Project, targets: &[BuildTarget]) -> Result<crate::
         .iter()
         .map(|t| crate::evidence::FunctionFacts {
             logical_id: &t.config.logical_id,
-            runtime: t.template.runtime.as_deref().unwrap_or_default(),
+            runtime: &t.runtime.name,
             architecture: &t.template.architecture,
         })
         .collect();

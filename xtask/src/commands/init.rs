@@ -13,7 +13,6 @@ use anyhow::{Context, Result};
 use crate::bad_input;
 use crate::cli::InitArgs;
 use crate::guards::allow::ALL_GUARDS;
-use crate::guards::runtime::LambdaRuntime;
 use crate::project::config::{Project, SmokeTestMode};
 use crate::project::target::{self as discovery, BuildTarget};
 use crate::project::template::Template;
@@ -127,7 +126,7 @@ fn report(project: &Project, found: &discovery::Discovery) -> Vec<String> {
         lines.push(format!(
             "function {}: {} {}, CodeUri {}, Handler {}",
             target.logical_id(),
-            t.runtime.as_deref().unwrap_or_default(),
+            target.runtime.name,
             t.architecture,
             target.dir.display(),
             t.handler.as_deref().unwrap_or_default()
@@ -158,9 +157,8 @@ fn smoke_plan(project: &Project, target: &BuildTarget) -> String {
     if target.config.smoke_test == SmokeTestMode::Off {
         return "off".to_string();
     }
-    let runtime = target.template.runtime.as_deref().unwrap_or_default();
-    let arch_runs_here = LambdaRuntime::new(runtime, &target.template.architecture)
-        .is_ok_and(|r| r.arch.machine() == std::env::consts::ARCH);
+    let runtime = target.runtime.name.as_str();
+    let arch_runs_here = target.runtime.arch.machine() == std::env::consts::ARCH;
     let what = match crate::guards::suite::smoke_event(project, target, None) {
         Ok(Some(event)) => format!("import, then invoke with {}", event.description),
         Ok(None) => "import only (no event source; set smoke_test_event to invoke it)".to_string(),

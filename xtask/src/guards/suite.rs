@@ -39,11 +39,6 @@ pub fn layer_artifact_dir(project: &Project, logical_id: &str) -> PathBuf {
     project.build_dir().join(logical_id)
 }
 
-pub fn runtime_of(target: &BuildTarget) -> Result<LambdaRuntime> {
-    LambdaRuntime::new(target.template.runtime.as_deref().unwrap_or_default(), &target.template.architecture)
-        .with_context(|| format!("function {}", target.config.logical_id))
-}
-
 /// Where sam build puts the function: `.aws-sam/build/<LogicalId>` next to the template.
 pub fn artifact_dir(project: &Project, target: &BuildTarget) -> PathBuf {
     layout::artifact_dir(&project.sam_dir(), &target.config.logical_id)
@@ -65,10 +60,10 @@ pub fn pre_build(project: &Project, found: &Discovery) -> Result<Vec<Finding>> {
     }
     for (target, _) in found.function_dirs() {
         let function = target.source(project);
-        let runtime = runtime_of(target)?;
+        let runtime = &target.runtime;
         findings.extend(source::check(&function));
         let scan = scan::scan(&function.function_dir)?;
-        let ctx = FileContext::new(Place::FunctionSource(&function), &runtime);
+        let ctx = FileContext::new(Place::FunctionSource(&function), runtime);
         findings.extend(secrets::check(&ctx));
         findings.extend(platform::check(&scan, &ctx));
         findings.extend(abi::check(&scan, &ctx));
@@ -105,9 +100,9 @@ pub fn post_build(
             continue;
         }
         let function = target.source(project);
-        let runtime = runtime_of(target)?;
+        let runtime = &target.runtime;
         let scan = scan::scan(&artifact)?;
-        let ctx = FileContext::new(Place::Artifact { function: &function, artifact: &artifact }, &runtime);
+        let ctx = FileContext::new(Place::Artifact { function: &function, artifact: &artifact }, runtime);
         findings.extend(secrets::check(&ctx));
         findings.extend(platform::check(&scan, &ctx));
         findings.extend(abi::check(&scan, &ctx));
@@ -229,8 +224,7 @@ pub fn smoke_one(
     if !artifact.is_dir() {
         return Ok(None);
     }
-    let runtime = runtime_of(target)?;
-    let (handler_file, attribute) = target.template.handler_parts().expect("checked in discover");
+    let runtime = &target.runtime;
     let layers = target
         .layers
         .iter()
@@ -242,16 +236,16 @@ pub fn smoke_one(
         logical_id: &target.config.logical_id,
         artifact: &artifact,
         artifact_shown: artifact.strip_prefix(&project.root).unwrap_or(&artifact).display().to_string(),
-        module: handler_file.trim_end_matches(".py").replace('/', "."),
-        attribute,
+        module: target.handler.module(),
+        attribute: target.handler.attribute.clone(),
         event: smoke_event(project, target, path)?,
-        runtime: &runtime,
+        runtime,
         layers,
         external_layers: target.external_layers.clone(),
         environment: smoke_environment(target),
         memory_size: target.template.memory_size,
     };
-    let interpreter = smoke::choose_interpreter(&runtime, &docker_answers);
+    let interpreter = smoke::choose_interpreter(runtime, &docker_answers);
     let timeout = if matches!(interpreter, Interpreter::Image { .. }) { SMOKE_TIMEOUT_IN_IMAGE } else { SMOKE_TIMEOUT };
     smoke::run(&smoke_target, &interpreter, timeout).map(Some)
 }

@@ -10,6 +10,7 @@ use std::path::{Component, Path, PathBuf};
 use anyhow::{Context, Result};
 
 use crate::bad_input;
+use crate::guards::runtime::LambdaRuntime;
 use crate::guards::source::FunctionSource;
 use crate::project::config::{FunctionConfig, Project};
 use crate::project::template::{LayerRef, Template, TemplateFunction, TemplateLayer};
@@ -22,6 +23,10 @@ pub struct BuildTarget {
     /// Its `[[functions]]` entry, or every default when it has none.
     pub config: FunctionConfig,
     pub template: TemplateFunction,
+    /// The template's Handler, parsed.
+    pub handler: Handler,
+    /// The template's Runtime and Architectures, as a Lambda runtime this tool builds for.
+    pub runtime: LambdaRuntime,
     /// The function dir (its CodeUri) relative to the repository root, as output shows it.
     pub dir: PathBuf,
     pub function_dir: OwnedDir,
@@ -32,19 +37,34 @@ pub struct BuildTarget {
     pub external_layers: Vec<String>,
 }
 
+/// A Handler of the form `module.attribute`, checked: `app.main.handler` is the attribute
+/// `handler` of the module file `app/main.py`.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Handler {
+    /// Relative to the function dir, e.g. `app/main.py`.
+    pub file: String,
+    pub attribute: String,
+}
+
+impl Handler {
+    /// The module as Python imports it, e.g. `app.main`.
+    pub fn module(&self) -> String {
+        self.file.trim_end_matches(".py").replace('/', ".")
+    }
+}
+
 impl BuildTarget {
     pub fn logical_id(&self) -> &str {
         &self.config.logical_id
     }
 
     pub fn source(&self, project: &Project) -> FunctionSource {
-        let (handler_file, handler_attribute) = self.template.handler_parts().expect("checked in discover");
         FunctionSource {
             repo_root: project.root.clone(),
             function_dir: self.function_dir.path().to_path_buf(),
             copied_backend: self.config.backend_src.as_ref().map(|src| (self.config.copy_to.clone(), src.clone())),
-            handler_file,
-            handler_attribute,
+            handler_file: self.handler.file.clone(),
+            handler_attribute: self.handler.attribute.clone(),
         }
     }
 }
@@ -171,12 +191,14 @@ pub fn discover(project: &Project, template: &Template) -> Result<Discovery> {
             discovery.notices.push(not_guarded(format!("CodeUri {uri} is an S3 location, not a local directory")));
             continue;
         }
-        if function.handler_parts().is_none() {
+        let Some((file, attribute)) = function.handler_parts() else {
             bad_input!(
                 "function {id}: Handler {:?} in {template_shown} is not of the form module.function (e.g. app.lambda_handler)",
                 function.handler.as_deref().unwrap_or("(missing)")
             )
-        }
+        };
+        let handler = Handler { file, attribute };
+        let runtime = LambdaRuntime::new(runtime, &function.architecture).with_context(|| format!("function {id}"))?;
         let dir = code_dir(&template_dir, uri, &format!("function {id}: CodeUri {uri:?}"))?;
         let config = entry.cloned().unwrap_or_else(|| FunctionConfig::defaults(id));
         if let Some(configured) = &config.function_dir {
@@ -214,6 +236,8 @@ pub fn discover(project: &Project, template: &Template) -> Result<Discovery> {
         discovery.targets.push(BuildTarget {
             config,
             template: function.clone(),
+            handler,
+            runtime,
             dir,
             function_dir,
             backend_src,
@@ -256,13 +280,6 @@ pub fn resolve_targets(project: &Project, template: &Template) -> Result<Discove
     for (target, _) in discovery.function_dirs() {
         check_requirements_txt(target)?;
     }
-    for target in &discovery.targets {
-        crate::guards::runtime::LambdaRuntime::new(
-            target.template.runtime.as_deref().unwrap_or_default(),
-            &target.template.architecture,
-        )
-        .with_context(|| format!("function {}", target.logical_id()))?;
-    }
     Ok(discovery)
 }
 
@@ -298,7 +315,7 @@ pub fn describe(discovery: &Discovery) -> Vec<String> {
         let mut line = format!(
             "    function {}: {} {} in {} (Handler {})",
             target.logical_id(),
-            t.runtime.as_deref().unwrap_or_default(),
+            target.runtime.name,
             t.architecture,
             target.dir.display(),
             t.handler.as_deref().unwrap_or_default()
