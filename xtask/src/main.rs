@@ -13,17 +13,18 @@ use xtask::run::record::Finished;
 fn main() -> ExitCode {
     let session = Session::start();
     let cli = Cli::parse();
-    if let Err(bad_usage) = session.set_up(&cli) {
-        return exit::finish(Err(bad_usage));
-    }
+    let ui = match session.set_up(&cli) {
+        Ok(ui) => ui,
+        Err(bad_usage) => return exit::finish(Err(bad_usage)),
+    };
     let result = match &cli.command {
-        Command::LambdaBuild(args) => commands::build::run(args),
-        Command::LambdaCheck(args) => commands::check::run(args),
+        Command::LambdaBuild(args) => commands::build::run(&ui, args),
+        Command::LambdaCheck(args) => commands::check::run(&ui, args),
         Command::LambdaInit(args) => commands::init::run(args).map(|()| Finished::without_pipeline()),
         Command::Bench(args) => commands::bench::run(args),
-        Command::LambdaDeploy(args) => commands::deploy::run(args),
+        Command::LambdaDeploy(args) => commands::deploy::run(&ui, args),
         Command::LambdaAudit(args) => commands::audit::run(args),
-        Command::LambdaDoctor(args) => commands::doctor::run(args),
+        Command::LambdaDoctor(args) => commands::doctor::run(&ui, args),
     };
-    session.conclude(cli.command.name(), result)
+    session.conclude(&ui, cli.command.name(), result)
 }

@@ -1,12 +1,18 @@
 //! How the xtask talks: to a person at a terminal (colour, progress heartbeats) or to a CI job
 //! (plain lines, GitHub workflow commands, a step summary, and never a prompt).
 //!
-//! Decided once in `main` from the global flags and the environment, then read from anywhere
-//! with [`get`], [`ci_mode`] and [`can_prompt`]. Commands never look at `CI` themselves.
+//! Decided once in `main` from the global flags and the environment ([`Output`]), then passed
+//! down as a [`Ui`] value (cargo's Shell, uv's Printer): everything the engine and the
+//! commands print goes through it, and a test can capture it. Commands never look at `CI`
+//! themselves.
 
+use std::fmt::Display;
 use std::io::{IsTerminal, Write};
 use std::path::PathBuf;
-use std::sync::OnceLock;
+use std::sync::{Arc, Mutex};
+
+use anstream::{AutoStream, ColorChoice};
+use anstyle::{AnsiColor, Style};
 
 /// The rendering decisions for this run.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
@@ -56,29 +62,153 @@ impl Output {
     }
 }
 
-static OUTPUT: OnceLock<Output> = OnceLock::new();
-
-/// Sets this run's output decisions; called once by `main` before any command runs.
-pub fn init(output: Output) {
-    // A second call would only come from a test harness; the first decision stands.
-    let _ = OUTPUT.set(output);
+/// How this run talks, passed down by value (cheap to clone): the decisions, and where the
+/// text goes (the process's stderr and stdout, or buffers a test reads).
+#[derive(Clone)]
+pub struct Ui {
+    output: Arc<Output>,
+    sink: Sink,
 }
 
-/// This run's output decisions. Before `init` (unit tests): plain text, no CI, no report.
-pub fn get() -> &'static Output {
-    OUTPUT.get_or_init(Output::default)
+#[derive(Clone)]
+enum Sink {
+    Process,
+    Captured(Captured),
 }
 
-/// True in CI mode. A command that would ask a question must not: it either has the answer
-/// from a flag (e.g. `--yes`) or exits 2 with one line naming that flag.
-pub fn ci_mode() -> bool {
-    get().ci
+/// What a captured [`Ui`] printed.
+#[derive(Clone, Default)]
+pub struct Captured {
+    stderr: Arc<Mutex<Vec<u8>>>,
+    stdout: Arc<Mutex<Vec<u8>>>,
 }
 
-/// True when a question may be asked and answered: not in CI mode, and both stdin and stderr
-/// are terminals. Where this is false, a command that needs confirmation requires a flag.
-pub fn can_prompt() -> bool {
-    get().can_prompt_with(std::io::stdin().is_terminal(), std::io::stderr().is_terminal())
+impl Captured {
+    pub fn stderr(&self) -> String {
+        String::from_utf8_lossy(&self.stderr.lock().unwrap_or_else(|p| p.into_inner())).into_owned()
+    }
+
+    pub fn stdout(&self) -> String {
+        String::from_utf8_lossy(&self.stdout.lock().unwrap_or_else(|p| p.into_inner())).into_owned()
+    }
+}
+
+impl Ui {
+    /// Prints to this process's stderr (the xtask's own lines) and stdout (workflow commands).
+    pub fn new(output: Output) -> Ui {
+        Ui { output: Arc::new(output), sink: Sink::Process }
+    }
+
+    /// Prints into buffers instead, as the process would (escapes only with colour).
+    pub fn capture(output: Output) -> (Ui, Captured) {
+        let captured = Captured::default();
+        (Ui { output: Arc::new(output), sink: Sink::Captured(captured.clone()) }, captured)
+    }
+
+    pub fn output(&self) -> &Output {
+        &self.output
+    }
+
+    /// True in CI mode. A command that would ask a question must not: it either has the
+    /// answer from a flag (e.g. `--yes`) or exits 2 with one line naming that flag.
+    pub fn ci(&self) -> bool {
+        self.output.ci
+    }
+
+    /// True when a question may be asked and answered: not in CI mode, and both stdin and
+    /// stderr are terminals. Where this is false, a command that needs confirmation requires a
+    /// flag.
+    pub fn can_prompt(&self) -> bool {
+        matches!(self.sink, Sink::Process)
+            && self.output.can_prompt_with(std::io::stdin().is_terminal(), std::io::stderr().is_terminal())
+    }
+
+    /// One line on stderr: a status, a detail of a step, a notice.
+    pub fn line(&self, text: impl Display) {
+        self.write_stderr(format!("{text}\n").as_bytes());
+    }
+
+    /// A question on stderr, without the line break: the answer is typed after it.
+    pub fn prompt(&self, text: impl Display) {
+        self.write_stderr(format!("{text}").as_bytes());
+    }
+
+    /// "warning: ..." on stderr.
+    pub fn warn(&self, text: impl Display) {
+        self.line(format_args!("{} {text}", self.paint(Tone::Warn, "warning:")));
+    }
+
+    /// "error: ..." on stderr.
+    pub fn error(&self, text: impl Display) {
+        self.line(format_args!("{} {text}", self.paint(Tone::Bad, "error:")));
+    }
+
+    /// A GitHub workflow command on stdout (the xtask's own lines go to stderr, so stdout
+    /// carries nothing else), flushed so it is not held back behind a long sam run.
+    pub fn emit(&self, command: &str) {
+        let line = format!("{command}\n");
+        match &self.sink {
+            Sink::Process => {
+                let mut stdout = std::io::stdout().lock();
+                let _ = stdout.write_all(line.as_bytes());
+                let _ = stdout.flush();
+            }
+            Sink::Captured(captured) => {
+                captured.stdout.lock().unwrap_or_else(|p| p.into_inner()).extend_from_slice(line.as_bytes())
+            }
+        }
+    }
+
+    /// `text` styled for its tone. The escapes reach the terminal only when this run uses
+    /// colour: the stream strips them otherwise.
+    pub fn paint(&self, tone: Tone, text: &str) -> String {
+        let style = tone.style();
+        format!("{}{text}{}", style.render(), style.render_reset())
+    }
+
+    /// A writer onto this Ui's stderr, for a thread that prints on its own (heartbeats).
+    pub fn stderr_writer(&self) -> StderrWriter {
+        StderrWriter(self.clone())
+    }
+
+    fn color_choice(&self) -> ColorChoice {
+        if self.output.color {
+            ColorChoice::Always
+        } else {
+            ColorChoice::Never
+        }
+    }
+
+    fn write_stderr(&self, bytes: &[u8]) {
+        // A closed stderr must not take the run down with it.
+        match &self.sink {
+            Sink::Process => {
+                let mut stderr = AutoStream::new(std::io::stderr().lock(), self.color_choice());
+                let _ = stderr.write_all(bytes);
+                let _ = stderr.flush();
+            }
+            Sink::Captured(captured) => {
+                let mut buffer = AutoStream::new(Vec::new(), self.color_choice());
+                let _ = buffer.write_all(bytes);
+                let written = buffer.into_inner();
+                captured.stderr.lock().unwrap_or_else(|p| p.into_inner()).extend_from_slice(&written);
+            }
+        }
+    }
+}
+
+/// See [`Ui::stderr_writer`].
+pub struct StderrWriter(Ui);
+
+impl Write for StderrWriter {
+    fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
+        self.0.write_stderr(buf);
+        Ok(buf.len())
+    }
+
+    fn flush(&mut self) -> std::io::Result<()> {
+        Ok(())
+    }
 }
 
 /// Whether stderr is a terminal, for [`Output::detect`].
@@ -102,36 +232,15 @@ pub enum Tone {
 }
 
 impl Tone {
-    fn ansi(self) -> &'static str {
+    fn style(self) -> Style {
         match self {
-            Tone::Ok => "\x1b[32m",
-            Tone::Bad => "\x1b[1;31m",
-            Tone::Warn => "\x1b[33m",
-            Tone::Dim => "\x1b[2m",
-            Tone::Bold => "\x1b[1m",
+            Tone::Ok => AnsiColor::Green.on_default(),
+            Tone::Bad => AnsiColor::Red.on_default().bold(),
+            Tone::Warn => AnsiColor::Yellow.on_default(),
+            Tone::Dim => Style::new().dimmed(),
+            Tone::Bold => Style::new().bold(),
         }
     }
-}
-
-/// `text` in the tone's colour when this run uses colour, else unchanged.
-pub fn paint(tone: Tone, text: &str) -> String {
-    paint_if(get().color, tone, text)
-}
-
-pub fn paint_if(color: bool, tone: Tone, text: &str) -> String {
-    if color {
-        format!("{}{text}\x1b[0m", tone.ansi())
-    } else {
-        text.to_string()
-    }
-}
-
-/// Prints a workflow command on stdout (the xtask's own lines go to stderr, so stdout carries
-/// nothing else) and flushes it, so it is not held back behind a long sam run.
-pub fn emit(command: &str) {
-    let mut stdout = std::io::stdout().lock();
-    let _ = writeln!(stdout, "{command}");
-    let _ = stdout.flush();
 }
 
 #[cfg(test)]
@@ -199,8 +308,24 @@ mod tests {
     }
 
     #[test]
-    fn paint_adds_escapes_only_with_colour() {
-        assert_eq!(paint_if(false, Tone::Bad, "FAILED"), "FAILED");
-        assert_eq!(paint_if(true, Tone::Bad, "FAILED"), "\x1b[1;31mFAILED\x1b[0m");
+    fn colour_reaches_the_output_only_when_the_run_uses_it() {
+        for color in [false, true] {
+            let (ui, captured) = Ui::capture(Output { color, ..Output::default() });
+            ui.line(format_args!("[lambda-build] sam-build {}", ui.paint(Tone::Bad, "FAILED")));
+            ui.emit("::error title=x::y");
+            let expected = if color {
+                "[lambda-build] sam-build \x1b[1m\x1b[31mFAILED\x1b[0m\n"
+            } else {
+                "[lambda-build] sam-build FAILED\n"
+            };
+            assert_eq!(captured.stderr(), expected);
+            assert_eq!(captured.stdout(), "::error title=x::y\n");
+        }
+    }
+
+    #[test]
+    fn a_captured_ui_never_prompts() {
+        let (ui, _) = Ui::capture(Output::default());
+        assert!(!ui.can_prompt());
     }
 }

@@ -23,8 +23,9 @@ use crate::run::pipeline::Pipeline;
 use crate::run::record::Finished;
 use crate::sys::lock::RepoLock;
 use crate::sys::tools::{self, Provenance, PythonTool};
+use crate::ui::Ui;
 
-pub fn run(args: &BuildArgs) -> Result<Finished> {
+pub fn run(ui: &Ui, args: &BuildArgs) -> Result<Finished> {
     let project = Project::discover()?;
     let template = Template::load(&project.template_path(), &project.config.template.display().to_string())?;
     crate::project::samconfig::check_for_sam_build(&project)?;
@@ -44,7 +45,7 @@ pub fn run(args: &BuildArgs) -> Result<Finished> {
         return Ok(Finished::without_pipeline());
     };
     let sh = Shell::new()?;
-    let mut pipeline = Pipeline::new(LAMBDA_BUILD);
+    let mut pipeline = Pipeline::new(ui, LAMBDA_BUILD);
     let result = build(&mut pipeline, &sh, &project, &found, &plan).map(|_sam| ());
     Ok(pipeline.finish(result))
 }

@@ -15,25 +15,26 @@ use crate::project::target::resolve_targets;
 use crate::project::template::Template;
 use crate::run::pipeline::Pipeline;
 use crate::run::record::Finished;
+use crate::ui::Ui;
 
-pub fn run(args: &CheckArgs) -> Result<Finished> {
+pub fn run(ui: &Ui, args: &CheckArgs) -> Result<Finished> {
     let allowed = Allowed::parse(&args.allow)?;
     if let Some(dir) = &args.dir {
-        return check_directory(args, dir, &allowed);
+        return check_directory(ui, args, dir, &allowed);
     }
     let project = Project::discover()?;
     let template = Template::load(&project.template_path(), &project.config.template.display().to_string())?;
     crate::project::samconfig::check_for_sam_build(&project)?;
     let found = resolve_targets(&project, &template)?;
     if let (true, Some(env)) = (args.deployed, &args.env) {
-        return check_deployed(&project, &found.targets, env);
+        return check_deployed(ui, &project, &found.targets, env);
     }
     for line in crate::project::target::describe(&found) {
         eprintln!("{line}");
     }
     // A build running now would show its half-written output to the guards: wait for it.
     let _lock = crate::sys::lock::RepoLock::acquire_if_built(&project.sam_dir())?;
-    let mut pipeline = Pipeline::new(LAMBDA_CHECK);
+    let mut pipeline = Pipeline::new(ui, LAMBDA_CHECK);
     allowed.announce();
     // Every group runs even when an earlier one fails: a check reports everything at once.
     let pre = pipeline.guard_step("pre-build-guards", || Ok(allowed.enforce(suite::pre_build(&project, &found)?)));
@@ -62,6 +63,7 @@ pub fn run(args: &CheckArgs) -> Result<Finished> {
 /// `--deployed --env ENV`: each function's live CodeSha256, traced through the audit log to
 /// the build it came from, against the digest of the build output on disk now.
 fn check_deployed(
+    ui: &Ui,
     project: &Project,
     targets: &[crate::project::target::BuildTarget],
     env_name: &str,
@@ -95,7 +97,7 @@ fn check_deployed(
         Err(err) => return Err(err).with_context(|| format!("reading {log_shown}")),
     };
     let sh = xshell::Shell::new()?;
-    let mut pipeline = Pipeline::new("lambda-check");
+    let mut pipeline = Pipeline::new(ui, "lambda-check");
     let result = pipeline.step("deployed", || {
         let executable = aws::locate(&sh, &project.config.deploy.awscli_version)?;
         let aws = aws::Aws::new(executable, region.clone(), env.profile.clone());
@@ -162,7 +164,7 @@ fn check_deployed(
     Ok(pipeline.finish(result))
 }
 
-fn check_directory(args: &CheckArgs, dir: &std::path::Path, allowed: &Allowed) -> Result<Finished> {
+fn check_directory(ui: &Ui, args: &CheckArgs, dir: &std::path::Path, allowed: &Allowed) -> Result<Finished> {
     if !dir.is_dir() {
         bad_input!("--dir {}: not a directory", dir.display())
     }
@@ -186,7 +188,7 @@ fn check_directory(args: &CheckArgs, dir: &std::path::Path, allowed: &Allowed) -
     let root = dir.canonicalize().with_context(|| format!("resolving {}", dir.display()))?;
     let shown_from = cwd.canonicalize().unwrap_or(cwd);
 
-    let mut pipeline = Pipeline::new(LAMBDA_CHECK);
+    let mut pipeline = Pipeline::new(ui, LAMBDA_CHECK);
     allowed.announce();
     eprintln!("    checking {} against {}", dir.display(), runtime.describe());
     let result = pipeline.guard_step("file-guards", || {

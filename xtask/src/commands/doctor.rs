@@ -22,8 +22,9 @@ use crate::project::template::Template;
 use crate::run::pipeline::Pipeline;
 use crate::run::record::Finished;
 use crate::sys::tools;
+use crate::ui::Ui;
 
-pub fn run(args: &DoctorArgs) -> Result<Finished> {
+pub fn run(ui: &Ui, args: &DoctorArgs) -> Result<Finished> {
     if args.print_signatures {
         print!("{}", signatures::markdown_table());
         return Ok(Finished::without_pipeline());
@@ -69,7 +70,7 @@ pub fn run(args: &DoctorArgs) -> Result<Finished> {
     }
 
     let sh = Shell::new()?;
-    let mut pipeline = Pipeline::new("lambda-doctor");
+    let mut pipeline = Pipeline::new(ui, "lambda-doctor");
     let profile = if settings.rehearsal { None } else { env.profile.clone() };
     let mut aws = pipeline.step("aws-cli", || {
         let executable = aws::locate(&sh, &project.config.deploy.awscli_version)?;

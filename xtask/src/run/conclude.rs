@@ -14,11 +14,11 @@ use crate::bad_input;
 use crate::cli::Cli;
 use crate::render::github;
 use crate::render::report::Report;
-use crate::run::exit::{self, error_text, status_of, BAD_INPUT};
+use crate::run::exit::{error_text, status_of, BAD_INPUT};
 use crate::run::record::{Conclusion, Finished, RunRecord};
 use crate::sys::atomic::write_atomically;
 use crate::sys::{process, redact};
-use crate::ui::{self, Output};
+use crate::ui::{stderr_is_terminal, Output, Ui};
 
 /// A run of one command, from before its flags were parsed.
 pub struct Session {
@@ -33,27 +33,28 @@ impl Session {
 
     /// Decides how the run talks (the global flags, the environment), checks `--json`, and
     /// installs the signal handlers. An error is bad usage, to end the run with no report.
-    pub fn set_up(&self, cli: &Cli) -> Result<()> {
-        ui::init(Output::detect(cli.ci, cli.json.clone(), |name| std::env::var(name).ok(), ui::stderr_is_terminal()));
+    pub fn set_up(&self, cli: &Cli) -> Result<Ui> {
+        let ui =
+            Ui::new(Output::detect(cli.ci, cli.json.clone(), |name| std::env::var(name).ok(), stderr_is_terminal()));
         // Like clap's own usage errors: one line, exit 2, and no report (it has nowhere to go).
-        check_report_destination()?;
+        check_report_destination(ui.output())?;
         process::install_signal_handlers();
         // Whatever echoes a credential (an error chain, a child's output) must not print it.
         redact::register_credentials_from_env();
-        Ok(())
+        Ok(ui)
     }
 
     /// Writes the report and the step summary from what the command handed back, prints
     /// what is left to print, and gives the exit status.
-    pub fn conclude(self, command: &str, outcome: Result<Finished>) -> ExitCode {
-        conclude(command, self.started_at, self.started.elapsed(), outcome)
+    pub fn conclude(self, ui: &Ui, command: &str, outcome: Result<Finished>) -> ExitCode {
+        conclude(ui, command, self.started_at, self.started.elapsed(), outcome)
     }
 }
 
 /// `--json` must name a file in an existing directory: checked before anything runs, so a typo
 /// is bad usage rather than a finished build whose report is lost.
-fn check_report_destination() -> Result<()> {
-    let Some(path) = &ui::get().json_report else {
+fn check_report_destination(output: &Output) -> Result<()> {
+    let Some(path) = &output.json_report else {
         return Ok(());
     };
     if path.is_dir() {
@@ -70,8 +71,8 @@ fn check_report_destination() -> Result<()> {
 /// both from the pipeline's record (an empty one when no pipeline ran) and the final exit
 /// status. A report that cannot be written fails a run that had succeeded; a step summary
 /// that cannot be appended only warns (the job's log still has everything).
-fn conclude(command: &str, started_at: SystemTime, duration: Duration, outcome: Result<Finished>) -> ExitCode {
-    let out = ui::get();
+fn conclude(ui: &Ui, command: &str, started_at: SystemTime, duration: Duration, outcome: Result<Finished>) -> ExitCode {
+    let out = ui.output();
     let (run, result, printed) = match outcome {
         Ok(Finished { record, result }) => (record, result, true),
         Err(err) => {
@@ -79,7 +80,7 @@ fn conclude(command: &str, started_at: SystemTime, duration: Duration, outcome: 
             // after the report, as the last line.
             let error = error_text(&err);
             if out.ci && status_of(&err) != BAD_INPUT {
-                ui::emit(&github::failure_annotation(command, None, &error));
+                ui.emit(&github::failure_annotation(command, None, &error));
             }
             (RunRecord { error: Some(error), ..RunRecord::default() }, Err(err), false)
         }
@@ -92,7 +93,7 @@ fn conclude(command: &str, started_at: SystemTime, duration: Duration, outcome: 
 
     if let Some(summary_path) = &out.step_summary {
         if let Err(err) = append_step_summary(summary_path, &github::step_summary(&conclusion)) {
-            eprintln!("warning: {err:#}");
+            ui.warn(format_args!("{err:#}"));
         }
     }
     if let Some(report_path) = &out.json_report {
@@ -100,16 +101,22 @@ fn conclude(command: &str, started_at: SystemTime, duration: Duration, outcome: 
         if let Err(err) = written {
             let err = err.context(format!("writing the report {}", report_path.display()));
             if result.is_ok() {
-                return exit::finish(Err(err));
+                return fail(ui, err);
             }
-            eprintln!("error: {err:#}");
+            ui.error(format_args!("{err:#}"));
         }
     }
     match result {
-        Err(err) if !printed => exit::finish(Err(err)),
+        Err(err) if !printed => fail(ui, err),
         Err(err) => ExitCode::from(status_of(&err)),
         Ok(()) => ExitCode::SUCCESS,
     }
+}
+
+/// Prints a failure nothing has printed yet, as the last line, and gives its exit status.
+fn fail(ui: &Ui, err: anyhow::Error) -> ExitCode {
+    ui.error(error_text(&err));
+    ExitCode::from(status_of(&err))
 }
 
 /// Appends the summary to `$GITHUB_STEP_SUMMARY`; other steps of the job append there too.

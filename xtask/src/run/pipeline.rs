@@ -14,9 +14,10 @@ use crate::render::github;
 use crate::run::exit::{error_text, status_of, BAD_INPUT, INTERRUPTED};
 use crate::run::progress::{self, Heartbeat};
 use crate::run::record::{seconds, Finished, Outcome, RunRecord, StepFinding, StepRecord};
-use crate::ui::{self, paint, Tone};
+use crate::ui::{Tone, Ui};
 
 pub struct Pipeline {
+    ui: Ui,
     command: &'static str,
     started: Instant,
     pub steps: Vec<StepRecord>,
@@ -26,8 +27,9 @@ pub struct Pipeline {
 }
 
 impl Pipeline {
-    pub fn new(command: &'static str) -> Pipeline {
+    pub fn new(ui: &Ui, command: &'static str) -> Pipeline {
         Pipeline {
+            ui: ui.clone(),
             command,
             started: Instant::now(),
             steps: Vec::new(),
@@ -42,12 +44,13 @@ impl Pipeline {
     /// longer than a few seconds says so every few seconds (sam's own output streams through).
     pub fn step<T>(&mut self, name: &str, run: impl FnOnce() -> Result<T>) -> Result<T> {
         let command = self.command;
-        eprintln!("[{command}] {name} ...");
+        self.ui.line(format_args!("[{command}] {name} ..."));
         let started = Instant::now();
-        let heartbeat = if ui::get().progress {
+        let heartbeat = if self.ui.output().progress {
             let step = name.to_string();
-            Heartbeat::start(progress::HEARTBEAT_INTERVAL, std::io::stderr(), move |elapsed| {
-                paint(Tone::Dim, &format!("[{command}] {step} still running ({})", progress::elapsed_label(elapsed)))
+            let ui = self.ui.clone();
+            Heartbeat::start(progress::HEARTBEAT_INTERVAL, self.ui.stderr_writer(), move |elapsed| {
+                ui.paint(Tone::Dim, &format!("[{command}] {step} still running ({})", progress::elapsed_label(elapsed)))
             })
         } else {
             Heartbeat::off()
@@ -65,13 +68,21 @@ impl Pipeline {
             Err(_) => Outcome::Failed,
         };
         match outcome {
-            Outcome::Ok => eprintln!("[{command}] {name} {} in {}", paint(Tone::Ok, "done"), seconds(duration)),
-            Outcome::Failed => {
-                eprintln!("[{command}] {name} {} after {}", paint(Tone::Bad, "FAILED"), seconds(duration))
-            }
-            Outcome::Interrupted => {
-                eprintln!("[{command}] {name} {} after {}", paint(Tone::Bad, "INTERRUPTED"), seconds(duration))
-            }
+            Outcome::Ok => self.ui.line(format_args!(
+                "[{command}] {name} {} in {}",
+                self.ui.paint(Tone::Ok, "done"),
+                seconds(duration)
+            )),
+            Outcome::Failed => self.ui.line(format_args!(
+                "[{command}] {name} {} after {}",
+                self.ui.paint(Tone::Bad, "FAILED"),
+                seconds(duration)
+            )),
+            Outcome::Interrupted => self.ui.line(format_args!(
+                "[{command}] {name} {} after {}",
+                self.ui.paint(Tone::Bad, "INTERRUPTED"),
+                seconds(duration)
+            )),
         }
         if outcome != Outcome::Ok {
             self.failed_step = Some(name.to_string());
@@ -92,13 +103,13 @@ impl Pipeline {
         let Some(failed) = err.chain().find_map(|cause| cause.downcast_ref::<Findings>()) else {
             return;
         };
-        let ci = ui::ci_mode();
+        let ci = self.ui.ci();
         for finding in &failed.findings {
             // Scrubbed like the report: a smoke test's failure quotes what the handler
             // printed, and a handler can print a credential it read from its parent.
-            eprintln!("{}", crate::sys::redact::scrub(&render_finding(finding)));
+            self.ui.line(crate::sys::redact::scrub(&render_finding(&self.ui, finding)));
             if ci {
-                ui::emit(&github::finding_annotation(finding));
+                self.ui.emit(&github::finding_annotation(finding));
             }
         }
         let recorded =
@@ -109,11 +120,11 @@ impl Pipeline {
     /// Findings that explain a failure already reported (lambda-deploy's doctor), printed and
     /// annotated like a guard step's and recorded under `step`, without failing anything more.
     pub fn explain(&mut self, step: &str, findings: Vec<Finding>) {
-        let ci = ui::ci_mode();
+        let ci = self.ui.ci();
         for finding in &findings {
-            eprintln!("{}", render_finding(finding));
+            self.ui.line(crate::sys::redact::scrub(&render_finding(&self.ui, finding)));
             if ci {
-                ui::emit(&github::finding_annotation(finding));
+                self.ui.emit(&github::finding_annotation(finding));
             }
         }
         self.findings.extend(findings.into_iter().map(|finding| StepFinding { step: step.to_string(), finding }));
@@ -158,22 +169,31 @@ impl Pipeline {
                     .filter(|s| s.outcome == Outcome::Ok)
                     .map(|s| format!("{} {}", s.name, seconds(s.duration)))
                     .collect();
-                eprintln!("[{}] {} in {total} ({})", self.command, paint(Tone::Ok, "succeeded"), steps.join(", "));
+                self.ui.line(format_args!(
+                    "[{}] {} in {total} ({})",
+                    self.command,
+                    self.ui.paint(Tone::Ok, "succeeded"),
+                    steps.join(", ")
+                ));
             }
             Err(err) => {
                 let status = status_of(err);
                 let error = error_text(err);
                 // Findings already have one annotation each; any other failure gets one.
-                if ui::ci_mode() && run.findings.is_empty() && status != BAD_INPUT {
-                    ui::emit(&github::failure_annotation(self.command, run.failed_step.as_deref(), &error));
+                if self.ui.ci() && run.findings.is_empty() && status != BAD_INPUT {
+                    self.ui.emit(&github::failure_annotation(self.command, run.failed_step.as_deref(), &error));
                 }
-                eprintln!("{} {}", paint(Tone::Bad, "error:"), crate::sys::redact::scrub(&format!("{err:#}")));
+                self.ui.line(format_args!(
+                    "{} {}",
+                    self.ui.paint(Tone::Bad, "error:"),
+                    crate::sys::redact::scrub(&format!("{err:#}"))
+                ));
                 let verb = if status == INTERRUPTED { "was interrupted" } else { "failed" };
                 let last = match &run.failed_step {
                     Some(step) => format!("error: {} {verb} at step {step} after {total}", self.command),
                     None => format!("error: {} {verb} after {total}", self.command),
                 };
-                eprintln!("{}", paint(Tone::Bad, &last));
+                self.ui.line(format_args!("{}", self.ui.paint(Tone::Bad, &last)));
                 run.error = Some(error);
             }
         }
@@ -216,12 +236,12 @@ impl std::fmt::Display for Findings {
 impl std::error::Error for Findings {}
 
 /// A finding as printed on stderr; the guard and path stand out in colour on a terminal.
-fn render_finding(finding: &Finding) -> String {
+fn render_finding(ui: &Ui, finding: &Finding) -> String {
     let place = match finding.line {
         Some(line) => format!("{}:{line}", finding.path),
         None => finding.path.clone(),
     };
-    let head = format!("{} {}", paint(Tone::Warn, &format!("[{}]", finding.guard)), paint(Tone::Bold, &place));
+    let head = format!("{} {}", ui.paint(Tone::Warn, &format!("[{}]", finding.guard)), ui.paint(Tone::Bold, &place));
     let plain = finding.to_string();
     // Same text as Display, so terminal and CI logs read alike; only the head is painted.
     match plain.split_once('\n') {
@@ -242,7 +262,7 @@ mod tests {
     /// report, and a report with one validates against the committed schema.
     #[test]
     fn a_deploy_record_reaches_the_report_and_validates() {
-        let mut pipeline = Pipeline::new("lambda-deploy");
+        let mut pipeline = Pipeline::new(&Ui::capture(Default::default()).0, "lambda-deploy");
         pipeline.step("preflight", || Ok(())).unwrap();
         let record = serde_json::json!({"env": "dev", "stack": "credmate-backend-dev", "result": "failed"});
         pipeline.set_deploy_record(record.clone());

@@ -41,6 +41,7 @@ use crate::run::record::Finished;
 use crate::sys::git::GitState;
 use crate::sys::lock::RepoLock;
 use crate::sys::{redact, tools};
+use crate::ui::Ui;
 
 use audit::{AttemptResult, AuditRecord};
 
@@ -61,6 +62,7 @@ const STACK_DELETE_TIMEOUT: Duration = Duration::from_secs(30 * 60);
 
 /// Everything the deploy needs, checked before anything happens.
 struct Plan<'a> {
+    ui: &'a Ui,
     project: &'a Project,
     args: &'a DeployArgs,
     env: SamEnvironment,
@@ -100,16 +102,16 @@ struct Attempt {
     health: Option<health::HealthRecord>,
 }
 
-pub fn run(args: &DeployArgs) -> Result<Finished> {
+pub fn run(ui: &Ui, args: &DeployArgs) -> Result<Finished> {
     redact::register_credentials_from_env();
     let project = Project::discover()?;
     let sh = Shell::new()?;
-    let git = GitState::read(&sh, &project.root, &own_outputs(&project));
-    let (plan, prerequisites) = plan(&project, args, &git)?;
+    let git = GitState::read(&sh, &project.root, &own_outputs(ui, &project));
+    let (plan, prerequisites) = plan(ui, &project, args, &git)?;
 
     let _lock = RepoLock::acquire(&project.sam_dir())?;
     let started_at = SystemTime::now();
-    let mut pipeline = Pipeline::new(LAMBDA_DEPLOY);
+    let mut pipeline = Pipeline::new(ui, LAMBDA_DEPLOY);
     let mut deploy = Deploy::new(&plan, &sh, &git);
     let result = deploy.run(&mut pipeline, prerequisites);
     let attempt = deploy.attempt;
@@ -203,7 +205,7 @@ fn audit_record(
         xtask_version: env!("CARGO_PKG_VERSION"),
         dry_run: plan.args.dry_run,
         rehearsal: plan.settings.rehearsal,
-        ci: crate::ui::ci_mode(),
+        ci: plan.ui.ci(),
         change_set_id: attempt.change_set_id.clone(),
         no_changes: attempt.no_changes,
         health_check: attempt.health.clone(),
@@ -228,6 +230,7 @@ fn audit_record(
 /// The build's prerequisites come back beside the plan: whether a build is due is decided
 /// under the repository lock.
 fn plan<'a>(
+    ui: &'a Ui,
     project: &'a Project,
     args: &'a DeployArgs,
     git: &GitState,
@@ -244,7 +247,7 @@ fn plan<'a>(
     if settings.protected && settings.account_id.is_none() && !settings.rehearsal {
         bad_input!("{name} is a protected environment without an account_id: add account_id = \"<12 digits>\" to {settings_table} in Cargo.toml")
     }
-    if settings.protected && !args.yes && !crate::ui::can_prompt() {
+    if settings.protected && !args.yes && !ui.can_prompt() {
         bad_input!("{name} is a protected environment and there is no terminal to confirm on: pass --yes to deploy it")
     }
     if settings.protected && !settings.rehearsal && settings.audit_bucket.is_none() {
@@ -310,13 +313,14 @@ fn plan<'a>(
         // The offline checks come first and need no AWS call: when they will stop the deploy,
         // the credentials are not asked about.
         if offline.is_empty() {
-            preflight_credentials(project, &env, &settings, &region)?
+            preflight_credentials(project, &env, &settings, &region, ui.ci())?
         } else {
             None
         }
     };
     let health_timeout = args.health_timeout.map(Duration::from_secs).unwrap_or(settings.health_timeout);
     let plan = Plan {
+        ui,
         project,
         args,
         env,
@@ -341,9 +345,9 @@ fn plan<'a>(
 /// The xtask's own outputs, which never make the tree dirty: SAM's build dir (where the
 /// xtask also keeps its lock, manifest and the moto log), the audit log, a `--json` report,
 /// the tool cache when it is inside the repository, and the backend copied into a function dir.
-fn own_outputs(project: &Project) -> Vec<PathBuf> {
+fn own_outputs(ui: &Ui, project: &Project) -> Vec<PathBuf> {
     let mut outputs = vec![layout::aws_sam_dir(&project.sam_dir()), project.path(&project.config.deploy.log)];
-    if let Some(report) = &crate::ui::get().json_report {
+    if let Some(report) = &ui.output().json_report {
         outputs.push(std::path::absolute(report).unwrap_or_else(|_| report.clone()));
     }
     if let Ok(cache) = tools::cache_root() {
@@ -390,6 +394,7 @@ fn preflight_credentials(
     env: &SamEnvironment,
     settings: &ResolvedEnvironment,
     region: &str,
+    ci: bool,
 ) -> Result<Option<aws::CallerIdentity>> {
     let sh = Shell::new()?;
     let executable = aws::locate(&sh, &project.config.deploy.awscli_version)?;
@@ -402,7 +407,7 @@ fn preflight_credentials(
             env: &env.name,
             expected_account: settings.account_id.as_deref(),
             profile: profile.as_deref(),
-            ci: crate::ui::ci_mode(),
+            ci,
         },
     )
 }
@@ -1029,12 +1034,12 @@ fn confirm(plan: &Plan, git: &GitState) -> Result<()> {
         Some(true) => "with uncommitted changes",
         None => "state unknown",
     };
-    eprint!(
+    plan.ui.prompt(format_args!(
         "Deploy stack {} to {env} (account {}, region {}) from {commit} ({state})? Type {env} to go on: ",
         plan.env.stack_name,
         plan.settings.account_id.as_deref().unwrap_or("?"),
         plan.region
-    );
+    ));
     let answer = read_line_unless_interrupted()?;
     if answer.trim() != env {
         return Err(anyhow::Error::new(Aborted(format!("not confirmed (typed {:?}, not {env:?})", answer.trim()))));
