@@ -27,40 +27,73 @@ pub const RUNTIME_PROVIDED: [&str; 7] =
 const SEED_SYMPTOM: &str = "ImportError or AttributeError at import or first use, the way a mismatched bundled SDK failed with cannot import name 'six' from 'botocore.compat' (seed issue 2)";
 
 pub fn check(installed: &[Installed], env: &MarkerEnv, ctx: &FileContext, requirements_txt: &str) -> Vec<Finding> {
-    let mut findings = Vec::new();
     let mut by_name: BTreeMap<&str, Vec<&Installed>> = BTreeMap::new();
     for dist in installed {
         by_name.entry(dist.normalized.as_str()).or_default().push(dist);
     }
-    let with_origin = |dist: &Installed, fix: String| match ctx.function_dir_origin(&dist.dist_info) {
-        Some(origin) => format!("{fix}; {origin}"),
-        None => fix,
-    };
+    let set = InstalledSet { by_name, env, ctx, requirements_txt };
+    let mut findings = set.duplicates();
+    let runtime_version = Version::from_str(&env.python_full_version).expect("a valid Python version");
+    for dist in installed {
+        findings.extend(set.requires_python(dist, &runtime_version));
+        findings.extend(set.requires_dist(dist));
+    }
+    findings
+}
 
-    for (name, dists) in &by_name {
-        if dists.len() > 1 {
-            let versions: Vec<&str> = dists.iter().map(|d| d.version.as_str()).collect();
-            for dist in dists {
-                findings.push(Finding::new(
-                    GUARD,
-                    ctx.shown(&dist.dist_info),
-                    format!(
-                        "{name} is installed {} times ({}): their files overwrite each other",
-                        dists.len(),
-                        versions.join(", ")
-                    ),
-                    SEED_SYMPTOM,
-                    with_origin(dist, format!("keep one {name}: pin it once in {requirements_txt} and rebuild")),
-                ));
-            }
+/// The installed distributions by normalised name, with what the findings name.
+struct InstalledSet<'a> {
+    by_name: BTreeMap<&'a str, Vec<&'a Installed>>,
+    env: &'a MarkerEnv,
+    ctx: &'a FileContext<'a>,
+    requirements_txt: &'a str,
+}
+
+impl InstalledSet<'_> {
+    /// The fix, plus where the package came from when it was in the function dir.
+    fn with_origin(&self, dist: &Installed, fix: String) -> String {
+        match self.ctx.function_dir_origin(&dist.dist_info) {
+            Some(origin) => format!("{fix}; {origin}"),
+            None => fix,
         }
     }
 
-    let runtime_version = Version::from_str(&env.python_full_version).expect("a valid Python version");
-    for dist in installed {
+    /// A distribution installed more than once: their files overwrite each other.
+    fn duplicates(&self) -> Vec<Finding> {
+        let (ctx, requirements_txt) = (self.ctx, self.requirements_txt);
+        let mut findings = Vec::new();
+        for (name, dists) in &self.by_name {
+            if dists.len() > 1 {
+                let versions: Vec<&str> = dists.iter().map(|d| d.version.as_str()).collect();
+                for dist in dists {
+                    findings.push(Finding::new(
+                        GUARD,
+                        ctx.shown(&dist.dist_info),
+                        format!(
+                            "{name} is installed {} times ({}): their files overwrite each other",
+                            dists.len(),
+                            versions.join(", ")
+                        ),
+                        SEED_SYMPTOM,
+                        self.with_origin(
+                            dist,
+                            format!("keep one {name}: pin it once in {requirements_txt} and rebuild"),
+                        ),
+                    ));
+                }
+            }
+        }
+
+        findings
+    }
+
+    /// Requires-Python that excludes the runtime's Python.
+    fn requires_python(&self, dist: &Installed, runtime_version: &Version) -> Vec<Finding> {
+        let (env, ctx, requirements_txt) = (self.env, self.ctx, self.requirements_txt);
+        let mut findings = Vec::new();
         if let Some(requires_python) = &dist.metadata.requires_python {
             if let Ok(specifiers) = VersionSpecifiers::from_str(requires_python) {
-                if !specifiers.contains(&runtime_version) {
+                if !specifiers.contains(runtime_version) {
                     findings.push(Finding::new(
                         GUARD,
                         ctx.shown(&dist.dist_info),
@@ -69,7 +102,7 @@ pub fn check(installed: &[Installed], env: &MarkerEnv, ctx: &FileContext, requir
                             dist.name, dist.version, env.python_version
                         ),
                         "SyntaxError or ImportError at import: the package uses features of another Python",
-                        with_origin(
+                        self.with_origin(
                             dist,
                             format!(
                                 "pin a version of {} that supports Python {} in {requirements_txt}",
@@ -80,6 +113,14 @@ pub fn check(installed: &[Installed], env: &MarkerEnv, ctx: &FileContext, requir
                 }
             }
         }
+        findings
+    }
+
+    /// Each Requires-Dist that applies on Lambda: installed (or provided by the runtime), in
+    /// a version it accepts.
+    fn requires_dist(&self, dist: &Installed) -> Vec<Finding> {
+        let (env, ctx, requirements_txt) = (self.env, self.ctx, self.requirements_txt);
+        let mut findings = Vec::new();
         for line in &dist.metadata.requires_dist {
             let requirement = match Requirement::from_str(line) {
                 Ok(requirement) => requirement,
@@ -100,7 +141,7 @@ pub fn check(installed: &[Installed], env: &MarkerEnv, ctx: &FileContext, requir
             if !requirement.applies(env, &[]) {
                 continue;
             }
-            let installed_versions = by_name.get(requirement.normalized.as_str());
+            let installed_versions = self.by_name.get(requirement.normalized.as_str());
             let Some(candidates) = installed_versions else {
                 if RUNTIME_PROVIDED.contains(&requirement.normalized.as_str()) {
                     continue;
@@ -110,7 +151,7 @@ pub fn check(installed: &[Installed], env: &MarkerEnv, ctx: &FileContext, requir
                     ctx.shown(&dist.dist_info),
                     format!("{} {} requires {line}, which is not installed", dist.name, dist.version),
                     format!("ModuleNotFoundError for {}'s import at the first request that needs it", requirement.name),
-                    with_origin(
+                    self.with_origin(
                         dist,
                         format!("add {} to {requirements_txt} (or remove {}) and rebuild", requirement.name, dist.name),
                     ),
@@ -136,7 +177,7 @@ pub fn check(installed: &[Installed], env: &MarkerEnv, ctx: &FileContext, requir
                             candidate.version
                         ),
                         SEED_SYMPTOM,
-                        with_origin(
+                        self.with_origin(
                             candidate,
                             format!(
                                 "pin {}{} in {requirements_txt} (or a {} release that accepts {} {}) and rebuild",
@@ -151,8 +192,8 @@ pub fn check(installed: &[Installed], env: &MarkerEnv, ctx: &FileContext, requir
                 }
             }
         }
+        findings
     }
-    findings
 }
 
 #[cfg(test)]

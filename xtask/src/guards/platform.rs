@@ -10,6 +10,7 @@
 
 use super::abi::{judge_tags, TagVerdict};
 use super::files::FileContext;
+use super::runtime::LambdaRuntime;
 use super::scan::{elf_machine_name, Format, Scan};
 use super::Finding;
 
@@ -43,56 +44,8 @@ pub fn check(scan: &Scan, ctx: &FileContext) -> Vec<Finding> {
     let mut findings = Vec::new();
     for binary in &scan.binaries {
         let path = &binary.path;
-        let (problem, symptom) = match &binary.format {
-            Format::Elf { bits, little_endian, machine, os_abi, .. } => {
-                if *bits == 64
-                    && *little_endian
-                    && *machine == runtime.arch.elf_machine()
-                    && LINUX_OS_ABIS.contains(os_abi)
-                {
-                    continue;
-                }
-                let os = if LINUX_OS_ABIS.contains(os_abi) {
-                    String::new()
-                } else {
-                    format!(", OS ABI {os_abi} (not Linux)")
-                };
-                let order = if *little_endian { "" } else { " big-endian" };
-                (
-                    format!(
-                        "{bits}-bit{order} ELF for {}{os}; the function runs {} and needs a {wanted}",
-                        elf_machine_name(*machine),
-                        runtime.describe()
-                    ),
-                    format!(
-                        "ImportError at the first import: cannot open shared object file or wrong ELF class (Architectures in the template is {})",
-                        runtime.arch.template_name()
-                    ),
-                )
-            }
-            Format::Pe { bits } => (
-                format!(
-                    "Windows PE{} binary (DLL/PYD), whatever its name; Lambda needs a {wanted}",
-                    if *bits == 64 { "32+" } else { "32" }
-                ),
-                WINDOWS_SYMPTOM.to_string(),
-            ),
-            Format::MachO { arches, fat } => (
-                format!(
-                    "macOS Mach-O{} binary ({}), whatever its name; Lambda needs a {wanted}",
-                    if *fat { " universal (fat)" } else { "" },
-                    if arches.is_empty() { "unknown arch".to_string() } else { arches.join(", ") }
-                ),
-                MACOS_SYMPTOM.to_string(),
-            ),
-            Format::Broken { claimed, detail } => (
-                format!("{claimed} binary that is cut short or corrupt: {detail}"),
-                "ImportError at the first import: the loader rejects it (file too short / invalid header)".to_string(),
-            ),
-            Format::NotBinary { detail } => (
-                format!("named like a native library but holds no binary ({detail})"),
-                "ImportError at the first import: invalid ELF header / file too short".to_string(),
-            ),
+        let Some((problem, symptom)) = foreign_binary(&binary.format, runtime, &wanted) else {
+            continue;
         };
         findings.push(Finding::new(GUARD, ctx.shown(path), problem, symptom, ctx.remedy(path)));
     }
@@ -130,6 +83,57 @@ pub fn check(scan: &Scan, ctx: &FileContext) -> Vec<Finding> {
         ));
     }
     findings
+}
+
+/// What is wrong with a binary a Linux loader would not load for this runtime (problem,
+/// symptom); `None` when it would load it.
+fn foreign_binary(format: &Format, runtime: &LambdaRuntime, wanted: &str) -> Option<(String, String)> {
+    let judged = match format {
+        Format::Elf { bits, little_endian, machine, os_abi, .. } => {
+            if *bits == 64 && *little_endian && *machine == runtime.arch.elf_machine() && LINUX_OS_ABIS.contains(os_abi)
+            {
+                return None;
+            }
+            let os =
+                if LINUX_OS_ABIS.contains(os_abi) { String::new() } else { format!(", OS ABI {os_abi} (not Linux)") };
+            let order = if *little_endian { "" } else { " big-endian" };
+            (
+                format!(
+                    "{bits}-bit{order} ELF for {}{os}; the function runs {} and needs a {wanted}",
+                    elf_machine_name(*machine),
+                    runtime.describe()
+                ),
+                format!(
+                    "ImportError at the first import: cannot open shared object file or wrong ELF class (Architectures in the template is {})",
+                    runtime.arch.template_name()
+                ),
+            )
+        }
+        Format::Pe { bits } => (
+            format!(
+                "Windows PE{} binary (DLL/PYD), whatever its name; Lambda needs a {wanted}",
+                if *bits == 64 { "32+" } else { "32" }
+            ),
+            WINDOWS_SYMPTOM.to_string(),
+        ),
+        Format::MachO { arches, fat } => (
+            format!(
+                "macOS Mach-O{} binary ({}), whatever its name; Lambda needs a {wanted}",
+                if *fat { " universal (fat)" } else { "" },
+                if arches.is_empty() { "unknown arch".to_string() } else { arches.join(", ") }
+            ),
+            MACOS_SYMPTOM.to_string(),
+        ),
+        Format::Broken { claimed, detail } => (
+            format!("{claimed} binary that is cut short or corrupt: {detail}"),
+            "ImportError at the first import: the loader rejects it (file too short / invalid header)".to_string(),
+        ),
+        Format::NotBinary { detail } => (
+            format!("named like a native library but holds no binary ({detail})"),
+            "ImportError at the first import: invalid ELF header / file too short".to_string(),
+        ),
+    };
+    Some(judged)
 }
 
 #[cfg(test)]

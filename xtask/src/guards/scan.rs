@@ -114,39 +114,7 @@ pub fn scan(root: &Path) -> Result<Scan> {
     walker.run(|| {
         let sender = sender.clone();
         let files = &files;
-        Box::new(move |entry| {
-            let entry = match entry {
-                Ok(entry) => entry,
-                Err(err) => {
-                    let path = error_path(&err).unwrap_or_default();
-                    let _ = sender.send(Item::Unreadable(path, err.to_string()));
-                    return WalkState::Continue;
-                }
-            };
-            let Some(file_type) = entry.file_type() else {
-                return WalkState::Continue;
-            };
-            let path = entry.path();
-            let name = entry.file_name().to_string_lossy();
-            if file_type.is_dir() {
-                if entry.depth() > 0 {
-                    if let Some(kind) = installed_package_kind(&name) {
-                        let _ = sender.send(Item::InstalledDir(path.to_path_buf(), kind));
-                    }
-                }
-                return WalkState::Continue;
-            }
-            // A link is judged by what it points to when that is a file; links to dirs are
-            // not followed, so a symlink loop cannot trap the walk.
-            if file_type.is_symlink() && !std::fs::metadata(path).is_ok_and(|m| m.is_file()) {
-                return WalkState::Continue;
-            }
-            files.fetch_add(1, Ordering::Relaxed);
-            for item in inspect_file(path, &name) {
-                let _ = sender.send(item);
-            }
-            WalkState::Continue
-        })
+        Box::new(move |entry| visit(entry, &sender, files))
     });
     drop(sender);
 
@@ -164,6 +132,55 @@ pub fn scan(root: &Path) -> Result<Scan> {
     scan.binaries.sort_by(|a, b| a.path.cmp(&b.path));
     scan.wheels.sort_by(|a, b| a.0.cmp(&b.0));
     scan.unreadable.sort();
+    find_delvewheel_patches(&mut scan, root, package_inits);
+    scan.delvewheel_patched.sort();
+    scan.unreadable.sort();
+    Ok(scan)
+}
+
+/// One entry of the parallel walk: an installed-package dir, or a file (or a link to one)
+/// to inspect; everything it learns goes to `sender`.
+fn visit(
+    entry: Result<ignore::DirEntry, ignore::Error>,
+    sender: &mpsc::Sender<Item>,
+    files: &AtomicUsize,
+) -> WalkState {
+    let entry = match entry {
+        Ok(entry) => entry,
+        Err(err) => {
+            let path = error_path(&err).unwrap_or_default();
+            let _ = sender.send(Item::Unreadable(path, err.to_string()));
+            return WalkState::Continue;
+        }
+    };
+    let Some(file_type) = entry.file_type() else {
+        return WalkState::Continue;
+    };
+    let path = entry.path();
+    let name = entry.file_name().to_string_lossy();
+    if file_type.is_dir() {
+        if entry.depth() > 0 {
+            if let Some(kind) = installed_package_kind(&name) {
+                let _ = sender.send(Item::InstalledDir(path.to_path_buf(), kind));
+            }
+        }
+        return WalkState::Continue;
+    }
+    // A link is judged by what it points to when that is a file; links to dirs are
+    // not followed, so a symlink loop cannot trap the walk.
+    if file_type.is_symlink() && !std::fs::metadata(path).is_ok_and(|m| m.is_file()) {
+        return WalkState::Continue;
+    }
+    files.fetch_add(1, Ordering::Relaxed);
+    for item in inspect_file(path, &name) {
+        let _ = sender.send(item);
+    }
+    WalkState::Continue
+}
+
+/// Keeps the outermost installed-package dirs, and looks for the delvewheel block in the
+/// `__init__.py` of each top-level package of an install root.
+fn find_delvewheel_patches(scan: &mut Scan, root: &Path, package_inits: Vec<PathBuf>) {
     // Where installed packages sit: the parent of a dist-info or .libs dir, or a
     // site-packages dir itself.
     let mut install_roots: std::collections::HashSet<PathBuf> = std::collections::HashSet::from([root.to_path_buf()]);
@@ -195,9 +212,6 @@ pub fn scan(root: &Path) -> Result<Scan> {
             Err(err) => scan.unreadable.push((init, err.to_string())),
         }
     }
-    scan.delvewheel_patched.sort();
-    scan.unreadable.sort();
-    Ok(scan)
 }
 
 fn error_path(err: &ignore::Error) -> Option<PathBuf> {
