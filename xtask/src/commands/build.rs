@@ -236,32 +236,11 @@ pub fn build(
     plan: &BuildPlan,
 ) -> Result<PathBuf> {
     let BuildPlan { in_container, mode, allowed, inputs, uv_functions } = plan;
-    let (in_container, mode, mut inputs) = (*in_container, *mode, inputs.clone());
+    let (in_container, mut inputs) = (*in_container, inputs.clone());
     fingerprint::invalidate(&project.sam_dir())?;
     allowed.announce();
     let sam = locate_sam_step(pipeline, sh, project)?;
-    for target in &found.targets {
-        if let (Some(source), Some(shown)) = (&target.backend_src, &target.config.backend_src) {
-            pipeline.step("copy-backend", || {
-                let report = copy_backend(source, &target.function_dir, &target.config.copy_to)?;
-                let destination = target.dir.join(&target.config.copy_to);
-                if report.up_to_date {
-                    eprintln!("    {} -> {}: up to date", shown.display(), destination.display());
-                } else {
-                    eprintln!(
-                        "    {} -> {}: {} files copied, {} unchanged, {} dirs, {} symlinks",
-                        shown.display(),
-                        destination.display(),
-                        report.copied,
-                        report.unchanged,
-                        report.dirs,
-                        report.symlinks
-                    );
-                }
-                Ok(())
-            })?;
-        }
-    }
+    copy_backend_steps(pipeline, found)?;
     pipeline.guard_step("clean", || {
         let mut findings = Vec::new();
         for (target, sharing) in found.function_dirs() {
@@ -270,43 +249,12 @@ pub fn build(
         Ok(allowed.enforce(findings))
     })?;
     pipeline.guard_step("pre-build-guards", || Ok(allowed.enforce(guards::suite::pre_build(project, found)?)))?;
-    if !in_container {
-        match mode {
-            ContainerMode::Auto => eprintln!(
-                "notice: no Docker daemon answers, so sam builds natively with the local Python; binary wheels are still fetched for manylinux"
-            ),
-            _ => eprintln!("notice: building natively with the local Python (--container never)"),
-        }
-    }
-    let mut pythons = Vec::new();
-    if !in_container {
-        for target in found.targets.iter().filter(|t| !uv_functions.iter().any(|id| id == t.logical_id())) {
-            let runtime = target.runtime.name.as_str();
-            let python = tools::runtime_python(runtime)?;
-            if !pythons.contains(&python) {
-                eprintln!("    {runtime}: {} (handed to sam first on PATH)", python.display());
-                pythons.push(python);
-            }
-        }
-    }
+    let pythons = if in_container { Vec::new() } else { native_pythons(*mode, found, uv_functions)? };
     // The function dirs as the build sees them: copied in and cleaned.
     add_function_dirs(&mut inputs, found);
-    let uv = if uv_functions.is_empty() {
-        None
-    } else {
-        let uv = pipeline.step("uv", || {
-            let (uv, provenance) = tools::locate(sh, &PythonTool::uv(&project.config.uv_version))?;
-            eprintln!("    uv: {} ({})", uv.display(), provenance_label(provenance));
-            for id in uv_functions {
-                let runtime = found.targets.iter().find(|t| t.logical_id() == id).map(|t| t.runtime.name.clone());
-                eprintln!(
-                    "    {id}: no {} here and no Docker: built with SAM's python-uv build method (beta), binary wheels only",
-                    runtime.unwrap_or_default()
-                );
-            }
-            Ok(uv)
-        })?;
-        Some(uv)
+    let uv = match uv_functions.is_empty() {
+        true => None,
+        false => Some(pipeline.step("uv", || locate_uv(sh, project, found, uv_functions))?),
     };
     pipeline.step("sam-build", || {
         let template = match &uv {
@@ -318,32 +266,15 @@ pub fn build(
             )?,
             None => project.template_path(),
         };
-        sam_build::sam_build(
-            sh,
-            &sam,
-            &project.sam_dir(),
-            &template,
-            &sam_build::BuildOptions {
-                in_container,
-                parallel: found.targets.len() + found.layers.len() > 1,
-                pythons: &pythons,
-                uv: uv.as_deref(),
-            },
-            project.sam_timeout(),
-        )
+        let options = sam_build::BuildOptions {
+            in_container,
+            parallel: found.targets.len() + found.layers.len() > 1,
+            pythons: &pythons,
+            uv: uv.as_deref(),
+        };
+        sam_build::sam_build(sh, &sam, &project.sam_dir(), &template, &options, project.sam_timeout())
     })?;
-    pipeline.guard_step("post-build-guards", || {
-        let mut missing = Vec::new();
-        let mut notices = Vec::new();
-        let findings = guards::suite::post_build(project, found, &mut missing, &mut notices)?;
-        for notice in notices {
-            eprintln!("{notice}");
-        }
-        if !missing.is_empty() {
-            anyhow::bail!("sam build reported success but left no build output at {}", missing.join(", "));
-        }
-        Ok(allowed.enforce(findings))
-    })?;
+    pipeline.guard_step("post-build-guards", || post_build_guards(project, found, allowed))?;
     pipeline.guard_step("smoke-test", || {
         let (findings, notes) = guards::suite::smoke_test(project, found, sam_build::docker_answers)?;
         for note in notes {
@@ -354,6 +285,81 @@ pub fn build(
     let evidence = pipeline.step("evidence", || record_evidence(project, &found.targets))?;
     fingerprint::record(&project.sam_dir(), &project.build_dir(), inputs, evidence)?;
     Ok(sam)
+}
+
+/// One copy-backend step per function that has a backend_src.
+fn copy_backend_steps(pipeline: &mut Pipeline, found: &Discovery) -> Result<()> {
+    for target in &found.targets {
+        let (Some(source), Some(shown)) = (&target.backend_src, &target.config.backend_src) else { continue };
+        pipeline.step("copy-backend", || {
+            let report = copy_backend(source, &target.function_dir, &target.config.copy_to)?;
+            let destination = target.dir.join(&target.config.copy_to);
+            if report.up_to_date {
+                eprintln!("    {} -> {}: up to date", shown.display(), destination.display());
+            } else {
+                eprintln!(
+                    "    {} -> {}: {} files copied, {} unchanged, {} dirs, {} symlinks",
+                    shown.display(),
+                    destination.display(),
+                    report.copied,
+                    report.unchanged,
+                    report.dirs,
+                    report.symlinks
+                );
+            }
+            Ok(())
+        })?;
+    }
+    Ok(())
+}
+
+/// A native build: the interpreter of each runtime sam builds with (those built with uv need
+/// none), each named once.
+fn native_pythons(mode: ContainerMode, found: &Discovery, uv_functions: &[String]) -> Result<Vec<PathBuf>> {
+    match mode {
+        ContainerMode::Auto => eprintln!(
+            "notice: no Docker daemon answers, so sam builds natively with the local Python; binary wheels are still fetched for manylinux"
+        ),
+        _ => eprintln!("notice: building natively with the local Python (--container never)"),
+    }
+    let mut pythons = Vec::new();
+    for target in found.targets.iter().filter(|t| !uv_functions.iter().any(|id| id == t.logical_id())) {
+        let runtime = target.runtime.name.as_str();
+        let python = tools::runtime_python(runtime)?;
+        if !pythons.contains(&python) {
+            eprintln!("    {runtime}: {} (handed to sam first on PATH)", python.display());
+            pythons.push(python);
+        }
+    }
+    Ok(pythons)
+}
+
+/// uv, for the functions whose runtime has no interpreter here and no Docker to build in.
+fn locate_uv(sh: &Shell, project: &Project, found: &Discovery, uv_functions: &[String]) -> Result<PathBuf> {
+    let (uv, provenance) = tools::locate(sh, &PythonTool::uv(&project.config.uv_version))?;
+    eprintln!("    uv: {} ({})", uv.display(), provenance_label(provenance));
+    for id in uv_functions {
+        let runtime = found.targets.iter().find(|t| t.logical_id() == id).map(|t| t.runtime.name.clone());
+        eprintln!(
+            "    {id}: no {} here and no Docker: built with SAM's python-uv build method (beta), binary wheels only",
+            runtime.unwrap_or_default()
+        );
+    }
+    Ok(uv)
+}
+
+/// The guards on what sam built; a function sam reported built but left no output for fails.
+fn post_build_guards(project: &Project, found: &Discovery, allowed: &Allowed) -> Result<Vec<guards::Finding>> {
+    let mut missing = Vec::new();
+    let mut notices = Vec::new();
+    let findings = guards::suite::post_build(project, found, &mut missing, &mut notices)?;
+    for notice in notices {
+        eprintln!("{notice}");
+    }
+    if !missing.is_empty() {
+        anyhow::bail!("sam build reported success but left no build output at {}", missing.join(", "));
+    }
+    Ok(allowed.enforce(findings))
 }
 
 /// The content digest of each build output dir and each function's SBOM, for the manifest.
