@@ -120,8 +120,33 @@ impl Discovery {
 /// on disk: an override naming no function, a Python function whose Handler or CodeUri cannot
 /// be built, a function dir outside the repository.
 pub fn discover(project: &Project, template: &Template) -> Result<Discovery> {
-    let template_shown = project.config.template.display();
+    check_overrides(project, template)?;
     let template_dir = project.config.template.parent().unwrap_or(Path::new("")).to_path_buf();
+    let mut discovery = Discovery { targets: Vec::new(), layers: Vec::new(), notices: Vec::new(), images: Vec::new() };
+    for layer in &template.layers {
+        discover_layer(project, layer, &template_dir, &mut discovery)?;
+    }
+    for function in &template.functions {
+        let entry = project.config.functions.iter().find(|f| f.logical_id == function.logical_id);
+        match not_guarded(project, function, entry.is_some())? {
+            Some(NotGuarded { why, image }) => {
+                if image {
+                    discovery.images.push(function.logical_id.clone());
+                }
+                discovery.notices.push(format!("notice: function {} is not guarded: {why}", function.logical_id));
+            }
+            None => {
+                let target = function_target(project, template, function, entry, &template_dir, &discovery)?;
+                discovery.targets.push(target);
+            }
+        }
+    }
+    Ok(discovery)
+}
+
+/// Every `[[functions]]` entry names a function of the template.
+fn check_overrides(project: &Project, template: &Template) -> Result<()> {
+    let template_shown = project.config.template.display();
     for entry in &project.config.functions {
         let id = &entry.logical_id;
         if template.function(id).is_none() {
@@ -132,120 +157,153 @@ pub fn discover(project: &Project, template: &Template) -> Result<Discovery> {
             )
         }
     }
-    let mut discovery = Discovery { targets: Vec::new(), layers: Vec::new(), notices: Vec::new(), images: Vec::new() };
-    for layer in &template.layers {
-        let id = &layer.logical_id;
-        let runtime =
-            layer.build_method.iter().chain(&layer.compatible_runtimes).find(|r| r.starts_with("python3.")).cloned();
-        let (Some(runtime), Some(uri)) = (runtime, layer.content_uri.as_deref()) else {
-            let why = if layer.content_uri.is_none() {
-                "its ContentUri is not a local directory"
-            } else {
-                "it is not built for a python3.X runtime (no such BuildMethod or CompatibleRuntimes)"
-            };
-            discovery.notices.push(format!("notice: layer {id} is not guarded: {why}"));
-            continue;
+    Ok(())
+}
+
+/// A layer built for Python from a local directory is guarded; any other gets a notice.
+fn discover_layer(
+    project: &Project,
+    layer: &TemplateLayer,
+    template_dir: &Path,
+    discovery: &mut Discovery,
+) -> Result<()> {
+    let template_shown = project.config.template.display();
+    let id = &layer.logical_id;
+    let runtime =
+        layer.build_method.iter().chain(&layer.compatible_runtimes).find(|r| r.starts_with("python3.")).cloned();
+    let (Some(runtime), Some(uri)) = (runtime, layer.content_uri.as_deref()) else {
+        let why = if layer.content_uri.is_none() {
+            "its ContentUri is not a local directory"
+        } else {
+            "it is not built for a python3.X runtime (no such BuildMethod or CompatibleRuntimes)"
         };
-        let dir = code_dir(&template_dir, uri, &format!("layer {id}: ContentUri {uri:?}"))?;
-        if !project.path(&dir).is_dir() {
+        discovery.notices.push(format!("notice: layer {id} is not guarded: {why}"));
+        return Ok(());
+    };
+    let dir = code_dir(template_dir, uri, &format!("layer {id}: ContentUri {uri:?}"))?;
+    if !project.path(&dir).is_dir() {
+        bad_input!(
+            "layer {id}: ContentUri {uri} in {template_shown} is not a directory ({}): create it or fix ContentUri",
+            dir.display()
+        )
+    }
+    discovery.layers.push(LayerTarget { layer: layer.clone(), dir, runtime });
+    Ok(())
+}
+
+/// Why a function of the template is not a target, for its notice.
+struct NotGuarded {
+    why: String,
+    /// `PackageType: Image`: sam build needs Docker for it.
+    image: bool,
+}
+
+/// `None` for a Python zip function with local code (a target); else why not. A function
+/// the configuration names must be Python.
+fn not_guarded(project: &Project, function: &TemplateFunction, configured: bool) -> Result<Option<NotGuarded>> {
+    let template_shown = project.config.template.display();
+    let id = &function.logical_id;
+    let runtime = function.runtime.as_deref().unwrap_or("(none)");
+    let because = |why: String| Ok(Some(NotGuarded { why, image: false }));
+    if function.package_type.eq_ignore_ascii_case("Image") {
+        let why =
+            "PackageType Image: its Dockerfile builds it (sam build needs Docker), and this tool guards zip packages";
+        return Ok(Some(NotGuarded { why: why.into(), image: true }));
+    }
+    if !runtime.starts_with("python3.") {
+        if configured {
             bad_input!(
-                "layer {id}: ContentUri {uri} in {template_shown} is not a directory ({}): create it or fix ContentUri",
+                "function {id}: Runtime {runtime:?} in {template_shown} is not a Python runtime (python3.X); this tool builds Python functions: remove its [[functions]] entry"
+            )
+        }
+        return because(format!("Runtime {runtime} is not Python"));
+    }
+    if function.inline_code {
+        return because("InlineCode: there is no code on disk to build".into());
+    }
+    match function.code_uri.as_deref() {
+        None => because("its CodeUri is not a local directory (an S3 location, or none)".into()),
+        Some(uri) if uri.starts_with("s3://") => {
+            because(format!("CodeUri {uri} is an S3 location, not a local directory"))
+        }
+        Some(_) => Ok(None),
+    }
+}
+
+/// A Python zip function with local code, checked and resolved: its Handler and runtime
+/// parsed, its CodeUri inside the repository and agreeing with any configured function_dir,
+/// its backend_src present, its layers sorted into guarded here and not.
+fn function_target(
+    project: &Project,
+    template: &Template,
+    function: &TemplateFunction,
+    entry: Option<&FunctionConfig>,
+    template_dir: &Path,
+    discovery: &Discovery,
+) -> Result<BuildTarget> {
+    let template_shown = project.config.template.display();
+    let id = &function.logical_id;
+    let uri = function.code_uri.as_deref().unwrap_or_default();
+    let Some((file, attribute)) = function.handler_parts() else {
+        bad_input!(
+            "function {id}: Handler {:?} in {template_shown} is not of the form module.function (e.g. app.lambda_handler)",
+            function.handler.as_deref().unwrap_or("(missing)")
+        )
+    };
+    let handler = Handler { file, attribute };
+    let runtime = function.runtime.as_deref().unwrap_or_default();
+    let runtime = LambdaRuntime::new(runtime, &function.architecture).with_context(|| format!("function {id}"))?;
+    let dir = code_dir(template_dir, uri, &format!("function {id}: CodeUri {uri:?}"))?;
+    let config = entry.cloned().unwrap_or_else(|| FunctionConfig::defaults(id));
+    if let Some(configured) = &config.function_dir {
+        if normalize(configured) != dir {
+            bad_input!(
+                "function {id}: function_dir {} is not its CodeUri {uri} ({}), where sam reads its code: remove function_dir or fix CodeUri",
+                configured.display(),
                 dir.display()
             )
         }
-        discovery.layers.push(LayerTarget { layer: layer.clone(), dir, runtime });
     }
-    for function in &template.functions {
-        let id = &function.logical_id;
-        let entry = project.config.functions.iter().find(|f| &f.logical_id == id);
-        let not_guarded = |why: String| format!("notice: function {id} is not guarded: {why}");
-        let runtime = function.runtime.as_deref().unwrap_or("(none)");
-        if function.package_type.eq_ignore_ascii_case("Image") {
-            discovery.images.push(id.clone());
-            discovery.notices.push(not_guarded(
-                "PackageType Image: its Dockerfile builds it (sam build needs Docker), and this tool guards zip packages"
-                    .into(),
-            ));
-            continue;
-        }
-        if !runtime.starts_with("python3.") {
-            if entry.is_some() {
-                bad_input!(
-                    "function {id}: Runtime {runtime:?} in {template_shown} is not a Python runtime (python3.X); this tool builds Python functions: remove its [[functions]] entry"
-                )
+    let function_dir = OwnedDir::new(&project.root, &project.path(&dir))?;
+    let backend_src = match &config.backend_src {
+        Some(src) => {
+            let path = project.path(src);
+            if !path.is_dir() {
+                bad_input!("function {id}: backend_src {} is not a directory: create it or fix backend_src in [workspace.metadata.lambda]", src.display())
             }
-            discovery.notices.push(not_guarded(format!("Runtime {runtime} is not Python")));
-            continue;
+            Some(path)
         }
-        if function.inline_code {
-            discovery.notices.push(not_guarded("InlineCode: there is no code on disk to build".into()));
-            continue;
-        }
-        let Some(uri) = function.code_uri.as_deref() else {
-            discovery
-                .notices
-                .push(not_guarded("its CodeUri is not a local directory (an S3 location, or none)".into()));
-            continue;
-        };
-        if uri.starts_with("s3://") {
-            discovery.notices.push(not_guarded(format!("CodeUri {uri} is an S3 location, not a local directory")));
-            continue;
-        }
-        let Some((file, attribute)) = function.handler_parts() else {
-            bad_input!(
-                "function {id}: Handler {:?} in {template_shown} is not of the form module.function (e.g. app.lambda_handler)",
-                function.handler.as_deref().unwrap_or("(missing)")
-            )
-        };
-        let handler = Handler { file, attribute };
-        let runtime = LambdaRuntime::new(runtime, &function.architecture).with_context(|| format!("function {id}"))?;
-        let dir = code_dir(&template_dir, uri, &format!("function {id}: CodeUri {uri:?}"))?;
-        let config = entry.cloned().unwrap_or_else(|| FunctionConfig::defaults(id));
-        if let Some(configured) = &config.function_dir {
-            if normalize(configured) != dir {
-                bad_input!(
-                    "function {id}: function_dir {} is not its CodeUri {uri} ({}), where sam reads its code: remove function_dir or fix CodeUri",
-                    configured.display(),
-                    dir.display()
-                )
+        None => None,
+    };
+    let (layers, external_layers) = sort_layers(function, template, discovery);
+    Ok(BuildTarget {
+        config,
+        template: function.clone(),
+        handler,
+        runtime,
+        dir,
+        function_dir,
+        backend_src,
+        layers,
+        external_layers,
+    })
+}
+
+/// The function's layers: those guarded here (logical ids), and the others as shown.
+fn sort_layers(function: &TemplateFunction, template: &Template, discovery: &Discovery) -> (Vec<String>, Vec<String>) {
+    let mut layers = Vec::new();
+    let mut external_layers = Vec::new();
+    for layer in &function.layers {
+        match layer {
+            LayerRef::Resource(layer_id) if discovery.layer(layer_id).is_some() => layers.push(layer_id.clone()),
+            LayerRef::Resource(layer_id) if template.layer(layer_id).is_some() => {
+                external_layers.push(format!("{layer_id} (not guarded, see above)"))
             }
+            LayerRef::Resource(other) => external_layers.push(other.clone()),
+            LayerRef::External(arn) => external_layers.push(arn.clone()),
         }
-        let function_dir = OwnedDir::new(&project.root, &project.path(&dir))?;
-        let backend_src = match &config.backend_src {
-            Some(src) => {
-                let path = project.path(src);
-                if !path.is_dir() {
-                    bad_input!("function {id}: backend_src {} is not a directory: create it or fix backend_src in [workspace.metadata.lambda]", src.display())
-                }
-                Some(path)
-            }
-            None => None,
-        };
-        let mut layers = Vec::new();
-        let mut external_layers = Vec::new();
-        for layer in &function.layers {
-            match layer {
-                LayerRef::Resource(layer_id) if discovery.layer(layer_id).is_some() => layers.push(layer_id.clone()),
-                LayerRef::Resource(layer_id) if template.layer(layer_id).is_some() => {
-                    external_layers.push(format!("{layer_id} (not guarded, see above)"))
-                }
-                LayerRef::Resource(other) => external_layers.push(other.clone()),
-                LayerRef::External(arn) => external_layers.push(arn.clone()),
-            }
-        }
-        discovery.targets.push(BuildTarget {
-            config,
-            template: function.clone(),
-            handler,
-            runtime,
-            dir,
-            function_dir,
-            backend_src,
-            layers,
-            external_layers,
-        });
     }
-    Ok(discovery)
+    (layers, external_layers)
 }
 
 /// A CodeUri/ContentUri relative to the template's directory, as a path relative to the
