@@ -244,18 +244,7 @@ fn plan<'a>(
     let name = &env.name;
     let settings_table = format!("[workspace.metadata.lambda.deploy.environments.{name}]");
 
-    if settings.protected && settings.account_id.is_none() && !settings.rehearsal {
-        bad_input!("{name} is a protected environment without an account_id: add account_id = \"<12 digits>\" to {settings_table} in Cargo.toml")
-    }
-    if settings.protected && !args.yes && !ui.can_prompt() {
-        bad_input!("{name} is a protected environment and there is no terminal to confirm on: pass --yes to deploy it")
-    }
-    if settings.protected && !settings.rehearsal && settings.audit_bucket.is_none() {
-        bad_input!("{name} is a protected environment without audit_bucket: add audit_bucket = \"<S3 bucket with Object Lock in compliance mode and versioning>\" to {settings_table} in Cargo.toml")
-    }
-    if args.dry_run && args.replace_failed_stack {
-        bad_input!("--replace-failed-stack deletes a stack and --dry-run changes nothing: use one of them")
-    }
+    check_environment_flags(ui, args, &settings, name, &settings_table)?;
     let region = match env
         .region
         .clone()
@@ -268,11 +257,7 @@ fn plan<'a>(
         ),
     };
     let allowed = guards::allow::Allowed::parse(&args.allow)?;
-    if let Some(url) = &args.health_url {
-        if !(url.starts_with("http://") || url.starts_with("https://")) {
-            bad_input!("--health-url {url:?} is not an http:// or https:// URL")
-        }
-    }
+    check_health_url(args)?;
 
     let template_shown = project.config.template.display().to_string();
     let template = Template::load(&project.template_path(), &template_shown)?;
@@ -280,12 +265,7 @@ fn plan<'a>(
     let placeholders =
         if settings.rehearsal { environment::rehearsal_placeholders(&template, &env) } else { Vec::new() };
     check_parameters(&env, &template, &settings, &placeholders, &samconfig_shown, &template_shown)?;
-    // A NoEcho parameter's value is a secret: sam prints the overrides it deploys with.
-    for param in template.parameters.iter().filter(|p| p.no_echo) {
-        if let Some(o) = env.override_value(&param.name) {
-            redact::register(&o.value);
-        }
-    }
+    register_no_echo_values(&template, &env);
 
     let health = health::plan(
         &settings.health_check,
@@ -296,27 +276,13 @@ fn plan<'a>(
         &template_shown,
     )?;
     let build = lambda_build::Prerequisites::check(project, args.container, &found, &args.allow)?;
-    // aws (and moto for a rehearsal) are installed into the tool cache when missing: that
-    // must be possible before the build starts, not discovered after it.
-    tools::check_obtainable(&tools::PythonTool::aws_cli(&project.config.deploy.awscli_version))?;
-    if settings.rehearsal {
-        tools::check_obtainable(&tools::PythonTool::moto_server(&project.config.deploy.moto_version))?;
-    }
-    // Before the first AWS call: a log found unwritable after `sam deploy` would leave a
-    // changed stack with no record of it.
-    let log_path = project.path(&project.config.deploy.log);
-    audit::check_appendable(&log_path, &project.config.deploy.log.display().to_string())?;
-    let identity = if settings.rehearsal {
-        None
-    } else {
-        let offline = offline_findings(&env, &settings, args, &region, &samconfig_shown, git);
-        // The offline checks come first and need no AWS call: when they will stop the deploy,
-        // the credentials are not asked about.
-        if offline.is_empty() {
-            preflight_credentials(project, &env, &settings, &region, ui.ci())?
-        } else {
-            None
-        }
+    let log_path = check_tools_and_log(project, settings.rehearsal)?;
+    // The offline checks come first and need no AWS call: when they will stop the deploy,
+    // the credentials are not asked about.
+    let offline_clean = || offline_findings(&env, &settings, args, &region, &samconfig_shown, git).is_empty();
+    let identity = match !settings.rehearsal && offline_clean() {
+        true => preflight_credentials(project, &env, &settings, &region, ui.ci())?,
+        false => None,
     };
     let health_timeout = args.health_timeout.map(Duration::from_secs).unwrap_or(settings.health_timeout);
     let plan = Plan {
@@ -340,6 +306,61 @@ fn plan<'a>(
         log_path,
     };
     Ok((plan, build))
+}
+
+/// A NoEcho parameter's value is a secret: sam prints the overrides it deploys with.
+fn register_no_echo_values(template: &Template, env: &SamEnvironment) {
+    for param in template.parameters.iter().filter(|p| p.no_echo) {
+        if let Some(o) = env.override_value(&param.name) {
+            redact::register(&o.value);
+        }
+    }
+}
+
+/// A protected environment's requirements and the flags that cannot go together.
+fn check_environment_flags(
+    ui: &Ui,
+    args: &DeployArgs,
+    settings: &ResolvedEnvironment,
+    name: &str,
+    settings_table: &str,
+) -> Result<()> {
+    if settings.protected && settings.account_id.is_none() && !settings.rehearsal {
+        bad_input!("{name} is a protected environment without an account_id: add account_id = \"<12 digits>\" to {settings_table} in Cargo.toml")
+    }
+    if settings.protected && !args.yes && !ui.can_prompt() {
+        bad_input!("{name} is a protected environment and there is no terminal to confirm on: pass --yes to deploy it")
+    }
+    if settings.protected && !settings.rehearsal && settings.audit_bucket.is_none() {
+        bad_input!("{name} is a protected environment without audit_bucket: add audit_bucket = \"<S3 bucket with Object Lock in compliance mode and versioning>\" to {settings_table} in Cargo.toml")
+    }
+    if args.dry_run && args.replace_failed_stack {
+        bad_input!("--replace-failed-stack deletes a stack and --dry-run changes nothing: use one of them")
+    }
+    Ok(())
+}
+
+fn check_health_url(args: &DeployArgs) -> Result<()> {
+    if let Some(url) = &args.health_url {
+        if !(url.starts_with("http://") || url.starts_with("https://")) {
+            bad_input!("--health-url {url:?} is not an http:// or https:// URL")
+        }
+    }
+    Ok(())
+}
+
+/// aws (and moto for a rehearsal) are installed into the tool cache when missing: that must be
+/// possible before the build starts, not discovered after it. Returns the audit log's path,
+/// checked appendable before the first AWS call: a log found unwritable after `sam deploy`
+/// would leave a changed stack with no record of it.
+fn check_tools_and_log(project: &Project, rehearsal: bool) -> Result<PathBuf> {
+    tools::check_obtainable(&tools::PythonTool::aws_cli(&project.config.deploy.awscli_version))?;
+    if rehearsal {
+        tools::check_obtainable(&tools::PythonTool::moto_server(&project.config.deploy.moto_version))?;
+    }
+    let log_path = project.path(&project.config.deploy.log);
+    audit::check_appendable(&log_path, &project.config.deploy.log.display().to_string())?;
+    Ok(log_path)
 }
 
 /// The xtask's own outputs, which never make the tree dirty: SAM's build dir (where the
