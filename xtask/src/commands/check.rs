@@ -69,7 +69,6 @@ fn check_deployed(
     env_name: &str,
 ) -> Result<Finished> {
     use crate::aws;
-    use crate::evidence::deployed::{self, Verdict};
     use crate::project::samconfig::SamConfig;
 
     let samconfig_shown = project.samconfig().display().to_string();
@@ -97,63 +96,26 @@ fn check_deployed(
         Err(err) => return Err(err).with_context(|| format!("reading {log_shown}")),
     };
     let sh = xshell::Shell::new()?;
-    let mut pipeline = Pipeline::new(ui, "lambda-check");
+    let mut pipeline = Pipeline::new(ui, LAMBDA_CHECK);
     let result = pipeline.step("deployed", || {
         let executable = aws::locate(&sh, &project.config.deploy.awscli_version)?;
         let aws = aws::Aws::new(executable, region.clone(), env.profile.clone());
         let resources = crate::commands::deploy::preflight::stack_resources(&sh, &aws, &env.stack_name)?;
         let ids: Vec<&str> = targets.iter().map(|t| t.config.logical_id.as_str()).collect();
-        let live = deployed::read(&sh, &aws, &resources, &ids)?;
-        let recorded = crate::build::fingerprint::recorded_evidence(&project.sam_dir());
+        let judge = LiveCode {
+            project,
+            region: &region,
+            stack: &env.stack_name,
+            env: &env.name,
+            live: crate::evidence::deployed::read(&sh, &aws, &resources, &ids)?,
+            recorded: crate::build::fingerprint::recorded_evidence(&project.sam_dir()),
+            log: &log,
+            log_shown: &log_shown,
+        };
         let mut problems = 0;
         for id in ids {
-            let build_dir = project.build_dir().join(id);
-            if !build_dir.is_dir() {
-                eprintln!("    {id}: no build output at hand ({}): cargo xtask lambda-build makes it", build_dir.display());
+            if !judge.runs_the_build_at_hand(id)? {
                 problems += 1;
-                continue;
-            }
-            let build = crate::evidence::digest::tree_digest(&build_dir)?;
-            let Some(code) = live.iter().find(|c| c.logical_id == id) else {
-                eprintln!("    {id}: stack {} in {region} has no such function: nothing of it is deployed", env.stack_name);
-                problems += 1;
-                continue;
-            };
-            // The build's own reproducible zip settles it without the log.
-            let package = recorded
-                .as_ref()
-                .and_then(|e| e.artifacts.iter().find(|a| a.logical_id == id && a.digest.digest == build.digest))
-                .and_then(|a| a.package.as_ref())
-                .and_then(|p| std::fs::read(project.root.join(&p.path)).ok().map(|bytes| (p.path.clone(), crate::evidence::code_sha256(&bytes))));
-            if let Some((path, code_sha256)) = package.as_ref().filter(|(_, sha)| *sha == code.code_sha256) {
-                eprintln!(
-                    "    {id}: the live code is the build at hand ({}): {} runs CodeSha256 {code_sha256}, that of its reproducible package {}",
-                    build.digest,
-                    code.function_name,
-                    path.display()
-                );
-                continue;
-            }
-            let commit = |c: &Option<String>| c.as_deref().map(|c| c.chars().take(12).collect::<String>()).unwrap_or_else(|| "no commit".into());
-            match deployed::verdict(&log, &env.name, id, &code.code_sha256, &build.digest) {
-                Verdict::ThisBuild { line, started_at, commit: c } => eprintln!(
-                    "    {id}: the live code is the build at hand ({}): {} runs CodeSha256 {}, deployed {started_at} from {} ({log_shown}:{line})",
-                    build.digest, code.function_name, code.code_sha256, commit(&c)
-                ),
-                Verdict::OtherBuild { line, started_at, commit: c, artifact_digest } => {
-                    eprintln!(
-                        "    {id}: the live code is NOT the build at hand: {} runs CodeSha256 {}, the build {} deployed {started_at} from {} ({log_shown}:{line}); the build at hand is {}",
-                        code.function_name, code.code_sha256, artifact_digest.as_deref().unwrap_or("of unrecorded digest"), commit(&c), build.digest
-                    );
-                    problems += 1;
-                }
-                Verdict::Unrecorded => {
-                    eprintln!(
-                        "    {id}: {} runs CodeSha256 {}, which no deploy in {log_shown} recorded for {}: it was deployed by other means (console, another tool) or its audit line is missing",
-                        code.function_name, code.code_sha256, env.name
-                    );
-                    problems += 1;
-                }
             }
         }
         if problems > 0 {
@@ -162,6 +124,92 @@ fn check_deployed(
         Ok(())
     });
     Ok(pipeline.finish(result))
+}
+
+/// What `--deployed` compares: what each function runs, the build on disk, and the audit log.
+struct LiveCode<'a> {
+    project: &'a Project,
+    region: &'a str,
+    stack: &'a str,
+    env: &'a str,
+    live: Vec<crate::evidence::deployed::DeployedCode>,
+    recorded: Option<crate::evidence::BuildEvidence>,
+    log: &'a str,
+    log_shown: &'a str,
+}
+
+impl LiveCode<'_> {
+    /// Prints the verdict on one function; `false` when it is not shown to run the build.
+    fn runs_the_build_at_hand(&self, id: &str) -> Result<bool> {
+        use crate::evidence::deployed::{self, Verdict};
+        let log_shown = self.log_shown;
+        let build_dir = self.project.build_dir().join(id);
+        if !build_dir.is_dir() {
+            eprintln!("    {id}: no build output at hand ({}): cargo xtask lambda-build makes it", build_dir.display());
+            return Ok(false);
+        }
+        let build = crate::evidence::digest::tree_digest(&build_dir)?;
+        let Some(code) = self.live.iter().find(|c| c.logical_id == id) else {
+            eprintln!(
+                "    {id}: stack {} in {} has no such function: nothing of it is deployed",
+                self.stack, self.region
+            );
+            return Ok(false);
+        };
+        // The build's own reproducible zip settles it without the log.
+        if let Some((path, code_sha256)) = self.package(id, &build.digest).filter(|(_, sha)| *sha == code.code_sha256) {
+            eprintln!(
+                "    {id}: the live code is the build at hand ({}): {} runs CodeSha256 {code_sha256}, that of its reproducible package {}",
+                build.digest,
+                code.function_name,
+                path.display()
+            );
+            return Ok(true);
+        }
+        let commit = |c: &Option<String>| {
+            c.as_deref().map(|c| c.chars().take(12).collect::<String>()).unwrap_or_else(|| "no commit".into())
+        };
+        match deployed::verdict(self.log, self.env, id, &code.code_sha256, &build.digest) {
+            Verdict::ThisBuild { line, started_at, commit: c } => {
+                eprintln!(
+                    "    {id}: the live code is the build at hand ({}): {} runs CodeSha256 {}, deployed {started_at} from {} ({log_shown}:{line})",
+                    build.digest,
+                    code.function_name,
+                    code.code_sha256,
+                    commit(&c)
+                );
+                Ok(true)
+            }
+            Verdict::OtherBuild { line, started_at, commit: c, artifact_digest } => {
+                eprintln!(
+                    "    {id}: the live code is NOT the build at hand: {} runs CodeSha256 {}, the build {} deployed {started_at} from {} ({log_shown}:{line}); the build at hand is {}",
+                    code.function_name,
+                    code.code_sha256,
+                    artifact_digest.as_deref().unwrap_or("of unrecorded digest"),
+                    commit(&c),
+                    build.digest
+                );
+                Ok(false)
+            }
+            Verdict::Unrecorded => {
+                eprintln!(
+                    "    {id}: {} runs CodeSha256 {}, which no deploy in {log_shown} recorded for {}: it was deployed by other means (console, another tool) or its audit line is missing",
+                    code.function_name, code.code_sha256, self.env
+                );
+                Ok(false)
+            }
+        }
+    }
+
+    /// The build's reproducible zip of `id` and its CodeSha256, when the manifest records one
+    /// for the build output as it is now.
+    fn package(&self, id: &str, digest: &str) -> Option<(std::path::PathBuf, String)> {
+        let recorded = self.recorded.as_ref()?;
+        let artifact = recorded.artifacts.iter().find(|a| a.logical_id == id && a.digest.digest == digest)?;
+        let package = artifact.package.as_ref()?;
+        let bytes = std::fs::read(self.project.root.join(&package.path)).ok()?;
+        Some((package.path.clone(), crate::evidence::code_sha256(&bytes)))
+    }
 }
 
 fn check_directory(ui: &Ui, args: &CheckArgs, dir: &std::path::Path, allowed: &Allowed) -> Result<Finished> {
