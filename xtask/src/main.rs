@@ -21,7 +21,7 @@ fn main() -> ExitCode {
         Command::LambdaBuild(args) => commands::build::run(&ui, args),
         Command::LambdaCheck(args) => commands::check::run(&ui, args),
         Command::LambdaInit(args) => commands::init::run(args).map(|()| Finished::without_pipeline()),
-        Command::Bench(args) => commands::bench::run(args),
+        Command::Bench(args) => commands::bench::run(&ui, args),
         Command::LambdaDeploy(args) => commands::deploy::run(&ui, args),
         Command::LambdaAudit(args) => commands::audit::run(args),
         Command::LambdaDoctor(args) => commands::doctor::run(&ui, args),
