@@ -365,7 +365,7 @@ fn build_on_a_terminal(repo: &RepoCopy, bin: &FakeBin, extra_env: &[(&str, &str)
 fn on_a_terminal_outcomes_are_coloured_unless_no_color_or_ci() {
     let (repo, bin) = failing_guard_fixture();
     let coloured = build_on_a_terminal(&repo, &bin, &[]);
-    assert!(coloured.contains("\x1b[1;31mFAILED\x1b[0m"), "no colour on a terminal:\n{coloured}");
+    assert!(coloured.contains("\x1b[1m\x1b[31mFAILED\x1b[0m"), "no colour on a terminal:\n{coloured}");
     assert!(coloured.contains("\x1b[32mdone\x1b[0m"), "{coloured}");
     assert!(!coloured.contains("::error"), "annotations outside CI mode:\n{coloured}");
 
