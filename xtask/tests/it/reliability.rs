@@ -92,20 +92,32 @@ fn function_dir_at_the_repository_root_is_refused() {
     assert_bad_input(&repo, "is not its CodeUri");
 }
 
+/// A runtime with no interpreter here builds with python-uv, except where the function's own
+/// build (a makefile) needs the interpreter itself: python3.9 is on no PATH, in no pyenv version
+/// and no uv dir of this machine (pyenv's shim for it fails when run, which must not count).
 #[test]
-#[ignore = "since issue 11 the interpreter is also found in pyenv/uv/asdf dirs off PATH, and a missing one builds with python-uv: an empty PATH no longer makes python3.11 missing; rewrite with a HOME and PYENV_ROOT that hold none"]
-fn missing_runtime_python_is_bad_input_with_the_install_hint() {
+fn missing_runtime_python_for_a_makefile_build_is_bad_input_with_the_install_hint() {
     let repo = RepoCopy::new();
+    let template = fs::read_to_string(repo.path("infra/lambda/template.yaml")).unwrap();
+    let edited = template.replacen("      Runtime: python3.11\n", "      Runtime: python3.9\n", 1);
+    assert_ne!(edited, template, "the sample's function names python3.11");
+    let edited =
+        edited.replacen("  BackendFunction:\n", "  BackendFunction:\n    Metadata:\n      BuildMethod: makefile\n", 1);
+    repo.write("infra/lambda/template.yaml", &edited);
+    let home = tempfile::tempdir().unwrap();
     let bin = FakeBin::new();
     bin.add("sam", 0);
-    // A PATH with nothing but the fake sam: no python3.11 anywhere on it.
-    let path = bin.dir.path().display().to_string();
     let before = snapshot(repo.dir.path());
-    let (status, output) = run(repo.xtask().args(["lambda-build", "--container", "never"]).env("PATH", path));
+    let mut command = repo.xtask();
+    command.args(["lambda-build", "--container", "never"]).env("PATH", bin.path_env());
+    // Nothing of this machine's own Pythons in reach but PATH's: an empty HOME, pyenv and uv dirs.
+    command.env("HOME", home.path()).env("PYENV_ROOT", home.path()).env("UV_PYTHON_INSTALL_DIR", home.path());
+    let (status, output) = run(&mut command);
     assert_eq!(status, 2, "{output}");
-    assert_eq!(output.trim().lines().count(), 1, "{output}");
-    assert!(output.contains("python3.11 not found on PATH") && output.contains("install Python 3.11"), "{output}");
-    assert_eq!(before, snapshot(repo.dir.path()));
+    assert_eq!(output.trim().lines().count(), 1, "not one line:\n{output}");
+    assert!(output.contains("python3.9 not found") && output.contains("install Python 3.9"), "{output}");
+    assert!(!bin.was_called("sam"));
+    assert_eq!(before, snapshot(repo.dir.path()), "bad input changed the disk");
 }
 
 #[test]
