@@ -221,8 +221,7 @@ impl SafePlanner<'_> {
     /// the dir itself goes only when every untracked file it lists does.
     fn add_dist_info(&mut self, relative: PathBuf, path: &Path, text: &str) {
         let mut all_proven = true;
-        for entry in crate::python::wheel::parse_record(&fs::read_to_string(path.join("RECORD")).unwrap_or_default())
-        {
+        for entry in crate::python::wheel::parse_record(&fs::read_to_string(path.join("RECORD")).unwrap_or_default()) {
             let Some(file) = record_path(&entry.path) else { continue };
             if file.starts_with(&relative) {
                 continue;
@@ -298,7 +297,8 @@ impl SafePlanner<'_> {
         }
         for suspect in suspects {
             if !plan.unexplained.iter().any(|(p, _)| p == &suspect) {
-                plan.unexplained.push((suspect, "untracked and ignored by git, and no installer's record lists it".into()));
+                plan.unexplained
+                    .push((suspect, "untracked and ignored by git, and no installer's record lists it".into()));
             }
         }
     }

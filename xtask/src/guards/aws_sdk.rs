@@ -91,11 +91,8 @@ pub fn check(
     if let Some((line, written)) = policy.line_of("boto3") {
         // boto3 listed by name: bundling is meant. Only a set that does not fit together fails.
         let findings = check_allowed_set(&bundled, installed, env, policy, ctx);
-        let notices = if findings.is_empty() {
-            vec![listed_sdk_notice(&bundled, policy, line, written)]
-        } else {
-            Vec::new()
-        };
+        let notices =
+            if findings.is_empty() { vec![listed_sdk_notice(&bundled, policy, line, written)] } else { Vec::new() };
         return SdkReport { findings, notices };
     }
 
@@ -121,10 +118,8 @@ fn find_bundled<'a>(artifact: &Path, installed: &'a [Installed]) -> Vec<Bundled<
 
 /// A complete and consistent SDK that requirements.txt asks for by name: the user's choice.
 fn listed_sdk_notice(bundled: &[Bundled], policy: &SdkPolicy, line: usize, written: &str) -> String {
-    let versions: Vec<String> = bundled
-        .iter()
-        .map(|b| format!("{} {}", b.name, b.dist.map(|d| d.version.as_str()).unwrap_or("?")))
-        .collect();
+    let versions: Vec<String> =
+        bundled.iter().map(|b| format!("{} {}", b.name, b.dist.map(|d| d.version.as_str()).unwrap_or("?"))).collect();
     format!(
         "notice: {}:{line} lists {written}: function {} bundles its own AWS SDK ({}), complete and consistent, in place of the runtime's; set allow_bundled_aws_sdk = true to say so and silence this",
         policy.requirements_shown,
@@ -139,7 +134,10 @@ fn unwanted_package_finding(graph: &Graph, package: &Bundled, policy: &SdkPolicy
     let (mut origin, fix) = match graph.chain_from(&policy.requirements, package.name) {
         Some(chain) if chain.len() == 1 => (
             format!("{} lists it directly", policy.requirements_shown),
-            format!("remove {} from {} and use the runtime's SDK (the seed's fix)", chain[0], policy.requirements_shown),
+            format!(
+                "remove {} from {} and use the runtime's SDK (the seed's fix)",
+                chain[0], policy.requirements_shown
+            ),
         ),
         Some(chain) => pulled_in_by_requirement(graph, package, policy, &chain),
         None => pulled_in_from_elsewhere(graph, package, policy, ctx),
