@@ -181,8 +181,7 @@ impl SafePlan {
 /// Plans a clean without allowlist: only what can be proven installed goes.
 pub fn plan_safe(function_dir: &OwnedDir, git: &GitView) -> Result<SafePlan> {
     let root = function_dir.path();
-    let mut plan = SafePlan::default();
-    let mut listed_by_installer: HashSet<PathBuf> = HashSet::new();
+    let mut planner = SafePlanner { root, git, plan: SafePlan::default(), listed_by_installer: HashSet::new() };
     let entries = fs::read_dir(root).with_context(|| format!("listing {}", root.display()))?;
     let mut names: Vec<OsString> = entries.flatten().map(|e| e.file_name()).collect();
     names.sort();
@@ -195,80 +194,114 @@ pub fn plan_safe(function_dir: &OwnedDir, git: &GitView) -> Result<SafePlan> {
             continue;
         }
         if text.ends_with(".dist-info") {
-            let mut all_proven = true;
-            for entry in
-                crate::python::wheel::parse_record(&fs::read_to_string(path.join("RECORD")).unwrap_or_default())
-            {
-                let Some(file) = record_path(&entry.path) else { continue };
-                if file.starts_with(&relative) {
-                    continue;
-                }
-                listed_by_installer.insert(file.clone());
-                let on_disk = root.join(&file);
-                let Ok(meta) = fs::symlink_metadata(&on_disk) else { continue };
-                if !meta.is_file() || git.tracks(&file) {
-                    all_proven = false;
-                    continue;
-                }
-                let proven = match entry.hash.as_deref().and_then(|h| h.strip_prefix("sha256=")) {
-                    Some(expected) => sha256_urlsafe(&on_disk).is_ok_and(|actual| actual == expected),
-                    // Unhashed rows are bytecode pip compiled at install time.
-                    None => file.extension().is_some_and(|e| e == "pyc"),
-                };
-                if proven {
-                    plan.files.insert(file);
-                } else {
-                    all_proven = false;
-                    plan.unexplained.push((
-                        file,
-                        format!("{text}/RECORD lists it, but its content is not what was installed (edited since?)"),
-                    ));
-                }
-            }
-            if all_proven {
-                plan.dirs.insert(relative);
-            }
+            planner.add_dist_info(relative, &path, &text);
         } else if text.ends_with(".egg-info") {
-            let listed = fs::read_to_string(path.join("installed-files.txt")).unwrap_or_default();
-            for line in listed.lines().filter(|l| !l.trim().is_empty()) {
-                let Some(file) = record_path(&relative.join(line.trim()).to_string_lossy()) else { continue };
-                if file.starts_with(&relative) || git.tracks(&file) {
-                    continue;
-                }
-                listed_by_installer.insert(file.clone());
-                if fs::symlink_metadata(root.join(&file)).is_ok_and(|m| m.is_file()) {
-                    plan.files.insert(file);
-                }
-            }
-            plan.dirs.insert(relative);
+            planner.add_egg_info(relative, &path);
         }
     }
-    for pycache in find_pycache(root)? {
-        if !git.tracks(&pycache) && !plan.dirs.iter().any(|d| pycache.starts_with(d)) {
-            plan.dirs.insert(pycache);
-        }
-    }
+    planner.add_pycache_dirs()?;
     // What stays: untracked files git ignores are not source anyone means to ship.
-    let mut suspects: BTreeSet<PathBuf> = BTreeSet::new();
-    for ignored in &git.ignored {
-        let covered = plan.files.contains(ignored)
-            || plan.dirs.iter().any(|d| ignored.starts_with(d))
-            || listed_by_installer.contains(ignored)
-            || ignored.components().any(|c| c.as_os_str() == "__pycache__");
-        if covered {
-            continue;
-        }
-        // One finding per top-level entry, not one per file of an ignored .venv.
-        let top: PathBuf = ignored.components().take(1).collect();
-        suspects.insert(if root.join(&top).is_dir() { top } else { ignored.clone() });
-    }
-    for suspect in suspects {
-        if !plan.unexplained.iter().any(|(p, _)| p == &suspect) {
-            plan.unexplained.push((suspect, "untracked and ignored by git, and no installer's record lists it".into()));
-        }
-    }
+    planner.add_ignored_suspects();
+    let mut plan = planner.plan;
     plan.unexplained.sort();
     Ok(plan)
+}
+
+/// A [`SafePlan`] being made for the function dir `root`, with every file an installer's
+/// record lists (so that what git ignores is not reported for it).
+struct SafePlanner<'a> {
+    root: &'a Path,
+    git: &'a GitView,
+    plan: SafePlan,
+    listed_by_installer: HashSet<PathBuf>,
+}
+
+impl SafePlanner<'_> {
+    /// The files a `*.dist-info` dir's RECORD lists whose content is still what was installed;
+    /// the dir itself goes only when every untracked file it lists does.
+    fn add_dist_info(&mut self, relative: PathBuf, path: &Path, text: &str) {
+        let mut all_proven = true;
+        for entry in crate::python::wheel::parse_record(&fs::read_to_string(path.join("RECORD")).unwrap_or_default()) {
+            let Some(file) = record_path(&entry.path) else { continue };
+            if file.starts_with(&relative) {
+                continue;
+            }
+            self.listed_by_installer.insert(file.clone());
+            let on_disk = self.root.join(&file);
+            let Ok(meta) = fs::symlink_metadata(&on_disk) else { continue };
+            if !meta.is_file() || self.git.tracks(&file) {
+                all_proven = false;
+                continue;
+            }
+            let proven = match entry.hash.as_deref().and_then(|h| h.strip_prefix("sha256=")) {
+                Some(expected) => sha256_urlsafe(&on_disk).is_ok_and(|actual| actual == expected),
+                // Unhashed rows are bytecode pip compiled at install time.
+                None => file.extension().is_some_and(|e| e == "pyc"),
+            };
+            if proven {
+                self.plan.files.insert(file);
+            } else {
+                all_proven = false;
+                self.plan.unexplained.push((
+                    file,
+                    format!("{text}/RECORD lists it, but its content is not what was installed (edited since?)"),
+                ));
+            }
+        }
+        if all_proven {
+            self.plan.dirs.insert(relative);
+        }
+    }
+
+    /// An `*.egg-info` dir and the untracked files its installed-files.txt lists.
+    fn add_egg_info(&mut self, relative: PathBuf, path: &Path) {
+        let listed = fs::read_to_string(path.join("installed-files.txt")).unwrap_or_default();
+        for line in listed.lines().filter(|l| !l.trim().is_empty()) {
+            let Some(file) = record_path(&relative.join(line.trim()).to_string_lossy()) else { continue };
+            if file.starts_with(&relative) || self.git.tracks(&file) {
+                continue;
+            }
+            self.listed_by_installer.insert(file.clone());
+            if fs::symlink_metadata(self.root.join(&file)).is_ok_and(|m| m.is_file()) {
+                self.plan.files.insert(file);
+            }
+        }
+        self.plan.dirs.insert(relative);
+    }
+
+    /// Untracked `__pycache__` dirs not already inside a dir that goes.
+    fn add_pycache_dirs(&mut self) -> Result<()> {
+        for pycache in find_pycache(self.root)? {
+            if !self.git.tracks(&pycache) && !self.plan.dirs.iter().any(|d| pycache.starts_with(d)) {
+                self.plan.dirs.insert(pycache);
+            }
+        }
+        Ok(())
+    }
+
+    /// What git ignores that nothing here explains, as unexplained entries.
+    fn add_ignored_suspects(&mut self) {
+        let plan = &mut self.plan;
+        let mut suspects: BTreeSet<PathBuf> = BTreeSet::new();
+        for ignored in &self.git.ignored {
+            let covered = plan.files.contains(ignored)
+                || plan.dirs.iter().any(|d| ignored.starts_with(d))
+                || self.listed_by_installer.contains(ignored)
+                || ignored.components().any(|c| c.as_os_str() == "__pycache__");
+            if covered {
+                continue;
+            }
+            // One finding per top-level entry, not one per file of an ignored .venv.
+            let top: PathBuf = ignored.components().take(1).collect();
+            suspects.insert(if self.root.join(&top).is_dir() { top } else { ignored.clone() });
+        }
+        for suspect in suspects {
+            if !plan.unexplained.iter().any(|(p, _)| p == &suspect) {
+                plan.unexplained
+                    .push((suspect, "untracked and ignored by git, and no installer's record lists it".into()));
+            }
+        }
+    }
 }
 
 /// A RECORD path relative to the function dir: pip --target records scripts as

@@ -231,22 +231,63 @@ fn log_finding(
     let times = if count == 1 { "once".to_string() } else { format!("{count} times") };
     let symptom = format!("{} logged {times} since {}, latest: {}", logs.log_group, logs.since, shorten(line));
     let seed = signature.seed.map(|s| format!("; seed {s}")).unwrap_or_default();
+    let (problem, fix) = match id {
+        sig::SECRET_DELETED => return deleted_secret_finding(ctx, logs, signature, resource, symptom, &seed),
+        sig::NOT_AUTHORIZED => return not_authorized_finding(ctx, logs, subject, line, resource, symptom),
+        _ => problem_and_fix(ctx, logs, signature, subject),
+    };
+    Finding::new(signature.id, resource, problem, format!("{symptom}{seed}"), fix)
+}
+
+/// A secret the function reads is marked for deletion: the finding of the secret the stack or
+/// function names, when one of them is.
+fn deleted_secret_finding(
+    ctx: &Context,
+    logs: &FunctionLogs,
+    signature: &sig::Signature,
+    resource: String,
+    symptom: String,
+    seed: &str,
+) -> Finding {
+    let deleted: Vec<&SecretState> = logs.secrets.iter().filter(|s| s.deleted_date.is_some()).collect();
+    match deleted.first() {
+        Some(secret) => secret_finding(ctx, secret, Some(symptom)),
+        None => Finding::new(
+            signature.id,
+            resource,
+            format!("{}: a secret the function reads is marked for deletion, but none the stack or function names is", signature.cause),
+            format!("{symptom}{seed}"),
+            format!("find it: aws secretsmanager list-secrets --include-planned-deletion {}; then restore it (aws secretsmanager restore-secret --secret-id <id> {}) or point the function at the live one", ctx.aws_opts(), ctx.aws_opts()),
+        ),
+    }
+}
+
+/// An action the function's role may not take, with the role as the principal.
+fn not_authorized_finding(
+    ctx: &Context,
+    logs: &FunctionLogs,
+    subject: &str,
+    line: &str,
+    resource: String,
+    symptom: String,
+) -> Finding {
+    let denied = NotAuthorized::parse(line).unwrap_or(NotAuthorized {
+        principal: None,
+        action: subject.to_string(),
+        resource: None,
+    });
+    let principal = logs.config.role.clone().or(denied.principal.clone());
+    let denied = NotAuthorized { principal, ..denied };
+    let mut finding = denied.finding(ctx, resource, symptom);
+    finding.problem = format!("the function's role {}", finding.problem);
+    finding
+}
+
+/// The problem and fix of a log signature, filled in for the function.
+fn problem_and_fix(ctx: &Context, logs: &FunctionLogs, signature: &sig::Signature, subject: &str) -> (String, String) {
     let runtime = LambdaRuntime::new(logs.config.runtime.as_deref().unwrap_or(""), logs.config.architecture()).ok();
     let base = [("env", ctx.env.as_str()), ("requirements", logs.requirements)];
-    let (problem, fix) = match id {
-        sig::SECRET_DELETED => {
-            let deleted: Vec<&SecretState> = logs.secrets.iter().filter(|s| s.deleted_date.is_some()).collect();
-            return match deleted.first() {
-                Some(secret) => secret_finding(ctx, secret, Some(symptom)),
-                None => Finding::new(
-                    signature.id,
-                    resource,
-                    format!("{}: a secret the function reads is marked for deletion, but none the stack or function names is", signature.cause),
-                    format!("{symptom}{seed}"),
-                    format!("find it: aws secretsmanager list-secrets --include-planned-deletion {}; then restore it (aws secretsmanager restore-secret --secret-id <id> {}) or point the function at the live one", ctx.aws_opts(), ctx.aws_opts()),
-                ),
-            };
-        }
+    match signature.id {
         sig::SECRET_ACCESS_DENIED => {
             let role = logs.config.role.clone().unwrap_or_else(|| "<the function's role>".into());
             let secret = if subject.is_empty() { "<secret arn>" } else { subject };
@@ -254,18 +295,6 @@ fn log_finding(
                 format!("{role} may not read {secret}: {}", signature.cause),
                 fill(signature.fix, &[("role", &role), ("secret", secret), ("aws-opts", &ctx.aws_opts())]),
             )
-        }
-        sig::NOT_AUTHORIZED => {
-            let denied = NotAuthorized::parse(line).unwrap_or(NotAuthorized {
-                principal: None,
-                action: subject.to_string(),
-                resource: None,
-            });
-            let principal = logs.config.role.clone().or(denied.principal.clone());
-            let denied = NotAuthorized { principal, ..denied };
-            let mut finding = denied.finding(ctx, resource, symptom);
-            finding.problem = format!("the function's role {}", finding.problem);
-            return finding;
         }
         sig::NO_MODULE_SRC => (
             format!("the handler imports {subject}, which the deployed artifact lacks: {}", signature.cause),
@@ -311,8 +340,7 @@ fn log_finding(
             )
         }
         _ => (signature.cause.to_string(), fill(signature.fix, &base)),
-    };
-    Finding::new(signature.id, resource, problem, format!("{symptom}{seed}"), fix)
+    }
 }
 
 fn timeout_finding(ctx: &Context, logs: &FunctionLogs, ingress: &EndpointIngress, count: usize, line: &str) -> Finding {

@@ -99,30 +99,80 @@ pub fn observe(aws: &Aws, request: &Request) -> Result<Observed> {
         return Ok(observed);
     };
 
-    let functions: Vec<(String, String)> = resources
+    let functions = lambda_functions(&resources, request.function);
+    let nested: Vec<String> = stack::last_operation(&events).nested_failed;
+    let stack_secrets = secret_parameters(&described);
+    let start_ms = millis_since_epoch(SystemTime::now().checked_sub(request.since).unwrap_or(UNIX_EPOCH));
+
+    // Round two, side by side: each function's configuration and logs, the failed nested
+    // stacks' events, the stack's secrets.
+    let round_two = read_functions_nested_and_secrets(aws, &functions, &nested, &stack_secrets, &start_ms)?;
+    observed.secrets = round_two.secrets;
+    observed.events.push(events);
+    observed.events.extend(round_two.nested_events);
+
+    // Round three: what the logs call for. A timeout in a VPC function: its endpoint's
+    // ingress; a secret the function names that the stack does not.
+    let mut functions_read = Vec::new();
+    for ((logical_id, physical), (config, log_events)) in functions.into_iter().zip(round_two.functions) {
+        functions_read.push(ObservedFunction {
+            requirements: request.requirements.get(&logical_id).cloned().unwrap_or_else(|| "requirements.txt".into()),
+            logical_id,
+            config,
+            log_group: log_group(&physical),
+            log_events,
+            ingress: None,
+        });
+    }
+    let more_secrets = read_what_the_logs_call_for(aws, &described, &mut functions_read, &observed.secrets)?;
+    observed.secrets.extend(more_secrets);
+    observed.functions = functions_read;
+    observed.stack = Some(described);
+    Ok(observed)
+}
+
+/// The stack's Lambda functions (only `only`, when given), as logical and physical ids.
+fn lambda_functions(resources: &[StackResource], only: Option<&str>) -> Vec<(String, String)> {
+    resources
         .iter()
         .filter(|r| r.resource_type == "AWS::Lambda::Function")
-        .filter(|r| request.function.is_none_or(|f| f == r.logical_resource_id))
+        .filter(|r| only.is_none_or(|f| f == r.logical_resource_id))
         .filter_map(|r| Some((r.logical_resource_id.clone(), r.physical_resource_id.clone()?)))
-        .collect();
-    let nested: Vec<String> = stack::last_operation(&events).nested_failed;
-    let stack_secrets: Vec<(String, String)> = described
+        .collect()
+}
+
+/// The stack's parameters that name a secret, as key and value.
+fn secret_parameters(described: &StackDescription) -> Vec<(String, String)> {
+    described
         .parameters
         .iter()
         .filter_map(|p| Some((p.parameter_key.clone(), p.parameter_value.clone()?)))
         .filter(|(k, v)| names_a_secret(k, v))
-        .collect();
-    let start_ms = SystemTime::now()
-        .checked_sub(request.since)
-        .unwrap_or(UNIX_EPOCH)
-        .duration_since(UNIX_EPOCH)
-        .unwrap_or_default()
-        .as_millis()
-        .to_string();
+        .collect()
+}
 
-    // Round two, side by side: each function's configuration and logs, the failed nested
-    // stacks' events, the stack's secrets.
-    let start_ms = start_ms.as_str();
+/// `time` in milliseconds since the epoch, as the logs API takes it.
+fn millis_since_epoch(time: SystemTime) -> String {
+    time.duration_since(UNIX_EPOCH).unwrap_or_default().as_millis().to_string()
+}
+
+/// What the second round of reads returns.
+struct RoundTwo {
+    /// Each function's configuration and log events, in the order of the functions.
+    functions: Vec<(FunctionConfiguration, Vec<LogEvent>)>,
+    nested_events: Vec<Vec<StackEvent>>,
+    secrets: Vec<SecretState>,
+}
+
+/// Each function's configuration and logs, the failed nested stacks' events and the stack's
+/// secrets, side by side.
+fn read_functions_nested_and_secrets(
+    aws: &Aws,
+    functions: &[(String, String)],
+    nested: &[String],
+    stack_secrets: &[(String, String)],
+    start_ms: &str,
+) -> Result<RoundTwo> {
     let function_jobs: Vec<Job<(FunctionConfiguration, Vec<LogEvent>)>> = functions
         .iter()
         .map(|(_, physical)| {
@@ -139,27 +189,22 @@ pub fn observe(aws: &Aws, request: &Request) -> Result<Observed> {
             Box::new(move || stack_events(aws, &id)) as Box<dyn FnOnce() -> Result<_> + Send>
         })
         .collect();
-    let stack_secret_jobs = secret_jobs(aws, &stack_secrets);
-    let ((read_functions, nested_events), secrets) =
+    let stack_secret_jobs = secret_jobs(aws, stack_secrets);
+    let ((functions, nested_events), secrets) =
         both(|| both(|| all(function_jobs), || all(nested_jobs)), || all(stack_secret_jobs))?;
-    observed.secrets = secrets;
-    observed.events.push(events);
-    observed.events.extend(nested_events);
+    Ok(RoundTwo { functions, nested_events, secrets })
+}
 
-    // Round three: what the logs call for. A timeout in a VPC function: its endpoint's
-    // ingress; a secret the function names that the stack does not.
-    let mut functions_read = Vec::new();
-    for ((logical_id, physical), (config, log_events)) in functions.into_iter().zip(read_functions) {
-        functions_read.push(ObservedFunction {
-            requirements: request.requirements.get(&logical_id).cloned().unwrap_or_else(|| "requirements.txt".into()),
-            logical_id,
-            config,
-            log_group: log_group(&physical),
-            log_events,
-            ingress: None,
-        });
-    }
-    let known: Vec<String> = observed.secrets.iter().map(|s| s.id.clone()).collect();
+/// Reads what the logs call for, side by side: each function's endpoint ingress when it timed
+/// out in a VPC (set on the function), and the secrets the functions name that are not
+/// `known` (returned).
+fn read_what_the_logs_call_for(
+    aws: &Aws,
+    described: &StackDescription,
+    functions_read: &mut [ObservedFunction],
+    known: &[SecretState],
+) -> Result<Vec<SecretState>> {
+    let known: Vec<String> = known.iter().map(|s| s.id.clone()).collect();
     let function_secrets: Vec<(String, String)> = functions_read
         .iter()
         .flat_map(|f| {
@@ -172,7 +217,6 @@ pub fn observe(aws: &Aws, request: &Request) -> Result<Observed> {
         .map(|f| {
             let wanted = f.config.vpc().is_some() && logs::shows_timeout(&f.log_events);
             let config = f.config.clone();
-            let described = &described;
             Box::new(move || if wanted { endpoint_ingress(aws, &config, described) } else { Ok(None) })
                 as Box<dyn FnOnce() -> Result<_> + Send>
         })
@@ -181,10 +225,7 @@ pub fn observe(aws: &Aws, request: &Request) -> Result<Observed> {
     for (function, ingress) in functions_read.iter_mut().zip(ingress) {
         function.ingress = ingress;
     }
-    observed.secrets.extend(more_secrets);
-    observed.functions = functions_read;
-    observed.stack = Some(described);
-    Ok(observed)
+    Ok(more_secrets)
 }
 
 pub fn log_group(function_name: &str) -> String {

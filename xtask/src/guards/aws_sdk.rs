@@ -81,18 +81,7 @@ pub fn check(
     policy: &SdkPolicy,
     ctx: &FileContext,
 ) -> SdkReport {
-    let bundled: Vec<Bundled> = SDK
-        .iter()
-        .filter_map(|&name| {
-            let dist = installed.iter().find(|d| d.normalized == name);
-            let package_dir = artifact.join(name);
-            match dist {
-                Some(dist) => Some(Bundled { name, path: dist.dist_info.clone(), dist: Some(dist) }),
-                None if package_dir.is_dir() => Some(Bundled { name, path: package_dir, dist: None }),
-                None => None,
-            }
-        })
-        .collect();
+    let bundled = find_bundled(artifact, installed);
     if bundled.is_empty() {
         return SdkReport::default();
     }
@@ -102,102 +91,131 @@ pub fn check(
     if let Some((line, written)) = policy.line_of("boto3") {
         // boto3 listed by name: bundling is meant. Only a set that does not fit together fails.
         let findings = check_allowed_set(&bundled, installed, env, policy, ctx);
-        let notices = if findings.is_empty() {
-            let versions: Vec<String> = bundled
-                .iter()
-                .map(|b| format!("{} {}", b.name, b.dist.map(|d| d.version.as_str()).unwrap_or("?")))
-                .collect();
-            vec![format!(
-                "notice: {}:{line} lists {written}: function {} bundles its own AWS SDK ({}), complete and consistent, in place of the runtime's; set allow_bundled_aws_sdk = true to say so and silence this",
-                policy.requirements_shown,
-                policy.logical_id,
-                versions.join(", ")
-            )]
-        } else {
-            Vec::new()
-        };
+        let notices =
+            if findings.is_empty() { vec![listed_sdk_notice(&bundled, policy, line, written)] } else { Vec::new() };
         return SdkReport { findings, notices };
     }
 
     let graph = Graph::new(installed, env);
-    let mut findings = Vec::new();
-    for package in &bundled {
-        let version = package.dist.map(|d| format!(" {}", d.version)).unwrap_or_default();
-        let (mut origin, fix) = match graph.chain_from(&policy.requirements, package.name) {
-            Some(chain) if chain.len() == 1 => (
-                format!("{} lists it directly", policy.requirements_shown),
-                format!(
-                    "remove {} from {} and use the runtime's SDK (the seed's fix)",
-                    chain[0], policy.requirements_shown
-                ),
-            ),
-            Some(chain) => {
-                let (line, written) = policy.line_of(&chain[0]).unwrap_or((0, chain[0].as_str()));
-                let at = if line > 0 {
-                    format!("{}:{line}", policy.requirements_shown)
-                } else {
-                    policy.requirements_shown.clone()
-                };
-                // An extra that alone brings the SDK in is the thing to drop, not the package.
-                let root = policy.requirements.iter().find(|r| r.normalized == chain[0]);
-                let extras_to_blame: Vec<&String> = root
-                    .map(|root| {
-                        let bare = Requirement { extras: Vec::new(), ..root.clone() };
-                        if root.extras.is_empty()
-                            || graph.chain_from(std::slice::from_ref(&bare), package.name).is_some()
-                        {
-                            Vec::new()
-                        } else {
-                            root.extras.iter().collect()
-                        }
-                    })
-                    .unwrap_or_default();
-                let fix = if extras_to_blame.is_empty() {
-                    format!(
-                        "remove {written} from {at} (or replace it with a package that does not require boto3) and use the runtime's SDK (the seed's fix)"
-                    )
-                } else {
-                    let extras: Vec<String> = extras_to_blame.iter().map(|e| format!("[{e}]")).collect();
-                    format!(
-                        "drop the {} extra from {written} at {at} (that extra is what requires the SDK), and use the runtime's SDK (the seed's fix)",
-                        extras.join(", ")
-                    )
-                };
-                (format!("pulled in by {} (from {at}: {written})", chain.join(" -> ")), fix)
-            }
-            None => match (&package.dist, graph.required_by(package.name)) {
-                (_, Some(chain)) => (
-                    format!("pulled in by {} (not from {})", chain.join(" -> "), policy.requirements_shown),
-                    match ctx.function_dir_origin(&package.path) {
-                        Some(origin) => origin,
-                        None => format!("remove {} from what the function installs", chain[0]),
-                    },
-                ),
-                (None, None) => (
-                    "a bare package dir with no .dist-info: copied in by hand".to_string(),
-                    ctx.function_dir_origin(&package.path).unwrap_or_else(|| ctx.remedy(&package.path)),
-                ),
-                (Some(_), None) => (
-                    format!("nothing in {} requires it", policy.requirements_shown),
-                    ctx.function_dir_origin(&package.path).unwrap_or_else(|| ctx.remedy(&package.path)),
-                ),
-            },
-        };
-        if package.dist.is_none() && !origin.contains("by hand") {
-            origin.push_str("; it has no .dist-info, so it was copied in by hand");
-        }
-        findings.push(Finding::new(
-            GUARD,
-            ctx.shown(&package.path),
-            format!("{}{version} is bundled into the artifact: {origin}", package.name),
-            SYMPTOM,
-            format!(
-                "{fix}; or, to bundle the SDK on purpose, set allow_bundled_aws_sdk = true for {} in [workspace.metadata.lambda]",
-                policy.logical_id
-            ),
-        ));
-    }
+    let findings = bundled.iter().map(|package| unwanted_package_finding(&graph, package, policy, ctx)).collect();
     SdkReport { findings, notices: Vec::new() }
+}
+
+/// The SDK packages in the artifact, in [`SDK`] order.
+fn find_bundled<'a>(artifact: &Path, installed: &'a [Installed]) -> Vec<Bundled<'a>> {
+    SDK.iter()
+        .filter_map(|&name| {
+            let dist = installed.iter().find(|d| d.normalized == name);
+            let package_dir = artifact.join(name);
+            match dist {
+                Some(dist) => Some(Bundled { name, path: dist.dist_info.clone(), dist: Some(dist) }),
+                None if package_dir.is_dir() => Some(Bundled { name, path: package_dir, dist: None }),
+                None => None,
+            }
+        })
+        .collect()
+}
+
+/// A complete and consistent SDK that requirements.txt asks for by name: the user's choice.
+fn listed_sdk_notice(bundled: &[Bundled], policy: &SdkPolicy, line: usize, written: &str) -> String {
+    let versions: Vec<String> =
+        bundled.iter().map(|b| format!("{} {}", b.name, b.dist.map(|d| d.version.as_str()).unwrap_or("?"))).collect();
+    format!(
+        "notice: {}:{line} lists {written}: function {} bundles its own AWS SDK ({}), complete and consistent, in place of the runtime's; set allow_bundled_aws_sdk = true to say so and silence this",
+        policy.requirements_shown,
+        policy.logical_id,
+        versions.join(", ")
+    )
+}
+
+/// A bundled SDK package that bundling is not meant for: what brought it in, and the fix.
+fn unwanted_package_finding(graph: &Graph, package: &Bundled, policy: &SdkPolicy, ctx: &FileContext) -> Finding {
+    let version = package.dist.map(|d| format!(" {}", d.version)).unwrap_or_default();
+    let (mut origin, fix) = match graph.chain_from(&policy.requirements, package.name) {
+        Some(chain) if chain.len() == 1 => (
+            format!("{} lists it directly", policy.requirements_shown),
+            format!(
+                "remove {} from {} and use the runtime's SDK (the seed's fix)",
+                chain[0], policy.requirements_shown
+            ),
+        ),
+        Some(chain) => pulled_in_by_requirement(graph, package, policy, &chain),
+        None => pulled_in_from_elsewhere(graph, package, policy, ctx),
+    };
+    if package.dist.is_none() && !origin.contains("by hand") {
+        origin.push_str("; it has no .dist-info, so it was copied in by hand");
+    }
+    Finding::new(
+        GUARD,
+        ctx.shown(&package.path),
+        format!("{}{version} is bundled into the artifact: {origin}", package.name),
+        SYMPTOM,
+        format!(
+            "{fix}; or, to bundle the SDK on purpose, set allow_bundled_aws_sdk = true for {} in [workspace.metadata.lambda]",
+            policy.logical_id
+        ),
+    )
+}
+
+/// Origin and fix for a package that a top-level requirement pulls in through `chain`.
+fn pulled_in_by_requirement(
+    graph: &Graph,
+    package: &Bundled,
+    policy: &SdkPolicy,
+    chain: &[String],
+) -> (String, String) {
+    let (line, written) = policy.line_of(&chain[0]).unwrap_or((0, chain[0].as_str()));
+    let at = if line > 0 { format!("{}:{line}", policy.requirements_shown) } else { policy.requirements_shown.clone() };
+    // An extra that alone brings the SDK in is the thing to drop, not the package.
+    let root = policy.requirements.iter().find(|r| r.normalized == chain[0]);
+    let extras_to_blame: Vec<&String> = root
+        .map(|root| {
+            let bare = Requirement { extras: Vec::new(), ..root.clone() };
+            if root.extras.is_empty() || graph.chain_from(std::slice::from_ref(&bare), package.name).is_some() {
+                Vec::new()
+            } else {
+                root.extras.iter().collect()
+            }
+        })
+        .unwrap_or_default();
+    let fix = if extras_to_blame.is_empty() {
+        format!(
+            "remove {written} from {at} (or replace it with a package that does not require boto3) and use the runtime's SDK (the seed's fix)"
+        )
+    } else {
+        let extras: Vec<String> = extras_to_blame.iter().map(|e| format!("[{e}]")).collect();
+        format!(
+            "drop the {} extra from {written} at {at} (that extra is what requires the SDK), and use the runtime's SDK (the seed's fix)",
+            extras.join(", ")
+        )
+    };
+    (format!("pulled in by {} (from {at}: {written})", chain.join(" -> ")), fix)
+}
+
+/// Origin and fix for a package that nothing in requirements.txt pulls in.
+fn pulled_in_from_elsewhere(
+    graph: &Graph,
+    package: &Bundled,
+    policy: &SdkPolicy,
+    ctx: &FileContext,
+) -> (String, String) {
+    match (&package.dist, graph.required_by(package.name)) {
+        (_, Some(chain)) => (
+            format!("pulled in by {} (not from {})", chain.join(" -> "), policy.requirements_shown),
+            match ctx.function_dir_origin(&package.path) {
+                Some(origin) => origin,
+                None => format!("remove {} from what the function installs", chain[0]),
+            },
+        ),
+        (None, None) => (
+            "a bare package dir with no .dist-info: copied in by hand".to_string(),
+            ctx.function_dir_origin(&package.path).unwrap_or_else(|| ctx.remedy(&package.path)),
+        ),
+        (Some(_), None) => (
+            format!("nothing in {} requires it", policy.requirements_shown),
+            ctx.function_dir_origin(&package.path).unwrap_or_else(|| ctx.remedy(&package.path)),
+        ),
+    }
 }
 
 /// With bundling allowed: all three packages present, as installed distributions, with

@@ -228,15 +228,48 @@ pub fn is_packaging_failure(error: &str) -> bool {
 
 pub fn run(target: &SmokeTarget, interpreter: &Interpreter, timeout: Duration) -> Result<SmokeReport> {
     let mut report = SmokeReport::default();
-    let mut interpreter = interpreter.clone();
     let event = match &target.event {
         Some(event) => serde_json::to_string(&event.event).context("encoding the event")?,
         None => String::new(),
     };
+    let Some((output, interpreter)) = cold_start(target, interpreter, &event, timeout, &mut report)? else {
+        return Ok(report);
+    };
+    report.notes.push(format!("    ran in {}", interpreter.describe()));
+    let Some(result_line) = output.lines().rev().find_map(|l| l.strip_prefix(RESULT_MARKER)) else {
+        report.findings.push(crash_finding(target, "the interpreter ended without a result"));
+        return Ok(report);
+    };
+    let result: ScriptResult = serde_json::from_str(result_line).context("reading the smoke test's result")?;
+    if !result.served_from_host.is_empty() {
+        report.notes.push(format!(
+            "    {} came from the local Python's site-packages, standing in for the Lambda runtime's",
+            result.served_from_host.join(", ")
+        ));
+    }
+    if let Some(error) = &result.error {
+        report_raised(target, &result, error, &mut report);
+        return Ok(report);
+    }
+    report_answer(target, result, &mut report);
+    Ok(report)
+}
 
+/// Runs the cold start in the chosen interpreter: the image first, a local interpreter when the
+/// image does not run. Returns the output and the interpreter that produced it, or `None` when
+/// the report is already complete (the interpreter crashed, or only the static import check
+/// could run).
+fn cold_start(
+    target: &SmokeTarget,
+    interpreter: &Interpreter,
+    event: &str,
+    timeout: Duration,
+    report: &mut SmokeReport,
+) -> Result<Option<(String, Interpreter)>> {
+    let mut interpreter = interpreter.clone();
     let mut output = None;
     if let Interpreter::Image { image, platform } = &interpreter {
-        match run_in_image(target, image, platform, &event, timeout) {
+        match run_in_image(target, image, platform, event, timeout) {
             Ok(text) if text.contains(RESULT_MARKER) => output = Some(text),
             // The image could not be pulled or started: fall back to a local interpreter.
             failed => {
@@ -254,113 +287,115 @@ pub fn run(target: &SmokeTarget, interpreter: &Interpreter, timeout: Duration) -
     }
     let output = match (output, &interpreter) {
         (Some(output), _) => output,
-        (None, Interpreter::Local(python)) => match run_locally(target, python, &event, timeout) {
+        (None, Interpreter::Local(python)) => match run_locally(target, python, event, timeout) {
             Ok((output, resolved)) => {
                 interpreter = Interpreter::Local(resolved);
                 output
             }
             Err(err) => {
                 report.findings.push(crash_finding(target, &format!("{err:#}")));
-                return Ok(report);
+                return Ok(None);
             }
         },
         (None, Interpreter::Unavailable(reason)) => {
-            let mut roots = vec![target.artifact.to_path_buf()];
-            roots.extend(target.layers.iter().cloned());
-            let check = super::imports::check(&roots, &target.module, target.runtime)?;
-            report.notes.push(format!(
-                "    {}: no interpreter can run it here ({reason}); ran the static import check instead: {} modules followed",
-                target.logical_id, check.followed
-            ));
-            for missing in check.unresolved {
-                let message = format!(
-                    "{} imports {}, which is in neither the artifact, its layers, the runtime's SDK nor the {} standard library",
-                    missing.file, missing.module, target.runtime.name
-                );
-                if !target.external_layers.is_empty() {
-                    report.notes.push(format!(
-                        "notice: {message}; it may come from {}, which is not checked here",
-                        target.external_layers.join(", ")
-                    ));
-                    continue;
-                }
-                let mut finding = Finding::new(
-                    GUARD,
-                    format!("{}/{}", target.artifact_shown, missing.file),
-                    format!("static import check: {message}"),
-                    format!("Runtime.ImportModuleError: No module named '{}' at the first cold start", missing.module),
-                    missing_module_fix(&missing.module, target.runtime),
-                );
-                finding = finding.at_line(missing.line);
-                report.findings.push(finding);
-            }
-            return Ok(report);
+            run_static_import_check(target, reason, report)?;
+            return Ok(None);
         }
         (None, Interpreter::Image { .. }) => unreachable!("replaced by a local interpreter above"),
     };
-    report.notes.push(format!("    ran in {}", interpreter.describe()));
-    let Some(result_line) = output.lines().rev().find_map(|l| l.strip_prefix(RESULT_MARKER)) else {
-        report.findings.push(crash_finding(target, "the interpreter ended without a result"));
-        return Ok(report);
-    };
-    let result: ScriptResult = serde_json::from_str(result_line).context("reading the smoke test's result")?;
-    if !result.served_from_host.is_empty() {
-        report.notes.push(format!(
-            "    {} came from the local Python's site-packages, standing in for the Lambda runtime's",
-            result.served_from_host.join(", ")
-        ));
+    Ok(Some((output, interpreter)))
+}
+
+/// No interpreter can run the handler here: the static import check stands in for the cold start.
+fn run_static_import_check(target: &SmokeTarget, reason: &str, report: &mut SmokeReport) -> Result<()> {
+    let mut roots = vec![target.artifact.to_path_buf()];
+    roots.extend(target.layers.iter().cloned());
+    let check = super::imports::check(&roots, &target.module, target.runtime)?;
+    report.notes.push(format!(
+        "    {}: no interpreter can run it here ({reason}); ran the static import check instead: {} modules followed",
+        target.logical_id, check.followed
+    ));
+    for missing in check.unresolved {
+        let message = format!(
+            "{} imports {}, which is in neither the artifact, its layers, the runtime's SDK nor the {} standard library",
+            missing.file, missing.module, target.runtime.name
+        );
+        if !target.external_layers.is_empty() {
+            report.notes.push(format!(
+                "notice: {message}; it may come from {}, which is not checked here",
+                target.external_layers.join(", ")
+            ));
+            continue;
+        }
+        let mut finding = Finding::new(
+            GUARD,
+            format!("{}/{}", target.artifact_shown, missing.file),
+            format!("static import check: {message}"),
+            format!("Runtime.ImportModuleError: No module named '{}' at the first cold start", missing.module),
+            missing_module_fix(&missing.module, target.runtime),
+        );
+        finding = finding.at_line(missing.line);
+        report.findings.push(finding);
     }
+    Ok(())
+}
+
+/// The handler raised `error` while importing or invoking: a finding for a packaging failure,
+/// a notice for anything else.
+fn report_raised(target: &SmokeTarget, result: &ScriptResult, error: &str, report: &mut SmokeReport) {
+    let (path, line) = match (&result.file, result.line) {
+        (Some(file), line) => (format!("{}/{file}", target.artifact_shown), line),
+        (None, _) => (format!("{}/{}", target.artifact_shown, target.module.replace('.', "/") + ".py"), None),
+    };
+    let during = if result.phase == "import" { "importing the handler" } else { "invoking the handler" };
+    let missing_from_external = error.contains("No module named") && !target.external_layers.is_empty();
+    if !is_packaging_failure(error) || missing_from_external {
+        let hint = if missing_from_external {
+            format!("; it may come from {}, which is not checked here", target.external_layers.join(", "))
+        } else {
+            String::new()
+        };
+        report.notes.push(format!(
+            "notice: smoke test of {}: {during} raised {error} ({path}{}){hint}: not a packaging failure, so not a finding; check it with sam local invoke {} -e <event.json>",
+            target.logical_id,
+            line.map(|l| format!(":{l}")).unwrap_or_default(),
+            target.logical_id
+        ));
+        return;
+    }
+    let runtime_sdk = target_runtime_module(error);
+    let fix = match runtime_sdk {
+        Some(module) => format!(
+            "{module} is provided by the Lambda runtime but is not installed for the local {}: install it there (pip install {module}) or run with Docker",
+            target.runtime.name
+        ),
+        None if error.contains("No module named") => "add the missing package to requirements.txt (the local machine may have it, the artifact does not) or fix the import, then rebuild".to_string(),
+        None => format!("fix the error at {path}; reproduce with the same event: sam local invoke {} -e <event.json>", target.logical_id),
+    };
+    let mut finding = Finding::new(
+        GUARD,
+        path,
+        format!("{during} {}.{} failed: {error}", target.module, target.attribute),
+        "the same error on Lambda's first cold start: Runtime.ImportModuleError or a 502 from API Gateway (the seed's No module named 'src' was this)",
+        fix,
+    );
+    if let Some(line) = line {
+        finding = finding.at_line(line);
+    }
+    report.findings.push(finding);
+}
+
+/// The handler imported (and answered, when invoked): a 5xx from an API function is a finding,
+/// any other answer a note.
+fn report_answer(target: &SmokeTarget, result: ScriptResult, report: &mut SmokeReport) {
     let what = match &target.event {
         Some(event) => format!("invoking it with {}", event.description),
         None => "importing it (no event to invoke it with)".to_string(),
     };
-    if let Some(error) = result.error {
-        let (path, line) = match (&result.file, result.line) {
-            (Some(file), line) => (format!("{}/{file}", target.artifact_shown), line),
-            (None, _) => (format!("{}/{}", target.artifact_shown, target.module.replace('.', "/") + ".py"), None),
-        };
-        let during = if result.phase == "import" { "importing the handler" } else { "invoking the handler" };
-        let missing_from_external = error.contains("No module named") && !target.external_layers.is_empty();
-        if !is_packaging_failure(&error) || missing_from_external {
-            let hint = if missing_from_external {
-                format!("; it may come from {}, which is not checked here", target.external_layers.join(", "))
-            } else {
-                String::new()
-            };
-            report.notes.push(format!(
-                "notice: smoke test of {}: {during} raised {error} ({path}{}){hint}: not a packaging failure, so not a finding; check it with sam local invoke {} -e <event.json>",
-                target.logical_id,
-                line.map(|l| format!(":{l}")).unwrap_or_default(),
-                target.logical_id
-            ));
-            return Ok(report);
-        }
-        let runtime_sdk = target_runtime_module(&error);
-        let fix = match runtime_sdk {
-            Some(module) => format!(
-                "{module} is provided by the Lambda runtime but is not installed for the local {}: install it there (pip install {module}) or run with Docker",
-                target.runtime.name
-            ),
-            None if error.contains("No module named") => "add the missing package to requirements.txt (the local machine may have it, the artifact does not) or fix the import, then rebuild".to_string(),
-            None => format!("fix the error at {path}; reproduce with the same event: sam local invoke {} -e <event.json>", target.logical_id),
-        };
-        let mut finding = Finding::new(
-            GUARD,
-            path,
-            format!("{during} {}.{} failed: {error}", target.module, target.attribute),
-            "the same error on Lambda's first cold start: Runtime.ImportModuleError or a 502 from API Gateway (the seed's No module named 'src' was this)",
-            fix,
-        );
-        if let Some(line) = line {
-            finding = finding.at_line(line);
-        }
-        report.findings.push(finding);
-        return Ok(report);
-    }
     let imported = format!("handler imported in {:.2}s", result.import_seconds.unwrap_or_default());
     let Some(event) = &target.event else {
         report.notes.push(format!("    {}: import only -> ok ({imported})", target.logical_id));
-        return Ok(report);
+        return;
     };
     let status = result.status.as_ref().and_then(serde_json::Value::as_u64);
     if event.api && status.is_some_and(|s| s >= 500) {
@@ -379,7 +414,7 @@ pub fn run(target: &SmokeTarget, interpreter: &Interpreter, timeout: Duration) -
                 target.logical_id
             ),
         ));
-        return Ok(report);
+        return;
     }
     let answer = match (status, &result.returned) {
         (Some(status), _) => format!("statusCode {status}"),
@@ -390,8 +425,6 @@ pub fn run(target: &SmokeTarget, interpreter: &Interpreter, timeout: Duration) -
     if status == Some(200) {
         report.body = result.body;
     }
-    let _ = what;
-    Ok(report)
 }
 
 fn missing_module_fix(module: &str, runtime: &LambdaRuntime) -> String {

@@ -8,7 +8,7 @@
 //! timing.
 
 use std::fs;
-use std::path::Path;
+use std::path::{Path, PathBuf};
 use std::process::Command;
 use std::time::{SystemTime, UNIX_EPOCH};
 
@@ -63,11 +63,30 @@ pub fn prepare(work: &Path, repo: &Path, xtask: &Path, project: &Project) -> Res
         aws.set_env(key, value);
     }
 
+    create_stack(&sh, &aws, work)?;
+    put_log_lines(&sh, &aws, work)?;
+
+    let wrapper_dir = write_aws_wrapper(work, &aws_exe)?;
+    add_bench_environment(repo, project)?;
+
+    let mut command = Command::new(xtask);
+    command.current_dir(repo).args(["lambda-doctor", "--env", "bench"]);
+    for (key, value) in &env {
+        command.env(key, value);
+    }
+    let path = std::env::var("PATH").unwrap_or_default();
+    command.env("PATH", format!("{}:{path}", wrapper_dir.display())).env_remove("AWS_PROFILE").env("NO_COLOR", "1");
+    check_setup(&mut command)?;
+    Ok((server, command))
+}
+
+/// The stack in moto, from [`TEMPLATE`].
+fn create_stack(sh: &Shell, aws: &Aws, work: &Path) -> Result<()> {
     let template = work.join("doctor-stack.yaml");
     fs::write(&template, TEMPLATE)?;
     let body = format!("file://{}", template.display());
     aws.write(
-        &sh,
+        sh,
         &[
             "cloudformation",
             "create-stack",
@@ -80,13 +99,18 @@ pub fn prepare(work: &Path, repo: &Path, xtask: &Path, project: &Project) -> Res
         ],
         "aws cloudformation create-stack",
     )?;
+    Ok(())
+}
+
+/// The function's log group with [`LOG_LINES`] lines, in two streams, ten minutes old.
+fn put_log_lines(sh: &Shell, aws: &Aws, work: &Path) -> Result<()> {
     let group = format!("/aws/lambda/{FUNCTION}");
-    aws.write(&sh, &["logs", "create-log-group", "--log-group-name", &group], "aws logs create-log-group")?;
+    aws.write(sh, &["logs", "create-log-group", "--log-group-name", &group], "aws logs create-log-group")?;
     let now = SystemTime::now().duration_since(UNIX_EPOCH)?.as_millis() as i64 - 10 * 60_000;
     for batch in 0..2 {
         let stream = format!("2026/12/01/[$LATEST]bench{batch}");
         aws.write(
-            &sh,
+            sh,
             &["logs", "create-log-stream", "--log-group-name", &group, "--log-stream-name", &stream],
             "aws logs create-log-stream",
         )?;
@@ -100,7 +124,7 @@ pub fn prepare(work: &Path, repo: &Path, xtask: &Path, project: &Project) -> Res
         fs::write(&file, serde_json::to_string(&events)?)?;
         let file = format!("file://{}", file.display());
         aws.write(
-            &sh,
+            sh,
             &[
                 "logs",
                 "put-log-events",
@@ -114,7 +138,12 @@ pub fn prepare(work: &Path, repo: &Path, xtask: &Path, project: &Project) -> Res
             "aws logs put-log-events",
         )?;
     }
+    Ok(())
+}
 
+/// An `aws` that answers describe-stack-events with the generated [`EVENTS`] after making the
+/// real call; returns the dir to put first on PATH.
+fn write_aws_wrapper(work: &Path, aws_exe: &Path) -> Result<PathBuf> {
     let events = work.join("stack-events.json");
     fs::write(&events, stack_events())?;
     let wrapper_dir = work.join("doctor-bin");
@@ -130,19 +159,19 @@ pub fn prepare(work: &Path, repo: &Path, xtask: &Path, project: &Project) -> Res
     )?;
     use std::os::unix::fs::PermissionsExt;
     fs::set_permissions(&wrapper, fs::Permissions::from_mode(0o755))?;
+    Ok(wrapper_dir)
+}
 
+/// The `bench` environment in the repo's samconfig, pointing at the moto stack.
+fn add_bench_environment(repo: &Path, project: &Project) -> Result<()> {
     let samconfig = repo.join(project.samconfig());
     let mut text = fs::read_to_string(&samconfig).with_context(|| format!("reading {}", samconfig.display()))?;
     text.push_str(&format!("\n[bench.deploy.parameters]\nstack_name = \"{STACK}\"\nregion = \"us-east-1\"\n"));
     fs::write(&samconfig, text)?;
+    Ok(())
+}
 
-    let mut command = Command::new(xtask);
-    command.current_dir(repo).args(["lambda-doctor", "--env", "bench"]);
-    for (key, value) in &env {
-        command.env(key, value);
-    }
-    let path = std::env::var("PATH").unwrap_or_default();
-    command.env("PATH", format!("{}:{path}", wrapper_dir.display())).env_remove("AWS_PROFILE").env("NO_COLOR", "1");
+fn check_setup(command: &mut Command) -> Result<()> {
     // One run to check the set-up: the diagnosis must see every event and line.
     let output = command.output().context("running lambda-doctor")?;
     let text = String::from_utf8_lossy(&output.stderr);
@@ -152,7 +181,7 @@ pub fn prepare(work: &Path, repo: &Path, xtask: &Path, project: &Project) -> Res
     {
         bail!("the doctor benchmark's set-up is not what it should be:\n{text}");
     }
-    Ok((server, command))
+    Ok(())
 }
 
 /// Lambda's own lines, with an import error on one cold start in fifty and a timeout now and
