@@ -270,3 +270,50 @@ fn the_reader_finds_a_cycle_when_there_is_one() {
     let shown: Vec<String> = found.iter().map(|p| p.join("::")).collect();
     assert_eq!(shown, ["crate::a", "crate::a::b::c", "crate::a::b::d", "crate::a::e"]);
 }
+
+/// Functions longer than this (from the `fn` line to its closing brace) hide their steps;
+/// tests are exempt.
+const MAX_FUNCTION_LINES: usize = 80;
+
+/// Each function of non-test code over [`MAX_FUNCTION_LINES`]: `file:line name (N lines)`.
+/// A function ends at the first line that is its own indentation and `}`, as rustfmt writes it.
+fn long_functions(path: &str, text: &str) -> Vec<String> {
+    let lines: Vec<&str> = text.lines().collect();
+    let end = lines.iter().position(|l| l.starts_with("#[cfg(test)]")).unwrap_or(lines.len());
+    let mut long = Vec::new();
+    for (start, line) in lines[..end].iter().enumerate() {
+        let indent = &line[..line.len() - line.trim_start().len()];
+        let rest = line.trim_start();
+        let rest = rest.strip_prefix("pub(crate) ").or_else(|| rest.strip_prefix("pub ")).unwrap_or(rest);
+        let Some(name) = rest.strip_prefix("fn ") else { continue };
+        let name: String = name.chars().take_while(|c| is_ident(*c)).collect();
+        let close = format!("{indent}}}");
+        let Some(length) = lines[start + 1..end].iter().position(|l| *l == close) else { continue };
+        let length = length + 2;
+        if length > MAX_FUNCTION_LINES {
+            long.push(format!("{path}:{} {name} ({length} lines)", start + 1));
+        }
+    }
+    long
+}
+
+#[test]
+fn no_function_outside_tests_is_over_80_lines() {
+    let root = src_dir();
+    let mut paths = Vec::new();
+    rust_files(&root, &mut paths);
+    paths.sort();
+    let mut long = Vec::new();
+    for path in paths {
+        let shown = path.strip_prefix(&root).unwrap().display().to_string();
+        long.extend(long_functions(&shown, &fs::read_to_string(&path).unwrap()));
+    }
+    assert!(long.is_empty(), "split these into named parts:\n{}", long.join("\n"));
+}
+
+#[test]
+fn the_length_check_finds_a_long_function() {
+    let body: String = (0..90).map(|i| format!("    let x{i} = {i};\n")).collect();
+    let text = format!("fn short() {{\n}}\n\npub fn long() {{\n{body}}}\n\n#[cfg(test)]\nfn in_tests() {{\n{body}}}\n");
+    assert_eq!(long_functions("a.rs", &text), ["a.rs:4 long (92 lines)"]);
+}
