@@ -244,12 +244,17 @@ pub struct Stacks {
     pub stacks: Vec<Stack>,
 }
 
+/// One stack of `describe-stacks`: what the deploy's checks and the doctor read.
 #[derive(Debug, Clone, Deserialize)]
 #[serde(rename_all = "PascalCase")]
 pub struct Stack {
+    #[serde(default)]
+    pub stack_name: String,
     pub stack_status: String,
     #[serde(default)]
     pub stack_status_reason: Option<String>,
+    #[serde(default)]
+    pub parameters: Vec<StackParameter>,
     #[serde(default)]
     pub outputs: Vec<StackOutput>,
 }
@@ -258,6 +263,18 @@ impl Stack {
     pub fn output(&self, key: &str) -> Option<&str> {
         self.outputs.iter().find(|o| o.output_key == key).map(|o| o.output_value.as_str())
     }
+
+    pub fn parameter(&self, key: &str) -> Option<&str> {
+        self.parameters.iter().find(|p| p.parameter_key == key).and_then(|p| p.parameter_value.as_deref())
+    }
+}
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(rename_all = "PascalCase")]
+pub struct StackParameter {
+    pub parameter_key: String,
+    #[serde(default)]
+    pub parameter_value: Option<String>,
 }
 
 #[derive(Debug, Clone, Deserialize)]

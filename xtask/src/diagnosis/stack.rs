@@ -13,49 +13,8 @@ use super::context::Context;
 use super::signatures::{self as sig, fill};
 use crate::guards::Finding;
 
-#[derive(Debug, Clone, Deserialize)]
-#[serde(rename_all = "PascalCase")]
-pub struct StackDescription {
-    pub stack_name: String,
-    pub stack_status: String,
-    #[serde(default)]
-    pub stack_status_reason: Option<String>,
-    #[serde(default)]
-    pub parameters: Vec<StackParameter>,
-    #[serde(default)]
-    pub outputs: Vec<StackOutput>,
-}
-
-impl StackDescription {
-    pub fn output(&self, key: &str) -> Option<&str> {
-        self.outputs.iter().find(|o| o.output_key == key).map(|o| o.output_value.as_str())
-    }
-
-    pub fn parameter(&self, key: &str) -> Option<&str> {
-        self.parameters.iter().find(|p| p.parameter_key == key).and_then(|p| p.parameter_value.as_deref())
-    }
-}
-
-#[derive(Debug, Clone, Deserialize)]
-#[serde(rename_all = "PascalCase")]
-pub struct StackParameter {
-    pub parameter_key: String,
-    #[serde(default)]
-    pub parameter_value: Option<String>,
-}
-
-#[derive(Debug, Clone, Deserialize)]
-#[serde(rename_all = "PascalCase")]
-pub struct StackOutput {
-    pub output_key: String,
-    pub output_value: String,
-}
-
-#[derive(Debug, Deserialize)]
-#[serde(rename_all = "PascalCase")]
-pub struct DescribeStacks {
-    pub stacks: Vec<StackDescription>,
-}
+/// The stack as `describe-stacks` describes it: the one reading the deploy uses too.
+pub use crate::aws::{Stack as StackDescription, Stacks as DescribeStacks};
 
 /// `describe-stack-events`, newest first as AWS returns them.
 #[derive(Debug, Deserialize)]
