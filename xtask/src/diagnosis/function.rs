@@ -5,7 +5,7 @@ use std::collections::BTreeMap;
 
 use serde::{Deserialize, Deserializer};
 
-use crate::aws::SecurityGroup;
+use crate::aws::{IpPermission, SecurityGroup};
 
 #[derive(Debug, Clone, Deserialize)]
 #[serde(rename_all = "PascalCase")]
@@ -169,15 +169,19 @@ pub struct EndpointIngress {
 /// range that covers all of `vpc_cidr`?
 pub fn endpoint_admits(endpoint_groups: &[SecurityGroup], function_groups: &[String], vpc_cidr: Option<&str>) -> bool {
     endpoint_groups.iter().flat_map(|g| &g.ip_permissions).any(|rule| {
-        let admits_443 = match rule.ip_protocol.as_str() {
-            "-1" | "all" => true,
-            "tcp" | "6" => rule.from_port.unwrap_or(0) <= 443 && rule.to_port.unwrap_or(65535) >= 443,
-            _ => false,
-        };
-        admits_443
+        admits_443(rule)
             && (rule.user_id_group_pairs.iter().any(|pair| function_groups.contains(&pair.group_id))
                 || vpc_cidr.is_some_and(|vpc| rule.ip_ranges.iter().any(|r| cidr_contains(&r.cidr_ip, vpc))))
     })
+}
+
+/// Whether the rule lets tcp 443 through (all traffic, or a tcp range that holds 443).
+pub fn admits_443(rule: &IpPermission) -> bool {
+    match rule.ip_protocol.as_str() {
+        "-1" | "all" => true,
+        "tcp" | "6" => rule.from_port.unwrap_or(0) <= 443 && rule.to_port.unwrap_or(65535) >= 443,
+        _ => false,
+    }
 }
 
 /// Whether the IPv4 range `outer` contains all of `inner` (both `a.b.c.d/n`).

@@ -554,16 +554,9 @@ pub fn ingress_finding(
     )
 }
 
-fn admits_443(rule: &aws::IpPermission) -> bool {
-    match rule.ip_protocol.as_str() {
-        "-1" | "all" => true,
-        "tcp" | "6" => rule.from_port.unwrap_or(0) <= 443 && rule.to_port.unwrap_or(65535) >= 443,
-        _ => false,
-    }
-}
-
-/// One CIDR check for the deploy and the doctor: the doctor's, shared code a command may use.
-pub use crate::diagnosis::function::cidr_contains;
+/// One rule check and one CIDR check for the deploy and the doctor: the doctor's, shared code a
+/// command may use.
+pub use crate::diagnosis::function::{admits_443, cidr_contains};
 
 #[cfg(test)]
 mod tests {
