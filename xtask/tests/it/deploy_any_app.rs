@@ -26,19 +26,10 @@ fn app(name: &str, files: &Files, lambda_table: &str) -> RepoCopy {
     repo
 }
 
-/// The xtask's table for an app whose functions are listed (until discovery makes the
-/// template enough): the template, and each function's dir and what clean keeps.
-fn lambda_table(functions: &[(&str, &str, &[&str], &str)]) -> String {
-    let mut table =
-        "template = \"template.yaml\"\nsamconfig = \"samconfig.toml\"\nsam_timeout_minutes = 5\n".to_string();
-    for (id, dir, keep, path) in functions {
-        let keep: Vec<String> = keep.iter().map(|k| format!("{k:?}")).collect();
-        table.push_str(&format!(
-            "\n[[workspace.metadata.lambda.functions]]\nlogical_id = \"{id}\"\nfunction_dir = \"{dir}\"\nallowlist = [{}]\nsmoke_test_path = \"{path}\"\n",
-            keep.join(", ")
-        ));
-    }
-    table
+/// The xtask's table as README tells a newcomer to write it: the template line (the functions
+/// are discovered from it), plus the samconfig and a short sam timeout for the tests.
+fn lambda_table() -> String {
+    "template = \"template.yaml\"\nsamconfig = \"samconfig.toml\"\nsam_timeout_minutes = 5\n".to_string()
 }
 
 const HELLO_TEMPLATE: &str = r#"AWSTemplateFormatVersion: '2010-09-09'
@@ -106,8 +97,7 @@ fn hello_files(template: &str) -> Files {
 }
 
 fn hello_table(extra: &str) -> String {
-    lambda_table(&[("HelloWorldFunction", "hello_world", &["app.py", "__init__.py", "requirements.txt"], "/hello")])
-        + extra
+    lambda_table() + extra
 }
 
 /// The rehearsal as a user runs it: no AWS variables at all.
@@ -307,12 +297,8 @@ fn stock_repo() -> RepoCopy {
         files.push((format!("functions/{dir}/__init__.py"), String::new()));
         files.push((format!("functions/{dir}/requirements.txt"), String::new()));
     }
-    let keep: &[&str] = &["app.py", "__init__.py", "requirements.txt"];
-    let table = lambda_table(&[
-        ("StockCheckerFunction", "functions/stock_checker", keep, "/"),
-        ("StockSellerFunction", "functions/stock_seller", keep, "/"),
-        ("StockBuyerFunction", "functions/stock_buyer", keep, "/"),
-    ]) + "\n[workspace.metadata.lambda.deploy.environments.staging]\nsecret_prefix = \"stock/\"\n";
+    let table =
+        lambda_table() + "\n[workspace.metadata.lambda.deploy.environments.staging]\nsecret_prefix = \"stock/\"\n";
     let samconfig = format!(
         "version = 0.1\n\n[staging.deploy.parameters]\nstack_name = \"stock-trader-staging\"\nregion = \"{REGION}\"\ncapabilities = \"CAPABILITY_IAM\"\ns3_bucket = \"{BUCKET}\"\n"
     );
@@ -324,11 +310,11 @@ fn stock_repo() -> RepoCopy {
 fn a_state_machine_app_without_an_api_rehearses_and_deploys_with_the_checks_that_fit() {
     let repo = stock_repo();
 
-    // Before per-function smoke tests, the build's smoke test sends these tasks an API event;
-    // --allow lets the deploy go on like lambda-build's.
-    let (status, output) = run(rehearsal(&repo).args(["--allow", "smoke-test"]));
+    // Each task's smoke test fits its event source (a state machine's task gets no API event),
+    // so nothing needs --allow.
+    let (status, output) = run(&mut rehearsal(&repo));
     assert_eq!(status, 0, "{output}");
-    assert!(output.contains("notice: --allow smoke-test"), "{output}");
+    assert!(!output.contains("--allow"), "{output}");
     assert!(output.contains("no VPC: the template has no VpcConfig"), "{output}");
     assert!(!output.contains("--parameter-overrides"), "{output}");
     let record = &audit_lines(&repo)[0];
@@ -348,7 +334,7 @@ fn a_state_machine_app_without_an_api_rehearses_and_deploys_with_the_checks_that
     let moto = Moto::start();
     moto.aws(&["s3api", "create-bucket", "--bucket", BUCKET]);
     let mut deploy = repo.xtask();
-    deploy.args(["lambda-deploy", "--env", "staging", "--skip-build", "--allow", "smoke-test"]);
+    deploy.args(["lambda-deploy", "--env", "staging", "--skip-build"]);
     moto.apply(&mut deploy);
     let (status, output) = run(&mut deploy);
     assert_eq!(status, 0, "{output}");
