@@ -69,6 +69,8 @@ pub struct Scan {
     /// `*.dist-info`, `*.egg-info`, `*.libs`, `site-packages` dirs (outermost only), with the
     /// kind of each, for the stale-installed-package guard.
     pub installed_dirs: Vec<(PathBuf, &'static str)>,
+    /// Files that look like secrets (guard `secret-file`), with why, sorted by path.
+    pub secrets: Vec<(PathBuf, &'static str)>,
     /// Files that could not be read: a guard cannot vouch for them.
     pub unreadable: Vec<(PathBuf, String)>,
     /// Regular files seen (opened or not).
@@ -80,6 +82,7 @@ enum Item {
     Wheel(PathBuf, WheelFile),
     PackageInit(PathBuf),
     InstalledDir(PathBuf, &'static str),
+    Secret(PathBuf, &'static str),
     Unreadable(PathBuf, String),
 }
 
@@ -126,11 +129,13 @@ pub fn scan(root: &Path) -> Result<Scan> {
             Item::Wheel(path, wheel) => scan.wheels.push((path, wheel)),
             Item::PackageInit(path) => package_inits.push(path),
             Item::InstalledDir(path, kind) => scan.installed_dirs.push((path, kind)),
+            Item::Secret(path, why) => scan.secrets.push((path, why)),
             Item::Unreadable(path, err) => scan.unreadable.push((path, err)),
         }
     }
     scan.binaries.sort_by(|a, b| a.path.cmp(&b.path));
     scan.wheels.sort_by(|a, b| a.0.cmp(&b.0));
+    scan.secrets.sort();
     scan.unreadable.sort();
     find_delvewheel_patches(&mut scan, root, package_inits);
     scan.delvewheel_patched.sort();
@@ -172,6 +177,9 @@ fn visit(
         return WalkState::Continue;
     }
     files.fetch_add(1, Ordering::Relaxed);
+    if let Some(why) = super::secrets::check_file(path, entry.file_name()) {
+        let _ = sender.send(Item::Secret(path.to_path_buf(), why));
+    }
     for item in inspect_file(path, &name) {
         let _ = sender.send(item);
     }
