@@ -14,7 +14,6 @@ use std::io::Read;
 use std::path::Path;
 
 use super::files::FileContext;
-use super::scan::Scan;
 use super::Finding;
 
 pub const GUARD: &str = "secret-file";
@@ -100,9 +99,10 @@ pub fn check_file(path: &Path, name: &OsStr) -> Option<&'static str> {
     classify(name, &read_start(path))
 }
 
-/// The findings for the likely secrets the scan found (hidden files included: sam ships them).
-pub fn findings(scan: &Scan, ctx: &FileContext) -> Vec<Finding> {
-    scan.secrets
+/// The findings for the likely secrets the scan found (`Scan::secrets`: hidden files included,
+/// sam ships them).
+pub fn findings(secrets: &[(std::path::PathBuf, &'static str)], ctx: &FileContext) -> Vec<Finding> {
+    secrets
         .iter()
         .map(|(path, why)| {
             Finding::new(

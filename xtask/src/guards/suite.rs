@@ -64,7 +64,7 @@ pub fn pre_build(project: &Project, found: &Discovery) -> Result<Vec<Finding>> {
         findings.extend(source::check(&function));
         let scan = scan::scan(&function.function_dir)?;
         let ctx = FileContext::new(Place::FunctionSource(&function), runtime);
-        findings.extend(secrets::findings(&scan, &ctx));
+        findings.extend(secrets::findings(&scan.secrets, &ctx));
         findings.extend(platform::check(&scan, &ctx));
         findings.extend(abi::check(&scan, &ctx));
     }
@@ -103,7 +103,7 @@ pub fn post_build(
         let runtime = &target.runtime;
         let scan = scan::scan(&artifact)?;
         let ctx = FileContext::new(Place::Artifact { function: &function, artifact: &artifact }, runtime);
-        findings.extend(secrets::findings(&scan, &ctx));
+        findings.extend(secrets::findings(&scan.secrets, &ctx));
         findings.extend(platform::check(&scan, &ctx));
         findings.extend(abi::check(&scan, &ctx));
 
@@ -268,7 +268,7 @@ pub fn directory(dir: &Path, shown_from: &Path, runtime: &LambdaRuntime) -> Resu
             )
         })
         .collect();
-    findings.extend(secrets::findings(&scan, &ctx));
+    findings.extend(secrets::findings(&scan.secrets, &ctx));
     findings.extend(platform::check(&scan, &ctx));
     findings.extend(abi::check(&scan, &ctx));
     Ok((findings, scan.files))
