@@ -214,7 +214,8 @@ fn a_dry_run_writes_its_report_and_changes_nothing_else() {
 
     let report: serde_json::Value = serde_json::from_str(&std::fs::read_to_string(&report).unwrap()).unwrap();
     let schema_text =
-        std::fs::read_to_string(crate::support::repo_root().join("schemas/report.v1.schema.json")).unwrap();
+        std::fs::read_to_string(crate::support::repo_root().join("crates/lambda-xtask/schemas/report.v1.schema.json"))
+            .unwrap();
     let schema = jsonschema::draft202012::new(&serde_json::from_str(&schema_text).unwrap()).unwrap();
     let errors: Vec<String> = schema.iter_errors(&report).map(|e| e.to_string()).collect();
     assert!(errors.is_empty(), "{errors:?}\n{report:#}");

@@ -209,7 +209,7 @@ fn ci_mode_never_waits_for_input() {
 // --- the JSON report -------------------------------------------------------------------
 
 fn schema() -> jsonschema::Validator {
-    let text = fs::read_to_string(repo_root().join("schemas/report.v1.schema.json")).unwrap();
+    let text = fs::read_to_string(repo_root().join("crates/lambda-xtask/schemas/report.v1.schema.json")).unwrap();
     let schema: Value = serde_json::from_str(&text).expect("the schema is JSON");
     jsonschema::draft202012::new(&schema).expect("the schema is a valid draft 2020-12 schema")
 }

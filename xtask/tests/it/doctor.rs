@@ -3,7 +3,7 @@
 //! function, its log group written with put-log-events, secrets deleted with a recovery
 //! window, security groups without the rule). CloudFormation failures moto cannot produce
 //! (resource-level FAILED reasons, ROLLBACK_COMPLETE) are recorded describe-stacks /
-//! describe-stack-events answers in tests/fixtures/doctor/, replayed by a wrapper around the
+//! describe-stack-events answers in crates/lambda-xtask/tests/fixtures/doctor/, replayed by a wrapper around the
 //! real aws CLI; every other call still goes to moto.
 
 use std::fs;
@@ -170,7 +170,8 @@ fn finding<'a>(output: &'a str, id: &str) -> &'a str {
 /// A wrapper around the real aws CLI that records every call, and answers `describe-stacks`
 /// and `describe-stack-events` from recorded files when given.
 fn aws_wrapper(bin: &FakeBin, stacks: Option<&str>, events: Option<&str>) {
-    let fixture = |name: &str| format!("{}/tests/fixtures/doctor/{name}", env!("CARGO_MANIFEST_DIR"));
+    let fixture =
+        |name: &str| format!("{}/../crates/lambda-xtask/tests/fixtures/doctor/{name}", env!("CARGO_MANIFEST_DIR"));
     let mut cases = String::new();
     if let Some(stacks) = stacks {
         cases.push_str(&format!("  'cloudformation describe-stacks'*) cat '{}'; exit 0 ;;\n", fixture(stacks)));
@@ -287,7 +288,8 @@ fn every_log_signature_is_named_with_its_fix_and_unknown_errors_are_shown_raw() 
 
     let report: Value = serde_json::from_str(&fs::read_to_string(repo.path("doctor.json")).unwrap()).unwrap();
     let schema: Value = serde_json::from_str(
-        &fs::read_to_string(crate::support::repo_root().join("schemas/report.v1.schema.json")).unwrap(),
+        &fs::read_to_string(crate::support::repo_root().join("crates/lambda-xtask/schemas/report.v1.schema.json"))
+            .unwrap(),
     )
     .unwrap();
     let validator = jsonschema::draft202012::new(&schema).unwrap();
@@ -518,7 +520,8 @@ fn lambda_deploy_runs_the_doctor_when_a_post_deploy_check_fails_and_prints_its_f
     // moto settles every create in CREATE_COMPLETE: once sam deploy has created the stack,
     // describe-stacks and describe-stack-events answer what AWS answered the seed's first
     // deploy (the endpoint already existed; the stack rolled back).
-    let fixture = |name: &str| format!("{}/tests/fixtures/doctor/{name}", env!("CARGO_MANIFEST_DIR"));
+    let fixture =
+        |name: &str| format!("{}/../crates/lambda-xtask/tests/fixtures/doctor/{name}", env!("CARGO_MANIFEST_DIR"));
     let bin = FakeBin::new();
     bin.add_script(
         "aws",

@@ -17,7 +17,6 @@ mod evidence;
 mod faults;
 mod guards;
 mod incremental;
-mod module_tree;
 mod racy_edits;
 mod rehearsal_faults;
 mod reliability;

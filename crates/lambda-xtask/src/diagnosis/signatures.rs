@@ -268,7 +268,7 @@ mod tests {
 
     #[test]
     fn the_readme_shows_the_table() {
-        let readme = std::fs::read_to_string(concat!(env!("CARGO_MANIFEST_DIR"), "/../README.md")).unwrap();
+        let readme = std::fs::read_to_string(concat!(env!("CARGO_MANIFEST_DIR"), "/../../README.md")).unwrap();
         let table = markdown_table();
         assert!(
             readme.contains(&table),

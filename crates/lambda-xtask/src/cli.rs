@@ -15,7 +15,7 @@ pub struct Cli {
     #[arg(long, global = true)]
     pub ci: bool,
     /// Also write a machine-readable report of the run to FILE (JSON; schema in
-    /// schemas/report.v1.schema.json), whatever the outcome.
+    /// crates/lambda-xtask/schemas/report.v1.schema.json), whatever the outcome.
     #[arg(long, global = true, value_name = "FILE")]
     pub json: Option<PathBuf>,
     #[command(subcommand)]
@@ -34,9 +34,6 @@ pub enum Command {
     /// Adopt the xtask here: write the one-line config, ignore its outputs, show what it found.
     #[command(name = LAMBDA_INIT)]
     LambdaInit(InitArgs),
-    /// Measure the speed targets side by side and write BENCHMARKS.md.
-    #[command(name = BENCH)]
-    Bench(BenchArgs),
     /// Build, run the AWS preflight, `sam deploy`, check the deployed stack, record the attempt.
     #[command(name = LAMBDA_DEPLOY)]
     LambdaDeploy(DeployArgs),
@@ -53,7 +50,6 @@ pub enum Command {
 pub const LAMBDA_BUILD: &str = "lambda-build";
 pub const LAMBDA_CHECK: &str = "lambda-check";
 pub const LAMBDA_INIT: &str = "lambda-init";
-pub const BENCH: &str = "bench";
 pub const LAMBDA_DEPLOY: &str = "lambda-deploy";
 pub const LAMBDA_AUDIT: &str = "lambda-audit";
 pub const LAMBDA_DOCTOR: &str = "lambda-doctor";
@@ -65,7 +61,6 @@ impl Command {
             Command::LambdaBuild(_) => LAMBDA_BUILD,
             Command::LambdaCheck(_) => LAMBDA_CHECK,
             Command::LambdaInit(_) => LAMBDA_INIT,
-            Command::Bench(_) => BENCH,
             Command::LambdaDeploy(_) => LAMBDA_DEPLOY,
             Command::LambdaAudit(_) => LAMBDA_AUDIT,
             Command::LambdaDoctor(_) => LAMBDA_DOCTOR,
@@ -112,16 +107,6 @@ pub struct CheckArgs {
     /// deploy and that deploy's artifact digest). Exits 1 when it is not, or cannot be told.
     #[arg(long, requires = "env", conflicts_with = "dir")]
     pub deployed: bool,
-}
-
-#[derive(Debug, Args)]
-pub struct BenchArgs {
-    /// Fewer repetitions and no cold compile: a quick look, not figures to publish.
-    #[arg(long)]
-    pub quick: bool,
-    /// Where to write the report, relative to the repository root.
-    #[arg(long, default_value = "BENCHMARKS.md")]
-    pub output: PathBuf,
 }
 
 #[derive(Debug, Args)]
@@ -218,10 +203,7 @@ mod tests {
     #[test]
     fn command_names_are_clap_names() {
         let clap_names: Vec<String> = Cli::command().get_subcommands().map(|c| c.get_name().to_string()).collect();
-        assert_eq!(
-            clap_names,
-            [LAMBDA_BUILD, LAMBDA_CHECK, LAMBDA_INIT, BENCH, LAMBDA_DEPLOY, LAMBDA_AUDIT, LAMBDA_DOCTOR]
-        );
+        assert_eq!(clap_names, [LAMBDA_BUILD, LAMBDA_CHECK, LAMBDA_INIT, LAMBDA_DEPLOY, LAMBDA_AUDIT, LAMBDA_DOCTOR]);
         let cli = Cli::try_parse_from(["cargo xtask", "lambda-deploy", "--env", "dev"]).unwrap();
         assert_eq!(cli.command.name(), LAMBDA_DEPLOY);
     }

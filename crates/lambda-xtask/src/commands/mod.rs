@@ -2,7 +2,6 @@
 //! command.
 
 pub mod audit;
-pub mod bench;
 pub mod build;
 pub mod check;
 pub mod deploy;

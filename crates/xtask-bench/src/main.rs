@@ -1,4 +1,4 @@
-//! `cargo xtask bench`: the speed targets, measured side by side in one run on this machine,
+//! `cargo xtask-bench`: the speed targets, measured side by side in one run on this machine,
 //! written to BENCHMARKS.md. Not a test: nothing here passes or fails on a timing.
 //!
 //! - scan: `lambda-check --dir` against `find DIR -type f` on generated 10,000- and
@@ -15,15 +15,15 @@ use std::time::{Duration, Instant};
 
 use anyhow::{bail, Context, Result};
 
+#[path = "bench/doctor.rs"]
 mod doctor;
 
-use crate::build::copy_backend::copy_backend;
-use crate::cli::{BenchArgs, LAMBDA_BUILD, LAMBDA_CHECK};
-use crate::project::config::Project;
-use crate::run::record::Finished;
-use crate::sys::owned_dir::OwnedDir;
-use crate::sys::tools::{self, PythonTool};
-use crate::ui::Ui;
+use lambda_xtask::build::copy_backend::copy_backend;
+use lambda_xtask::cli::{LAMBDA_BUILD, LAMBDA_CHECK};
+use lambda_xtask::project::config::Project;
+use lambda_xtask::sys::owned_dir::OwnedDir;
+use lambda_xtask::sys::tools::{self, PythonTool};
+use lambda_xtask::ui::{stderr_is_terminal, Output, Ui};
 
 /// Median and minimum of repeated runs.
 #[derive(Debug, Clone, Copy)]
@@ -73,10 +73,43 @@ struct Row {
     verdict: String,
 }
 
-pub fn run(ui: &Ui, args: &BenchArgs) -> Result<Finished> {
+/// `cargo xtask-bench`: the sample's speed benchmarks. A dev tool of this repository, not a
+/// command of the library: an adopter's xtask has no `bench`.
+#[derive(Debug, clap::Parser)]
+#[command(name = "cargo xtask-bench", about = "Measure the speed targets side by side and write BENCHMARKS.md")]
+struct BenchArgs {
+    /// Fewer repetitions and no cold compile: a quick look, not figures to publish.
+    #[arg(long)]
+    quick: bool,
+    /// Where to write the report, relative to the repository root.
+    #[arg(long, default_value = "BENCHMARKS.md")]
+    output: PathBuf,
+}
+
+fn main() -> std::process::ExitCode {
+    let args = <BenchArgs as clap::Parser>::parse();
+    let ui = Ui::new(Output::detect(false, None, |name| std::env::var(name).ok(), stderr_is_terminal()));
+    lambda_xtask::run::exit::finish(run(&ui, &args))
+}
+
+/// The xtask binary the benchmarks run: `cargo build -p xtask`, beside this one in the target dir.
+fn built_xtask(root: &Path) -> Result<PathBuf> {
+    let status = Command::new("cargo")
+        .current_dir(root)
+        .args(["build", "--quiet", "--package", "xtask", "--locked"])
+        .status()
+        .context("running cargo build --package xtask")?;
+    if !status.success() {
+        bail!("cargo build --package xtask failed");
+    }
+    let exe = std::env::current_exe().context("locating the bench binary")?;
+    Ok(exe.with_file_name("xtask"))
+}
+
+fn run(ui: &Ui, args: &BenchArgs) -> Result<()> {
     let project = Project::discover()?;
     let mut bench = Bench {
-        xtask: std::env::current_exe().context("locating the xtask binary")?,
+        xtask: built_xtask(&project.root)?,
         work: tempfile::Builder::new().prefix("xtask-bench-").tempdir().context("creating a work dir")?,
         runs: if args.quick { 5 } else { 15 },
         rows: Vec::new(),
@@ -105,7 +138,7 @@ pub fn run(ui: &Ui, args: &BenchArgs) -> Result<Finished> {
     fs::write(&output, &report).with_context(|| format!("writing {}", output.display()))?;
     ui.line(&report);
     ui.line(format_args!("bench: wrote {}", args.output.display()));
-    Ok(Finished::without_pipeline())
+    Ok(())
 }
 
 /// One benchmark run: what it measures with, and the rows and notes of the report.

@@ -110,7 +110,7 @@ mod tests {
     fn ordinary_aliases_and_documents_pass() {
         assert_eq!(check(&bomb(3), MAX_NODES), Ok(()));
         let template =
-            std::fs::read_to_string(concat!(env!("CARGO_MANIFEST_DIR"), "/../infra/lambda/template.yaml")).unwrap();
+            std::fs::read_to_string(concat!(env!("CARGO_MANIFEST_DIR"), "/../../infra/lambda/template.yaml")).unwrap();
         assert_eq!(check(&template, MAX_NODES), Ok(()));
         assert_eq!(check("a: [unclosed", MAX_NODES), Ok(()), "syntax errors are the loader's to name");
     }

@@ -286,7 +286,7 @@ mod tests {
         assert_eq!(report["deploy"], record);
         assert_eq!(report["result"]["error"], "sam-deploy: sam deploy exited with status 1");
 
-        let schema_path = concat!(env!("CARGO_MANIFEST_DIR"), "/../schemas/report.v1.schema.json");
+        let schema_path = concat!(env!("CARGO_MANIFEST_DIR"), "/schemas/report.v1.schema.json");
         let schema: serde_json::Value = serde_json::from_str(&std::fs::read_to_string(schema_path).unwrap()).unwrap();
         let validator = jsonschema::draft202012::new(&schema).unwrap();
         let errors: Vec<String> = validator.iter_errors(&report).map(|e| e.to_string()).collect();

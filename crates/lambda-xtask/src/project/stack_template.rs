@@ -22,7 +22,7 @@ mod tests {
 
     #[test]
     fn reads_the_sample_template() {
-        let path = Path::new(env!("CARGO_MANIFEST_DIR")).join("../infra/lambda/template.yaml");
+        let path = Path::new(env!("CARGO_MANIFEST_DIR")).join("../../infra/lambda/template.yaml");
         let template = Template::load(&path, "template.yaml").unwrap();
         let endpoint = template.parameter(EXISTING_ENDPOINT_PARAMETER).unwrap();
         assert_eq!(endpoint.default.as_deref(), Some(""));

@@ -15,9 +15,9 @@ use std::time::{SystemTime, UNIX_EPOCH};
 use anyhow::{bail, Context, Result};
 use xshell::Shell;
 
-use crate::aws::moto::MotoServer;
-use crate::aws::Aws;
-use crate::project::config::Project;
+use lambda_xtask::aws::moto::MotoServer;
+use lambda_xtask::aws::Aws;
+use lambda_xtask::project::config::Project;
 
 pub const STACK: &str = "credmate-backend-bench";
 const FUNCTION: &str = "credmate-backend-bench";
@@ -47,9 +47,9 @@ Resources:
 /// Seeds moto, writes the wrapper and the environment into `repo`; returns the command to time.
 pub fn prepare(work: &Path, repo: &Path, xtask: &Path, project: &Project) -> Result<(MotoServer, Command)> {
     let sh = Shell::new()?;
-    let moto_exe = crate::aws::moto::locate(&sh, &project.config.deploy.moto_version)?;
+    let moto_exe = lambda_xtask::aws::moto::locate(&sh, &project.config.deploy.moto_version)?;
     let server = MotoServer::start(&moto_exe, &work.join("moto-bench.log"), None)?;
-    let aws_exe = crate::aws::locate(&sh, &project.config.deploy.awscli_version)?;
+    let aws_exe = lambda_xtask::aws::locate(&sh, &project.config.deploy.awscli_version)?;
     let mut aws = Aws::new(aws_exe.clone(), "us-east-1".into(), None);
     let env: [(&str, String); 6] = [
         ("AWS_ENDPOINT_URL", server.endpoint_url()),

@@ -1,0 +1,62 @@
+//! `lambda-xtask`: build and deploy a Python backend to AWS Lambda with the SAM CLI, with
+//! guards that stop the classic broken deploy before any damage. A repository's `cargo xtask`
+//! is a thin binary over this library: its `main` calls [`main`].
+//!
+//! The modules form a tree (checked by the `module_tree` test): `commands` use the shared
+//! modules below them, and no shared module imports a command.
+//!
+//! - [`cli`]: every flag and command name, as clap parses them;
+//! - [`commands`]: one module per command;
+//! - [`run`]: the record of a run (exit statuses, steps, findings) and the pipeline;
+//! - [`render`]: pure text from that record: the JSON report, GitHub annotations, the summary;
+//! - [`ui`]: how the run talks to a terminal or a CI job;
+//! - [`guards`]: pure checks from files to findings;
+//! - [`evidence`]: artifact digests, SBOMs, packages and the chained audit log (issue 14);
+//! - [`build`]: the build's machinery (copy, clean, sam build, fingerprint);
+//! - [`project`]: the repository's configuration, layout, template and samconfig;
+//! - [`python`]: parsers for Python's packaging formats;
+//! - [`aws`]: the aws CLI and the local AWS (moto);
+//! - [`diagnosis`]: lambda-doctor's signatures and readers, shared with lambda-deploy;
+//! - [`sys`]: processes, signals, locks, redaction, tools, owned directories, atomic writes.
+
+pub mod aws;
+pub mod build;
+pub mod cli;
+pub mod commands;
+pub mod diagnosis;
+pub mod evidence;
+pub mod guards;
+pub mod project;
+pub mod python;
+pub mod render;
+pub mod run;
+pub mod sys;
+pub mod ui;
+
+use std::process::ExitCode;
+
+use clap::Parser;
+
+use crate::cli::{Cli, Command};
+use crate::run::conclude::Session;
+use crate::run::record::Finished;
+
+/// The whole program: parses the flags, builds the [`ui::Ui`], dispatches, concludes (the
+/// `--json` report, the CI step summary, the exit status).
+pub fn main() -> ExitCode {
+    let session = Session::start();
+    let cli = Cli::parse();
+    let ui = match session.set_up(&cli) {
+        Ok(ui) => ui,
+        Err(bad_usage) => return run::exit::finish(Err(bad_usage)),
+    };
+    let result = match &cli.command {
+        Command::LambdaBuild(args) => commands::build::run(&ui, args),
+        Command::LambdaCheck(args) => commands::check::run(&ui, args),
+        Command::LambdaInit(args) => commands::init::run(args).map(|()| Finished::without_pipeline()),
+        Command::LambdaDeploy(args) => commands::deploy::run(&ui, args),
+        Command::LambdaAudit(args) => commands::audit::run(args),
+        Command::LambdaDoctor(args) => commands::doctor::run(&ui, args),
+    };
+    session.conclude(&ui, cli.command.name(), result)
+}
