@@ -7,6 +7,7 @@
 //!
 //! - [`cli`]: every flag and command name, as clap parses them;
 //! - [`commands`]: one module per command;
+//! - [`extend`]: what a team's own xtask adds: steps, guards and commands of its own;
 //! - [`run`]: the record of a run (exit statuses, steps, findings) and the pipeline;
 //! - [`render`]: pure text from that record: the JSON report, GitHub annotations, the summary;
 //! - [`ui`]: how the run talks to a terminal or a CI job;
@@ -33,30 +34,12 @@ pub mod run;
 pub mod sys;
 pub mod ui;
 
-use std::process::ExitCode;
-
-use clap::Parser;
-
-use crate::cli::{Cli, Command};
-use crate::run::conclude::Session;
-use crate::run::record::Finished;
+mod app;
+pub mod extend;
 
 /// The whole program: parses the flags, builds the [`ui::Ui`], dispatches, concludes (the
-/// `--json` report, the CI step summary, the exit status).
-pub fn main() -> ExitCode {
-    let session = Session::start();
-    let cli = Cli::parse();
-    let ui = match session.set_up(&cli) {
-        Ok(ui) => ui,
-        Err(bad_usage) => return run::exit::finish(Err(bad_usage)),
-    };
-    let result = match &cli.command {
-        Command::LambdaBuild(args) => commands::build::run(&ui, args),
-        Command::LambdaCheck(args) => commands::check::run(&ui, args),
-        Command::LambdaInit(args) => commands::init::run(args).map(|()| Finished::without_pipeline()),
-        Command::LambdaDeploy(args) => commands::deploy::run(&ui, args),
-        Command::LambdaAudit(args) => commands::audit::run(args),
-        Command::LambdaDoctor(args) => commands::doctor::run(&ui, args),
-    };
-    session.conclude(&ui, cli.command.name(), result)
+/// `--json` report, the CI step summary, the exit status). A team that adds steps, guards or
+/// commands of its own calls [`extend::Xtask`]'s `main` instead.
+pub fn main() -> std::process::ExitCode {
+    extend::Xtask::new().main()
 }

@@ -15,6 +15,7 @@ use crate::build::derived_template;
 use crate::build::fingerprint::{self, Fingerprint};
 use crate::build::sam_build::{self, ContainerMode};
 use crate::cli::{BuildArgs, LAMBDA_BUILD};
+use crate::extend::{Extensions, StepContext};
 use crate::guards::{self, allow::Allowed};
 use crate::project::config::Project;
 use crate::project::target::{self as discovery, resolve_targets, BuildTarget, Discovery};
@@ -25,12 +26,12 @@ use crate::sys::lock::RepoLock;
 use crate::sys::tools::{self, Provenance, PythonTool};
 use crate::ui::Ui;
 
-pub fn run(ui: &Ui, args: &BuildArgs) -> Result<Finished> {
+pub fn run(ui: &Ui, extensions: &Extensions, args: &BuildArgs) -> Result<Finished> {
     let project = Project::discover()?;
     let template = Template::load(&project.template_path(), &project.config.template.display().to_string())?;
     crate::project::samconfig::check_for_sam_build(&project)?;
     let found = resolve_targets(&project, &template)?;
-    let prerequisites = Prerequisites::check(&project, args.container, &found, &args.allow)?;
+    let prerequisites = Prerequisites::check(&project, args.container, &found, &args.allow, &extensions.guard_names())?;
     // After the checks: bad input stays one line.
     for line in discovery::describe(&found) {
         eprintln!("{line}");
@@ -45,7 +46,8 @@ pub fn run(ui: &Ui, args: &BuildArgs) -> Result<Finished> {
         return Ok(Finished::without_pipeline());
     };
     let sh = Shell::new()?;
-    let mut pipeline = Pipeline::new(ui, LAMBDA_BUILD);
+    let mut pipeline = Pipeline::new(ui, LAMBDA_BUILD).with_extensions(extensions);
+    pipeline.set_context(StepContext::new(&project, &found));
     let result = build(&mut pipeline, &sh, &project, &found, &plan).map(|_sam| ());
     Ok(pipeline.finish(result))
 }
@@ -74,8 +76,14 @@ pub struct Prerequisites {
 }
 
 impl Prerequisites {
-    pub fn check(project: &Project, mode: ContainerMode, found: &Discovery, allow: &[String]) -> Result<Prerequisites> {
-        let allowed = Allowed::parse(allow)?;
+    pub fn check(
+        project: &Project,
+        mode: ContainerMode,
+        found: &Discovery,
+        allow: &[String],
+        team_guards: &[&'static str],
+    ) -> Result<Prerequisites> {
+        let allowed = Allowed::parse(allow, team_guards)?;
         if found.targets.is_empty() {
             bad_input!(
                 "template {} has no Python function with a zip package to build{}",
@@ -275,6 +283,7 @@ pub fn build(
         sam_build::sam_build(sh, &sam, &project.sam_dir(), &template, &options, project.sam_timeout())
     })?;
     pipeline.guard_step("post-build-guards", || post_build_guards(project, found, allowed))?;
+    pipeline.team_guards(|findings| allowed.enforce(findings))?;
     pipeline.guard_step("smoke-test", || {
         let (findings, notes) = guards::suite::smoke_test(project, found, sam_build::docker_answers)?;
         for note in notes {

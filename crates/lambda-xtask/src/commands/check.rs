@@ -7,6 +7,7 @@ use anyhow::{Context, Result};
 use crate::bad_input;
 use crate::build::sam_build;
 use crate::cli::{CheckArgs, LAMBDA_CHECK};
+use crate::extend::{Extensions, StepContext};
 use crate::guards::allow::Allowed;
 use crate::guards::runtime::LambdaRuntime;
 use crate::guards::suite;
@@ -17,8 +18,8 @@ use crate::run::pipeline::Pipeline;
 use crate::run::record::Finished;
 use crate::ui::Ui;
 
-pub fn run(ui: &Ui, args: &CheckArgs) -> Result<Finished> {
-    let allowed = Allowed::parse(&args.allow)?;
+pub fn run(ui: &Ui, extensions: &Extensions, args: &CheckArgs) -> Result<Finished> {
+    let allowed = Allowed::parse(&args.allow, &extensions.guard_names())?;
     if let Some(dir) = &args.dir {
         return check_directory(ui, args, dir, &allowed);
     }
@@ -34,7 +35,8 @@ pub fn run(ui: &Ui, args: &CheckArgs) -> Result<Finished> {
     }
     // A build running now would show its half-written output to the guards: wait for it.
     let _lock = crate::sys::lock::RepoLock::acquire_if_built(&project.sam_dir())?;
-    let mut pipeline = Pipeline::new(ui, LAMBDA_CHECK);
+    let mut pipeline = Pipeline::new(ui, LAMBDA_CHECK).with_extensions(extensions);
+    pipeline.set_context(StepContext::new(&project, &found));
     allowed.announce();
     // Every group runs even when an earlier one fails: a check reports everything at once.
     let pre = pipeline.guard_step("pre-build-guards", || Ok(allowed.enforce(suite::pre_build(&project, &found)?)));
@@ -50,6 +52,7 @@ pub fn run(ui: &Ui, args: &CheckArgs) -> Result<Finished> {
         }
         Ok(allowed.enforce(findings))
     });
+    let team = pipeline.team_guards(|findings| allowed.enforce(findings));
     let smoke = pipeline.guard_step("smoke-test", || {
         let (findings, notes) = suite::smoke_test(&project, &found, sam_build::docker_answers)?;
         for note in notes {
@@ -57,7 +60,7 @@ pub fn run(ui: &Ui, args: &CheckArgs) -> Result<Finished> {
         }
         Ok(allowed.enforce(findings))
     });
-    Ok(pipeline.finish(pre.and(post).and(smoke)))
+    Ok(pipeline.finish(pre.and(post).and(team).and(smoke)))
 }
 
 /// `--deployed --env ENV`: each function's live CodeSha256, traced through the audit log to

@@ -24,14 +24,19 @@ pub const ALL_GUARDS: [&str; 9] = [
 pub struct Allowed(Vec<&'static str>);
 
 impl Allowed {
-    /// The guards named on the command line; an unknown name is bad usage.
-    pub fn parse(names: &[String]) -> Result<Allowed> {
+    /// The guards named on the command line, among the library's and the team's own
+    /// (`team_guards`); an unknown name is bad usage.
+    pub fn parse(names: &[String], team_guards: &[&'static str]) -> Result<Allowed> {
         let mut allowed = Vec::new();
+        let known = || ALL_GUARDS.iter().chain(team_guards);
         for name in names {
-            match ALL_GUARDS.iter().find(|g| **g == name.as_str()) {
+            match known().find(|g| **g == name.as_str()) {
                 Some(guard) if !allowed.contains(guard) => allowed.push(*guard),
                 Some(_) => {}
-                None => bad_input!("--allow {name}: no such guard; the guards are {}", ALL_GUARDS.join(", ")),
+                None => bad_input!(
+                    "--allow {name}: no such guard; the guards are {}",
+                    known().copied().collect::<Vec<_>>().join(", ")
+                ),
             }
         }
         Ok(Allowed(allowed))
@@ -72,14 +77,14 @@ mod tests {
 
     #[test]
     fn unknown_guard_is_bad_usage_naming_the_known_ones() {
-        let err = Allowed::parse(&["platform".into()]).unwrap_err();
+        let err = Allowed::parse(&["platform".into()], &[]).unwrap_err();
         assert_eq!(crate::run::exit::status_of(&err), crate::run::exit::BAD_INPUT);
         assert!(err.to_string().contains("platform-binary"), "{err}");
     }
 
     #[test]
     fn allowed_findings_are_dropped_and_the_rest_grouped_by_guard() {
-        let allowed = Allowed::parse(&["bundled-aws-sdk".into()]).unwrap();
+        let allowed = Allowed::parse(&["bundled-aws-sdk".into()], &[]).unwrap();
         let enforced = allowed.enforce(vec![
             finding(smoke::GUARD),
             finding(aws_sdk::GUARD),

@@ -4,14 +4,13 @@
 
 use std::fs::OpenOptions;
 use std::io::Write;
-use std::path::Path;
+use std::path::{Path, PathBuf};
 use std::process::ExitCode;
 use std::time::{Duration, Instant, SystemTime};
 
 use anyhow::{Context, Result};
 
 use crate::bad_input;
-use crate::cli::Cli;
 use crate::render::github;
 use crate::render::report::Report;
 use crate::run::exit::{error_text, status_of, BAD_INPUT};
@@ -33,9 +32,8 @@ impl Session {
 
     /// Decides how the run talks (the global flags, the environment), checks `--json`, and
     /// installs the signal handlers. An error is bad usage, to end the run with no report.
-    pub fn set_up(&self, cli: &Cli) -> Result<Ui> {
-        let ui =
-            Ui::new(Output::detect(cli.ci, cli.json.clone(), |name| std::env::var(name).ok(), stderr_is_terminal()));
+    pub fn set_up(&self, ci: bool, json: Option<PathBuf>) -> Result<Ui> {
+        let ui = Ui::new(Output::detect(ci, json, |name| std::env::var(name).ok(), stderr_is_terminal()));
         // Like clap's own usage errors: one line, exit 2, and no report (it has nowhere to go).
         check_report_destination(ui.output())?;
         process::install_signal_handlers();

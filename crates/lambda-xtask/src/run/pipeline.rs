@@ -9,6 +9,7 @@ use std::time::Instant;
 
 use anyhow::Result;
 
+use crate::extend::{Extensions, StepContext, TeamStep};
 use crate::guards::Finding;
 use crate::render::github;
 use crate::run::exit::{error_text, status_of, BAD_INPUT, INTERRUPTED};
@@ -24,6 +25,9 @@ pub struct Pipeline {
     failed_step: Option<String>,
     findings: Vec<StepFinding>,
     deploy_record: Option<serde_json::Value>,
+    /// The team's own steps and guards, and what they are given once the command knows it.
+    extensions: Extensions,
+    context: Option<StepContext>,
 }
 
 impl Pipeline {
@@ -36,13 +40,69 @@ impl Pipeline {
             failed_step: None,
             findings: Vec::new(),
             deploy_record: None,
+            extensions: Extensions::default(),
+            context: None,
         }
+    }
+
+    /// Runs the team's steps around the library's steps of the same name, and its guards
+    /// (see [`Pipeline::team_guards`]), once `context` says what the project is.
+    pub fn with_extensions(mut self, extensions: &Extensions) -> Pipeline {
+        self.extensions = extensions.clone();
+        self
+    }
+
+    /// What the team's steps and guards are given; set by the command once it has found the
+    /// template's functions (team steps anchored before that do not run).
+    pub fn set_context(&mut self, context: StepContext) {
+        self.context = Some(context);
+    }
+
+    /// Runs one step, timed, with the team's steps placed before and after it.
+    pub fn step<T>(&mut self, name: &str, run: impl FnOnce() -> Result<T>) -> Result<T> {
+        let extensions = self.extensions.clone();
+        for team in extensions.steps_at(true, name) {
+            self.team_step(team)?;
+        }
+        let value = self.timed_step(name, run)?;
+        for team in extensions.steps_at(false, name) {
+            self.team_step(team)?;
+        }
+        Ok(value)
+    }
+
+    fn team_step(&mut self, team: &TeamStep) -> Result<()> {
+        let Some(context) = self.context.clone() else {
+            return Ok(());
+        };
+        self.timed_step(&team.name, || (team.run)(&context))
+    }
+
+    /// The team's guards, each a guard step of its own over every built function, its findings
+    /// passed through `enforce` (the run's `--allow`). Every guard runs even when one fails.
+    pub fn team_guards(&mut self, enforce: impl Fn(Vec<Finding>) -> Vec<Finding>) -> Result<()> {
+        let Some(context) = self.context.clone() else {
+            return Ok(());
+        };
+        let extensions = self.extensions.clone();
+        let mut result = Ok(());
+        for guard in extensions.guards() {
+            let outcome = self.guard_step(guard.name, || {
+                let mut findings = Vec::new();
+                for function in context.functions.iter().filter(|f| f.build_dir.is_dir()) {
+                    findings.extend((guard.check)(function)?);
+                }
+                Ok(enforce(findings))
+            });
+            result = result.and(outcome);
+        }
+        result
     }
 
     /// Runs one step, timed. Its error gains the step's name as context, so the chain reads
     /// "copy-backend: copying backend/src: permission denied". On a terminal a step that runs
     /// longer than a few seconds says so every few seconds (sam's own output streams through).
-    pub fn step<T>(&mut self, name: &str, run: impl FnOnce() -> Result<T>) -> Result<T> {
+    fn timed_step<T>(&mut self, name: &str, run: impl FnOnce() -> Result<T>) -> Result<T> {
         let command = self.command;
         self.ui.line(format_args!("[{command}] {name} ..."));
         let started = Instant::now();

@@ -27,6 +27,7 @@ use crate::bad_input;
 use crate::build::sam_build;
 use crate::cli::{DeployArgs, LAMBDA_DEPLOY};
 use crate::commands::build as lambda_build;
+use crate::extend::{Extensions, StepContext};
 use crate::guards::{self, Finding};
 use crate::project::config::Project;
 use crate::project::deploy_settings::ResolvedEnvironment;
@@ -102,16 +103,17 @@ struct Attempt {
     health: Option<health::HealthRecord>,
 }
 
-pub fn run(ui: &Ui, args: &DeployArgs) -> Result<Finished> {
+pub fn run(ui: &Ui, extensions: &Extensions, args: &DeployArgs) -> Result<Finished> {
     redact::register_credentials_from_env();
     let project = Project::discover()?;
     let sh = Shell::new()?;
     let git = GitState::read(&sh, &project.root, &own_outputs(ui, &project));
-    let (plan, prerequisites) = plan(ui, &project, args, &git)?;
+    let (plan, prerequisites) = plan(ui, &project, args, &git, &extensions.guard_names())?;
 
     let _lock = RepoLock::acquire(&project.sam_dir())?;
     let started_at = SystemTime::now();
-    let mut pipeline = Pipeline::new(ui, LAMBDA_DEPLOY);
+    let mut pipeline = Pipeline::new(ui, LAMBDA_DEPLOY).with_extensions(extensions);
+    pipeline.set_context(StepContext::new(&project, &plan.found));
     let mut deploy = Deploy::new(&plan, &sh, &git);
     let result = deploy.run(&mut pipeline, prerequisites);
     let attempt = deploy.attempt;
@@ -234,6 +236,7 @@ fn plan<'a>(
     project: &'a Project,
     args: &'a DeployArgs,
     git: &GitState,
+    team_guards: &[&'static str],
 ) -> Result<(Plan<'a>, lambda_build::Prerequisites)> {
     let samconfig_path = project.path(&project.samconfig());
     let samconfig_shown = project.samconfig().display().to_string();
@@ -256,7 +259,7 @@ fn plan<'a>(
             "no region for {name}: set region in [{name}.deploy.parameters] of {samconfig_shown}, or AWS_REGION"
         ),
     };
-    let allowed = guards::allow::Allowed::parse(&args.allow)?;
+    let allowed = guards::allow::Allowed::parse(&args.allow, team_guards)?;
     check_health_url(args)?;
 
     let template_shown = project.config.template.display().to_string();
@@ -275,7 +278,7 @@ fn plan<'a>(
         &settings_table,
         &template_shown,
     )?;
-    let build = lambda_build::Prerequisites::check(project, args.container, &found, &args.allow)?;
+    let build = lambda_build::Prerequisites::check(project, args.container, &found, &args.allow, team_guards)?;
     let log_path = check_tools_and_log(project, settings.rehearsal)?;
     // The offline checks come first and need no AWS call: when they will stop the deploy,
     // the credentials are not asked about.
