@@ -168,6 +168,19 @@ pub struct InitArgs {
     /// template.yml found here or below].
     #[arg(long, value_name = "FILE")]
     pub template: Option<PathBuf>,
+    /// Where xtask/Cargo.toml takes the library from: this git repository (with --tag or --rev)
+    /// [default: where this binary was installed from, else the clone it was built in].
+    #[arg(long, value_name = "URL", conflicts_with = "path")]
+    pub git: Option<String>,
+    /// With --git: the tag to depend on; upgrading is changing it.
+    #[arg(long, requires = "git", conflicts_with = "rev")]
+    pub tag: Option<String>,
+    /// With --git: the commit to depend on.
+    #[arg(long, requires = "git")]
+    pub rev: Option<String>,
+    /// Depend on the library by path instead (a clone on this machine, or a vendored copy).
+    #[arg(long, value_name = "DIR")]
+    pub path: Option<PathBuf>,
 }
 
 #[derive(Debug, Args)]

@@ -568,9 +568,19 @@ fn lambda_init_writes_the_one_line_config_and_reports_what_it_found() {
     assert!(output.contains("function HelloWorldFunction: python3.11 x86_64, CodeUri infra/hello_world"), "{output}");
     assert!(output.contains("events: Hello (Api)"), "{output}");
     assert!(output.contains("smoke test: import, then invoke with API Gateway REST (v1) GET /hello"), "{output}");
+    // No xtask/ yet: the thin one, over the library this binary was built from, and the alias.
+    assert!(output.contains("wrote xtask/Cargo.toml and xtask/src/main.rs"), "{output}");
+    let xtask_manifest = fs::read_to_string(app.path("xtask/Cargo.toml")).unwrap();
+    assert!(xtask_manifest.contains("lambda-xtask = { path = "), "{xtask_manifest}");
+    let alias = fs::read_to_string(app.path(".cargo/config.toml")).unwrap();
+    assert_eq!(alias, "[alias]\nxtask = \"run --package xtask --\"\n");
     let mut changed = app.changes();
     changed.sort();
-    assert_eq!(changed, [" M .gitignore", " M Cargo.toml"], "lambda-init changed something else");
+    assert_eq!(
+        changed,
+        [" M .gitignore", " M Cargo.toml", "?? .cargo/", "?? xtask/"],
+        "lambda-init changed something else"
+    );
 
     let before = (manifest, gitignore);
     let (status, output) = app.xtask(&["lambda-init"]);

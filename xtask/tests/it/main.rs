@@ -22,4 +22,5 @@ mod rehearsal_faults;
 mod reliability;
 mod signals;
 mod support;
+mod thin_xtask;
 mod tool_cache;

@@ -1,9 +1,15 @@
-//! `cargo xtask lambda-init`: adopts the xtask in a SAM repository. Finds the template, writes
-//! the one-line `[workspace.metadata.lambda]` table into the root Cargo.toml (creating the
-//! workspace manifest when there is none), adds the xtask's own outputs to `.gitignore`, and
-//! prints what it discovered: each function with its runtime, architecture, CodeUri, layers,
-//! event sources, and which guards and smoke test apply. It changes nothing else, and refuses
-//! (exit 2) where a configuration already exists.
+//! `lambda-init`: adopts the tool in a SAM repository, before or after it has an xtask. It finds
+//! the template and writes what an adopted repository holds of its own: the root Cargo.toml
+//! (a workspace with the xtask as member, the one-line `[workspace.metadata.lambda]` table and the
+//! build profile we recommend), the thin `xtask/` (a Cargo.toml that depends on this library and
+//! a main.rs of three lines), the `cargo xtask` alias in `.cargo/config.toml`, and the
+//! `.gitignore` lines for the tool's outputs. It checks that git would not ignore what it wrote,
+//! and prints what it discovered: each function with its runtime, architecture, CodeUri, layers,
+//! event sources, and which guards and smoke test apply. Everything is checked before the first
+//! write; it changes nothing else, and refuses (exit 2) where a configuration already exists.
+//!
+//! Before a repository has an xtask it runs as the library's own binary:
+//! `cargo install --git URL --tag TAG lambda-xtask && lambda-xtask lambda-init`.
 
 use std::fs;
 use std::path::{Path, PathBuf};
@@ -17,6 +23,10 @@ use crate::project::config::{Project, SmokeTestMode};
 use crate::project::target::{self as discovery, BuildTarget};
 use crate::project::template::Template;
 
+pub mod scaffold;
+
+use scaffold::{LibrarySource, Scaffold};
+
 /// What `.gitignore` gains: sam's build output, cargo's, and the default audit log (kept as a CI
 /// artifact and in `audit_bucket`, not in git history).
 const IGNORED: [&str; 3] = [".aws-sam/", "/target/", "/deploy-log.jsonl"];
@@ -24,14 +34,10 @@ const IGNORED: [&str; 3] = [".aws-sam/", "/target/", "/deploy-log.jsonl"];
 pub fn run(args: &InitArgs) -> Result<()> {
     let root = std::env::current_dir().context("reading the current directory")?;
     let manifest_path = root.join("Cargo.toml");
-    let existing = match fs::read_to_string(&manifest_path) {
-        Ok(text) => Some(text),
-        Err(err) if err.kind() == std::io::ErrorKind::NotFound => None,
-        Err(err) => return Err(err).context("reading Cargo.toml"),
-    };
+    let existing = read_optional(&manifest_path)?;
     if existing.as_deref().is_some_and(|t| t.contains("metadata.lambda")) {
         bad_input!(
-            "Cargo.toml already has a [workspace.metadata.lambda] table: lambda-init changes nothing; edit it by hand (see README, Configuration)"
+            "Cargo.toml already has a [workspace.metadata.lambda] table: lambda-init changes nothing; edit it by hand (see docs/configuration.md)"
         )
     }
     let template = match &args.template {
@@ -46,19 +52,72 @@ pub fn run(args: &InitArgs) -> Result<()> {
     let template_text = template.to_string_lossy().replace('\\', "/");
     let table = format!("[workspace.metadata.lambda]\ntemplate = \"{template_text}\"\n");
     let manifest = match &existing {
-        Some(text) if text.contains("[workspace]") => format!("{}\n{table}", text.trim_end()),
+        Some(text) if text.contains("[workspace]") => {
+            if !scaffold::names_member(text, "xtask") {
+                bad_input!(
+                    "Cargo.toml is a workspace whose members do not include \"xtask\": add it to [workspace] members, then run lambda-init again"
+                )
+            }
+            format!("{}\n\n{table}", text.trim_end())
+        }
         Some(_) => bad_input!(
-            "Cargo.toml is a package manifest, not a workspace: add [workspace] with members = [\"xtask\"] (see README, Use it in your repository), then run lambda-init again"
+            "Cargo.toml is a package manifest, not a workspace: move the package into a directory of its own, or add [workspace] with members = [\".\", \"xtask\"], then run lambda-init again"
         ),
-        None => format!("[workspace]\nmembers = [\"xtask\"]\nresolver = \"2\"\n\n{table}"),
+        None => format!("[workspace]\nmembers = [\"xtask\"]\nresolver = \"2\"\n\n{table}\n{}", scaffold::PROFILE),
     };
     // Everything is checked before anything is written: the table must parse, the template
-    // must yield its targets.
+    // must yield its targets, the xtask and the alias must be writable as planned.
     let project = Project::load(&root, &manifest)?;
     let parsed = Template::load(&project.template_path(), &template_text)?;
     let found = discovery::discover(&project, &parsed)?;
+    let library = match root.join("xtask").exists() {
+        true => None,
+        false => Some(LibrarySource::choose(args)?),
+    };
+    let scaffold = Scaffold::plan(&root, library.as_ref())?;
 
     crate::sys::atomic::write_atomically(&manifest_path, &manifest)?;
+    let mut written = vec![PathBuf::from("Cargo.toml")];
+    written.extend(scaffold.write(&root)?);
+    let missing_ignores = add_ignores(&root)?;
+    if !missing_ignores.is_empty() {
+        written.push(PathBuf::from(".gitignore"));
+    }
+
+    let verb = if existing.is_some() { "added to" } else { "wrote" };
+    eprintln!("{verb} Cargo.toml: [workspace.metadata.lambda] template = \"{template_text}\"");
+    for line in scaffold.describe(library.as_ref()) {
+        eprintln!("{line}");
+    }
+    if !missing_ignores.is_empty() {
+        eprintln!("added to .gitignore: {}", missing_ignores.join(" "));
+    }
+    for line in report(&project, &found) {
+        eprintln!("{line}");
+    }
+    let hidden = scaffold::ignored_by_git(&root, &written);
+    if !hidden.is_empty() {
+        let shown: Vec<String> = hidden.iter().map(|h| h.to_string()).collect();
+        eprintln!(
+            "warning: git ignores {}, so a commit would leave it out and a fresh clone could not build the xtask; fix: git add -f {}",
+            shown.join("; "),
+            hidden.iter().map(|h| h.path.as_str()).collect::<Vec<_>>().join(" ")
+        );
+    }
+    eprintln!("next: cargo xtask lambda-build");
+    Ok(())
+}
+
+fn read_optional(path: &Path) -> Result<Option<String>> {
+    match fs::read_to_string(path) {
+        Ok(text) => Ok(Some(text)),
+        Err(err) if err.kind() == std::io::ErrorKind::NotFound => Ok(None),
+        Err(err) => Err(err).with_context(|| format!("reading {}", path.display())),
+    }
+}
+
+/// Adds the tool's outputs to `.gitignore`; returns the lines it added.
+fn add_ignores(root: &Path) -> Result<Vec<&'static str>> {
     let gitignore = root.join(".gitignore");
     let current = fs::read_to_string(&gitignore).unwrap_or_default();
     let missing: Vec<&str> =
@@ -75,16 +134,7 @@ pub fn run(args: &InitArgs) -> Result<()> {
         }
         crate::sys::atomic::write_atomically(&gitignore, &text)?;
     }
-    let verb = if existing.is_some() { "added to" } else { "wrote" };
-    eprintln!("{verb} Cargo.toml: [workspace.metadata.lambda] template = \"{template_text}\"");
-    if !missing.is_empty() {
-        eprintln!("added to .gitignore: {}", missing.join(" "));
-    }
-    for line in report(&project, &found) {
-        eprintln!("{line}");
-    }
-    eprintln!("next: cargo xtask lambda-build");
-    Ok(())
+    Ok(missing)
 }
 
 /// The one template.yaml/template.yml here or up to three levels below (not in .aws-sam,
