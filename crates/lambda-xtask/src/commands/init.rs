@@ -31,7 +31,7 @@ pub fn run(args: &InitArgs) -> Result<()> {
     };
     if existing.as_deref().is_some_and(|t| t.contains("metadata.lambda")) {
         bad_input!(
-            "Cargo.toml already has a [workspace.metadata.lambda] table: lambda-init changes nothing; edit it by hand (see README, Configuration)"
+            "Cargo.toml already has a [workspace.metadata.lambda] table: lambda-init changes nothing; edit it by hand (see lambda-xtask's docs/configuration.md)"
         )
     }
     let template = match &args.template {
@@ -48,7 +48,7 @@ pub fn run(args: &InitArgs) -> Result<()> {
     let manifest = match &existing {
         Some(text) if text.contains("[workspace]") => format!("{}\n{table}", text.trim_end()),
         Some(_) => bad_input!(
-            "Cargo.toml is a package manifest, not a workspace: add [workspace] with members = [\"xtask\"] (see README, Use it in your repository), then run lambda-init again"
+            "Cargo.toml is a package manifest, not a workspace: add [workspace] with members = [\"xtask\"] (see lambda-xtask's docs/adoption.md), then run lambda-init again"
         ),
         None => format!("[workspace]\nmembers = [\"xtask\"]\nresolver = \"2\"\n\n{table}"),
     };
