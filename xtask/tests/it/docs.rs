@@ -150,37 +150,43 @@ fn broken_links(root: &Path, pages: &[PathBuf]) -> Vec<String> {
         let text = fs::read_to_string(page).unwrap();
         let shown = page.strip_prefix(root).unwrap().display().to_string();
         for link in links(&text) {
-            let why = match resolve(root, page, &link.target) {
-                Err(why) => Some(why),
-                Ok(Target::External) => None,
-                Ok(Target::Path { path, anchor }) => {
-                    let function = link.text.as_deref().and_then(function_named);
-                    if fs::metadata(&path).is_err() {
-                        Some("no such file or directory".to_string())
-                    } else if let Some(name) = function.filter(|_| path.extension().is_some_and(|e| e == "rs")) {
-                        let code = fs::read_to_string(&path).unwrap_or_default();
-                        (!defines_function(&code, name)).then(|| format!("no fn {name} in it"))
-                    } else if anchor.is_empty() || path.extension().is_none_or(|e| e != "md") {
-                        None
-                    } else {
-                        let known = anchors_of
-                            .entry(path.clone())
-                            .or_insert_with(|| anchors(&fs::read_to_string(&path).unwrap_or_default()));
-                        (!known.contains(&anchor)).then(|| {
-                            format!(
-                                "{} has no heading or <a id> with that anchor",
-                                path.strip_prefix(root).unwrap().display()
-                            )
-                        })
-                    }
-                }
-            };
-            if let Some(why) = why {
+            if let Some(why) = why_broken(root, page, &link, &mut anchors_of) {
                 broken.push(format!("{shown}:{}: {}: {why}", link.line, link.target));
             }
         }
     }
     broken
+}
+
+/// Why a link of `page` does not resolve, or `None` when it does. `anchors_of` keeps each
+/// markdown file's anchors once read.
+fn why_broken(
+    root: &Path,
+    page: &Path,
+    link: &Link,
+    anchors_of: &mut BTreeMap<PathBuf, Vec<String>>,
+) -> Option<String> {
+    let (path, anchor) = match resolve(root, page, &link.target) {
+        Err(why) => return Some(why),
+        Ok(Target::External) => return None,
+        Ok(Target::Path { path, anchor }) => (path, anchor),
+    };
+    if fs::metadata(&path).is_err() {
+        return Some("no such file or directory".to_string());
+    }
+    let extension = path.extension().and_then(|e| e.to_str()).unwrap_or_default();
+    if extension == "rs" {
+        let name = link.text.as_deref().and_then(function_named)?;
+        let code = fs::read_to_string(&path).unwrap_or_default();
+        return (!defines_function(&code, name)).then(|| format!("no fn {name} in it"));
+    }
+    if anchor.is_empty() || extension != "md" {
+        return None;
+    }
+    let known =
+        anchors_of.entry(path.clone()).or_insert_with(|| anchors(&fs::read_to_string(&path).unwrap_or_default()));
+    let shown = path.strip_prefix(root).unwrap().display();
+    (!known.contains(&anchor)).then(|| format!("{shown} has no heading or <a id> with that anchor"))
 }
 
 /// A link's destination against the page it is on: relative to the page's directory, or to
