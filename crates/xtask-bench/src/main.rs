@@ -344,8 +344,8 @@ fn render(rows: &[Row], notes: &[String], runs: usize) -> String {
     let _ = writeln!(out, "# Benchmarks\n");
     let _ = writeln!(
         out,
-        "Measured side by side in one run of `cargo xtask bench` (median of {runs} runs after warm-up; \
-         file-system caches warm). Regenerate with:\n\n```sh\ncargo xtask bench\n```\n"
+        "Measured side by side in one run of `cargo xtask-bench` (median of {runs} runs after warm-up; \
+         file-system caches warm). Regenerate with:\n\n```sh\ncargo xtask-bench\n```\n"
     );
     let _ = writeln!(out, "Machine: {}\n", machine());
     let _ = writeln!(out, "| what | xtask | baseline | ratio | target | |");

@@ -1,6 +1,6 @@
 //! The bad-input cases whose tests checked only the exit status or the message (issue 15):
 //! each now also proves, against a snapshot of the repository and the tool cache, that nothing
-//! changed and that no tool ran. And the Environments list of README, case by case.
+//! changed and that no tool ran. And the bad-input list of docs/deploy.md, case by case.
 
 use std::process::Stdio;
 
@@ -150,7 +150,7 @@ fn an_audit_log_that_cannot_be_written_is_bad_input_before_any_aws_call() {
     assert!(line.contains("the audit log deploy-log.jsonl is a directory"), "{line}");
 }
 
-// README, lambda-deploy, Environments: each of its bad-input cases.
+// docs/deploy.md, Environments, Bad input: each of its cases.
 
 #[test]
 fn an_override_the_template_does_not_declare_is_bad_input_at_its_line() {

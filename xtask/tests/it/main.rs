@@ -12,6 +12,7 @@ mod ci_mode;
 mod deploy;
 mod deploy_any_app;
 mod deploy_promises;
+mod docs;
 mod doctor;
 mod evidence;
 mod faults;

@@ -1,5 +1,5 @@
-//! The promises of "What lambda-build and lambda-deploy guarantee" in README: bad input is one
-//! line and exit 2 with nothing changed; failures are named; nothing outside is touched.
+//! The promises of docs/guarantees.md: bad input is one line and exit 2 with nothing changed;
+//! failures are named; nothing outside is touched.
 
 use std::ffi::OsStr;
 use std::fs;

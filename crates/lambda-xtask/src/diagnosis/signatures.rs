@@ -1,5 +1,5 @@
 //! The table of known failures: what to look for, the cause in one sentence, the seed issue it
-//! corresponds to, and the fix command. The README's lambda-doctor table is this table (a test
+//! corresponds to, and the fix command. docs/commands.md's lambda-doctor table is this table (a test
 //! keeps the two in step); the matchers in `stack`, `logs` and `function` name their entry by id
 //! and fill the fix's `<placeholders>` with what they read.
 
@@ -231,7 +231,7 @@ pub fn fill(template: &str, values: &[(&str, &str)]) -> String {
     text
 }
 
-/// The table as markdown, the README's lambda-doctor section shows it.
+/// The table as markdown, as docs/commands.md's lambda-doctor section shows it.
 pub fn markdown_table() -> String {
     let mut md = String::from(
         "| finding | read from | look for | cause | seed | fix |\n| --- | --- | --- | --- | --- | --- |\n",
@@ -267,12 +267,12 @@ mod tests {
     }
 
     #[test]
-    fn the_readme_shows_the_table() {
-        let readme = std::fs::read_to_string(concat!(env!("CARGO_MANIFEST_DIR"), "/../../README.md")).unwrap();
+    fn the_commands_doc_shows_the_table() {
+        let doc = std::fs::read_to_string(concat!(env!("CARGO_MANIFEST_DIR"), "/../../docs/commands.md")).unwrap();
         let table = markdown_table();
         assert!(
-            readme.contains(&table),
-            "README.md's lambda-doctor section must hold the signature table as printed by \
+            doc.contains(&table),
+            "docs/commands.md's lambda-doctor section must hold the signature table as printed by \
              `diagnosis::signatures::markdown_table` (cargo xtask lambda-doctor --print-signatures):\n{table}"
         );
     }

@@ -35,7 +35,7 @@ pub struct LambdaConfig {
     /// built and guarded whether it has an entry or not.
     #[serde(default)]
     pub functions: Vec<FunctionConfig>,
-    /// lambda-deploy's settings: `[workspace.metadata.lambda.deploy]` (see README).
+    /// lambda-deploy's settings: `[workspace.metadata.lambda.deploy]` (docs/deploy.md, Environments).
     #[serde(default)]
     pub deploy: crate::project::deploy_settings::DeploySettings,
 }
@@ -225,7 +225,9 @@ pub fn parse_config(manifest_text: &str) -> Result<LambdaConfig> {
         Err(err) => bad_input!("Cargo.toml is not valid TOML: {}", one_line(&err.to_string())),
     };
     let Some(table) = manifest.workspace.and_then(|w| w.metadata).and_then(|m| m.lambda) else {
-        bad_input!("Cargo.toml has no [workspace.metadata.lambda] table: add one (see README, Configuration)")
+        bad_input!(
+            "Cargo.toml has no [workspace.metadata.lambda] table: add one (see lambda-xtask's docs/configuration.md)"
+        )
     };
     let config: LambdaConfig = match table.try_into() {
         Ok(c) => c,

@@ -37,7 +37,7 @@ pub fn run(args: &InitArgs) -> Result<()> {
     let existing = read_optional(&manifest_path)?;
     if existing.as_deref().is_some_and(|t| t.contains("metadata.lambda")) {
         bad_input!(
-            "Cargo.toml already has a [workspace.metadata.lambda] table: lambda-init changes nothing; edit it by hand (see docs/configuration.md)"
+            "Cargo.toml already has a [workspace.metadata.lambda] table: lambda-init changes nothing; edit it by hand (see lambda-xtask's docs/configuration.md)"
         )
     }
     let template = match &args.template {
