@@ -12,7 +12,6 @@ use serde_json::{Map, Value};
 use yaml_rust2::Yaml;
 
 use crate::bad_input;
-use crate::project::cfn_yaml;
 
 /// Writes the derived template for `uv_functions` beside sam's build output; returns its path.
 pub fn write(template: &Path, shown: &str, sam_dir: &Path, uv_functions: &[String]) -> Result<PathBuf> {
@@ -28,12 +27,8 @@ pub fn write(template: &Path, shown: &str, sam_dir: &Path, uv_functions: &[Strin
 
 /// The template as JSON with `BuildMethod: python-uv` on each of `uv_functions`.
 pub fn derive(text: &str, shown: &str, uv_functions: &[String]) -> Result<Value> {
-    let docs = match cfn_yaml::load(text) {
-        Ok(docs) => docs,
-        Err(err) => bad_input!("SAM template {shown} is not valid YAML: {err}"),
-    };
-    let Some(doc) = docs.first() else { bad_input!("SAM template {shown} is empty") };
-    let mut json = to_json(doc);
+    let doc = crate::project::template::load_document(text, shown)?;
+    let mut json = to_json(&doc);
     let Some(resources) = json.get_mut("Resources").and_then(Value::as_object_mut) else {
         bad_input!("SAM template {shown} has no Resources section")
     };
@@ -100,5 +95,34 @@ mod tests {
         assert_eq!(vars["QUEUE"]["Fn::GetAtt"], serde_json::json!(["Queue", "Arn"]));
         assert_eq!(vars["TABLE"]["Ref"], "Table");
         assert_eq!(json["Transform"], "AWS::Serverless-2016-10-31");
+    }
+
+    /// Every template shape in tests/data/template_shapes reads as SAM CLI reads it: the same
+    /// document as `samcli.yamlhelper.yaml_parse` gives (its .json, from regenerate.sh), or
+    /// refused where SAM refuses it (its .rejected).
+    #[test]
+    fn every_template_shape_reads_as_sam_cli_reads_it() {
+        let dir = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/data/template_shapes");
+        let mut cases = 0;
+        for entry in std::fs::read_dir(&dir).unwrap() {
+            let path = entry.unwrap().path();
+            if path.extension().is_none_or(|e| e != "yaml") {
+                continue;
+            }
+            cases += 1;
+            let text = std::fs::read_to_string(&path).unwrap();
+            let shown = path.file_name().unwrap().to_string_lossy().into_owned();
+            let read = crate::project::template::load_document(&text, &shown);
+            if path.with_extension("rejected").exists() {
+                assert!(read.is_err(), "{shown}: SAM refuses it, this tool read it");
+                continue;
+            }
+            let golden_text = std::fs::read_to_string(path.with_extension("json")).unwrap();
+            let doc = read.unwrap_or_else(|err| panic!("{shown}: SAM reads it, this tool refused it: {err}"));
+            // As JSON (what the derived template holds), and in SAM's key order.
+            assert_eq!(to_json(&doc), serde_json::from_str::<Value>(&golden_text).unwrap(), "{shown}");
+            assert_eq!(doc, crate::project::cfn_yaml::load(&golden_text).unwrap(), "{shown}: key order");
+        }
+        assert!(cases >= 25, "only {cases} cases in {}", dir.display());
     }
 }

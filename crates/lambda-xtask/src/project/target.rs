@@ -47,10 +47,29 @@ pub struct Handler {
 }
 
 impl Handler {
+    /// A Handler as Lambda's Python runtime client reads it: the attribute after the last
+    /// `.`, the module before it with each `/` read as a `.` (`agent/handler.lambda_handler`
+    /// imports `agent.handler`); each part of the module and the attribute an identifier.
+    /// `None` for anything the runtime could not import.
+    pub fn parse(handler: &str) -> Option<Handler> {
+        let (module, attribute) = handler.rsplit_once('.')?;
+        let parts: Vec<&str> = module.split(['.', '/']).collect();
+        if !parts.iter().all(|p| is_python_identifier(p)) || !is_python_identifier(attribute) {
+            return None;
+        }
+        Some(Handler { file: parts.join("/") + ".py", attribute: attribute.to_string() })
+    }
+
     /// The module as Python imports it, e.g. `app.main`.
     pub fn module(&self) -> String {
         self.file.trim_end_matches(".py").replace('/', ".")
     }
+}
+
+pub fn is_python_identifier(s: &str) -> bool {
+    let mut chars = s.chars();
+    matches!(chars.next(), Some(c) if c == '_' || c.is_ascii_alphabetic())
+        && chars.all(|c| c == '_' || c.is_ascii_alphanumeric())
 }
 
 impl BuildTarget {
@@ -244,13 +263,7 @@ fn function_target(
     let template_shown = project.config.template.display();
     let id = &function.logical_id;
     let uri = function.code_uri.as_deref().unwrap_or_default();
-    let Some((file, attribute)) = function.handler_parts() else {
-        bad_input!(
-            "function {id}: Handler {:?} in {template_shown} is not of the form module.function (e.g. app.lambda_handler)",
-            function.handler.as_deref().unwrap_or("(missing)")
-        )
-    };
-    let handler = Handler { file, attribute };
+    let handler = handler_of(function, &template_shown.to_string())?;
     let runtime = function.runtime.as_deref().unwrap_or_default();
     let runtime = LambdaRuntime::new(runtime, &function.architecture).with_context(|| format!("function {id}"))?;
     let dir = code_dir(template_dir, uri, &format!("function {id}: CodeUri {uri:?}"))?;
@@ -287,6 +300,28 @@ fn function_target(
         layers,
         external_layers,
     })
+}
+
+/// The function's Handler, parsed; bad input when it is missing, an intrinsic, or not
+/// something Lambda's Python runtime can import.
+fn handler_of(function: &TemplateFunction, template_shown: &str) -> Result<Handler> {
+    let id = &function.logical_id;
+    if let Some(what) = function.not_text("Handler") {
+        bad_input!(
+            "function {id}: Handler in {template_shown} is {what}, an intrinsic function: this tool reads Handler as written, so write it out (module.function, e.g. app.lambda_handler)"
+        )
+    }
+    let Some(text) = function.handler.as_deref() else {
+        bad_input!(
+            "function {id} in {template_shown} has no Handler (nor Globals.Function.Handler): add Handler: module.function (e.g. app.lambda_handler)"
+        )
+    };
+    match Handler::parse(text) {
+        Some(handler) => Ok(handler),
+        None => bad_input!(
+            "function {id}: Handler {text:?} in {template_shown} is not of the form module.function (e.g. app.lambda_handler or pkg/app.lambda_handler)"
+        ),
+    }
 }
 
 /// The function's layers: those guarded here (logical ids), and the others as shown.
@@ -479,6 +514,61 @@ Resources:
             format!("{MINIMAL}[[workspace.metadata.lambda.functions]]\nlogical_id = \"F\"\nfunction_dir = \"other\"\n");
         let (p, t) = project(repo.path(), &manifest, &inside);
         assert!(discover(&p, &t).unwrap_err().to_string().contains("is not its CodeUri"));
+    }
+
+    #[test]
+    fn handlers_are_read_as_lambda_reads_them() {
+        let parsed = |h: &str| Handler::parse(h).map(|h| (h.file, h.attribute));
+        assert_eq!(parsed("app.lambda_handler"), Some(("app.py".into(), "lambda_handler".into())));
+        assert_eq!(parsed("app.main.handler"), Some(("app/main.py".into(), "handler".into())));
+        assert_eq!(parsed("agent/handler.lambda_handler"), Some(("agent/handler.py".into(), "lambda_handler".into())));
+        assert_eq!(parsed("src/agent.tools.run"), Some(("src/agent/tools.py".into(), "run".into())));
+        assert_eq!(Handler::parse("agent/handler.lambda_handler").unwrap().module(), "agent.handler");
+        for bad in [
+            "handler",
+            "handler.",
+            ".handler",
+            "my-module.handler",
+            "handler.1x",
+            "a..b",
+            "/abs/app.h",
+            "../up.h",
+            "a//b.h",
+            "./app.h",
+            "app/.h",
+            "a/b/.h",
+        ] {
+            assert_eq!(Handler::parse(bad), None, "{bad}");
+        }
+    }
+
+    #[test]
+    fn an_intrinsic_or_missing_handler_is_named_as_such() {
+        let repo = tempfile::tempdir().unwrap();
+        std::fs::create_dir_all(repo.path().join("src")).unwrap();
+        let text = |handler: &str| {
+            format!("Resources:\n  F:\n    Type: AWS::Serverless::Function\n    Properties:\n      CodeUri: src\n      Runtime: python3.11\n{handler}")
+        };
+        for (handler, expected) in [
+            (
+                "      Handler: !Sub '${Prefix}.handler'\n",
+                "Handler in template.yaml is !Sub ${Prefix}.handler, an intrinsic function",
+            ),
+            ("", "has no Handler"),
+            ("      Handler: 'app-main.handler'\n", "is not of the form module.function"),
+        ] {
+            let (p, t) = project(repo.path(), MINIMAL, &text(handler));
+            let err = discover(&p, &t).unwrap_err();
+            assert_eq!(crate::run::exit::status_of(&err), crate::run::exit::BAD_INPUT);
+            assert!(err.to_string().contains(expected), "{err}");
+        }
+    }
+
+    proptest::proptest! {
+        #[test]
+        fn handler_parse_never_panics(handler in "\\PC{0,40}") {
+            let _ = Handler::parse(&handler);
+        }
     }
 
     #[test]

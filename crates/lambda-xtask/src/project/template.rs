@@ -38,6 +38,9 @@ pub struct TemplateFunction {
     pub memory_size: u32,
     /// `InlineCode`: nothing on disk to build or guard.
     pub inline_code: bool,
+    /// Handler, Runtime or CodeUri written as something other than text (an intrinsic such
+    /// as `!Sub`, or CodeUri's `{Bucket, Key}`): the property and what it is, in short form.
+    pub not_text: Vec<(&'static str, String)>,
 }
 
 /// A layer a function names.
@@ -90,23 +93,10 @@ impl TemplateFunction {
         function
     }
 
-    /// The module file the handler names, e.g. `handler.py` for `handler.handler`, and the
-    /// attribute. `None` when the Handler is not of the form `module.attribute`.
-    pub fn handler_parts(&self) -> Option<(String, String)> {
-        let handler = self.handler.as_deref()?;
-        let (module, attribute) = handler.rsplit_once('.')?;
-        let valid = |s: &str| !s.is_empty() && s.split('.').all(is_python_identifier);
-        if !valid(module) || !is_python_identifier(attribute) {
-            return None;
-        }
-        Some((module.replace('.', "/") + ".py", attribute.to_string()))
+    /// What a property written as something other than text is, when it is (`!Sub ...`).
+    pub fn not_text(&self, property: &str) -> Option<&str> {
+        self.not_text.iter().find(|(name, _)| *name == property).map(|(_, what)| what.as_str())
     }
-}
-
-pub fn is_python_identifier(s: &str) -> bool {
-    let mut chars = s.chars();
-    matches!(chars.next(), Some(c) if c == '_' || c.is_ascii_alphabetic())
-        && chars.all(|c| c == '_' || c.is_ascii_alphanumeric())
 }
 
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -163,30 +153,12 @@ pub struct Template {
 
 impl Template {
     pub fn load(path: &Path, shown_as: &str) -> Result<Template> {
-        let text = match std::fs::read_to_string(path) {
-            Ok(text) => text,
-            Err(err) if err.kind() == std::io::ErrorKind::NotFound => {
-                bad_input!(
-                    "SAM template {shown_as} not found: create it or fix `template` in [workspace.metadata.lambda]"
-                )
-            }
-            Err(err) => return Err(err).with_context(|| format!("reading {shown_as}")),
-        };
+        let text = read_text(path, shown_as)?;
         Template::parse(&text, shown_as)
     }
 
     pub fn parse(text: &str, shown_as: &str) -> Result<Template> {
-        if let Err(expanded) = crate::project::yaml_budget::check(text, crate::project::yaml_budget::MAX_NODES) {
-            bad_input!(
-                "SAM template {shown_as} expands to more than {} YAML nodes through its aliases (at least {expanded}): remove the nested aliases (&anchor / *alias)",
-                crate::project::yaml_budget::MAX_NODES
-            )
-        }
-        let docs = match cfn_yaml::load(text) {
-            Ok(docs) => docs,
-            Err(err) => bad_input!("SAM template {shown_as} is not valid YAML: {err}"),
-        };
-        let Some(doc) = docs.into_iter().next() else { bad_input!("SAM template {shown_as} is empty") };
+        let doc = load_document(text, shown_as)?;
         let globals = &doc["Globals"]["Function"];
         let Yaml::Hash(resources) = &doc["Resources"] else {
             bad_input!("SAM template {shown_as} has no Resources section")
@@ -267,11 +239,73 @@ impl Template {
     }
 }
 
+/// The template's text; not found or not UTF-8 (sam reads it as UTF-8 and fails) is bad input.
+pub fn read_text(path: &Path, shown_as: &str) -> Result<String> {
+    let bytes = match std::fs::read(path) {
+        Ok(bytes) => bytes,
+        Err(err) if err.kind() == std::io::ErrorKind::NotFound => {
+            bad_input!("SAM template {shown_as} not found: create it or fix `template` in [workspace.metadata.lambda]")
+        }
+        Err(err) => return Err(err).with_context(|| format!("reading {shown_as}")),
+    };
+    match String::from_utf8(bytes) {
+        Ok(text) => Ok(text),
+        Err(err) => {
+            let valid = err.utf8_error().valid_up_to();
+            let bytes = err.as_bytes();
+            let line = bytes[..valid].iter().filter(|b| **b == b'\n').count() + 1;
+            let column = valid - bytes[..valid].iter().rposition(|b| *b == b'\n').map_or(0, |at| at + 1) + 1;
+            bad_input!(
+                "SAM template {shown_as}:{line}:{column}: byte 0x{:02x} is not UTF-8, and sam reads templates as UTF-8: save the file as UTF-8",
+                bytes[valid]
+            )
+        }
+    }
+}
+
+/// The template's one YAML (or JSON) document, as SAM reads it: within the node budget, valid,
+/// one document, not empty; bad input otherwise.
+pub fn load_document(text: &str, shown_as: &str) -> Result<Yaml> {
+    use crate::project::yaml_budget::{self, MAX_NODES};
+    match yaml_budget::check(text, MAX_NODES) {
+        Err(over) if over.through_aliases => bad_input!(
+            "SAM template {shown_as} expands to more than {MAX_NODES} YAML nodes through its aliases (at least {}): remove the nested aliases (&anchor / *alias)",
+            over.expanded
+        ),
+        Err(over) => bad_input!(
+            "SAM template {shown_as} has more than {MAX_NODES} YAML nodes (at least {}), far beyond the 1 MB CloudFormation accepts: split it into nested stacks",
+            over.expanded
+        ),
+        Ok(()) => {}
+    }
+    match cfn_yaml::load(text) {
+        Ok(Yaml::Null) => bad_input!("SAM template {shown_as} is empty"),
+        Ok(doc) => Ok(doc),
+        Err(err) => bad_input!("SAM template {shown_as} is not valid YAML: {err}"),
+    }
+}
+
 /// One `AWS::Serverless::Function`, with `Globals.Function` as the fallback of each property
 /// the way SAM applies it: scalars replaced, `Environment.Variables` merged, `Layers` prepended.
 fn read_function(logical_id: &str, resource: &Yaml, globals: &Yaml) -> TemplateFunction {
     let props = &resource["Properties"];
-    let field = |name: &str| props[name].as_str().or_else(|| globals[name].as_str()).map(String::from);
+    // The function's own value, else Globals'; text, or what else it is.
+    let value = |name: &str| match &props[name] {
+        Yaml::BadValue | Yaml::Null => &globals[name],
+        own => own,
+    };
+    let field = |name: &str| value(name).as_str().map(String::from);
+    let not_text = ["Handler", "Runtime", "CodeUri"]
+        .into_iter()
+        .filter_map(|name| match value(name) {
+            Yaml::BadValue | Yaml::Null | Yaml::String(_) => None,
+            Yaml::Hash(hash) if !cfn_yaml::is_intrinsic(value(name)) => {
+                let keys: Vec<&str> = hash.keys().filter_map(Yaml::as_str).collect();
+                Some((name, format!("{{{}}}", keys.join(", "))))
+            }
+            other => Some((name, cfn_yaml::describe(other))),
+        })
+        .collect();
     let architecture = match (&props["Architectures"], &globals["Architectures"]) {
         (Yaml::Array(list), _) | (_, Yaml::Array(list)) => {
             list.first().and_then(Yaml::as_str).unwrap_or("x86_64").to_string()
@@ -339,6 +373,7 @@ fn read_function(logical_id: &str, resource: &Yaml, globals: &Yaml) -> TemplateF
         environment,
         memory_size,
         inline_code: !props["InlineCode"].is_badvalue() || !globals["InlineCode"].is_badvalue(),
+        not_text,
     }
 }
 
@@ -386,7 +421,7 @@ Resources:
         assert_eq!(f.runtime.as_deref(), Some("python3.11"));
         assert_eq!(f.code_uri.as_deref(), Some("functions/backend/"));
         assert_eq!(f.architecture, "arm64");
-        assert_eq!(f.handler_parts(), Some(("handler.py".into(), "handler".into())));
+        assert_eq!(f.handler.as_deref(), Some("handler.handler"));
         assert_eq!(template.functions.len(), 1);
         assert!(!template.uses_vpc);
     }
@@ -401,20 +436,6 @@ Resources:
         assert_eq!(template.outputs[2].value, "HelloWorldFunction.Arn");
     }
 
-    #[test]
-    fn dotted_handler_module_maps_to_a_path() {
-        let f = TemplateFunction::with_handler("app.main.handler");
-        assert_eq!(f.handler_parts(), Some(("app/main.py".into(), "handler".into())));
-    }
-
-    #[test]
-    fn malformed_handlers_are_rejected() {
-        for bad in ["handler", "handler.", ".handler", "my-module.handler", "handler.1x", "a..b"] {
-            let f = TemplateFunction::with_handler(bad);
-            assert_eq!(f.handler_parts(), None, "{bad}");
-        }
-    }
-
     proptest::proptest! {
         /// Arbitrary text, and arbitrary edits of a real template: an error, never a panic.
         #[test]
@@ -427,17 +448,7 @@ Resources:
             let mut text = TEMPLATE.to_string();
             let cut = text.char_indices().map(|(i, _)| i).nth(cut % TEMPLATE.len()).unwrap_or(0);
             text.insert_str(cut, &insert);
-            if let Ok(template) = Template::parse(&text, "t.yaml") {
-                for f in &template.functions {
-                    let _ = f.handler_parts();
-                }
-            }
-        }
-
-        #[test]
-        fn handler_parts_never_panic(handler in "\\PC{0,40}") {
-            let f = TemplateFunction::with_handler(handler);
-            let _ = f.handler_parts();
+            let _ = Template::parse(&text, "t.yaml");
         }
     }
 

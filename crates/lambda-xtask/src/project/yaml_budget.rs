@@ -1,35 +1,56 @@
 //! A bound on what a YAML document expands to, checked before it is loaded.
 //!
-//! yaml-rust2 resolves each alias by copying the anchored node, so nine aliases of nine
+//! The loader resolves each alias by copying the anchored node, so nine aliases of nine
 //! aliases of ... (the "billion laughs") turn a few kilobytes into gigabytes. The event
 //! parser sees each alias once, so the expanded size is counted here first, as PyYAML-based
-//! loaders and kubectl do, and a document over the budget is refused.
+//! loaders and kubectl do, and a document over the budget is refused. The count also says
+//! whether aliases made it big: a template that is simply huge is not an alias bomb.
 
-use yaml_rust2::parser::{Event, MarkedEventReceiver, Parser};
-use yaml_rust2::scanner::Marker;
+use std::collections::HashMap;
+
+use libyaml_safer::{EventData, Parser};
 
 /// Nodes a document may expand to: a large real template has tens of thousands.
 pub const MAX_NODES: u64 = 1_000_000;
 
+/// A document over the budget.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct OverBudget {
+    /// The expanded size counted before stopping (at least the budget).
+    pub expanded: u64,
+    /// Whether aliases (`*name`) made most of it: an alias bomb, not just a big document.
+    pub through_aliases: bool,
+}
+
 /// `Err` with the expanded size when the text expands past `max_nodes`. Text that does not
 /// parse is left to the loader, which names the syntax error.
-pub fn check(text: &str, max_nodes: u64) -> Result<(), u64> {
-    let mut counter = Counter { max_nodes, anchors: Vec::new(), open: Vec::new(), total: 0 };
-    let _ = Parser::new_from_str(text).load(&mut counter, true);
+pub fn check(text: &str, max_nodes: u64) -> Result<(), OverBudget> {
+    let mut counter = Counter { anchors: HashMap::new(), open: Vec::new(), total: 0, aliased: 0 };
+    let mut bytes = text.as_bytes();
+    let mut parser = Parser::new();
+    parser.set_input_string(&mut bytes);
+    while counter.total <= max_nodes {
+        match parser.parse() {
+            Ok(event) if matches!(event.data, EventData::StreamEnd) => break,
+            Ok(event) => counter.on_event(event.data),
+            Err(_) => break,
+        }
+    }
     if counter.total > max_nodes {
-        Err(counter.total)
+        Err(OverBudget { expanded: counter.total, through_aliases: counter.aliased.saturating_mul(2) > counter.total })
     } else {
         Ok(())
     }
 }
 
 struct Counter {
-    max_nodes: u64,
-    /// Expanded size of each anchor, by the parser's anchor id.
-    anchors: Vec<u64>,
-    /// Collections being read: (anchor id, expanded size so far).
-    open: Vec<(usize, u64)>,
+    /// Expanded size of each anchor, by name (a later anchor of the same name replaces it).
+    anchors: HashMap<String, u64>,
+    /// Collections being read: (anchor, expanded size so far).
+    open: Vec<(Option<String>, u64)>,
     total: u64,
+    /// Nodes that aliases added.
+    aliased: u64,
 }
 
 impl Counter {
@@ -40,43 +61,34 @@ impl Counter {
         self.total = self.total.saturating_add(size);
     }
 
-    fn remember(&mut self, anchor: usize, size: u64) {
-        if anchor == 0 {
-            return;
-        }
-        if self.anchors.len() <= anchor {
-            self.anchors.resize(anchor + 1, 1);
-        }
-        self.anchors[anchor] = size;
-    }
-}
-
-impl MarkedEventReceiver for Counter {
-    fn on_event(&mut self, event: Event, _mark: Marker) {
-        let counter = self;
-        if counter.total > counter.max_nodes {
-            return; // over budget already: the rest need not be counted
-        }
+    fn on_event(&mut self, event: EventData) {
         match event {
-            Event::Scalar(_, _, anchor, _) => {
-                counter.remember(anchor, 1);
-                counter.add(1);
+            EventData::Scalar { anchor, .. } => {
+                if let Some(anchor) = anchor {
+                    self.anchors.insert(anchor, 1);
+                }
+                self.add(1);
             }
-            Event::SequenceStart(anchor, _) | Event::MappingStart(anchor, _) => counter.open.push((anchor, 1)),
-            Event::SequenceEnd | Event::MappingEnd => {
-                if let Some((anchor, size)) = counter.open.pop() {
-                    counter.remember(anchor, size);
+            EventData::SequenceStart { anchor, .. } | EventData::MappingStart { anchor, .. } => {
+                self.open.push((anchor, 1))
+            }
+            EventData::SequenceEnd | EventData::MappingEnd => {
+                if let Some((anchor, size)) = self.open.pop() {
+                    if let Some(anchor) = anchor {
+                        self.anchors.insert(anchor, size);
+                    }
                     // The nodes inside were counted into `total` as they came; only the
                     // collection itself is new to the parent.
-                    counter.total = counter.total.saturating_add(1);
-                    if let Some((_, open)) = counter.open.last_mut() {
+                    self.total = self.total.saturating_add(1);
+                    if let Some((_, open)) = self.open.last_mut() {
                         *open = open.saturating_add(size);
                     }
                 }
             }
-            Event::Alias(anchor) => {
-                let size = counter.anchors.get(anchor).copied().unwrap_or(1);
-                counter.add(size);
+            EventData::Alias { anchor } => {
+                let size = self.anchors.get(&anchor).copied().unwrap_or(1);
+                self.aliased = self.aliased.saturating_add(size);
+                self.add(size);
             }
             _ => {}
         }
@@ -102,8 +114,16 @@ mod tests {
     fn an_alias_bomb_is_refused_before_it_expands() {
         let text = bomb(8);
         assert!(text.len() < 8000, "{}", text.len());
-        let expanded = check(&text, MAX_NODES).unwrap_err();
-        assert!(expanded > MAX_NODES, "{expanded}");
+        let over = check(&text, MAX_NODES).unwrap_err();
+        assert!(over.expanded > MAX_NODES && over.through_aliases, "{over:?}");
+    }
+
+    #[test]
+    fn a_big_document_without_aliases_is_over_but_not_through_aliases() {
+        let text = format!("Metadata: [{}]\n", vec!["1"; 2_000].join(","));
+        let over = check(&text, 1_000).unwrap_err();
+        assert!(!over.through_aliases, "{over:?}");
+        assert_eq!(check(&text, 10_000), Ok(()));
     }
 
     #[test]
