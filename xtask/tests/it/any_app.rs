@@ -627,7 +627,7 @@ fn python_3_14_builds_for_x86_64_and_arm64_without_the_interpreter() {
         output.contains("HelloFunction: no python3.14 here and no Docker: built with SAM's python-uv build method"),
         "{output}"
     );
-    assert!(output.contains("--beta-features"), "{output}");
+    assert!(output.contains("--base-dir"), "built from the derived template:\n{output}");
     for id in ["HelloFunction", "ArmFunction"] {
         assert!(output.contains(&format!("{id}: no interpreter can run it here")), "{output}");
     }

@@ -110,8 +110,8 @@ pub struct BuildOptions<'a> {
     /// The runtimes' interpreters for a native build, put first on sam's PATH.
     pub pythons: &'a [PathBuf],
     /// uv, when some function uses the `python-uv` build method (a beta feature of SAM CLI):
-    /// on PATH for sam, `--beta-features`, and binary wheels only (`UV_NO_BUILD`), so nothing
-    /// is compiled for this host instead of Lambda's.
+    /// on PATH for sam, that beta turned on, and binary wheels only (`UV_NO_BUILD`), so
+    /// nothing is compiled for this host instead of Lambda's.
     pub uv: Option<&'a Path>,
 }
 
@@ -137,13 +137,24 @@ pub fn sam_build(
     // Several functions (or layers) build side by side; one gains nothing from it.
     let parallel_flag: &[&str] = if parallel { &["--parallel"] } else { &[] };
     // A derived template lives in .aws-sam/xtask/: its CodeUris are relative to sam_dir.
-    let uv_flags: Vec<String> = match uv {
-        Some(_) => vec!["--beta-features".into(), "--base-dir".into(), sam_dir.display().to_string()],
-        None => Vec::new(),
+    let base_dir_flag: Vec<String> = match template_file.parent() == Some(sam_dir) {
+        true => Vec::new(),
+        false => vec!["--base-dir".into(), sam_dir.display().to_string()],
     };
     let _no_build = uv.map(|_| sh.push_env("UV_NO_BUILD", "1"));
-    let build =
-        cmd!(sh, "{sam} build --template-file {template_file} {container_flag...} {parallel_flag...} {uv_flags...}");
+    // python-uv is a beta of SAM CLI. Only that beta is turned on: `--beta-features` turns on
+    // every one, among them the build-performance beta, which builds functions that share a
+    // CodeUri once into `.aws-sam/build/<Fn>-Shared` instead of into each one's own dir.
+    let _betas = [
+        ("SAM_CLI_BETA_UV_PACKAGE_MANAGER", if uv.is_some() { "1" } else { "0" }),
+        ("SAM_CLI_BETA_FEATURES", "0"),
+        ("SAM_CLI_BETA_BUILD_PERFORMANCE", "0"),
+    ]
+    .map(|(name, value)| sh.push_env(name, value));
+    let build = cmd!(
+        sh,
+        "{sam} build --template-file {template_file} {container_flag...} {parallel_flag...} {base_dir_flag...}"
+    );
     eprintln!("$ {build}");
     process::run(build, "sam build", Some(timeout))
         .with_context(|| format!("building in {} (sam's output is above)", sam_dir.display()))

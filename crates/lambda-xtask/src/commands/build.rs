@@ -124,7 +124,7 @@ pub fn plan(
     force: bool,
 ) -> Result<Option<BuildPlan>> {
     let Prerequisites { mode, in_container, allowed, allowed_names, uv_functions } = prerequisites;
-    let mut inputs = build_inputs(project, &found.targets, mode, in_container, &uv_functions)?;
+    let mut inputs = build_inputs(project, &found.targets, in_container, &uv_functions)?;
     // A build that passed only because a guard was allowed must not make a later strict build
     // "up to date".
     inputs.add("guards/allowed", allowed_names.join(","));
@@ -153,6 +153,11 @@ pub fn build_prerequisites(mode: ContainerMode, targets: &[BuildTarget]) -> Resu
     if !in_container {
         for target in targets {
             let runtime = target.runtime.name.as_str();
+            // The template's own python-uv needs uv (and its beta turned on) whatever is here.
+            if target.template.build_method.as_deref() == Some("python-uv") {
+                uv_functions.push(target.logical_id().to_string());
+                continue;
+            }
             if crate::sys::interpreters::find(runtime).is_some() {
                 continue;
             }
@@ -175,7 +180,6 @@ pub fn build_prerequisites(mode: ContainerMode, targets: &[BuildTarget]) -> Resu
 fn build_inputs(
     project: &Project,
     targets: &[BuildTarget],
-    mode: ContainerMode,
     in_container: bool,
     uv_functions: &[String],
 ) -> Result<Fingerprint> {
@@ -192,7 +196,9 @@ fn build_inputs(
         Some((sam, _)) => inputs.add_file_stamp("sam/executable", &sam),
         None => inputs.add("sam/executable", "missing"),
     }
-    inputs.add("container", format!("{mode:?}, in container: {in_container}"));
+    // What the build did, not the flag that chose it: `--container never` and `auto` without
+    // Docker build the same way, so a deploy after `lambda-build --container never` is current.
+    inputs.add("container", if in_container { "in a container" } else { "native" });
     for target in targets {
         let id = &target.config.logical_id;
         if uv_functions.contains(id) {

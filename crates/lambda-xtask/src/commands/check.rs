@@ -47,8 +47,19 @@ pub fn run(ui: &Ui, extensions: &Extensions, args: &CheckArgs) -> Result<Finishe
         for notice in notices {
             eprintln!("{notice}");
         }
-        for artifact in missing {
-            eprintln!("notice: no build output at {artifact}: its post-build guards and smoke test did not run (cargo xtask lambda-build makes it)");
+        if !missing.is_empty() {
+            // Nothing checked is not a pass: the smoke test would skip these too.
+            let named: Vec<String> = missing
+                .iter()
+                .map(|path| {
+                    let id = std::path::Path::new(path).file_name().unwrap_or_default().to_string_lossy();
+                    format!("{id} ({path})")
+                })
+                .collect();
+            anyhow::bail!(
+                "no build output for {}: its post-build guards and smoke test cannot run on what was never built; build it with cargo xtask lambda-build, then check again",
+                named.join(", ")
+            )
         }
         Ok(allowed.enforce(findings))
     });
