@@ -1,9 +1,10 @@
-//! The template sam builds from when some functions need SAM's `python-uv` build method (no
-//! interpreter for their runtime here, and no Docker): a copy, never the user's file, with
-//! `Metadata.BuildMethod: python-uv` on those functions. It is written as JSON (which
-//! CloudFormation and SAM read as they read YAML) into `.aws-sam/xtask/`, a directory sam
-//! owns, and sam is pointed at the template's own directory with `--base-dir` so every
-//! relative CodeUri still resolves as in the original.
+//! The template sam builds from when the user's would not build as it is here: a copy, never
+//! the user's file, written as JSON (which CloudFormation and SAM read as they read YAML) into
+//! `.aws-sam/xtask/`, a directory sam owns; sam is pointed at the template's own directory with
+//! `--base-dir` so every relative CodeUri still resolves as in the original. It changes:
+//! - `Metadata.BuildMethod: python-uv` on the functions whose runtime has no interpreter here
+//!   (and no Docker);
+//! - the CodeUri of a function whose dir holds the xtask's own files, to its staged copy.
 
 use std::path::{Path, PathBuf};
 
@@ -13,11 +14,26 @@ use yaml_rust2::Yaml;
 
 use crate::bad_input;
 
-/// Writes the derived template for `uv_functions` beside sam's build output; returns its path.
-pub fn write(template: &Path, shown: &str, sam_dir: &Path, uv_functions: &[String]) -> Result<PathBuf> {
-    let text = std::fs::read_to_string(template).with_context(|| format!("reading {shown}"))?;
-    let derived = derive(&text, shown, uv_functions)?;
-    let dir = sam_dir.join(".aws-sam").join("xtask");
+/// What the derived template changes.
+#[derive(Debug, Default, Clone, PartialEq, Eq)]
+pub struct Derivation {
+    /// Functions built with SAM's python-uv build method.
+    pub uv_functions: Vec<String>,
+    /// Functions whose CodeUri is replaced: logical id and CodeUri, relative to the template's dir.
+    pub code_uris: Vec<(String, String)>,
+}
+
+impl Derivation {
+    pub fn is_empty(&self) -> bool {
+        self.uv_functions.is_empty() && self.code_uris.is_empty()
+    }
+}
+
+/// Writes the derived template beside sam's build output; returns its path.
+pub fn write(template: &Path, shown: &str, sam_dir: &Path, derivation: &Derivation) -> Result<PathBuf> {
+    let text = crate::project::template::read_text(template, shown)?;
+    let derived = derive(&text, shown, derivation)?;
+    let dir = crate::project::layout::xtask_dir(sam_dir);
     std::fs::create_dir_all(&dir).with_context(|| format!("creating {}", dir.display()))?;
     let path = dir.join("template.json");
     let json = serde_json::to_string_pretty(&derived).context("encoding the derived template")?;
@@ -25,21 +41,29 @@ pub fn write(template: &Path, shown: &str, sam_dir: &Path, uv_functions: &[Strin
     Ok(path)
 }
 
-/// The template as JSON with `BuildMethod: python-uv` on each of `uv_functions`.
-pub fn derive(text: &str, shown: &str, uv_functions: &[String]) -> Result<Value> {
+/// The template as JSON with the derivation's changes.
+pub fn derive(text: &str, shown: &str, derivation: &Derivation) -> Result<Value> {
     let doc = crate::project::template::load_document(text, shown)?;
     let mut json = to_json(&doc);
     let Some(resources) = json.get_mut("Resources").and_then(Value::as_object_mut) else {
         bad_input!("SAM template {shown} has no Resources section")
     };
-    for id in uv_functions {
-        let Some(resource) = resources.get_mut(id).and_then(Value::as_object_mut) else { continue };
-        let metadata = resource.entry("Metadata").or_insert_with(|| Value::Object(Map::new()));
-        if let Some(metadata) = metadata.as_object_mut() {
-            metadata.insert("BuildMethod".into(), Value::String("python-uv".into()));
-        }
+    for id in &derivation.uv_functions {
+        set(resources, id, "Metadata", "BuildMethod", "python-uv");
+    }
+    for (id, code_uri) in &derivation.code_uris {
+        set(resources, id, "Properties", "CodeUri", code_uri);
     }
     Ok(json)
+}
+
+/// `Resources.<id>.<section>.<key> = value`, creating the section when it is missing.
+fn set(resources: &mut Map<String, Value>, id: &str, section: &str, key: &str, value: &str) {
+    let Some(resource) = resources.get_mut(id).and_then(Value::as_object_mut) else { return };
+    let section = resource.entry(section).or_insert_with(|| Value::Object(Map::new()));
+    if let Some(section) = section.as_object_mut() {
+        section.insert(key.into(), Value::String(value.into()));
+    }
 }
 
 /// YAML (intrinsics already in long form) as JSON; `Fn::GetAtt: A.B` becomes `["A", "B"]`,
@@ -87,7 +111,13 @@ mod tests {
     #[test]
     fn marks_only_the_named_functions_and_keeps_intrinsics() {
         let text = "Transform: AWS::Serverless-2016-10-31\nResources:\n  New:\n    Type: AWS::Serverless::Function\n    Properties:\n      CodeUri: new/\n      Runtime: python3.14\n      Environment:\n        Variables:\n          QUEUE: !GetAtt Queue.Arn\n          TABLE: !Ref Table\n  Old:\n    Type: AWS::Serverless::Function\n    Properties: {CodeUri: old/, Runtime: python3.11, MemorySize: 256}\n    Metadata: {BuildMethod: python3.11}\n";
-        let json = derive(text, "t.yaml", &["New".into()]).unwrap();
+        let derivation = Derivation {
+            uv_functions: vec!["New".into()],
+            code_uris: vec![("Old".into(), ".aws-sam/xtask/stage".into())],
+        };
+        let json = derive(text, "t.yaml", &derivation).unwrap();
+        assert_eq!(json["Resources"]["Old"]["Properties"]["CodeUri"], ".aws-sam/xtask/stage");
+        assert_eq!(json["Resources"]["New"]["Properties"]["CodeUri"], "new/");
         assert_eq!(json["Resources"]["New"]["Metadata"]["BuildMethod"], "python-uv");
         assert_eq!(json["Resources"]["Old"]["Metadata"]["BuildMethod"], "python3.11");
         assert_eq!(json["Resources"]["Old"]["Properties"]["MemorySize"], 256);

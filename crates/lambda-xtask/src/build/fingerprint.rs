@@ -62,6 +62,18 @@ impl Fingerprint {
         self.add_walk(name, root, walker, Recent::Distrust);
     }
 
+    /// The listed files below `root` (paths relative to it) as `name/relative`, by size and
+    /// mtime: a staged function dir is what git shows of it, not everything below it.
+    pub fn add_files(&mut self, name: &str, root: &Path, files: &[PathBuf]) {
+        self.add(format!("{name}/"), "root");
+        for relative in files {
+            let key = format!("{name}/{}", crate::render::quote::escaped_path(relative));
+            let path = root.join(relative);
+            self.add(key.clone(), stamp(&path, Recent::Distrust));
+            self.1.insert(key, (String::new(), path));
+        }
+    }
+
     /// The backend source as copy-backend sees it (its ignore rules), so that touching an
     /// ignored file does not force a rebuild.
     pub fn add_backend_tree(&mut self, name: &str, root: &Path) -> Result<()> {

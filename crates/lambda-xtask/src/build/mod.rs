@@ -6,3 +6,4 @@ pub mod copy_backend;
 pub mod derived_template;
 pub mod fingerprint;
 pub mod sam_build;
+pub mod stage;

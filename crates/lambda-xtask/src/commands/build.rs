@@ -3,7 +3,7 @@
 //! Everything that can be wrong with the configuration or the machine is checked before the
 //! first step, so bad input exits 2 with nothing changed on disk.
 
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 
 use anyhow::Result;
 use xshell::Shell;
@@ -14,12 +14,15 @@ use crate::build::copy_backend::copy_backend;
 use crate::build::derived_template;
 use crate::build::fingerprint::{self, Fingerprint};
 use crate::build::sam_build::{self, ContainerMode};
+use crate::build::stage;
 use crate::cli::{BuildArgs, LAMBDA_BUILD};
 use crate::extend::{Extensions, StepContext};
 use crate::guards::{self, allow::Allowed};
 use crate::project::config::Project;
-use crate::project::target::{self as discovery, resolve_targets, BuildTarget, Discovery};
+use crate::project::layout;
+use crate::project::target::{self as discovery, resolve_targets, BuildTarget, CodeDir, Discovery};
 use crate::project::template::Template;
+use crate::project::tool_files::{self, ToolFiles};
 use crate::run::pipeline::Pipeline;
 use crate::run::record::Finished;
 use crate::sys::lock::RepoLock;
@@ -92,9 +95,9 @@ impl Prerequisites {
             )
         }
         for (target, _) in found.function_dirs() {
-            if let Some(allowlist) = &target.config.allowlist {
-                let git = clean::GitView::read(&project.root, target.function_dir.path());
-                clean::check_allowlist(&target.function_dir, &target.dir, allowlist, &git)?;
+            if let (Some(allowlist), Some(dir)) = (&target.config.allowlist, target.function_dir.owned()) {
+                let git = clean::GitView::read(&project.root, dir.path());
+                clean::check_allowlist(dir, &target.dir, allowlist, &git)?;
             }
         }
         let (in_container, uv_functions) = build_prerequisites(mode, &found.targets)?;
@@ -130,7 +133,7 @@ pub fn plan(
     inputs.add("guards/allowed", allowed_names.join(","));
     if !force {
         let mut current = inputs.clone();
-        add_function_dirs(&mut current, found);
+        add_function_dirs(&mut current, project, found)?;
         match fingerprint::check(&project.sam_dir(), &project.build_dir(), &current) {
             Ok(()) => {
                 eprintln!(
@@ -214,13 +217,65 @@ fn build_inputs(
     Ok(inputs)
 }
 
-fn add_function_dirs(inputs: &mut Fingerprint, found: &Discovery) {
+/// The function dirs as sam will read them: an own dir whole, a staged one as the files its
+/// stage takes.
+fn add_function_dirs(inputs: &mut Fingerprint, project: &Project, found: &Discovery) -> Result<()> {
+    let tool = ToolFiles::of(project);
     for target in &found.targets {
-        inputs.add_tree(&format!("function/{}", target.config.logical_id), target.function_dir.path());
+        let name = format!("function/{}", target.config.logical_id);
+        match &target.function_dir {
+            CodeDir::Own(dir) => inputs.add_tree(&name, dir.path()),
+            CodeDir::Staged(_) => {
+                let files = stage::files(&project.root, &tool, &[target.dir.as_path()])?;
+                inputs.add_files(&name, &project.root, &files);
+            }
+        }
     }
     for layer in &found.layers {
-        inputs.add_tree(&format!("layer/{}", layer.logical_id()), &layer.dir);
+        inputs.add_tree(&format!("layer/{}", layer.logical_id()), &project.path(&layer.dir));
     }
+    Ok(())
+}
+
+/// The function dirs that are built from a staged copy (see [`stage`]), each once.
+fn staged_dirs(found: &Discovery) -> Vec<&Path> {
+    let mut dirs: Vec<&Path> = found
+        .targets
+        .iter()
+        .filter(|t| matches!(t.function_dir, CodeDir::Staged(_)))
+        .map(|t| t.dir.as_path())
+        .collect();
+    dirs.sort();
+    dirs.dedup();
+    dirs
+}
+
+/// The stage step: what git shows of the staged function dirs, less the xtask's own files,
+/// copied to `.aws-sam/xtask/stage`, where the derived template points their CodeUri.
+fn stage_step(pipeline: &mut Pipeline, project: &Project, found: &Discovery) -> Result<()> {
+    let dirs = staged_dirs(found);
+    if dirs.is_empty() {
+        return Ok(());
+    }
+    pipeline.step("stage", || {
+        let tool = ToolFiles::of(project);
+        let files = stage::files(&project.root, &tool, &dirs)?;
+        let stage_dir = layout::stage_dir(&project.sam_dir());
+        let report = stage::replace(&project.root, &files, &stage_dir)?;
+        for dir in &dirs {
+            let left_out: Vec<String> =
+                tool.present_in(&project.root, dir).iter().map(|p| p.display().to_string()).collect();
+            eprintln!(
+                "    {}: the function dir holds the xtask's own files, so sam builds a copy of what git shows of it: {} files ({} bytes) in {}; left out: {}, and whatever git ignores",
+                tool_files::shown(dir),
+                report.files,
+                report.bytes,
+                stage_dir.strip_prefix(&project.root).unwrap_or(&stage_dir).display(),
+                left_out.join(", ")
+            );
+        }
+        Ok(())
+    })
 }
 
 /// The sam-cli step: finds or installs sam.
@@ -262,23 +317,28 @@ pub fn build(
         }
         Ok(allowed.enforce(findings))
     })?;
-    pipeline.guard_step("pre-build-guards", || Ok(allowed.enforce(guards::suite::pre_build(project, found)?)))?;
+    stage_step(pipeline, project, found)?;
+    let stage_dir = layout::stage_dir(&project.sam_dir());
+    pipeline.guard_step("pre-build-guards", || {
+        Ok(allowed.enforce(guards::suite::pre_build(project, found, Some(&stage_dir))?))
+    })?;
     let pythons = if in_container { Vec::new() } else { native_pythons(*mode, found, uv_functions)? };
     // The function dirs as the build sees them: copied in and cleaned.
-    add_function_dirs(&mut inputs, found);
+    add_function_dirs(&mut inputs, project, found)?;
     let uv = match uv_functions.is_empty() {
         true => None,
         false => Some(pipeline.step("uv", || locate_uv(sh, project, found, uv_functions))?),
     };
     pipeline.step("sam-build", || {
-        let template = match &uv {
-            Some(_) => derived_template::write(
+        let derivation = derivation(project, found, uv_functions);
+        let template = match derivation.is_empty() {
+            false => derived_template::write(
                 &project.template_path(),
                 &project.config.template.display().to_string(),
                 &project.sam_dir(),
-                uv_functions,
+                &derivation,
             )?,
-            None => project.template_path(),
+            true => project.template_path(),
         };
         let options = sam_build::BuildOptions {
             in_container,
@@ -302,12 +362,28 @@ pub fn build(
     Ok(sam)
 }
 
+/// What the template sam builds from changes: python-uv where there is no interpreter, the
+/// staged copy as CodeUri where the function dir holds the xtask's own files.
+fn derivation(project: &Project, found: &Discovery, uv_functions: &[String]) -> derived_template::Derivation {
+    let stage = layout::stage_dir(&project.sam_dir());
+    let stage = stage.strip_prefix(project.sam_dir()).unwrap_or(&stage).to_path_buf();
+    let code_uris = found
+        .targets
+        .iter()
+        .filter(|t| matches!(t.function_dir, CodeDir::Staged(_)))
+        .map(|t| (t.logical_id().to_string(), stage.join(&t.dir).display().to_string()))
+        .collect();
+    derived_template::Derivation { uv_functions: uv_functions.to_vec(), code_uris }
+}
+
 /// One copy-backend step per function that has a backend_src.
 fn copy_backend_steps(pipeline: &mut Pipeline, found: &Discovery) -> Result<()> {
     for target in &found.targets {
         let (Some(source), Some(shown)) = (&target.backend_src, &target.config.backend_src) else { continue };
+        // A staged function dir has no backend_src (bad input at discovery).
+        let Some(function_dir) = target.function_dir.owned() else { continue };
         pipeline.step("copy-backend", || {
-            let report = copy_backend(source, &target.function_dir, &target.config.copy_to)?;
+            let report = copy_backend(source, function_dir, &target.config.copy_to)?;
             let destination = target.dir.join(&target.config.copy_to);
             if report.up_to_date {
                 eprintln!("    {} -> {}: up to date", shown.display(), destination.display());
@@ -418,9 +494,16 @@ fn clean_one(
     let dir = &target.dir;
     let verb = if dry_run { "would remove" } else { "removing" };
     let shared = if sharing.len() > 1 { format!(" (shared by {})", sharing.join(", ")) } else { String::new() };
+    let Some(function_dir) = target.function_dir.owned() else {
+        eprintln!(
+            "    {}{shared}: not cleaned: it holds the xtask's own files, so sam builds a staged copy of what git shows of it",
+            target.dir_shown()
+        );
+        return Ok(Vec::new());
+    };
     match &target.config.allowlist {
         Some(allowlist) => {
-            let doomed = clean::plan(&target.function_dir, allowlist)?;
+            let doomed = clean::plan(function_dir, allowlist)?;
             if doomed.is_empty() {
                 eprintln!("    {}{shared}: nothing off the allowlist", dir.display());
             }
@@ -428,13 +511,13 @@ fn clean_one(
                 eprintln!("    {verb} {} {}", entry.kind.label(), dir.join(&entry.name).display());
             }
             if !dry_run {
-                clean::remove(&target.function_dir, &doomed)?;
+                clean::remove(function_dir, &doomed)?;
             }
             Ok(Vec::new())
         }
         None => {
-            let git = clean::GitView::read(&project.root, target.function_dir.path());
-            let plan = clean::plan_safe(&target.function_dir, &git)?;
+            let git = clean::GitView::read(&project.root, function_dir.path());
+            let plan = clean::plan_safe(function_dir, &git)?;
             if plan.is_empty() {
                 eprintln!("    {}{shared}: no installed packages to remove", dir.display());
             }
@@ -448,7 +531,7 @@ fn clean_one(
                 );
             }
             if !dry_run {
-                clean::remove_safe(&target.function_dir, &plan)?;
+                clean::remove_safe(function_dir, &plan)?;
             }
             Ok(plan.findings(dir))
         }

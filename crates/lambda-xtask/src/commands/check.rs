@@ -39,7 +39,12 @@ pub fn run(ui: &Ui, extensions: &Extensions, args: &CheckArgs) -> Result<Finishe
     pipeline.set_context(StepContext::new(&project, &found));
     allowed.announce();
     // Every group runs even when an earlier one fails: a check reports everything at once.
-    let pre = pipeline.guard_step("pre-build-guards", || Ok(allowed.enforce(suite::pre_build(&project, &found)?)));
+    let pre = pipeline.guard_step("pre-build-guards", || {
+        // A function dir that holds the xtask's own files is judged as sam will get it: its
+        // staged copy, made here outside the repository, so the check changes nothing.
+        let stage = stage_outside(&project, &found)?;
+        Ok(allowed.enforce(suite::pre_build(&project, &found, stage.as_ref().map(|s| s.1.as_path()))?))
+    });
     let post = pipeline.guard_step("post-build-guards", || {
         let mut missing = Vec::new();
         let mut notices = Vec::new();
@@ -72,6 +77,31 @@ pub fn run(ui: &Ui, extensions: &Extensions, args: &CheckArgs) -> Result<Finishe
         Ok(allowed.enforce(findings))
     });
     Ok(pipeline.finish(pre.and(post).and(team).and(smoke)))
+}
+
+/// The staged copy of the function dirs that hold the xtask's own files, in a temporary
+/// directory (kept alive with it); `None` when there are none.
+fn stage_outside(
+    project: &Project,
+    found: &crate::project::target::Discovery,
+) -> Result<Option<(tempfile::TempDir, std::path::PathBuf)>> {
+    use crate::project::target::CodeDir;
+    let mut dirs: Vec<&std::path::Path> = found
+        .targets
+        .iter()
+        .filter(|t| matches!(t.function_dir, CodeDir::Staged(_)))
+        .map(|t| t.dir.as_path())
+        .collect();
+    if dirs.is_empty() {
+        return Ok(None);
+    }
+    dirs.dedup();
+    let tool = crate::project::tool_files::ToolFiles::of(project);
+    let files = crate::build::stage::files(&project.root, &tool, &dirs)?;
+    let temp = tempfile::tempdir().context("creating a temporary directory")?;
+    let stage = temp.path().join("stage");
+    crate::build::stage::copy(&project.root, &files, &stage)?;
+    Ok(Some((temp, stage)))
 }
 
 /// `--deployed --env ENV`: each function's live CodeSha256, traced through the audit log to

@@ -45,8 +45,9 @@ pub fn artifact_dir(project: &Project, target: &BuildTarget) -> PathBuf {
 }
 
 /// Before sam: the source guards, and the file-level guards over the function dir, so a
-/// foreign binary is caught before sam spends a minute on it.
-pub fn pre_build(project: &Project, found: &Discovery) -> Result<Vec<Finding>> {
+/// foreign binary is caught before sam spends a minute on it. A staged function dir is read
+/// in its stage, a mirror of the repository at `stage_root` (what sam will build from).
+pub fn pre_build(project: &Project, found: &Discovery, stage_root: Option<&Path>) -> Result<Vec<Finding>> {
     let mut findings = Vec::new();
     for layer in &found.layers {
         // A layer without a BuildMethod ships its dir as it is, installed packages included:
@@ -59,7 +60,7 @@ pub fn pre_build(project: &Project, found: &Discovery) -> Result<Vec<Finding>> {
         findings.extend(abi::check(&scan, &ctx));
     }
     for (target, _) in found.function_dirs() {
-        let function = target.source(project);
+        let function = target.scanned_source(project, stage_root);
         let runtime = &target.runtime;
         findings.extend(source::check(&function));
         let scan = scan::scan(&function.function_dir)?;

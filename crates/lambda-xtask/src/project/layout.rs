@@ -26,6 +26,17 @@ pub fn built_template(sam_dir: &Path) -> PathBuf {
     build_dir(sam_dir).join("template.yaml")
 }
 
+/// The xtask's own dir inside sam's: the derived template and the staged code.
+pub fn xtask_dir(sam_dir: &Path) -> PathBuf {
+    aws_sam_dir(sam_dir).join("xtask")
+}
+
+/// The staged copy of function dirs that hold the xtask's own files (the repository root):
+/// mirrors the repository, so a file's path below it is its path in the repository.
+pub fn stage_dir(sam_dir: &Path) -> PathBuf {
+    xtask_dir(sam_dir).join("stage")
+}
+
 /// The lock one xtask run holds per repository: `.aws-sam/xtask.lock`.
 pub fn lock_file(sam_dir: &Path) -> PathBuf {
     aws_sam_dir(sam_dir).join("xtask.lock")

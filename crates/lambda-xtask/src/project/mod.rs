@@ -10,4 +10,5 @@ pub mod samconfig;
 pub mod stack_template;
 pub mod target;
 pub mod template;
+pub mod tool_files;
 pub mod yaml_budget;

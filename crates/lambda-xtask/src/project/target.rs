@@ -27,9 +27,10 @@ pub struct BuildTarget {
     pub handler: Handler,
     /// The template's Runtime and Architectures, as a Lambda runtime this tool builds for.
     pub runtime: LambdaRuntime,
-    /// The function dir (its CodeUri) relative to the repository root, as output shows it.
+    /// The function dir (its CodeUri) relative to the repository root, as output shows it;
+    /// empty for the root itself.
     pub dir: PathBuf,
-    pub function_dir: OwnedDir,
+    pub function_dir: CodeDir,
     pub backend_src: Option<PathBuf>,
     /// The template's layers it names that are guarded here (logical ids).
     pub layers: Vec<String>,
@@ -72,9 +73,61 @@ pub fn is_python_identifier(s: &str) -> bool {
         && chars.all(|c| c == '_' || c.is_ascii_alphanumeric())
 }
 
+/// Where a function's code is, and how sam gets it.
+#[derive(Debug, Clone)]
+pub enum CodeDir {
+    /// A dir of its own, strictly inside the repository: cleaned, and built by sam in place.
+    Own(OwnedDir),
+    /// A dir that also holds the xtask's own files (the repository root, or the template's dir
+    /// with sam's `.aws-sam`), absolute: never cleaned; sam builds a staged copy of what git
+    /// shows of it, less those files (see [`crate::project::tool_files`]).
+    Staged(PathBuf),
+}
+
+impl CodeDir {
+    /// The function dir in the repository.
+    pub fn path(&self) -> &Path {
+        match self {
+            CodeDir::Own(dir) => dir.path(),
+            CodeDir::Staged(dir) => dir,
+        }
+    }
+
+    pub fn join(&self, name: &str) -> PathBuf {
+        self.path().join(name)
+    }
+
+    /// The dir clean and copy-backend may change, when it is the function's own.
+    pub fn owned(&self) -> Option<&OwnedDir> {
+        match self {
+            CodeDir::Own(dir) => Some(dir),
+            CodeDir::Staged(_) => None,
+        }
+    }
+}
+
 impl BuildTarget {
     pub fn logical_id(&self) -> &str {
         &self.config.logical_id
+    }
+
+    /// The function dir as output shows it: `.` for the repository root.
+    pub fn dir_shown(&self) -> String {
+        crate::project::tool_files::shown(&self.dir)
+    }
+
+    /// The function's code as the pre-build guards read it: the function dir, or for a staged
+    /// one its copy in the stage `stage_root` (a mirror of the repository, so that paths read
+    /// as the repository's).
+    pub fn scanned_source(&self, project: &Project, stage_root: Option<&Path>) -> FunctionSource {
+        match (&self.function_dir, stage_root) {
+            (CodeDir::Staged(_), Some(stage)) => FunctionSource {
+                repo_root: stage.to_path_buf(),
+                function_dir: stage.join(&self.dir),
+                ..self.source(project)
+            },
+            _ => self.source(project),
+        }
     }
 
     pub fn source(&self, project: &Project) -> FunctionSource {
@@ -200,6 +253,12 @@ fn discover_layer(
         return Ok(());
     };
     let dir = code_dir(template_dir, uri, &format!("layer {id}: ContentUri {uri:?}"))?;
+    if crate::project::tool_files::ToolFiles::of(project).inside(&dir) {
+        bad_input!(
+            "layer {id}: ContentUri {uri} in {template_shown} is {}, which also holds the xtask's own files (target/, Cargo.toml, .aws-sam/...) that sam would put in the layer: give the layer its own directory",
+            crate::project::tool_files::shown(&dir)
+        )
+    }
     if !project.path(&dir).is_dir() {
         bad_input!(
             "layer {id}: ContentUri {uri} in {template_shown} is not a directory ({}): create it or fix ContentUri",
@@ -240,12 +299,15 @@ fn not_guarded(project: &Project, function: &TemplateFunction, configured: bool)
     if function.inline_code {
         return because("InlineCode: there is no code on disk to build".into());
     }
+    if let Some(what) = function.not_text("CodeUri") {
+        return because(format!("its CodeUri is {what}, not a local directory"));
+    }
     match function.code_uri.as_deref() {
-        None => because("its CodeUri is not a local directory (an S3 location, or none)".into()),
         Some(uri) if uri.starts_with("s3://") => {
             because(format!("CodeUri {uri} is an S3 location, not a local directory"))
         }
-        Some(_) => Ok(None),
+        // No CodeUri: SAM's default is the template's directory.
+        _ => Ok(None),
     }
 }
 
@@ -262,7 +324,7 @@ fn function_target(
 ) -> Result<BuildTarget> {
     let template_shown = project.config.template.display();
     let id = &function.logical_id;
-    let uri = function.code_uri.as_deref().unwrap_or_default();
+    let uri = function.code_uri.as_deref().unwrap_or(".");
     let handler = handler_of(function, &template_shown.to_string())?;
     let runtime = function.runtime.as_deref().unwrap_or_default();
     let runtime = LambdaRuntime::new(runtime, &function.architecture).with_context(|| format!("function {id}"))?;
@@ -277,7 +339,7 @@ fn function_target(
             )
         }
     }
-    let function_dir = OwnedDir::new(&project.root, &project.path(&dir))?;
+    let function_dir = function_code_dir(project, function, &config, &dir)?;
     let backend_src = match &config.backend_src {
         Some(src) => {
             let path = project.path(src);
@@ -300,6 +362,49 @@ fn function_target(
         layers,
         external_layers,
     })
+}
+
+/// The function dir, checked: it exists (a CodeUri naming no directory is bad input, as it
+/// is to sam); one holding the xtask's own files is staged, and then neither cleaned with an
+/// allowlist nor given a copied backend (both change the dir in place).
+fn function_code_dir(
+    project: &Project,
+    function: &TemplateFunction,
+    config: &FunctionConfig,
+    dir: &Path,
+) -> Result<CodeDir> {
+    let id = &function.logical_id;
+    let template_shown = project.config.template.display();
+    let uri = function
+        .code_uri
+        .as_deref()
+        .map(|u| format!("CodeUri {u}"))
+        .unwrap_or_else(|| "no CodeUri (SAM's default: the template's directory)".into());
+    let path = project.path(dir);
+    match std::fs::symlink_metadata(&path) {
+        Ok(meta) if meta.is_dir() || meta.file_type().is_symlink() => {}
+        Ok(_) => bad_input!(
+            "function {id}: {uri} in {template_shown} is {}, which is a file, not a directory: fix CodeUri",
+            dir.display()
+        ),
+        Err(_) => bad_input!(
+            "function {id}: {uri} in {template_shown} names {}, which does not exist: create it or fix CodeUri",
+            dir.display()
+        ),
+    }
+    if !crate::project::tool_files::ToolFiles::of(project).inside(dir) {
+        return Ok(CodeDir::Own(OwnedDir::new(&project.root, &path)?));
+    }
+    let shown = crate::project::tool_files::shown(dir);
+    if config.allowlist.is_some() || config.backend_src.is_some() {
+        bad_input!(
+            "function {id}: its function dir {shown} ({uri}) also holds the xtask's own files, so it is built from a staged copy and never changed: remove allowlist and backend_src from its [[functions]] entry, or give the function its own directory"
+        )
+    }
+    if std::fs::symlink_metadata(&path).is_ok_and(|m| m.file_type().is_symlink()) {
+        bad_input!("function {id}: function dir {shown} is a symlink: make it a real directory")
+    }
+    Ok(CodeDir::Staged(path))
 }
 
 /// The function's Handler, parsed; bad input when it is missing, an intrinsic, or not
@@ -410,7 +515,7 @@ pub fn describe(discovery: &Discovery) -> Vec<String> {
             target.logical_id(),
             target.runtime.name,
             t.architecture,
-            target.dir.display(),
+            target.dir_shown(),
             t.handler.as_deref().unwrap_or_default()
         );
         if let Some(event) = t.events.first() {

@@ -295,17 +295,8 @@ fn read_function(logical_id: &str, resource: &Yaml, globals: &Yaml) -> TemplateF
         own => own,
     };
     let field = |name: &str| value(name).as_str().map(String::from);
-    let not_text = ["Handler", "Runtime", "CodeUri"]
-        .into_iter()
-        .filter_map(|name| match value(name) {
-            Yaml::BadValue | Yaml::Null | Yaml::String(_) => None,
-            Yaml::Hash(hash) if !cfn_yaml::is_intrinsic(value(name)) => {
-                let keys: Vec<&str> = hash.keys().filter_map(Yaml::as_str).collect();
-                Some((name, format!("{{{}}}", keys.join(", "))))
-            }
-            other => Some((name, cfn_yaml::describe(other))),
-        })
-        .collect();
+    let not_text =
+        ["Handler", "Runtime", "CodeUri"].into_iter().filter_map(|name| Some((name, not_text(value(name))?))).collect();
     let architecture = match (&props["Architectures"], &globals["Architectures"]) {
         (Yaml::Array(list), _) | (_, Yaml::Array(list)) => {
             list.first().and_then(Yaml::as_str).unwrap_or("x86_64").to_string()
@@ -374,6 +365,19 @@ fn read_function(logical_id: &str, resource: &Yaml, globals: &Yaml) -> TemplateF
         memory_size,
         inline_code: !props["InlineCode"].is_badvalue() || !globals["InlineCode"].is_badvalue(),
         not_text,
+    }
+}
+
+/// What a property is when it is not text: an intrinsic in its short form (`!Sub ...`), or a
+/// mapping by its keys (`{Bucket, Key}`); `None` for text or nothing.
+fn not_text(value: &Yaml) -> Option<String> {
+    match value {
+        Yaml::BadValue | Yaml::Null | Yaml::String(_) => None,
+        Yaml::Hash(hash) if !cfn_yaml::is_intrinsic(value) => {
+            let keys: Vec<&str> = hash.keys().filter_map(Yaml::as_str).collect();
+            Some(format!("{{{}}}", keys.join(", ")))
+        }
+        other => Some(cfn_yaml::describe(other)),
     }
 }
 

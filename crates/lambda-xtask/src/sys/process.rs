@@ -92,12 +92,18 @@ pub fn run_tee(command: impl Into<Command>, what: &str, timeout: Option<Duration
 /// Runs a command and returns its standard output; its standard error is returned in the
 /// error when it fails. For commands whose output is parsed (aws ... --output json).
 pub fn capture(command: impl Into<Command>, what: &str, timeout: Option<Duration>) -> Result<String> {
+    String::from_utf8(capture_bytes(command, what, timeout)?)
+        .map_err(|_| anyhow!("{what} printed output that is not UTF-8"))
+}
+
+/// [`capture`] for output that need not be text (`git ls-files -z` of any file name).
+pub fn capture_bytes(command: impl Into<Command>, what: &str, timeout: Option<Duration>) -> Result<Vec<u8>> {
     let mut command = command.into();
     command.stdin(Stdio::null()).stdout(Stdio::piped()).stderr(Stdio::piped());
     let (status, output) = supervise(command, what, timeout, Streams::Capture)?;
     let output = output.expect("captured");
     check_status(status, what, output.stderr.trim())?;
-    String::from_utf8(output.stdout).map_err(|_| anyhow!("{what} printed output that is not UTF-8"))
+    Ok(output.stdout)
 }
 
 struct Captured {

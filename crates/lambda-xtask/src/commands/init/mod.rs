@@ -178,7 +178,7 @@ fn report(project: &Project, found: &discovery::Discovery) -> Vec<String> {
             target.logical_id(),
             target.runtime.name,
             t.architecture,
-            target.dir.display(),
+            target.dir_shown(),
             t.handler.as_deref().unwrap_or_default()
         ));
         let events: Vec<String> = t.events.iter().map(|e| format!("{} ({})", e.name, e.kind)).collect();
