@@ -303,20 +303,7 @@ fn read_function(logical_id: &str, resource: &Yaml, globals: &Yaml) -> TemplateF
         }
         _ => "x86_64".to_string(),
     };
-    let mut layers = Vec::new();
-    for list in [&globals["Layers"], &props["Layers"]] {
-        if let Yaml::Array(items) = list {
-            for item in items {
-                let layer = match item["Ref"].as_str() {
-                    Some(id) => LayerRef::Resource(id.to_string()),
-                    None => LayerRef::External(cfn_yaml::describe(item)),
-                };
-                if !layers.contains(&layer) {
-                    layers.push(layer);
-                }
-            }
-        }
-    }
+    let layers = function_layers(props, globals);
     let mut environment: Vec<(String, EnvValue)> = Vec::new();
     for variables in [&globals["Environment"]["Variables"], &props["Environment"]["Variables"]] {
         let Yaml::Hash(variables) = variables else { continue };
@@ -366,6 +353,24 @@ fn read_function(logical_id: &str, resource: &Yaml, globals: &Yaml) -> TemplateF
         inline_code: !props["InlineCode"].is_badvalue() || !globals["InlineCode"].is_badvalue(),
         not_text,
     }
+}
+
+/// A function's layers: Globals' first, then its own, each once, as SAM merges them.
+fn function_layers(props: &Yaml, globals: &Yaml) -> Vec<LayerRef> {
+    let mut layers = Vec::new();
+    for list in [&globals["Layers"], &props["Layers"]] {
+        let Yaml::Array(items) = list else { continue };
+        for item in items {
+            let layer = match item["Ref"].as_str() {
+                Some(id) => LayerRef::Resource(id.to_string()),
+                None => LayerRef::External(cfn_yaml::describe(item)),
+            };
+            if !layers.contains(&layer) {
+                layers.push(layer);
+            }
+        }
+    }
+    layers
 }
 
 /// What a property is when it is not text: an intrinsic in its short form (`!Sub ...`), or a
