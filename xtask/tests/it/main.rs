@@ -21,6 +21,7 @@ mod incremental;
 mod racy_edits;
 mod rehearsal_faults;
 mod reliability;
+mod shapes;
 mod signals;
 mod support;
 mod thin_xtask;

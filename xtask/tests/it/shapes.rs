@@ -1,0 +1,181 @@
+//! Template shapes SAM accepts, each on an app written here in the shape of real ones (no one
+//! else's code): a fresh git repository whose only xtask configuration is the template line,
+//! built by the real xtask binary with the real SAM CLI. Each test asserts the exit status,
+//! that no tracked file changed, and what was guarded and smoke-tested.
+
+use std::fs;
+use std::path::{Path, PathBuf};
+use std::process::Command;
+
+use crate::support::run;
+
+/// A SAM app in its own git repository, committed.
+struct App {
+    dir: tempfile::TempDir,
+}
+
+fn one_line_config(template: &str) -> String {
+    format!("[workspace.metadata.lambda]\ntemplate = \"{template}\"\n")
+}
+
+impl App {
+    /// Writes `files` (path, content) and the Cargo.toml `manifest`, and commits everything.
+    fn new(manifest: &str, files: &[(&str, &str)]) -> App {
+        let app = App { dir: tempfile::tempdir().unwrap() };
+        app.write("Cargo.toml", manifest);
+        for (path, text) in files {
+            app.write(path, text);
+        }
+        app.git(&["init", "-q"]);
+        app.git(&["add", "-A"]);
+        app.git(&["-c", "user.name=t", "-c", "user.email=t@example.com", "commit", "-qm", "app"]);
+        app
+    }
+
+    fn path(&self, relative: &str) -> PathBuf {
+        self.dir.path().join(relative)
+    }
+
+    fn write(&self, relative: &str, text: &str) {
+        let path = self.path(relative);
+        fs::create_dir_all(path.parent().unwrap()).unwrap();
+        fs::write(path, text).unwrap();
+    }
+
+    fn git(&self, args: &[&str]) -> String {
+        let out = Command::new("git").args(args).current_dir(self.dir.path()).output().unwrap();
+        assert!(out.status.success(), "git {args:?}: {}", String::from_utf8_lossy(&out.stderr));
+        String::from_utf8_lossy(&out.stdout).into_owned()
+    }
+
+    /// `git status`, but for sam's own output.
+    fn status(&self) -> Vec<String> {
+        self.git(&["status", "--porcelain", "--untracked-files=all"])
+            .lines()
+            .filter(|l| !l.contains(".aws-sam/"))
+            .map(String::from)
+            .collect()
+    }
+
+    fn xtask(&self, args: &[&str]) -> (i32, String) {
+        let mut command = Command::new(env!("CARGO_BIN_EXE_xtask"));
+        command
+            .args(args)
+            .current_dir(self.dir.path())
+            .env("NO_COLOR", "1")
+            .env_remove("CI")
+            .env_remove("GITHUB_ACTIONS");
+        run(&mut command)
+    }
+
+    fn build(&self) -> (i32, String) {
+        self.xtask(&["lambda-build", "--container", "never"])
+    }
+}
+
+/// Every path below `dir`, relative to it, sorted.
+fn listing(dir: &Path) -> Vec<String> {
+    let mut found = Vec::new();
+    let mut stack = vec![PathBuf::new()];
+    while let Some(relative) = stack.pop() {
+        for entry in fs::read_dir(dir.join(&relative)).unwrap() {
+            let entry = entry.unwrap();
+            let child = relative.join(entry.file_name());
+            if entry.file_type().unwrap().is_dir() {
+                stack.push(child.clone());
+            }
+            found.push(child.display().to_string());
+        }
+    }
+    found.sort();
+    found
+}
+
+fn docker_answers() -> bool {
+    std::os::unix::net::UnixStream::connect("/var/run/docker.sock").is_ok()
+}
+
+const HELLO: &str = r#"import json
+
+import requests  # noqa: F401
+
+
+def lambda_handler(event, context):
+    return {"statusCode": 200, "body": json.dumps({"message": "hello"})}
+"#;
+
+/// The adopted xtask as README has it, and what cargo and an editor leave beside it.
+const XTASK_FILES: &[(&str, &str)] = &[
+    ("xtask/Cargo.toml", "[package]\nname = \"xtask\"\nversion = \"0.1.0\"\nedition = \"2021\"\n"),
+    ("xtask/src/main.rs", "fn main() {\n    lambda_xtask::main()\n}\n"),
+    ("Cargo.lock", "version = 4\n"),
+    (".cargo/config.toml", "[alias]\nxtask = \"run --package xtask --\"\n"),
+];
+
+/// No CodeUri (SAM's default: the template's directory, here the repository root) and
+/// `CodeUri: ./`, with a path-form Handler: built from what git shows of the root, and the
+/// artifact holds the app and none of the xtask, cargo's target/ or what git ignores.
+#[test]
+fn code_uri_at_the_repository_root_ships_the_app_and_nothing_of_the_xtask_or_ignored() {
+    let template = "AWSTemplateFormatVersion: '2010-09-09'\nTransform: AWS::Serverless-2016-10-31\nGlobals:\n  Function:\n    Runtime: python3.11\n    Timeout: 10\nResources:\n  AgentFunction:\n    Type: AWS::Serverless::Function\n    Properties:\n      Handler: agent/handler.lambda_handler\n      Environment:\n        Variables:\n          ACCOUNT_ID: 012345678901\n      Events:\n        Ask:\n          Type: Api\n          Properties: {Path: /ask, Method: post}\n  HelloFunction:\n    Type: AWS::Serverless::Function\n    Properties:\n      CodeUri: ./\n      Handler: app.lambda_handler\n";
+    let agent = "import os\n\nfrom agent.tools import answer\n\n\ndef lambda_handler(event, context):\n    assert os.environ[\"ACCOUNT_ID\"] == \"012345678901\", os.environ[\"ACCOUNT_ID\"]\n    return {\"statusCode\": 200, \"body\": answer()}\n";
+    let mut files = vec![
+        ("template.yaml", template),
+        ("agent/__init__.py", ""),
+        ("agent/handler.py", agent),
+        ("agent/tools.py", "def answer():\n    return '42'\n"),
+        ("app.py", HELLO),
+        ("requirements.txt", "requests\n"),
+        (".gitignore", "/target/\n.aws-sam/\n.venv/\n*.env\n"),
+        ("README.md", "# agent\n"),
+    ];
+    files.extend_from_slice(XTASK_FILES);
+    let manifest = format!("[workspace]\nmembers = [\"xtask\"]\nresolver = \"2\"\n\n{}", one_line_config("template.yaml"));
+    let app = App::new(&manifest, &files);
+    // What a developer's tree holds besides: cargo's output, a virtualenv, a secret, a new file.
+    app.write("target/debug/xtask", "a 300 MB binary, in spirit");
+    app.write(".venv/lib/python3.11/site-packages/boto3/__init__.py", "");
+    app.write("local.env", "OPENAI_API_KEY=sk-not-for-lambda\n");
+    app.write("agent/prompts.py", "SYSTEM = 'be brief'\n");
+    let before = app.status();
+
+    let (status, output) = app.build();
+
+    assert_eq!(status, 0, "{output}");
+    assert_eq!(app.status(), before, "{output}");
+    assert!(output.contains("function AgentFunction: python3.11 x86_64 in . (Handler agent/handler.lambda_handler)"), "{output}");
+    assert!(output.contains(". (shared by AgentFunction, HelloFunction): not cleaned"), "{output}");
+    let staged = output.lines().find(|l| l.contains("sam builds a copy of what git shows of it")).unwrap_or_default();
+    for left_out in [".cargo", "Cargo.lock", "Cargo.toml", "target", "xtask"] {
+        assert!(staged.contains(left_out), "{left_out} not named as left out:\n{output}");
+    }
+    assert!(output.contains("AgentFunction: invoking it with API Gateway REST (v1) POST /ask -> statusCode 200"), "{output}");
+    assert!(output.contains("HelloFunction: import only -> ok"), "{output}");
+    for id in ["AgentFunction", "HelloFunction"] {
+        let artifact = app.path(&format!(".aws-sam/build/{id}"));
+        let shipped = listing(&artifact);
+        for present in ["agent/handler.py", "agent/tools.py", "agent/prompts.py", "app.py", "requests/__init__.py"] {
+            assert!(shipped.iter().any(|p| p == present), "{id}: {present} missing: {shipped:?}");
+        }
+        for absent in ["xtask", "target", "Cargo.toml", "Cargo.lock", ".cargo", ".venv", "local.env", ".aws-sam", ".git"] {
+            assert!(!shipped.iter().any(|p| p == absent || p.starts_with(&format!("{absent}/"))), "{id} ships {absent}");
+        }
+    }
+    // The account id stays text through the derived template (PyYAML reads 012345678901 so).
+    let built = fs::read_to_string(app.path(".aws-sam/build/template.yaml")).unwrap();
+    assert!(built.contains("ACCOUNT_ID: '012345678901'"), "{built}");
+
+    // The check agrees without building; cargo's output churning is no reason to rebuild.
+    let (status, output) = app.xtask(&["lambda-check"]);
+    assert_eq!(status, 0, "{output}");
+    assert!(output.contains("[lambda-check] pre-build-guards done"), "{output}");
+    app.write("target/debug/incremental/x.o", "another cargo build");
+    let (status, output) = app.build();
+    assert_eq!(status, 0, "{output}");
+    assert!(output.contains("up to date"), "{output}");
+    app.write("agent/tools.py", "def answer():\n    return '43'\n");
+    let (status, output) = app.build();
+    assert_eq!(status, 0, "{output}");
+    assert!(output.contains("building: function/AgentFunction/agent/tools.py changed"), "{output}");
+    assert_eq!(fs::read_to_string(app.path(".aws-sam/build/AgentFunction/agent/tools.py")).unwrap(), "def answer():\n    return '43'\n");
+}
