@@ -130,7 +130,8 @@ fn code_uri_at_the_repository_root_ships_the_app_and_nothing_of_the_xtask_or_ign
         ("README.md", "# agent\n"),
     ];
     files.extend_from_slice(XTASK_FILES);
-    let manifest = format!("[workspace]\nmembers = [\"xtask\"]\nresolver = \"2\"\n\n{}", one_line_config("template.yaml"));
+    let manifest =
+        format!("[workspace]\nmembers = [\"xtask\"]\nresolver = \"2\"\n\n{}", one_line_config("template.yaml"));
     let app = App::new(&manifest, &files);
     // What a developer's tree holds besides: cargo's output, a virtualenv, a secret, a new file.
     app.write("target/debug/xtask", "a 300 MB binary, in spirit");
@@ -143,13 +144,19 @@ fn code_uri_at_the_repository_root_ships_the_app_and_nothing_of_the_xtask_or_ign
 
     assert_eq!(status, 0, "{output}");
     assert_eq!(app.status(), before, "{output}");
-    assert!(output.contains("function AgentFunction: python3.11 x86_64 in . (Handler agent/handler.lambda_handler)"), "{output}");
+    assert!(
+        output.contains("function AgentFunction: python3.11 x86_64 in . (Handler agent/handler.lambda_handler)"),
+        "{output}"
+    );
     assert!(output.contains(". (shared by AgentFunction, HelloFunction): not cleaned"), "{output}");
     let staged = output.lines().find(|l| l.contains("sam builds a copy of what git shows of it")).unwrap_or_default();
     for left_out in [".cargo", "Cargo.lock", "Cargo.toml", "target", "xtask"] {
         assert!(staged.contains(left_out), "{left_out} not named as left out:\n{output}");
     }
-    assert!(output.contains("AgentFunction: invoking it with API Gateway REST (v1) POST /ask -> statusCode 200"), "{output}");
+    assert!(
+        output.contains("AgentFunction: invoking it with API Gateway REST (v1) POST /ask -> statusCode 200"),
+        "{output}"
+    );
     assert!(output.contains("HelloFunction: import only -> ok"), "{output}");
     for id in ["AgentFunction", "HelloFunction"] {
         let artifact = app.path(&format!(".aws-sam/build/{id}"));
@@ -157,8 +164,13 @@ fn code_uri_at_the_repository_root_ships_the_app_and_nothing_of_the_xtask_or_ign
         for present in ["agent/handler.py", "agent/tools.py", "agent/prompts.py", "app.py", "requests/__init__.py"] {
             assert!(shipped.iter().any(|p| p == present), "{id}: {present} missing: {shipped:?}");
         }
-        for absent in ["xtask", "target", "Cargo.toml", "Cargo.lock", ".cargo", ".venv", "local.env", ".aws-sam", ".git"] {
-            assert!(!shipped.iter().any(|p| p == absent || p.starts_with(&format!("{absent}/"))), "{id} ships {absent}");
+        for absent in
+            ["xtask", "target", "Cargo.toml", "Cargo.lock", ".cargo", ".venv", "local.env", ".aws-sam", ".git"]
+        {
+            assert!(
+                !shipped.iter().any(|p| p == absent || p.starts_with(&format!("{absent}/"))),
+                "{id} ships {absent}"
+            );
         }
     }
     // The account id stays text through the derived template (PyYAML reads 012345678901 so).
@@ -177,5 +189,105 @@ fn code_uri_at_the_repository_root_ships_the_app_and_nothing_of_the_xtask_or_ign
     let (status, output) = app.build();
     assert_eq!(status, 0, "{output}");
     assert!(output.contains("building: function/AgentFunction/agent/tools.py changed"), "{output}");
-    assert_eq!(fs::read_to_string(app.path(".aws-sam/build/AgentFunction/agent/tools.py")).unwrap(), "def answer():\n    return '43'\n");
+    assert_eq!(
+        fs::read_to_string(app.path(".aws-sam/build/AgentFunction/agent/tools.py")).unwrap(),
+        "def answer():\n    return '43'\n"
+    );
+}
+
+fn template(resources: &str) -> String {
+    format!("AWSTemplateFormatVersion: '2010-09-09'\nTransform: AWS::Serverless-2016-10-31\nResources:\n{resources}")
+}
+
+const USES_LAYER: &str = "from common_utils import greeting\n\n\ndef handler(event, context):\n    return {\"statusCode\": 200, \"body\": greeting()}\n";
+
+/// A layer with no BuildMethod: SAM ships its ContentUri as it is (a `python/` dir inside). It
+/// is guarded in place and on the function's import path; its runtime is its users'.
+#[test]
+fn a_layer_without_build_method_ships_as_is_and_is_on_the_import_path() {
+    let resources = "  CommonLayer:\n    Type: AWS::Serverless::LayerVersion\n    Properties:\n      ContentUri: layers/common/\n  ApiFunction:\n    Type: AWS::Serverless::Function\n    Properties:\n      CodeUri: api/\n      Handler: app.handler\n      Runtime: python3.11\n      Layers: [!Ref CommonLayer]\n      Events:\n        Greet:\n          Type: HttpApi\n          Properties: {Path: /greet, Method: get}\n";
+    let app = App::new(
+        &one_line_config("template.yaml"),
+        &[
+            ("template.yaml", &template(resources)),
+            ("layers/common/python/common_utils.py", "def greeting():\n    return 'hello from the layer'\n"),
+            ("api/app.py", USES_LAYER),
+            ("api/requirements.txt", ""),
+        ],
+    );
+    let before = app.status();
+
+    let (status, output) = app.build();
+
+    assert_eq!(status, 0, "{output}");
+    assert_eq!(app.status(), before, "{output}");
+    assert!(output.contains("layer CommonLayer: python3.11 in layers/common"), "{output}");
+    assert!(
+        output.contains("ApiFunction: invoking it with API Gateway HTTP API (v2) GET /greet -> statusCode 200"),
+        "{output}"
+    );
+    assert!(!app.path(".aws-sam/build/CommonLayer").exists(), "sam builds no layer without BuildMethod");
+    let (status, output) = app.xtask(&["lambda-check"]);
+    assert_eq!(status, 0, "{output}");
+}
+
+/// python3.14 with no python3.14 and no Docker: two functions sharing one CodeUri (python-uv)
+/// each get their own build output, and their python3.14 layer, which SAM's python-uv cannot
+/// build, is built by the xtask with uv and shipped as built.
+#[test]
+fn python_3_14_functions_sharing_a_code_uri_and_their_layer_build_without_the_interpreter() {
+    if docker_answers()
+        || which::which("python3.14").is_ok_and(|p| Command::new(p).arg("-V").status().is_ok_and(|s| s.success()))
+    {
+        eprintln!("skipped: this machine has Docker or a python3.14, so python-uv would not be used");
+        return;
+    }
+    let function = |id: &str, handler: &str| {
+        format!("  {id}:\n    Type: AWS::Serverless::Function\n    Properties:\n      CodeUri: src/\n      Handler: {handler}\n      Runtime: python3.14\n      Layers: [!Ref SharedLayer]\n")
+    };
+    let resources = format!(
+        "  SharedLayer:\n    Type: AWS::Serverless::LayerVersion\n    Properties:\n      ContentUri: layers/shared/\n      CompatibleRuntimes: [python3.14]\n    Metadata:\n      BuildMethod: python3.14\n{}{}",
+        function("ReaderFunction", "reader.handler"),
+        function("WriterFunction", "writer.handler")
+    );
+    let handler = |name: &str| {
+        format!("import six\n\nfrom shared_util import tag\n\n\ndef handler(event, context):\n    return tag('{name}', six.PY3)\n")
+    };
+    let (reader, writer) = (handler("reader"), handler("writer"));
+    let app = App::new(
+        &one_line_config("template.yaml"),
+        &[
+            ("template.yaml", &template(&resources)),
+            ("layers/shared/shared_util.py", "def tag(name, flag):\n    return {'name': name, 'py3': flag}\n"),
+            ("layers/shared/requirements.txt", "six==1.17.0\n"),
+            ("src/reader.py", &reader),
+            ("src/writer.py", &writer),
+            ("src/requirements.txt", ""),
+        ],
+    );
+    let before = app.status();
+
+    let (status, output) = app.build();
+
+    assert_eq!(status, 0, "{output}");
+    assert_eq!(app.status(), before, "{output}");
+    assert!(
+        output.contains(
+            "layer SharedLayer: no python3.14 here and no Docker, and SAM's python-uv builds no layer: built with uv"
+        ),
+        "{output}"
+    );
+    let layer = app.path(".aws-sam/xtask/layers/SharedLayer/python");
+    assert!(layer.join("six.py").is_file() && layer.join("shared_util.py").is_file(), "{output}");
+    for id in ["ReaderFunction", "WriterFunction"] {
+        assert!(
+            app.path(&format!(".aws-sam/build/{id}/reader.py")).is_file(),
+            "{id} has no build output of its own:\n{output}"
+        );
+        assert!(output.contains(&format!("{id}: no interpreter can run it here")), "{output}");
+    }
+    assert!(!app.path(".aws-sam/build/ReaderFunction-Shared").exists());
+    assert!(output.contains("ran the static import check instead"), "{output}");
+    let built = fs::read_to_string(app.path(".aws-sam/build/template.yaml")).unwrap();
+    assert!(built.contains("xtask/layers/SharedLayer"), "the built template ships another layer:\n{built}");
 }

@@ -4,7 +4,8 @@
 //! `--base-dir` so every relative CodeUri still resolves as in the original. It changes:
 //! - `Metadata.BuildMethod: python-uv` on the functions whose runtime has no interpreter here
 //!   (and no Docker);
-//! - the CodeUri of a function whose dir holds the xtask's own files, to its staged copy.
+//! - the CodeUri of a function whose dir holds the xtask's own files, to its staged copy;
+//! - the ContentUri of a layer the xtask built with uv, to that build, without BuildMethod.
 
 use std::path::{Path, PathBuf};
 
@@ -21,11 +22,14 @@ pub struct Derivation {
     pub uv_functions: Vec<String>,
     /// Functions whose CodeUri is replaced: logical id and CodeUri, relative to the template's dir.
     pub code_uris: Vec<(String, String)>,
+    /// Layers the xtask built itself (see [`crate::build::uv_layer`]): logical id and
+    /// ContentUri, relative to the template's dir; shipped as they are, without BuildMethod.
+    pub prebuilt_layers: Vec<(String, String)>,
 }
 
 impl Derivation {
     pub fn is_empty(&self) -> bool {
-        self.uv_functions.is_empty() && self.code_uris.is_empty()
+        self.uv_functions.is_empty() && self.code_uris.is_empty() && self.prebuilt_layers.is_empty()
     }
 }
 
@@ -53,6 +57,13 @@ pub fn derive(text: &str, shown: &str, derivation: &Derivation) -> Result<Value>
     }
     for (id, code_uri) in &derivation.code_uris {
         set(resources, id, "Properties", "CodeUri", code_uri);
+    }
+    for (id, content_uri) in &derivation.prebuilt_layers {
+        set(resources, id, "Properties", "ContentUri", content_uri);
+        let metadata = resources.get_mut(id).and_then(|r| r.get_mut("Metadata")).and_then(Value::as_object_mut);
+        if let Some(metadata) = metadata {
+            metadata.remove("BuildMethod");
+        }
     }
     Ok(json)
 }
@@ -114,6 +125,7 @@ mod tests {
         let derivation = Derivation {
             uv_functions: vec!["New".into()],
             code_uris: vec![("Old".into(), ".aws-sam/xtask/stage".into())],
+            prebuilt_layers: Vec::new(),
         };
         let json = derive(text, "t.yaml", &derivation).unwrap();
         assert_eq!(json["Resources"]["Old"]["Properties"]["CodeUri"], ".aws-sam/xtask/stage");

@@ -7,3 +7,4 @@ pub mod derived_template;
 pub mod fingerprint;
 pub mod sam_build;
 pub mod stage;
+pub mod uv_layer;

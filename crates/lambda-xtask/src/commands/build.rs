@@ -14,7 +14,7 @@ use crate::build::copy_backend::copy_backend;
 use crate::build::derived_template;
 use crate::build::fingerprint::{self, Fingerprint};
 use crate::build::sam_build::{self, ContainerMode};
-use crate::build::stage;
+use crate::build::{stage, uv_layer};
 use crate::cli::{BuildArgs, LAMBDA_BUILD};
 use crate::extend::{Extensions, StepContext};
 use crate::guards::{self, allow::Allowed};
@@ -63,6 +63,7 @@ pub struct BuildPlan {
     /// The inputs so far; the function dirs are added once copy-backend and clean ran.
     inputs: Fingerprint,
     uv_functions: Vec<String>,
+    uv_layers: Vec<String>,
 }
 
 /// What a build needs, checked before anything changes on disk (bad input otherwise): the
@@ -76,6 +77,8 @@ pub struct Prerequisites {
     /// Functions built with SAM's `python-uv` build method: no interpreter for their runtime
     /// here, and no container.
     uv_functions: Vec<String>,
+    /// Python layers in the same spot, which the xtask builds with uv (see [`uv_layer`]).
+    uv_layers: Vec<String>,
 }
 
 impl Prerequisites {
@@ -101,7 +104,13 @@ impl Prerequisites {
             }
         }
         let (in_container, uv_functions) = build_prerequisites(mode, &found.targets)?;
-        if !uv_functions.is_empty() {
+        let uv_layers: Vec<String> = found
+            .layers
+            .iter()
+            .filter(|l| !in_container && l.python_build() && crate::sys::interpreters::find(&l.runtime).is_none())
+            .map(|l| l.logical_id().to_string())
+            .collect();
+        if !uv_functions.is_empty() || !uv_layers.is_empty() {
             tools::check_obtainable(&PythonTool::uv(&project.config.uv_version))?;
         }
         if !found.images.is_empty() && !sam_build::docker_answers() {
@@ -114,7 +123,7 @@ impl Prerequisites {
         let mut allowed_names = allow.to_vec();
         allowed_names.sort();
         allowed_names.dedup();
-        Ok(Prerequisites { mode, in_container, allowed, allowed_names, uv_functions })
+        Ok(Prerequisites { mode, in_container, allowed, allowed_names, uv_functions, uv_layers })
     }
 }
 
@@ -126,8 +135,11 @@ pub fn plan(
     prerequisites: Prerequisites,
     force: bool,
 ) -> Result<Option<BuildPlan>> {
-    let Prerequisites { mode, in_container, allowed, allowed_names, uv_functions } = prerequisites;
+    let Prerequisites { mode, in_container, allowed, allowed_names, uv_functions, uv_layers } = prerequisites;
     let mut inputs = build_inputs(project, &found.targets, in_container, &uv_functions)?;
+    for id in &uv_layers {
+        inputs.add(format!("python/layer/{id}"), "uv");
+    }
     // A build that passed only because a guard was allowed must not make a later strict build
     // "up to date".
     inputs.add("guards/allowed", allowed_names.join(","));
@@ -144,7 +156,7 @@ pub fn plan(
             Err(reason) => eprintln!("[{LAMBDA_BUILD}] building: {reason}"),
         }
     }
-    Ok(Some(BuildPlan { in_container, mode, allowed, inputs, uv_functions }))
+    Ok(Some(BuildPlan { in_container, mode, allowed, inputs, uv_functions, uv_layers }))
 }
 
 /// Whether sam builds in a container, and which functions it builds with `python-uv` (their
@@ -304,7 +316,7 @@ pub fn build(
     found: &Discovery,
     plan: &BuildPlan,
 ) -> Result<PathBuf> {
-    let BuildPlan { in_container, mode, allowed, inputs, uv_functions } = plan;
+    let BuildPlan { in_container, mode, allowed, inputs, uv_functions, uv_layers } = plan;
     let (in_container, mut inputs) = (*in_container, inputs.clone());
     fingerprint::invalidate(&project.sam_dir())?;
     allowed.announce();
@@ -322,15 +334,15 @@ pub fn build(
     pipeline.guard_step("pre-build-guards", || {
         Ok(allowed.enforce(guards::suite::pre_build(project, found, Some(&stage_dir))?))
     })?;
-    let pythons = if in_container { Vec::new() } else { native_pythons(*mode, found, uv_functions)? };
+    let pythons = if in_container { Vec::new() } else { native_pythons(*mode, found, uv_functions, uv_layers)? };
     // The function dirs as the build sees them: copied in and cleaned.
     add_function_dirs(&mut inputs, project, found)?;
-    let uv = match uv_functions.is_empty() {
+    let uv = match uv_functions.is_empty() && uv_layers.is_empty() {
         true => None,
-        false => Some(pipeline.step("uv", || locate_uv(sh, project, found, uv_functions))?),
+        false => Some(pipeline.step("uv", || locate_uv(sh, project, found, uv_functions, uv_layers))?),
     };
     pipeline.step("sam-build", || {
-        let derivation = derivation(project, found, uv_functions);
+        let derivation = derivation(project, found, uv_functions, uv_layers);
         let template = match derivation.is_empty() {
             false => derived_template::write(
                 &project.template_path(),
@@ -344,7 +356,7 @@ pub fn build(
             in_container,
             parallel: found.targets.len() + found.layers.len() > 1,
             pythons: &pythons,
-            uv: uv.as_deref(),
+            uv: uv.as_deref().filter(|_| !uv_functions.is_empty()),
         };
         sam_build::sam_build(sh, &sam, &project.sam_dir(), &template, &options, project.sam_timeout())
     })?;
@@ -364,16 +376,26 @@ pub fn build(
 
 /// What the template sam builds from changes: python-uv where there is no interpreter, the
 /// staged copy as CodeUri where the function dir holds the xtask's own files.
-fn derivation(project: &Project, found: &Discovery, uv_functions: &[String]) -> derived_template::Derivation {
-    let stage = layout::stage_dir(&project.sam_dir());
-    let stage = stage.strip_prefix(project.sam_dir()).unwrap_or(&stage).to_path_buf();
+fn derivation(
+    project: &Project,
+    found: &Discovery,
+    uv_functions: &[String],
+    uv_layers: &[String],
+) -> derived_template::Derivation {
+    let sam_dir = project.sam_dir();
+    let relative = |path: PathBuf| path.strip_prefix(&sam_dir).map(Path::to_path_buf).unwrap_or(path);
+    let stage = relative(layout::stage_dir(&sam_dir));
+    let prebuilt_layers = uv_layers
+        .iter()
+        .map(|id| (id.clone(), relative(layout::prebuilt_layer_dir(&sam_dir, id)).display().to_string()))
+        .collect();
     let code_uris = found
         .targets
         .iter()
         .filter(|t| matches!(t.function_dir, CodeDir::Staged(_)))
         .map(|t| (t.logical_id().to_string(), stage.join(&t.dir).display().to_string()))
         .collect();
-    derived_template::Derivation { uv_functions: uv_functions.to_vec(), code_uris }
+    derived_template::Derivation { uv_functions: uv_functions.to_vec(), code_uris, prebuilt_layers }
 }
 
 /// One copy-backend step per function that has a backend_src.
@@ -406,7 +428,12 @@ fn copy_backend_steps(pipeline: &mut Pipeline, found: &Discovery) -> Result<()> 
 
 /// A native build: the interpreter of each runtime sam builds with (those built with uv need
 /// none), each named once.
-fn native_pythons(mode: ContainerMode, found: &Discovery, uv_functions: &[String]) -> Result<Vec<PathBuf>> {
+fn native_pythons(
+    mode: ContainerMode,
+    found: &Discovery,
+    uv_functions: &[String],
+    uv_layers: &[String],
+) -> Result<Vec<PathBuf>> {
     match mode {
         ContainerMode::Auto => eprintln!(
             "notice: no Docker daemon answers, so sam builds natively with the local Python; binary wheels are still fetched for manylinux"
@@ -414,8 +441,10 @@ fn native_pythons(mode: ContainerMode, found: &Discovery, uv_functions: &[String
         _ => eprintln!("notice: building natively with the local Python (--container never)"),
     }
     let mut pythons = Vec::new();
-    for target in found.targets.iter().filter(|t| !uv_functions.iter().any(|id| id == t.logical_id())) {
-        let runtime = target.runtime.name.as_str();
+    let functions = found.targets.iter().filter(|t| !uv_functions.iter().any(|id| id == t.logical_id()));
+    let layers = found.layers.iter().filter(|l| l.python_build() && !uv_layers.iter().any(|id| id == l.logical_id()));
+    let runtimes = functions.map(|t| t.runtime.name.as_str()).chain(layers.map(|l| l.runtime.as_str()));
+    for runtime in runtimes {
         let python = tools::runtime_python(runtime)?;
         if !pythons.contains(&python) {
             eprintln!("    {runtime}: {} (handed to sam first on PATH)", python.display());
@@ -425,10 +454,34 @@ fn native_pythons(mode: ContainerMode, found: &Discovery, uv_functions: &[String
     Ok(pythons)
 }
 
-/// uv, for the functions whose runtime has no interpreter here and no Docker to build in.
-fn locate_uv(sh: &Shell, project: &Project, found: &Discovery, uv_functions: &[String]) -> Result<PathBuf> {
+/// uv, for the functions and layers whose runtime has no interpreter here and no Docker to
+/// build in; those layers it builds (sam's python-uv builds no layer).
+fn locate_uv(
+    sh: &Shell,
+    project: &Project,
+    found: &Discovery,
+    uv_functions: &[String],
+    uv_layers: &[String],
+) -> Result<PathBuf> {
     let (uv, provenance) = tools::locate(sh, &PythonTool::uv(&project.config.uv_version))?;
     eprintln!("    uv: {} ({})", uv.display(), provenance_label(provenance));
+    for layer in found.layers.iter().filter(|l| uv_layers.iter().any(|id| id == l.logical_id())) {
+        let into = layout::prebuilt_layer_dir(&project.sam_dir(), layer.logical_id());
+        let spec = uv_layer::UvLayer {
+            content: &project.path(&layer.dir),
+            repo_root: &project.root,
+            runtime: &layer.runtime,
+            architecture: layer.architecture(),
+        };
+        let copied = uv_layer::build(sh, &uv, &spec, &into)?;
+        eprintln!(
+            "    layer {}: no {} here and no Docker, and SAM's python-uv builds no layer: built with uv into {} ({copied} files of {} over its requirements, binary wheels only)",
+            layer.logical_id(),
+            layer.runtime,
+            into.strip_prefix(&project.root).unwrap_or(&into).display(),
+            layer.dir.display()
+        );
+    }
     for id in uv_functions {
         let runtime = found.targets.iter().find(|t| t.logical_id() == id).map(|t| t.runtime.name.clone());
         eprintln!(

@@ -33,10 +33,21 @@ pub fn layer_runtime(layer: &LayerTarget) -> Result<LambdaRuntime> {
     LambdaRuntime::new(&layer.runtime, "x86_64").with_context(|| format!("layer {}", layer.logical_id()))
 }
 
-/// Where sam build puts a layer: `.aws-sam/build/<LogicalId>`; a Python build method puts
-/// the packages in its `python/` dir, which Lambda mounts at `/opt/python`.
-pub fn layer_artifact_dir(project: &Project, logical_id: &str) -> PathBuf {
-    project.build_dir().join(logical_id)
+/// What ships for a layer: with no BuildMethod, its ContentUri as it is; else sam's build
+/// output `.aws-sam/build/<LogicalId>`, or the xtask's own build of it with uv when sam built
+/// none (see [`crate::build::uv_layer`]). A Python build puts the packages in its `python/`
+/// dir, which Lambda mounts at `/opt/python`.
+pub fn layer_artifact_dir(project: &Project, layer: &LayerTarget) -> PathBuf {
+    if layer.as_is() {
+        return project.path(&layer.dir);
+    }
+    let built = project.build_dir().join(layer.logical_id());
+    let prebuilt = layout::prebuilt_layer_dir(&project.sam_dir(), layer.logical_id());
+    if !built.is_dir() && prebuilt.is_dir() {
+        prebuilt
+    } else {
+        built
+    }
 }
 
 /// Where sam build puts the function: `.aws-sam/build/<LogicalId>` next to the template.
@@ -82,8 +93,9 @@ pub fn post_build(
     notices: &mut Vec<String>,
 ) -> Result<Vec<Finding>> {
     let mut findings = Vec::new();
-    for layer in &found.layers {
-        let artifact = layer_artifact_dir(project, layer.logical_id());
+    // A layer shipped as it is was judged before the build, in its dir.
+    for layer in found.layers.iter().filter(|l| !l.as_is()) {
+        let artifact = layer_artifact_dir(project, layer);
         if !artifact.is_dir() {
             missing.push(artifact.strip_prefix(&project.root).unwrap_or(&artifact).display().to_string());
             continue;
@@ -230,7 +242,7 @@ pub fn smoke_one(
         .layers
         .iter()
         .filter_map(|id| found.layer(id))
-        .map(|layer| layer_artifact_dir(project, layer.logical_id()).join("python"))
+        .map(|layer| layer_artifact_dir(project, layer).join("python"))
         .filter(|dir| dir.is_dir())
         .collect();
     let smoke_target = SmokeTarget {

@@ -37,6 +37,12 @@ pub fn stage_dir(sam_dir: &Path) -> PathBuf {
     xtask_dir(sam_dir).join("stage")
 }
 
+/// A layer the xtask built itself with uv (its BuildMethod's Python is not here, and sam's
+/// python-uv does not build layers): ContentUri of the derived template.
+pub fn prebuilt_layer_dir(sam_dir: &Path, logical_id: &str) -> PathBuf {
+    xtask_dir(sam_dir).join("layers").join(logical_id)
+}
+
 /// The lock one xtask run holds per repository: `.aws-sam/xtask.lock`.
 pub fn lock_file(sam_dir: &Path) -> PathBuf {
     aws_sam_dir(sam_dir).join("xtask.lock")

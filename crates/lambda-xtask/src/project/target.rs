@@ -148,13 +148,28 @@ pub struct LayerTarget {
     /// ContentUri relative to the repository root.
     pub dir: PathBuf,
     /// The Python runtime it is built for: its BuildMethod, else the first python3.X of its
-    /// CompatibleRuntimes.
+    /// CompatibleRuntimes, else the runtime of the first function that uses it.
     pub runtime: String,
 }
 
 impl LayerTarget {
     pub fn logical_id(&self) -> &str {
         &self.layer.logical_id
+    }
+
+    /// No BuildMethod: sam ships ContentUri as it is, with no build output of its own.
+    pub fn as_is(&self) -> bool {
+        self.layer.build_method.is_none()
+    }
+
+    /// `python3.X` as BuildMethod: built like a function, with pip (or uv, see the build).
+    pub fn python_build(&self) -> bool {
+        self.layer.build_method.as_deref().is_some_and(|m| m.starts_with("python3."))
+    }
+
+    /// Its first CompatibleArchitectures, else SAM's default x86_64.
+    pub fn architecture(&self) -> &str {
+        self.layer.architectures.first().map(String::as_str).unwrap_or("x86_64")
     }
 }
 
@@ -196,7 +211,7 @@ pub fn discover(project: &Project, template: &Template) -> Result<Discovery> {
     let template_dir = project.config.template.parent().unwrap_or(Path::new("")).to_path_buf();
     let mut discovery = Discovery { targets: Vec::new(), layers: Vec::new(), notices: Vec::new(), images: Vec::new() };
     for layer in &template.layers {
-        discover_layer(project, layer, &template_dir, &mut discovery)?;
+        discover_layer(project, template, layer, &template_dir, &mut discovery)?;
     }
     for function in &template.functions {
         let entry = project.config.functions.iter().find(|f| f.logical_id == function.logical_id);
@@ -235,19 +250,28 @@ fn check_overrides(project: &Project, template: &Template) -> Result<()> {
 /// A layer built for Python from a local directory is guarded; any other gets a notice.
 fn discover_layer(
     project: &Project,
+    template: &Template,
     layer: &TemplateLayer,
     template_dir: &Path,
     discovery: &mut Discovery,
 ) -> Result<()> {
     let template_shown = project.config.template.display();
     let id = &layer.logical_id;
-    let runtime =
-        layer.build_method.iter().chain(&layer.compatible_runtimes).find(|r| r.starts_with("python3.")).cloned();
+    // A layer with no BuildMethod is Python when the functions that use it are.
+    let users = template.functions.iter().filter(|f| f.layers.contains(&LayerRef::Resource(id.clone())));
+    let user_runtimes = users.filter_map(|f| f.runtime.as_ref()).filter(|_| layer.build_method.is_none());
+    let runtime = layer
+        .build_method
+        .iter()
+        .chain(&layer.compatible_runtimes)
+        .chain(user_runtimes)
+        .find(|r| r.starts_with("python3."))
+        .cloned();
     let (Some(runtime), Some(uri)) = (runtime, layer.content_uri.as_deref()) else {
         let why = if layer.content_uri.is_none() {
             "its ContentUri is not a local directory"
         } else {
-            "it is not built for a python3.X runtime (no such BuildMethod or CompatibleRuntimes)"
+            "it is not built for a python3.X runtime (no such BuildMethod or CompatibleRuntimes, nor a Python function using it)"
         };
         discovery.notices.push(format!("notice: layer {id} is not guarded: {why}"));
         return Ok(());

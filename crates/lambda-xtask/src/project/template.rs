@@ -80,6 +80,8 @@ pub struct TemplateLayer {
     /// `ContentUri` when it is a local path.
     pub content_uri: Option<String>,
     pub compatible_runtimes: Vec<String>,
+    /// `CompatibleArchitectures` (SAM's default: x86_64).
+    pub architectures: Vec<String>,
     /// `Metadata.BuildMethod`, e.g. `python3.12`; none: sam copies the content as-is.
     pub build_method: Option<String>,
 }
@@ -175,10 +177,8 @@ impl Template {
                 Some("AWS::Serverless::LayerVersion") => layers.push(TemplateLayer {
                     logical_id: logical_id.to_string(),
                     content_uri: props["ContentUri"].as_str().map(String::from),
-                    compatible_runtimes: match &props["CompatibleRuntimes"] {
-                        Yaml::Array(items) => items.iter().filter_map(Yaml::as_str).map(String::from).collect(),
-                        _ => Vec::new(),
-                    },
+                    compatible_runtimes: strings(&props["CompatibleRuntimes"]),
+                    architectures: strings(&props["CompatibleArchitectures"]),
                     build_method: resource["Metadata"]["BuildMethod"].as_str().map(String::from),
                 }),
                 _ => {}
@@ -352,6 +352,14 @@ fn read_function(logical_id: &str, resource: &Yaml, globals: &Yaml) -> TemplateF
         memory_size,
         inline_code: !props["InlineCode"].is_badvalue() || !globals["InlineCode"].is_badvalue(),
         not_text,
+    }
+}
+
+/// The text items of a list; nothing for anything else.
+fn strings(list: &Yaml) -> Vec<String> {
+    match list {
+        Yaml::Array(items) => items.iter().filter_map(Yaml::as_str).map(String::from).collect(),
+        _ => Vec::new(),
     }
 }
 
