@@ -291,3 +291,50 @@ fn python_3_14_functions_sharing_a_code_uri_and_their_layer_build_without_the_in
     let built = fs::read_to_string(app.path(".aws-sam/build/template.yaml")).unwrap();
     assert!(built.contains("xtask/layers/SharedLayer"), "the built template ships another layer:\n{built}");
 }
+
+/// `BuildMethod: makefile` on functions and a layer: sam runs each one's `build-<LogicalId>`
+/// target and what it writes is guarded and smoke-tested like any build output; the layer
+/// names no runtime (its users' is taken), and a python3.14 makefile build needs no python3.14.
+#[test]
+fn makefile_builds_of_functions_and_a_layer_are_guarded_and_smoke_tested() {
+    let function = |id: &str, runtime: &str, events: &str| {
+        format!("  {id}:\n    Type: AWS::Serverless::Function\n    Properties:\n      CodeUri: fn/\n      Handler: app.handler\n      Runtime: {runtime}\n      Layers: [!Ref HelpersLayer]\n{events}    Metadata:\n      BuildMethod: makefile\n")
+    };
+    let resources = format!(
+        "  HelpersLayer:\n    Type: AWS::Serverless::LayerVersion\n    Properties:\n      ContentUri: layers/helpers/\n    Metadata:\n      BuildMethod: makefile\n{}{}",
+        function("MakeFunction", "python3.11", "      Events:\n        Nightly:\n          Type: Schedule\n          Properties: {Schedule: rate(1 day)}\n"),
+        function("ModernFunction", "python3.14", "")
+    );
+    let recipe =
+        "\tcp app.py \"$(ARTIFACTS_DIR)/\"\n\tprintf 'GENERATED = True\\n' > \"$(ARTIFACTS_DIR)/generated.py\"\n";
+    let makefile = format!("build-MakeFunction:\n{recipe}\nbuild-ModernFunction:\n{recipe}");
+    let app = App::new(
+        &one_line_config("template.yaml"),
+        &[
+            ("template.yaml", &template(&resources)),
+            ("fn/Makefile", &makefile),
+            ("fn/app.py", "from generated import GENERATED\nfrom helpers import double\n\n\ndef handler(event, context):\n    return {\"doubled\": double(21), \"generated\": GENERATED}\n"),
+            ("layers/helpers/Makefile", "build-HelpersLayer:\n\tmkdir -p \"$(ARTIFACTS_DIR)/python\"\n\tcp helpers.py \"$(ARTIFACTS_DIR)/python/\"\n"),
+            ("layers/helpers/helpers.py", "def double(x):\n    return 2 * x\n"),
+        ],
+    );
+    let before = app.status();
+
+    let (status, output) = app.build();
+
+    assert_eq!(status, 0, "{output}");
+    assert_eq!(app.status(), before, "{output}");
+    assert!(output.contains("layer HelpersLayer: python3.11 in layers/helpers"), "{output}");
+    assert!(
+        output.contains("MakeFunction: invoking it with a scheduled EventBridge event -> returned dict"),
+        "{output}"
+    );
+    assert!(app.path(".aws-sam/build/HelpersLayer/python/helpers.py").is_file());
+    assert!(app.path(".aws-sam/build/ModernFunction/generated.py").is_file(), "{output}");
+
+    // What a makefile writes is judged like any build output: a Windows DLL it copies in fails.
+    app.write("fn/Makefile", &format!("{makefile}\tprintf 'MZ' > \"$(ARTIFACTS_DIR)/native.pyd\"\n"));
+    let (status, output) = app.build();
+    assert_eq!(status, 1, "{output}");
+    assert!(output.contains(".aws-sam/build/ModernFunction/native.pyd"), "{output}");
+}

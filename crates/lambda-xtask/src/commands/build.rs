@@ -180,7 +180,10 @@ pub fn build_prerequisites(mode: ContainerMode, targets: &[BuildTarget]) -> Resu
                 // SAM's default for Python, or uv already: uv resolves for any version.
                 None | Some("python-uv") => uv_functions.push(target.logical_id().to_string()),
                 Some(method) if method.starts_with("python3.") => uv_functions.push(target.logical_id().to_string()),
-                // A makefile or another custom build needs the interpreter itself.
+                // A makefile runs what it says: sam checks no interpreter for it, nor does
+                // this (the runtime's Python goes on sam's PATH when there is one).
+                Some("makefile") => {}
+                // Another custom build needs the interpreter itself.
                 Some(_) => {
                     tools::runtime_python(runtime)?;
                 }
@@ -220,7 +223,14 @@ fn build_inputs(
             inputs.add(format!("python/{id}"), "python-uv");
         } else if !in_container {
             let runtime = target.runtime.name.as_str();
-            inputs.add_file_stamp(&format!("python/{id}"), &tools::runtime_python(runtime)?);
+            match tools::runtime_python(runtime) {
+                Ok(python) => inputs.add_file_stamp(&format!("python/{id}"), &python),
+                // A makefile build may need no Python of its own (see build_prerequisites).
+                Err(_) if target.template.build_method.as_deref() == Some("makefile") => {
+                    inputs.add(format!("python/{id}"), "none (makefile)")
+                }
+                Err(err) => return Err(err),
+            }
         }
         if let Some(source) = &target.backend_src {
             inputs.add_backend_tree(&format!("backend/{id}"), source)?;
@@ -445,7 +455,15 @@ fn native_pythons(
     let layers = found.layers.iter().filter(|l| l.python_build() && !uv_layers.iter().any(|id| id == l.logical_id()));
     let runtimes = functions.map(|t| t.runtime.name.as_str()).chain(layers.map(|l| l.runtime.as_str()));
     for runtime in runtimes {
-        let python = tools::runtime_python(runtime)?;
+        let makefile_only = found
+            .targets
+            .iter()
+            .filter(|t| t.runtime.name == runtime)
+            .all(|t| t.template.build_method.as_deref() == Some("makefile"));
+        let python = match tools::runtime_python(runtime) {
+            Err(_) if makefile_only => continue,
+            found => found?,
+        };
         if !pythons.contains(&python) {
             eprintln!("    {runtime}: {} (handed to sam first on PATH)", python.display());
             pythons.push(python);

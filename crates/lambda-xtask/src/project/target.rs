@@ -257,9 +257,10 @@ fn discover_layer(
 ) -> Result<()> {
     let template_shown = project.config.template.display();
     let id = &layer.logical_id;
-    // A layer with no BuildMethod is Python when the functions that use it are.
+    // A layer with no BuildMethod, or a makefile, is Python when the functions that use it are.
     let users = template.functions.iter().filter(|f| f.layers.contains(&LayerRef::Resource(id.clone())));
-    let user_runtimes = users.filter_map(|f| f.runtime.as_ref()).filter(|_| layer.build_method.is_none());
+    let inferred = matches!(layer.build_method.as_deref(), None | Some("makefile"));
+    let user_runtimes = users.filter_map(|f| f.runtime.as_ref()).filter(|_| inferred);
     let runtime = layer
         .build_method
         .iter()
