@@ -338,3 +338,174 @@ fn makefile_builds_of_functions_and_a_layer_are_guarded_and_smoke_tested() {
     assert_eq!(status, 1, "{output}");
     assert!(output.contains(".aws-sam/build/ModernFunction/native.pyd"), "{output}");
 }
+
+/// The adopter wrote the xtask before lambda-init (so lambda-init writes none of it), and a
+/// GitHub-style Python .gitignore with a `src/` rule hides its main.rs: lambda-init names it
+/// with its rule and a fix that works first try.
+#[test]
+fn lambda_init_names_an_existing_xtask_file_git_ignores_and_how_to_keep_it() {
+    let app = App::new(
+        "[workspace]\nmembers = [\"xtask\"]\n",
+        &[
+            ("template.yaml", &template("  Fn:\n    Type: AWS::Serverless::Function\n    Properties:\n      CodeUri: hello/\n      Handler: app.handler\n      Runtime: python3.11\n")),
+            ("hello/app.py", "def handler(event, context):\n    return {}\n"),
+            (".gitignore", "# Distribution / packaging\nbuild/\ndist/\n# a rule some teams add\nsrc/\n"),
+        ],
+    );
+    for (path, text) in XTASK_FILES {
+        app.write(path, text);
+    }
+
+    let (status, output) = app.xtask(&["lambda-init"]);
+
+    assert_eq!(status, 0, "{output}");
+    assert!(output.contains("warning: git ignores xtask/src/main.rs (by .gitignore:5:src/)"), "{output}");
+    assert!(output.contains("fix: git add -f xtask/src/main.rs"), "{output}");
+    assert!(!output.contains("xtask/Cargo.toml (by"), "{output}");
+    assert!(fs::read_to_string(app.path("Cargo.toml")).unwrap().contains("[workspace.metadata.lambda]"));
+    // The fix works first try: the file is then in what a clone gets.
+    app.git(&["add", "-f", "xtask/src/main.rs"]);
+    app.git(&["add", "-A"]);
+    let tracked = app.git(&["ls-files"]);
+    assert!(tracked.lines().any(|l| l == "xtask/src/main.rs"), "{tracked}");
+}
+
+/// Bad input in a template, one line each, exit 2, nothing changed: a byte that is not UTF-8
+/// (with its line), a template over the node budget without aliases (not an "alias bomb"),
+/// an intrinsic Handler, a CodeUri naming a missing dir.
+#[test]
+fn template_bad_input_is_one_line_that_names_the_problem() {
+    let function = |properties: &str| {
+        template(&format!(
+            "  Fn:\n    Type: AWS::Serverless::Function\n    Properties:\n      Runtime: python3.11\n{properties}"
+        ))
+    };
+    let big = format!(
+        "{}Metadata:\n  Numbers: [{}]\n",
+        function("      CodeUri: hello/\n      Handler: app.handler\n"),
+        vec!["1"; 1_000_100].join(",")
+    );
+    let cases: Vec<(Vec<u8>, &str)> = vec![
+        (
+            [
+                function("      CodeUri: hello/\n      Handler: app.handler\n").as_bytes(),
+                b"      Description: caf\xe9\n",
+            ]
+            .concat(),
+            "SAM template template.yaml:10:23: byte 0xe9 is not UTF-8",
+        ),
+        (big.into_bytes(), "has more than 1000000 YAML nodes"),
+        (
+            function("      CodeUri: hello/\n      Handler: !Sub '${Module}.handler'\n").into_bytes(),
+            "Handler in template.yaml is !Sub ${Module}.handler, an intrinsic function",
+        ),
+        (
+            function("      CodeUri: helo/\n      Handler: app.handler\n").into_bytes(),
+            "CodeUri helo/ in template.yaml names helo, which does not exist",
+        ),
+    ];
+    for (text, expected) in cases {
+        let app =
+            App::new(&one_line_config("template.yaml"), &[("hello/app.py", "def handler(e, c):\n    return {}\n")]);
+        fs::write(app.path("template.yaml"), &text).unwrap();
+        for args in [&["lambda-build", "--container", "never"][..], &["lambda-check"][..]] {
+            let before = crate::support::snapshot(app.dir.path());
+            let (status, output) = app.xtask(args);
+            assert_eq!(status, 2, "{args:?}: {output}");
+            assert_eq!(output.trim().lines().count(), 1, "{args:?}: {output}");
+            assert!(output.contains(expected), "{args:?}: {output}");
+            assert!(!output.contains("alias"), "{output}");
+            assert_eq!(before, crate::support::snapshot(app.dir.path()), "{args:?} changed the tree");
+        }
+    }
+}
+
+/// Work done once: a build with --container never is current for the default mode when no
+/// Docker answers (both build natively), which is what lambda-deploy asks; lambda-check with
+/// no build output for a function fails, naming it and the fix.
+#[test]
+fn a_native_build_is_current_whatever_flag_chose_it_and_a_check_of_nothing_fails() {
+    if docker_answers() {
+        eprintln!("skipped: with Docker, auto builds in a container");
+        return;
+    }
+    let app = App::new(
+        &one_line_config("template.yaml"),
+        &[
+            ("template.yaml", &template("  HelloFunction:\n    Type: AWS::Serverless::Function\n    Properties:\n      CodeUri: hello/\n      Handler: app.lambda_handler\n      Runtime: python3.11\n")),
+            ("hello/app.py", "def lambda_handler(event, context):\n    return {}\n"),
+            ("hello/requirements.txt", ""),
+        ],
+    );
+    let (status, output) = app.xtask(&["lambda-check"]);
+    assert_eq!(status, 1, "{output}");
+    assert!(output.contains("no build output for HelloFunction (.aws-sam/build/HelloFunction)"), "{output}");
+    assert!(output.contains("cargo xtask lambda-build"), "{output}");
+
+    let (status, output) = app.build();
+    assert_eq!(status, 0, "{output}");
+    let (status, output) = app.xtask(&["lambda-build"]);
+    assert_eq!(status, 0, "{output}");
+    assert!(output.contains("up to date"), "the default mode rebuilt what --container never built:\n{output}");
+    let (status, output) = app.xtask(&["lambda-check"]);
+    assert_eq!(status, 0, "{output}");
+}
+
+/// template.yml in flow style, as real apps write it: `!Sub [..., ID: !Select [...]]` with the
+/// implicit key on its own line, closing brackets at their key's indent, comments inside flow
+/// collections, quoted keys, both forms of !GetAtt, merge keys and a long folded string.
+#[test]
+fn a_flow_style_template_yml_builds_as_sam_reads_it() {
+    let template_yml = r#"AWSTemplateFormatVersion: "2010-09-09"
+Transform: AWS::Serverless-2016-10-31
+Description: >-
+  An orders API, written the way
+  real templates are.
+Parameters:
+  Stage: {Type: String, Default: "dev-blue"}
+Globals:
+  Function: &defaults
+    Runtime: python3.11
+    Timeout: 10
+    Architectures: [
+      x86_64
+    ]
+Resources:
+  "OrdersQueue": {Type: AWS::SQS::Queue}
+  OrdersFunction:
+    Type: AWS::Serverless::Function
+    Properties:
+      <<: {MemorySize: 256}
+      CodeUri: orders/
+      'Handler': app.handler
+      FunctionName: !Sub [
+        "orders-${Color}",
+        Color: !Select [1, !Split ["-", !Ref Stage]]
+      ]
+      Environment:
+        Variables: {
+          QUEUE_ARN: !GetAtt OrdersQueue.Arn,   # short form
+          QUEUE_URL: !GetAtt [OrdersQueue, QueueUrl],  # list form
+          STAGE: !Ref Stage,
+          ACCOUNT: 012345678901
+        }
+      Events:
+        Create: {Type: Api, Properties: {Path: /orders, Method: post}}
+"#;
+    let handler = "import os\n\n\ndef handler(event, context):\n    assert os.environ[\"ACCOUNT\"] == \"012345678901\"\n    assert os.environ[\"QUEUE_ARN\"].startswith(\"xtask-placeholder(!GetAtt OrdersQueue.Arn\")\n    return {\"statusCode\": 201, \"body\": os.environ[\"STAGE\"]}\n";
+    let app = App::new(
+        &one_line_config("template.yml"),
+        &[("template.yml", template_yml), ("orders/app.py", handler), ("orders/requirements.txt", "")],
+    );
+    let before = app.status();
+
+    let (status, output) = app.build();
+
+    assert_eq!(status, 0, "{output}");
+    assert_eq!(app.status(), before, "{output}");
+    assert!(output.contains("function OrdersFunction: python3.11 x86_64 in orders"), "{output}");
+    assert!(
+        output.contains("OrdersFunction: invoking it with API Gateway REST (v1) POST /orders -> statusCode 201"),
+        "{output}"
+    );
+}

@@ -95,7 +95,7 @@ pub fn run(args: &InitArgs) -> Result<()> {
     for line in report(&project, &found) {
         eprintln!("{line}");
     }
-    let hidden = scaffold::ignored_by_git(&root, &written);
+    let hidden = scaffold::ignored_by_git(&root, &needed_in_every_clone(&root, &template, &written));
     if !hidden.is_empty() {
         let shown: Vec<String> = hidden.iter().map(|h| h.to_string()).collect();
         eprintln!(
@@ -135,6 +135,28 @@ fn add_ignores(root: &Path) -> Result<Vec<&'static str>> {
         crate::sys::atomic::write_atomically(&gitignore, &text)?;
     }
     Ok(missing)
+}
+
+/// What every clone needs for `cargo xtask`, whether lambda-init wrote it now or the adopter
+/// did before: what it wrote, the workspace lock, the xtask crate and cargo's configuration
+/// as they are on disk (a `src/` or `build/` rule hides them as well when lambda-init did not
+/// write them), and the template.
+fn needed_in_every_clone(root: &Path, template: &Path, written: &[PathBuf]) -> Vec<PathBuf> {
+    let mut needed = written.to_vec();
+    needed.extend(["Cargo.lock", "xtask/Cargo.toml", "xtask/src/main.rs"].iter().map(PathBuf::from));
+    needed.push(template.to_path_buf());
+    for dir in ["xtask", ".cargo"] {
+        let walker = ignore::WalkBuilder::new(root.join(dir)).standard_filters(false).follow_links(false).build();
+        for entry in walker.flatten() {
+            let Ok(relative) = entry.path().strip_prefix(root) else { continue };
+            if entry.file_type().is_some_and(|t| t.is_file()) && !relative.starts_with("xtask/target") {
+                needed.push(relative.to_path_buf());
+            }
+        }
+    }
+    needed.sort();
+    needed.dedup();
+    needed
 }
 
 /// The one template.yaml/template.yml here or up to three levels below (not in .aws-sam,
@@ -181,6 +203,12 @@ fn report(project: &Project, found: &discovery::Discovery) -> Vec<String> {
             target.dir_shown(),
             t.handler.as_deref().unwrap_or_default()
         ));
+        if matches!(target.function_dir, discovery::CodeDir::Staged(_)) {
+            lines.push(format!(
+                "    {} also holds the xtask's own files: sam builds a copy of what git shows of it, less those (xtask/, target/, Cargo.*, .aws-sam/)",
+                target.dir_shown()
+            ));
+        }
         let events: Vec<String> = t.events.iter().map(|e| format!("{} ({})", e.name, e.kind)).collect();
         lines.push(format!("    events: {}", if events.is_empty() { "none".to_string() } else { events.join(", ") }));
         let mut layers = target.layers.clone();
