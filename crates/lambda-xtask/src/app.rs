@@ -8,11 +8,18 @@ use clap::{CommandFactory, FromArgMatches};
 
 use crate::cli::{Cli, Command};
 use crate::commands;
-use crate::extend::Extensions;
+use crate::extend::{Extensions, Xtask};
 use crate::run::conclude::Session;
 use crate::run::record::Finished;
 
-pub(crate) fn main(extensions: Extensions) -> ExitCode {
+impl Xtask {
+    /// Parses the command line, runs the command, and gives the exit status.
+    pub fn main(self) -> ExitCode {
+        run(self.into_extensions())
+    }
+}
+
+fn run(extensions: Extensions) -> ExitCode {
     let session = Session::start();
     let mut parser = Cli::command();
     for team in extensions.commands() {

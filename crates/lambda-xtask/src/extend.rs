@@ -160,6 +160,13 @@ pub struct Xtask {
 }
 
 impl Xtask {
+    /// What was added, for the program to run with (`Xtask::main`, in the app module).
+    pub(crate) fn into_extensions(self) -> Extensions {
+        Extensions(Arc::new(self.added))
+    }
+}
+
+impl Xtask {
     pub fn new() -> Xtask {
         Xtask::default()
     }
@@ -198,10 +205,5 @@ impl Xtask {
     ) -> Xtask {
         self.added.commands.push(TeamCommand { command, run: Box::new(run) });
         self
-    }
-
-    /// Parses the command line, runs the command, and gives the exit status.
-    pub fn main(self) -> std::process::ExitCode {
-        crate::app::main(Extensions(Arc::new(self.added)))
     }
 }

@@ -36,6 +36,9 @@ pub mod ui;
 
 mod app;
 pub mod extend;
+mod version;
+
+pub use version::VERSION;
 
 /// The whole program: parses the flags, builds the [`ui::Ui`], dispatches, concludes (the
 /// `--json` report, the CI step summary, the exit status). A team that adds steps, guards or

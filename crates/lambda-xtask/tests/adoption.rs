@@ -95,7 +95,7 @@ fn adopt_commit_clone_build(source_flags: &[&str], expected_dependency: &str) {
     // cargo resolves them from crates.io).
     fs::copy(repo_root().join("Cargo.lock"), app.path().join("Cargo.lock")).unwrap();
     let (status, out) = run(Command::new("cargo")
-        .args(["metadata", "--format-version", "1", "--offline"])
+        .args(["metadata", "--format-version", "1"])
         .current_dir(app.path())
         .stdout(std::process::Stdio::null()));
     assert_eq!(status, 0, "trimming Cargo.lock to the app's crates: {out}");

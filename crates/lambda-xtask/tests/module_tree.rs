@@ -247,7 +247,8 @@ fn shared_code_never_imports_a_command() {
     let graph = dependencies();
     let offenders: Vec<String> = graph
         .iter()
-        .filter(|(file, _)| !file.starts_with("commands/"))
+        // app.rs is the program itself: it dispatches to the commands.
+        .filter(|(file, _)| !file.starts_with("commands/") && file.as_str() != "app.rs")
         .flat_map(|(file, targets)| {
             targets.iter().filter(|t| t.starts_with("commands/")).map(move |t| format!("{file} -> {t}"))
         })

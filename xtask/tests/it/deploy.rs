@@ -55,7 +55,7 @@ fn deploys_a_tagged_stack_records_the_attempt_and_a_second_deploy_has_no_changes
     assert_eq!(tag(&stack, "xtask:git-commit"), Some(head_commit(&repo).as_str()));
     assert_eq!(tag(&stack, "xtask:git-dirty"), Some("false"));
     assert_eq!(tag(&stack, "xtask:deployer"), Some("arn:aws:sts::123456789012:user/moto"));
-    assert_eq!(tag(&stack, "xtask:version"), Some(env!("CARGO_PKG_VERSION")));
+    assert_eq!(tag(&stack, "xtask:version"), Some(lambda_xtask::VERSION));
     // No endpoint in the VPC before: the stack made its own, with ingress from the function.
     assert_eq!(parameter(&stack, "ExistingSecretsManagerVpcEndpoint"), Some(""));
     assert!(health.hits.load(std::sync::atomic::Ordering::SeqCst) >= 1, "the health URL was never asked");

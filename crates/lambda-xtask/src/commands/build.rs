@@ -202,7 +202,7 @@ fn build_inputs(
     uv_functions: &[String],
 ) -> Result<Fingerprint> {
     let mut inputs = Fingerprint::default();
-    inputs.add("xtask/version", env!("CARGO_PKG_VERSION"));
+    inputs.add("xtask/version", crate::version::VERSION);
     if let Ok(exe) = std::env::current_exe() {
         inputs.add_file_stamp("xtask/binary", &exe);
     }

@@ -41,7 +41,7 @@ pub fn sbom(artifact_dir: &Path, subject: &Subject) -> Result<String> {
                 "components": [{
                     "type": "application",
                     "name": "lambda-xtask",
-                    "version": env!("CARGO_PKG_VERSION"),
+                    "version": crate::version::VERSION,
                 }],
             },
             "component": {

@@ -86,7 +86,7 @@ impl Report {
         let run = &conclusion.run;
         Report {
             schema_version: SCHEMA_VERSION,
-            tool: ToolEntry { name: "lambda-xtask", version: env!("CARGO_PKG_VERSION") },
+            tool: ToolEntry { name: "lambda-xtask", version: crate::version::VERSION },
             command: conclusion.command.clone(),
             ci: conclusion.ci,
             started_at: rfc3339_utc(conclusion.started_at),

@@ -204,7 +204,7 @@ fn audit_record(
         deployer: attempt.deployer.clone(),
         commit: git.commit.clone(),
         dirty: git.dirty,
-        xtask_version: env!("CARGO_PKG_VERSION"),
+        xtask_version: crate::version::VERSION,
         dry_run: plan.args.dry_run,
         rehearsal: plan.settings.rehearsal,
         ci: plan.ui.ci(),
@@ -924,7 +924,7 @@ fn stack_tags(env: &SamEnvironment, git: &GitState, deployer: Option<&str>) -> V
     tags.push(("xtask:git-commit".into(), git.commit_tag()));
     tags.push(("xtask:git-dirty".into(), git.dirty_tag().into()));
     tags.push(("xtask:deployer".into(), deployer.unwrap_or("unknown").into()));
-    tags.push(("xtask:version".into(), env!("CARGO_PKG_VERSION").into()));
+    tags.push(("xtask:version".into(), crate::version::VERSION.into()));
     tags
 }
 

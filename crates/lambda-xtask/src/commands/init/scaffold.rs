@@ -130,7 +130,7 @@ fn installed_from(cargo_home: &Path) -> Option<LibrarySource> {
         return None;
     }
     let record: serde_json::Value = serde_json::from_slice(&fs::read(cargo_home.join(".crates2.json")).ok()?).ok()?;
-    let prefix = format!("lambda-xtask {} (", env!("CARGO_PKG_VERSION"));
+    let prefix = format!("lambda-xtask {} (", crate::version::VERSION);
     let key = record.get("installs")?.as_object()?.keys().find(|k| k.starts_with(&prefix))?.clone();
     parse_install_source(key.strip_prefix(&prefix)?.strip_suffix(')')?)
 }
