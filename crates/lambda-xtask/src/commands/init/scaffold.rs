@@ -69,12 +69,21 @@ impl LibrarySource {
             return Ok(source);
         }
         let built_in = Path::new(env!("CARGO_MANIFEST_DIR"));
-        let in_cargo_cache = cargo_home.as_deref().is_some_and(|home| built_in.starts_with(home));
+        // Only cargo's own caches of downloaded sources: a CARGO_HOME that holds the clone
+        // itself (CI machines set it to a work directory) still counts as a clone.
+        let in_cargo_cache = cargo_home
+            .as_deref()
+            .is_some_and(|home| built_in.starts_with(home.join("registry")) || built_in.starts_with(home.join("git")));
         if built_in.join("Cargo.toml").is_file() && !in_cargo_cache {
             return Ok(LibrarySource::Path(built_in.to_path_buf()));
         }
+        let why = if in_cargo_cache {
+            format!("this binary was built in cargo's cache, {}", built_in.display())
+        } else {
+            format!("{} is gone", built_in.join("Cargo.toml").display())
+        };
         bad_input!(
-            "no xtask/ here and no known source for the lambda-xtask library: pass --git URL --tag TAG (the repository and release to depend on) or --path DIR"
+            "no xtask/ here and no known source for the lambda-xtask library ({why}): pass --git URL --tag TAG (the repository and release to depend on) or --path DIR"
         )
     }
 
@@ -116,9 +125,9 @@ fn toml_string(text: &str) -> String {
 }
 
 fn cargo_home() -> Option<PathBuf> {
-    std::env::var_os("CARGO_HOME")
-        .map(PathBuf::from)
-        .or_else(|| std::env::var_os("HOME").map(|home| PathBuf::from(home).join(".cargo")))
+    // An empty variable is unset, as cargo reads it (an empty path would prefix every path).
+    let set = |name: &str| std::env::var_os(name).filter(|value| !value.is_empty()).map(PathBuf::from);
+    set("CARGO_HOME").or_else(|| set("HOME").map(|home| home.join(".cargo"))).filter(|home| home.is_absolute())
 }
 
 /// What `cargo install` recorded for this binary in `$CARGO_HOME/.crates2.json`, when this
