@@ -451,6 +451,17 @@ pub fn open_regular(path: &Path) -> io::Result<File> {
     Ok(File::from(fd))
 }
 
+/// `std::fs::copy` of a regular file only (a FIFO, socket or device is refused, never opened):
+/// `to` is created or truncated, never written through a link; the permissions follow.
+pub fn copy_regular(from: &Path, to: &Path) -> io::Result<u64> {
+    let mut source = open_regular(from)?;
+    let flags = OFlags::WRONLY | OFlags::CREATE | OFlags::TRUNC | OFlags::NOFOLLOW | OFlags::CLOEXEC;
+    let mut destination = File::from(rustix::fs::open(to, flags, Mode::from_raw_mode(0o666))?);
+    let copied = io::copy(&mut source, &mut destination)?;
+    destination.set_permissions(source.metadata()?.permissions())?;
+    Ok(copied)
+}
+
 /// `std::fs::read` that opens only regular files (see [`open_regular`]).
 pub fn read(path: impl AsRef<Path>) -> io::Result<Vec<u8>> {
     let mut bytes = Vec::new();

@@ -157,6 +157,33 @@ pub fn check_readable_dir(repo_root: &Path, relative: &Path) -> std::result::Res
     }
 }
 
+/// Removes `path` (a dir with everything below it, or a file or link as itself) when it is
+/// there, through [`OwnedDir::remove`] on its parent: for the xtask's own scratch dirs (a
+/// staged copy, a layer build), never a path git tracks, never through a link or a mount.
+pub fn remove_if_present(path: &Path) -> Result<()> {
+    let (Some(parent), Some(name)) = (path.parent(), path.file_name()) else { return Ok(()) };
+    if std::fs::symlink_metadata(parent).is_err() {
+        return Ok(());
+    }
+    let dir = OwnedDir::own_asking(DirHandle::anchor(parent)?, Some(tracked_in_dir))?;
+    dir.remove_if_present(Path::new(name)).with_context(|| format!("removing {}", path.display()))?;
+    Ok(())
+}
+
+/// Renames `from` to `to`, both in one dir, through [`OwnedDir::rename`] on it.
+pub fn rename_in_dir(from: &Path, to: &Path) -> Result<()> {
+    let (Some(parent), Some(from_name), Some(to_name)) = (from.parent(), from.file_name(), to.file_name()) else {
+        anyhow::bail!("{} and {} name no entries of one dir", from.display(), to.display())
+    };
+    if to.parent() != Some(parent) {
+        anyhow::bail!("{} and {} are not in one dir", from.display(), to.display())
+    }
+    let dir = OwnedDir::own_asking(DirHandle::anchor(parent)?, Some(tracked_in_dir))?;
+    dir.rename(Path::new(from_name), Path::new(to_name))
+        .with_context(|| format!("moving {} to {}", from.display(), to.display()))?;
+    Ok(())
+}
+
 /// What sam and the xtask keep in `.aws-sam` must be theirs: a symlink there (`build ->
 /// /elsewhere`) would have sam build wipe what it points to.
 fn check_owned_entries(aws_sam: &DirHandle) -> Result<()> {
