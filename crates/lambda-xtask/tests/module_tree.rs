@@ -318,3 +318,68 @@ fn the_length_check_finds_a_long_function() {
     let text = format!("fn short() {{\n}}\n\npub fn long() {{\n{body}}}\n\n#[cfg(test)]\nfn in_tests() {{\n{body}}}\n");
     assert_eq!(long_functions("a.rs", &text), ["a.rs:4 long (92 lines)"]);
 }
+
+/// What only the filesystem layer (`sys/beneath.rs`) may call: std's deletion and rename (the
+/// layer has one of each, which refuse what git tracks and never cross a link), and the reads
+/// that open whatever a path names (a FIFO's open waits forever; the layer's refuse it).
+const LAYER_ONLY: [&str; 9] = [
+    "remove_file(",
+    "remove_dir(",
+    "remove_dir_all(",
+    "fs::rename(",
+    "fs::copy(",
+    "fs::hard_link(",
+    "fs::read(",
+    "fs::read_to_string(",
+    "File::open(",
+];
+
+/// Reads that are no user file, each with why it may bypass the layer.
+const NOT_USER_FILES: [(&str, &str); 1] = [("aws/moto.rs", "File::open(\"/dev/urandom\")")]; // a device on purpose: the rehearsal's random secret
+
+/// Each call of non-test code, outside the layer, that only the layer may make: `file:line call`.
+fn direct_fs_calls(path: &str, text: &str) -> Vec<String> {
+    if path == "sys/beneath.rs" {
+        return Vec::new();
+    }
+    let mut found = Vec::new();
+    for (number, line) in without_tests_and_comments(text).lines().enumerate() {
+        for call in LAYER_ONLY {
+            let excused = NOT_USER_FILES.iter().any(|(file, excused)| *file == path && line.contains(excused));
+            if line.contains(call) && !excused {
+                found.push(format!("{path}:{} {}", number + 1, line.trim()));
+            }
+        }
+    }
+    found
+}
+
+#[test]
+fn only_the_filesystem_layer_deletes_renames_or_opens_user_files() {
+    let root = src_dir();
+    let mut paths = Vec::new();
+    rust_files(&root, &mut paths);
+    paths.sort();
+    let mut found = Vec::new();
+    for path in paths {
+        let shown = path.strip_prefix(&root).unwrap().display().to_string().replace('\\', "/");
+        found.extend(direct_fs_calls(&shown, &fs::read_to_string(&path).unwrap()));
+    }
+    assert!(
+        found.is_empty(),
+        "go through crate::sys::beneath (OwnedDir::remove / rename, DirHandle reads, beneath::read):\n{}",
+        found.join("\n")
+    );
+}
+
+#[test]
+fn the_layer_check_finds_a_direct_deletion_and_ignores_tests() {
+    let text = "fn clean(p: &Path) {\n    let _ = std::fs::remove_dir_all(p);\n    std::fs::rename(p, q);\n    // fs::remove_file(p) in a comment\n}\n\n#[cfg(test)]\nmod tests {\n    fn t() { std::fs::remove_file(p); }\n}\n";
+    assert_eq!(
+        direct_fs_calls("build/clean.rs", text),
+        ["build/clean.rs:2 let _ = std::fs::remove_dir_all(p);", "build/clean.rs:3 std::fs::rename(p, q);"]
+    );
+    assert_eq!(direct_fs_calls("sys/beneath.rs", text), Vec::<String>::new(), "the layer itself may");
+    assert_eq!(direct_fs_calls("aws/moto.rs", "File::open(\"/dev/urandom\")"), Vec::<String>::new());
+    assert_eq!(direct_fs_calls("aws/moto.rs", "File::open(&log)").len(), 1);
+}

@@ -18,6 +18,7 @@ mod evidence;
 mod faults;
 mod guards;
 mod incremental;
+mod ownership;
 mod racy_edits;
 mod rehearsal_faults;
 mod reliability;

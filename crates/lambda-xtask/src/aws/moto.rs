@@ -97,7 +97,7 @@ impl MotoServer {
 
     fn log_tail(&self) -> String {
         let mut text = String::new();
-        if let Ok(mut file) = File::open(&self.log) {
+        if let Ok(mut file) = crate::sys::beneath::open_regular(&self.log) {
             let _ = file.read_to_string(&mut text);
         }
         let lines: Vec<&str> = text.lines().filter(|l| !l.trim().is_empty()).collect();

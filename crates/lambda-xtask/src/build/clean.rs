@@ -13,7 +13,6 @@
 
 use std::collections::{BTreeSet, HashSet};
 use std::ffi::OsString;
-use std::fs;
 use std::path::{Component, Path, PathBuf};
 use std::process::Command;
 use std::time::Duration;
@@ -24,7 +23,8 @@ use sha2::{Digest, Sha256};
 use crate::bad_input;
 use crate::guards::source::UNEXPLAINED_FILE as UNEXPLAINED;
 use crate::guards::Finding;
-use crate::sys::owned_dir::{remove_entry, OwnedDir};
+use crate::sys::beneath::{refusal, Kind, Refusal};
+use crate::sys::owned_dir::OwnedDir;
 
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct RemovedEntry {
@@ -68,10 +68,10 @@ impl GitView {
             Some(out.split('\0').filter(|p| !p.is_empty()).map(PathBuf::from).collect())
         };
         let _ = root;
-        match list(&[]) {
+        match crate::sys::owned_dir::git_tracked(dir, ".") {
             Some(tracked) => GitView {
                 in_repository: true,
-                tracked,
+                tracked: tracked.into_iter().collect(),
                 ignored: list(&["--others", "--ignored", "--exclude-standard"]).unwrap_or_default(),
             },
             None => GitView::default(),
@@ -89,20 +89,15 @@ impl GitView {
 pub fn plan(function_dir: &OwnedDir, allowlist: &[String]) -> Result<Vec<RemovedEntry>> {
     let dir = function_dir.path();
     let mut doomed = Vec::new();
-    for entry in fs::read_dir(dir).with_context(|| format!("listing {}", dir.display()))? {
-        let entry = entry.with_context(|| format!("listing {}", dir.display()))?;
-        let name = entry.file_name();
+    for entry in function_dir.handle().entries().with_context(|| format!("listing {}", dir.display()))? {
+        let name = entry.name;
         if allowlist.iter().any(|allowed| name == allowed.as_str()) {
             continue;
         }
-        // DirEntry::file_type does not follow symlinks.
-        let file_type = entry.file_type().with_context(|| format!("reading {}", entry.path().display()))?;
-        let kind = if file_type.is_symlink() {
-            EntryKind::Symlink
-        } else if file_type.is_dir() {
-            EntryKind::Dir
-        } else {
-            EntryKind::File
+        let kind = match entry.kind {
+            Kind::Symlink => EntryKind::Symlink,
+            Kind::Dir => EntryKind::Dir,
+            _ => EntryKind::File,
         };
         doomed.push(RemovedEntry { name, kind });
     }
@@ -129,8 +124,8 @@ pub fn check_allowlist(function_dir: &OwnedDir, shown: &Path, allowlist: &[Strin
 /// Removes what [`plan`] lists; a symlink is removed as a link, never followed.
 pub fn remove(function_dir: &OwnedDir, entries: &[RemovedEntry]) -> Result<()> {
     for entry in entries {
-        let path = function_dir.path().join(&entry.name);
-        remove_entry(&path).with_context(|| format!("removing {}", path.display()))?;
+        let path = function_dir.join(&entry.name);
+        function_dir.remove(Path::new(&entry.name)).with_context(|| format!("removing {}", path.display()))?;
     }
     Ok(())
 }
@@ -181,22 +176,19 @@ impl SafePlan {
 /// Plans a clean without allowlist: only what can be proven installed goes.
 pub fn plan_safe(function_dir: &OwnedDir, git: &GitView) -> Result<SafePlan> {
     let root = function_dir.path();
-    let mut planner = SafePlanner { root, git, plan: SafePlan::default(), listed_by_installer: HashSet::new() };
-    let entries = fs::read_dir(root).with_context(|| format!("listing {}", root.display()))?;
-    let mut names: Vec<OsString> = entries.flatten().map(|e| e.file_name()).collect();
-    names.sort();
-    for name in &names {
-        let relative = PathBuf::from(name);
-        let path = root.join(name);
-        let text = name.to_string_lossy();
-        let is_dir = fs::symlink_metadata(&path).is_ok_and(|m| m.is_dir());
-        if !is_dir || git.tracks(&relative) {
+    let mut planner =
+        SafePlanner { dir: function_dir, git, plan: SafePlan::default(), listed_by_installer: HashSet::new() };
+    let entries = function_dir.handle().entries().with_context(|| format!("listing {}", root.display()))?;
+    for entry in entries.iter().filter(|e| e.kind == Kind::Dir) {
+        let relative = PathBuf::from(&entry.name);
+        let text = entry.name.to_string_lossy();
+        if git.tracks(&relative) {
             continue;
         }
         if text.ends_with(".dist-info") {
-            planner.add_dist_info(relative, &path, &text);
+            planner.add_dist_info(relative, &text);
         } else if text.ends_with(".egg-info") {
-            planner.add_egg_info(relative, &path);
+            planner.add_egg_info(relative);
         }
     }
     planner.add_pycache_dirs()?;
@@ -207,10 +199,12 @@ pub fn plan_safe(function_dir: &OwnedDir, git: &GitView) -> Result<SafePlan> {
     Ok(plan)
 }
 
-/// A [`SafePlan`] being made for the function dir `root`, with every file an installer's
-/// record lists (so that what git ignores is not reported for it).
+/// A [`SafePlan`] being made for the function dir `dir`, with every file an installer's
+/// record lists (so that what git ignores is not reported for it). Every path is read through
+/// the dir's handle: a RECORD entry reached through a symlink (`shared -> ../shared`) is never
+/// followed, so never proven, so never deleted.
 struct SafePlanner<'a> {
-    root: &'a Path,
+    dir: &'a OwnedDir,
     git: &'a GitView,
     plan: SafePlan,
     listed_by_installer: HashSet<PathBuf>,
@@ -219,22 +213,40 @@ struct SafePlanner<'a> {
 impl SafePlanner<'_> {
     /// The files a `*.dist-info` dir's RECORD lists whose content is still what was installed;
     /// the dir itself goes only when every untracked file it lists does.
-    fn add_dist_info(&mut self, relative: PathBuf, path: &Path, text: &str) {
+    fn add_dist_info(&mut self, relative: PathBuf, text: &str) {
         let mut all_proven = true;
-        for entry in crate::python::wheel::parse_record(&fs::read_to_string(path.join("RECORD")).unwrap_or_default()) {
+        let record = self.dir.handle().read_to_string(&relative.join("RECORD")).unwrap_or_default();
+        for entry in crate::python::wheel::parse_record(&record) {
             let Some(file) = record_path(&entry.path) else { continue };
             if file.starts_with(&relative) {
                 continue;
             }
             self.listed_by_installer.insert(file.clone());
-            let on_disk = self.root.join(&file);
-            let Ok(meta) = fs::symlink_metadata(&on_disk) else { continue };
-            if !meta.is_file() || self.git.tracks(&file) {
+            let kind = match self.dir.handle().kind(&file) {
+                Ok(Some(kind)) => kind,
+                Ok(None) => continue,
+                Err(err) => {
+                    all_proven = false;
+                    self.plan.unexplained.push((
+                        file,
+                        format!("{text}/RECORD lists it, but {}: never deleted", why_unreachable(self.dir, &err)),
+                    ));
+                    continue;
+                }
+            };
+            if kind != Kind::File || self.git.tracks(&file) {
                 all_proven = false;
                 continue;
             }
+            // What the deletion would refuse (a mount point on the way) is never planned.
+            if let Err(err) = self.dir.check_removable(&file) {
+                all_proven = false;
+                let why = why_unreachable(self.dir, &err);
+                self.plan.unexplained.push((file, format!("{text}/RECORD lists it, but {why}: never deleted")));
+                continue;
+            }
             let proven = match entry.hash.as_deref().and_then(|h| h.strip_prefix("sha256=")) {
-                Some(expected) => sha256_urlsafe(&on_disk).is_ok_and(|actual| actual == expected),
+                Some(expected) => self.sha256_urlsafe(&file).is_ok_and(|actual| actual == expected),
                 // Unhashed rows are bytecode pip compiled at install time.
                 None => file.extension().is_some_and(|e| e == "pyc"),
             };
@@ -254,16 +266,31 @@ impl SafePlanner<'_> {
     }
 
     /// An `*.egg-info` dir and the untracked files its installed-files.txt lists.
-    fn add_egg_info(&mut self, relative: PathBuf, path: &Path) {
-        let listed = fs::read_to_string(path.join("installed-files.txt")).unwrap_or_default();
+    fn add_egg_info(&mut self, relative: PathBuf) {
+        let listed = self.dir.handle().read_to_string(&relative.join("installed-files.txt")).unwrap_or_default();
         for line in listed.lines().filter(|l| !l.trim().is_empty()) {
             let Some(file) = record_path(&relative.join(line.trim()).to_string_lossy()) else { continue };
             if file.starts_with(&relative) || self.git.tracks(&file) {
                 continue;
             }
             self.listed_by_installer.insert(file.clone());
-            if fs::symlink_metadata(self.root.join(&file)).is_ok_and(|m| m.is_file()) {
-                self.plan.files.insert(file);
+            let removable = |kind: Option<Kind>| match kind {
+                Some(Kind::File) => self.dir.check_removable(&file).map(|()| kind),
+                other => Ok(other),
+            };
+            match self.dir.handle().kind(&file).and_then(removable) {
+                Ok(Some(Kind::File)) => {
+                    self.plan.files.insert(file);
+                }
+                Ok(_) => {}
+                Err(err) => self.plan.unexplained.push((
+                    file,
+                    format!(
+                        "{}/installed-files.txt lists it, but {}: never deleted",
+                        relative.display(),
+                        why_unreachable(self.dir, &err)
+                    ),
+                )),
             }
         }
         self.plan.dirs.insert(relative);
@@ -271,7 +298,7 @@ impl SafePlanner<'_> {
 
     /// Untracked `__pycache__` dirs not already inside a dir that goes.
     fn add_pycache_dirs(&mut self) -> Result<()> {
-        for pycache in find_pycache(self.root)? {
+        for pycache in find_pycache(self.dir)? {
             if !self.git.tracks(&pycache) && !self.plan.dirs.iter().any(|d| pycache.starts_with(d)) {
                 self.plan.dirs.insert(pycache);
             }
@@ -293,7 +320,13 @@ impl SafePlanner<'_> {
             }
             // One finding per top-level entry, not one per file of an ignored .venv.
             let top: PathBuf = ignored.components().take(1).collect();
-            suspects.insert(if self.root.join(&top).is_dir() { top } else { ignored.clone() });
+            let top_is_dir = self.dir.handle().kind(&top).is_ok_and(|k| k == Some(Kind::Dir));
+            // The backend copied in by copy-backend, marked as its own: explained.
+            let marker = top.join(crate::build::copy_backend::MARKER);
+            if top_is_dir && self.dir.handle().kind(&marker).is_ok_and(|k| k == Some(Kind::File)) {
+                continue;
+            }
+            suspects.insert(if top_is_dir { top } else { ignored.clone() });
         }
         for suspect in suspects {
             if !plan.unexplained.iter().any(|(p, _)| p == &suspect) {
@@ -323,19 +356,15 @@ fn record_path(recorded: &str) -> Option<PathBuf> {
     Some(rest)
 }
 
-fn find_pycache(root: &Path) -> Result<Vec<PathBuf>> {
+fn find_pycache(root: &OwnedDir) -> Result<Vec<PathBuf>> {
     let mut found = Vec::new();
     let mut stack = vec![PathBuf::new()];
     while let Some(relative) = stack.pop() {
-        let dir = root.join(&relative);
-        let Ok(entries) = fs::read_dir(&dir) else { continue };
-        for entry in entries.flatten() {
-            // Not following links: file_type is the link's own.
-            if !entry.file_type().is_ok_and(|t| t.is_dir()) {
-                continue;
-            }
-            let child = relative.join(entry.file_name());
-            if entry.file_name() == "__pycache__" {
+        let Ok(entries) = root.handle().entries_of(&relative) else { continue };
+        // By lstat through the handle: a link to a dir is never entered.
+        for entry in entries.into_iter().filter(|e| e.kind == Kind::Dir) {
+            let child = relative.join(&entry.name);
+            if entry.name == "__pycache__" {
                 found.push(child);
             } else {
                 stack.push(child);
@@ -346,11 +375,25 @@ fn find_pycache(root: &Path) -> Result<Vec<PathBuf>> {
     Ok(found)
 }
 
-/// A file's sha256 as RECORD writes it: urlsafe base64 without padding.
-fn sha256_urlsafe(path: &Path) -> std::io::Result<String> {
-    let mut hasher = Sha256::new();
-    hasher.update(fs::read(path)?);
-    Ok(base64_urlsafe_nopad(&hasher.finalize()))
+impl SafePlanner<'_> {
+    /// A file's sha256 as RECORD writes it: urlsafe base64 without padding.
+    fn sha256_urlsafe(&self, relative: &Path) -> std::io::Result<String> {
+        let mut hasher = Sha256::new();
+        hasher.update(self.dir.handle().read(relative)?);
+        Ok(base64_urlsafe_nopad(&hasher.finalize()))
+    }
+}
+
+/// Why a recorded path cannot be reached through the function dir's handle, for a finding.
+fn why_unreachable(dir: &OwnedDir, err: &std::io::Error) -> String {
+    match refusal(err) {
+        Some(Refusal::Symlink { path }) => format!(
+            "it is reached through the symlink {} in the function dir",
+            crate::render::quote::escaped_path(path.strip_prefix(dir.path()).unwrap_or(path))
+        ),
+        Some(other) => other.to_string(),
+        None => format!("it cannot be read ({err})"),
+    }
 }
 
 fn base64_urlsafe_nopad(bytes: &[u8]) -> String {
@@ -368,25 +411,22 @@ fn base64_urlsafe_nopad(bytes: &[u8]) -> String {
 /// Removes what [`plan_safe`] proved, then the directories that left empty. Returns how many
 /// files and dirs went.
 pub fn remove_safe(function_dir: &OwnedDir, plan: &SafePlan) -> Result<usize> {
-    let root = function_dir.path();
     let mut parents: BTreeSet<PathBuf> = BTreeSet::new();
     for dir in &plan.dirs {
-        let path = root.join(dir);
-        if fs::symlink_metadata(&path).is_ok() {
-            remove_entry(&path).with_context(|| format!("removing {}", path.display()))?;
-        }
+        function_dir
+            .remove_if_present(dir)
+            .with_context(|| format!("removing {}", function_dir.join(dir).display()))?;
     }
     for file in &plan.files {
-        let path = root.join(file);
-        if fs::symlink_metadata(&path).is_ok() {
-            fs::remove_file(&path).with_context(|| format!("removing {}", path.display()))?;
-        }
+        function_dir
+            .remove_if_present(file)
+            .with_context(|| format!("removing {}", function_dir.join(file).display()))?;
         parents.extend(file.ancestors().skip(1).filter(|a| !a.as_os_str().is_empty()).map(Path::to_path_buf));
     }
-    // Deepest first; remove_dir refuses a dir that still holds anything.
+    // Deepest first; rmdir refuses a dir that still holds anything.
     let mut emptied = 0;
     for dir in parents.iter().rev() {
-        if fs::remove_dir(root.join(dir)).is_ok() {
+        if function_dir.remove_empty_dir(dir).is_ok() {
             emptied += 1;
         }
     }
@@ -396,6 +436,7 @@ pub fn remove_safe(function_dir: &OwnedDir, plan: &SafePlan) -> Result<usize> {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use std::fs;
     use std::os::unix::fs::symlink;
     use std::path::Path;
 

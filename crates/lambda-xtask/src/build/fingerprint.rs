@@ -42,11 +42,33 @@ impl Fingerprint {
     /// A file's content, by hash: for small configuration files, where an edit that keeps the
     /// size within one clock tick is plausible and hashing is cheap.
     pub fn add_file_content(&mut self, name: &str, path: &Path) {
-        let digest = match fs::read(path) {
+        let digest = match crate::sys::beneath::read(path) {
             Ok(bytes) => format!("{:016x}", fnv1a(&bytes)),
-            Err(_) => "missing".to_string(),
+            Err(err) if err.kind() == std::io::ErrorKind::NotFound => "missing".to_string(),
+            // A FIFO, a device, an unreadable file: nothing proves it unchanged.
+            Err(_) => UNVERIFIABLE.to_string(),
         };
         self.add(name, digest);
+    }
+
+    /// A requirements file and every file it pulls in with `-r`/`-c`, recursively (pip reads
+    /// them all when sam build installs the dependencies), by content.
+    /// Keys name each file relative to `root` (the repository).
+    pub fn add_requirements(&mut self, name: &str, path: &Path, root: &Path) {
+        let mut pending = vec![path.to_path_buf()];
+        let mut seen = std::collections::HashSet::new();
+        while let Some(file) = pending.pop() {
+            if !seen.insert(file.clone()) || seen.len() > 256 {
+                continue;
+            }
+            let shown = crate::render::quote::escaped_path(file.strip_prefix(root).unwrap_or(&file));
+            self.add_file_content(&format!("{name}/{shown}"), &file);
+            let Ok(text) = crate::sys::beneath::read_to_string(&file) else { continue };
+            let dir = file.parent().unwrap_or(Path::new(""));
+            for included in crate::python::requirements_txt::included_files(&text) {
+                pending.push(normalize(&dir.join(included)));
+            }
+        }
     }
 
     /// A file's identity without reading it: for executables (sam, python, the xtask).
@@ -81,15 +103,29 @@ impl Fingerprint {
         Ok(())
     }
 
+    /// Fails closed: a walk error (an unreadable dir, a loop) is an input that matches
+    /// nothing, so the build runs and meets it, and every directory is an input too, so a new
+    /// empty one is a change.
     fn add_walk(&mut self, name: &str, root: &Path, walker: ignore::Walk, recent: Recent) {
-        self.add(format!("{name}/"), "root");
-        for entry in walker.flatten() {
+        self.add(format!("{name}/"), if root.is_dir() { "root" } else { "missing" });
+        for (at, entry) in walker.enumerate() {
+            let entry = match entry {
+                Ok(entry) => entry,
+                Err(err) => {
+                    self.add(format!("{name}/!walk-error-{at}"), format!("{}: {UNVERIFIABLE}", one_line(&err)));
+                    continue;
+                }
+            };
             let Ok(relative) = entry.path().strip_prefix(root) else { continue };
-            if relative.as_os_str().is_empty() || entry.file_type().is_some_and(|t| t.is_dir()) {
+            if relative.as_os_str().is_empty() {
                 continue;
             }
             // Escaped, not lossy: `c\xfe.py` and `c\xff.py` are two files, two keys.
             let key = format!("{name}/{}", crate::render::quote::escaped_path(relative));
+            if entry.file_type().is_some_and(|t| t.is_dir()) {
+                self.add(format!("{key}/"), "dir");
+                continue;
+            }
             self.add(key.clone(), stamp(entry.path(), recent));
             self.1.insert(key, (String::new(), entry.path().to_path_buf()));
         }
@@ -153,17 +189,39 @@ fn stamp(path: &Path, recent: Recent) -> String {
     format!("{}:{nanos}", meta.len())
 }
 
-/// A racy file by content: equal content is the only thing that proves it unchanged.
+/// A racy file by content: equal content is the only thing that proves it unchanged. A FIFO,
+/// socket or device is never opened (its open could wait forever): it is [`UNVERIFIABLE`].
 fn racy_stamp(path: &Path, meta: &fs::Metadata) -> String {
     let content = if meta.file_type().is_symlink() {
         fs::read_link(path).map(|target| target.as_os_str().as_encoded_bytes().to_vec())
     } else {
-        fs::read(path)
+        crate::sys::beneath::read(path)
     };
     match content {
         Ok(bytes) => format!("racy:{}:{:016x}", bytes.len(), fnv1a(&bytes)),
         Err(_) => UNVERIFIABLE.to_string(),
     }
+}
+
+fn one_line(err: &ignore::Error) -> String {
+    err.to_string().replace(['\n', '\r'], " ")
+}
+
+/// `a/./b/../c` -> `a/c`, without touching the disk (pip joins `-r` paths the same way).
+fn normalize(path: &Path) -> PathBuf {
+    let mut out = PathBuf::new();
+    for component in path.components() {
+        match component {
+            std::path::Component::CurDir => {}
+            std::path::Component::ParentDir
+                if out.components().next_back().is_some_and(|c| matches!(c, std::path::Component::Normal(_))) =>
+            {
+                out.pop();
+            }
+            other => out.push(other),
+        }
+    }
+    out
 }
 
 /// 64-bit FNV-1a: a change detector for small files, not a security hash.
@@ -196,7 +254,8 @@ fn outputs(build_dir: &Path) -> Fingerprint {
 /// `Ok(())` when the last successful build had these inputs and its output is intact;
 /// otherwise the reason to rebuild.
 pub fn check(sam_dir: &Path, build_dir: &Path, inputs: &Fingerprint) -> std::result::Result<(), String> {
-    let text = fs::read_to_string(manifest_path(sam_dir)).map_err(|_| "no previous build".to_string())?;
+    let text =
+        crate::sys::beneath::read_to_string(manifest_path(sam_dir)).map_err(|_| "no previous build".to_string())?;
     let manifest: Manifest = serde_json::from_str(&text).map_err(|_| "the build manifest is unreadable".to_string())?;
     if manifest.format != FORMAT {
         return Err("the build manifest is from another xtask version".to_string());
@@ -212,7 +271,7 @@ pub fn check(sam_dir: &Path, build_dir: &Path, inputs: &Fingerprint) -> std::res
 
 /// The evidence of the last successful build, when its manifest is there and readable.
 pub fn recorded_evidence(sam_dir: &Path) -> Option<BuildEvidence> {
-    let text = fs::read_to_string(manifest_path(sam_dir)).ok()?;
+    let text = crate::sys::beneath::read_to_string(manifest_path(sam_dir)).ok()?;
     let manifest: Manifest = serde_json::from_str(&text).ok()?;
     Some(manifest.evidence).filter(|e| !e.artifacts.is_empty())
 }
@@ -221,12 +280,11 @@ pub fn recorded_evidence(sam_dir: &Path) -> Option<BuildEvidence> {
 /// current one.
 pub fn invalidate(sam_dir: &Path) -> Result<()> {
     let path = manifest_path(sam_dir);
-    match fs::remove_file(&path) {
-        Err(err) if err.kind() != std::io::ErrorKind::NotFound => {
-            Err(err).with_context(|| format!("removing {}", path.display()))
-        }
-        _ => Ok(()),
-    }
+    let aws_sam = crate::sys::owned_dir::OwnedDir::aws_sam(sam_dir)?;
+    aws_sam
+        .remove_if_present(Path::new(layout::MANIFEST_NAME))
+        .with_context(|| format!("removing {}", path.display()))?;
+    Ok(())
 }
 
 /// Records a successful build; written to a temp file and renamed, so a reader never sees
@@ -331,6 +389,74 @@ mod tests {
         // Edited since: changed, however it is dated.
         write_old(&path, "a = 2");
         assert_eq!(tree_print(dir.path()).first_difference(&recorded).as_deref(), Some("src/a.py changed"));
+    }
+
+    fn tree(root: &Path) -> Fingerprint {
+        let mut f = Fingerprint::default();
+        f.add_tree("function/F", root);
+        f
+    }
+
+    #[test]
+    fn a_new_empty_dir_and_an_unreadable_dir_are_differences_never_up_to_date() {
+        let dir = tempfile::tempdir().unwrap();
+        write_old(&dir.path().join("app.py"), "a");
+        let before = tree(dir.path());
+        fs::create_dir(dir.path().join("templates")).unwrap();
+        assert_eq!(tree(dir.path()).first_difference(&before).as_deref(), Some("function/F/templates/ is new"));
+
+        // An unreadable dir (as root, permissions do not stop a read: a walk error is made by
+        // a dir that vanishes mid-walk instead, so only the non-root half runs everywhere).
+        if unsafe { libc::geteuid() } != 0 {
+            let locked = dir.path().join("templates");
+            fs::set_permissions(&locked, std::os::unix::fs::PermissionsExt::from_mode(0o000)).unwrap();
+            let recorded = tree(dir.path());
+            assert!(recorded.first_difference(&recorded).is_some(), "an unreadable dir made a build up to date");
+            fs::set_permissions(&locked, std::os::unix::fs::PermissionsExt::from_mode(0o755)).unwrap();
+        }
+        let mut failed = Fingerprint::default();
+        failed.add_tree("function/F", &dir.path().join("missing"));
+        assert!(failed.first_difference(&failed).is_some(), "a walk that failed matched itself: {failed:?}");
+    }
+
+    #[test]
+    fn a_fifo_is_unverifiable_and_never_opened() {
+        let dir = tempfile::tempdir().unwrap();
+        let fifo = dir.path().join("data.bin");
+        rustix::fs::mknodat(
+            rustix::fs::CWD,
+            &fifo,
+            rustix::fs::FileType::Fifo,
+            rustix::fs::Mode::from_raw_mode(0o644),
+            0,
+        )
+        .unwrap();
+        // Made just now, so racy: its content would be hashed, and a FIFO's open blocks.
+        let recorded = tree(dir.path());
+        assert_eq!(recorded.0["function/F/data.bin"], UNVERIFIABLE);
+        let mut config = Fingerprint::default();
+        config.add_file_content("config/template", &fifo);
+        assert_eq!(config.0["config/template"], UNVERIFIABLE);
+    }
+
+    #[test]
+    fn files_pulled_in_with_r_and_c_are_inputs_recursively() {
+        let repo = tempfile::tempdir().unwrap();
+        write_old(&repo.path().join("hello/requirements.txt"), "-r ../shared-reqs.txt\nrequests\n");
+        write_old(&repo.path().join("shared-reqs.txt"), "-c pins/constraints.txt\nsix==1.16.0\n");
+        write_old(&repo.path().join("pins/constraints.txt"), "urllib3<2\n");
+        let print = || {
+            let mut f = Fingerprint::default();
+            f.add_requirements("requirements/F", &repo.path().join("hello/requirements.txt"), repo.path());
+            f
+        };
+        let before = print();
+        assert_eq!(before.0.len(), 3, "{before:?}");
+        write_old(&repo.path().join("pins/constraints.txt"), "urllib3<3\n");
+        assert_eq!(print().first_difference(&before).as_deref(), Some("requirements/F/pins/constraints.txt changed"));
+        // A loop of includes ends.
+        write_old(&repo.path().join("pins/constraints.txt"), "-r ../hello/requirements.txt\n");
+        assert_eq!(print().0.len(), 3);
     }
 
     #[test]

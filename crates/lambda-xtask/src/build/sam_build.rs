@@ -86,7 +86,7 @@ fn uses_docker_context() -> bool {
     let config_dir = std::env::var_os("DOCKER_CONFIG")
         .map(PathBuf::from)
         .or_else(|| std::env::var_os("HOME").map(|h| Path::new(&h).join(".docker")));
-    let Some(text) = config_dir.and_then(|d| std::fs::read_to_string(d.join("config.json")).ok()) else {
+    let Some(text) = config_dir.and_then(|d| crate::sys::beneath::read_to_string(d.join("config.json")).ok()) else {
         return false;
     };
     serde_json::from_str::<serde_json::Value>(&text)

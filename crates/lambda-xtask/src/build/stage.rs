@@ -62,7 +62,8 @@ pub fn copy(root: &Path, files: &[PathBuf], into: &Path) -> Result<StageReport> 
         if let Some(parent) = destination.parent() {
             fs::create_dir_all(parent).with_context(|| format!("creating {}", parent.display()))?;
         }
-        report.bytes += fs::copy(&source, &destination).with_context(|| format!("copying {}", relative.display()))?;
+        report.bytes += crate::sys::beneath::copy_regular(&source, &destination)
+            .with_context(|| format!("copying {}", relative.display()))?;
         report.files += 1;
     }
     Ok(report)
@@ -86,19 +87,14 @@ pub fn replace(root: &Path, files: &[PathBuf], stage: &Path) -> Result<StageRepo
     remove_if_there(&fresh)?;
     let report = copy(root, files, &fresh)?;
     remove_if_there(stage)?;
-    fs::rename(&fresh, stage).with_context(|| format!("moving the staged copy to {}", stage.display()))?;
+    crate::sys::owned_dir::rename_in_dir(&fresh, stage)?;
     Ok(report)
 }
 
 /// Removes one of the xtask's own dirs (never follows a link: remove_dir_all removes a link
 /// as a link).
 fn remove_if_there(dir: &Path) -> Result<()> {
-    match fs::symlink_metadata(dir) {
-        Ok(meta) if meta.is_dir() => fs::remove_dir_all(dir),
-        Ok(_) => fs::remove_file(dir),
-        Err(_) => return Ok(()),
-    }
-    .with_context(|| format!("removing {}", dir.display()))
+    crate::sys::owned_dir::remove_if_present(dir)
 }
 
 #[cfg(test)]

@@ -97,7 +97,7 @@ pub fn build(sh: &Shell, uv: &Path, layer: &UvLayer, into: &Path) -> Result<usiz
     let root = layer.repo_root.canonicalize().with_context(|| format!("resolving {}", layer.repo_root.display()))?;
     let copied = copy_tree(layer.content, &python_dir, &root)?;
     remove_if_there(into)?;
-    fs::rename(&fresh, into).with_context(|| format!("moving the layer build to {}", into.display()))?;
+    crate::sys::owned_dir::rename_in_dir(&fresh, into)?;
     Ok(copied)
 }
 
@@ -134,7 +134,8 @@ fn copy_tree(from: &Path, to: &Path, root: &Path) -> Result<usize> {
             } else if !kind.is_file() {
                 continue;
             }
-            fs::copy(&source, to.join(&child)).with_context(|| format!("copying {}", source.display()))?;
+            crate::sys::beneath::copy_regular(&source, &to.join(&child))
+                .with_context(|| format!("copying {}", source.display()))?;
             copied += 1;
         }
     }
@@ -142,12 +143,7 @@ fn copy_tree(from: &Path, to: &Path, root: &Path) -> Result<usize> {
 }
 
 fn remove_if_there(dir: &Path) -> Result<()> {
-    match fs::symlink_metadata(dir) {
-        Ok(meta) if meta.is_dir() => fs::remove_dir_all(dir),
-        Ok(_) => fs::remove_file(dir),
-        Err(_) => return Ok(()),
-    }
-    .with_context(|| format!("removing {}", dir.display()))
+    crate::sys::owned_dir::remove_if_present(dir)
 }
 
 #[cfg(test)]

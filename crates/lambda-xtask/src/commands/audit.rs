@@ -40,7 +40,7 @@ fn log_path(file: Option<&PathBuf>) -> Result<(PathBuf, String)> {
 
 fn verify(file: Option<&PathBuf>) -> Result<Finished> {
     let (path, shown) = log_path(file)?;
-    let bytes = std::fs::read(&path).with_context(|| format!("reading {shown}"))?;
+    let bytes = crate::sys::beneath::read(&path).with_context(|| format!("reading {shown}"))?;
     let verification = audit_log::verify(&bytes);
     if let Some(broken) = &verification.broken {
         println!("{shown}:{}: chain broken: line {} {}", broken.line, broken.line, broken.why);
@@ -56,7 +56,7 @@ fn verify(file: Option<&PathBuf>) -> Result<Finished> {
 
 fn show(file: Option<&PathBuf>, env: Option<&str>) -> Result<Finished> {
     let (path, shown) = log_path(file)?;
-    let bytes = std::fs::read(&path).with_context(|| format!("reading {shown}"))?;
+    let bytes = crate::sys::beneath::read(&path).with_context(|| format!("reading {shown}"))?;
     let text = String::from_utf8_lossy(&bytes);
     let mut rows = vec![["line", "env", "time", "who", "commit", "artifact digest", "result"].map(String::from)];
     for (index, line) in text.lines().enumerate() {

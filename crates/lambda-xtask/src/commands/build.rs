@@ -10,7 +10,7 @@ use xshell::Shell;
 
 use crate::bad_input;
 use crate::build::clean;
-use crate::build::copy_backend::copy_backend;
+use crate::build::copy_backend::{self, copy_backend};
 use crate::build::derived_template;
 use crate::build::fingerprint::{self, Fingerprint};
 use crate::build::sam_build::{self, ContainerMode};
@@ -90,6 +90,8 @@ impl Prerequisites {
         team_guards: &[&'static str],
     ) -> Result<Prerequisites> {
         let allowed = Allowed::parse(allow, team_guards)?;
+        // sam build wipes .aws-sam/build: proven the xtask's own before anything runs.
+        crate::sys::owned_dir::check_aws_sam(&project.sam_dir())?;
         if found.targets.is_empty() {
             bad_input!(
                 "template {} has no Python function with a zip package to build{}",
@@ -101,6 +103,11 @@ impl Prerequisites {
             if let (Some(allowlist), Some(dir)) = (&target.config.allowlist, target.function_dir.owned()) {
                 let git = clean::GitView::read(&project.root, dir.path());
                 clean::check_allowlist(dir, &target.dir, allowlist, &git)?;
+            }
+        }
+        for target in &found.targets {
+            if let (Some(source), Some(dir)) = (&target.config.backend_src, target.function_dir.owned()) {
+                copy_backend::preflight(&project.root, source, dir, &target.config.copy_to)?;
             }
         }
         let (in_container, uv_functions) = build_prerequisites(mode, &found.targets)?;
@@ -239,12 +246,14 @@ fn build_inputs(
     Ok(inputs)
 }
 
-/// The function dirs as sam will read them: an own dir whole, a staged one as the files its
-/// stage takes.
+/// The function dirs as sam will read them (an own dir whole, a staged one as the files its
+/// stage takes) and layer dirs, absolute: the same whatever dir the command runs in; and every
+/// requirements file pip reads for them, those pulled in with `-r`/`-c` included.
 fn add_function_dirs(inputs: &mut Fingerprint, project: &Project, found: &Discovery) -> Result<()> {
     let tool = ToolFiles::of(project);
     for target in &found.targets {
-        let name = format!("function/{}", target.config.logical_id);
+        let id = &target.config.logical_id;
+        let name = format!("function/{id}");
         match &target.function_dir {
             CodeDir::Own(dir) => inputs.add_tree(&name, dir.path()),
             CodeDir::Staged(_) => {
@@ -252,9 +261,14 @@ fn add_function_dirs(inputs: &mut Fingerprint, project: &Project, found: &Discov
                 inputs.add_files(&name, &project.root, &files);
             }
         }
+        let requirements = target.function_dir.join("requirements.txt");
+        inputs.add_requirements(&format!("requirements/{id}"), &requirements, &project.root);
     }
     for layer in &found.layers {
-        inputs.add_tree(&format!("layer/{}", layer.logical_id()), &project.path(&layer.dir));
+        let dir = project.path(&layer.dir);
+        inputs.add_tree(&format!("layer/{}", layer.logical_id()), &dir);
+        let requirements = dir.join("requirements.txt");
+        inputs.add_requirements(&format!("requirements/{}", layer.logical_id()), &requirements, &project.root);
     }
     Ok(())
 }
@@ -331,7 +345,7 @@ pub fn build(
     fingerprint::invalidate(&project.sam_dir())?;
     allowed.announce();
     let sam = locate_sam_step(pipeline, sh, project)?;
-    copy_backend_steps(pipeline, found)?;
+    copy_backend_steps(pipeline, project, found)?;
     pipeline.guard_step("clean", || {
         let mut findings = Vec::new();
         for (target, sharing) in found.function_dirs() {
@@ -409,13 +423,22 @@ fn derivation(
 }
 
 /// One copy-backend step per function that has a backend_src.
-fn copy_backend_steps(pipeline: &mut Pipeline, found: &Discovery) -> Result<()> {
+fn copy_backend_steps(pipeline: &mut Pipeline, project: &Project, found: &Discovery) -> Result<()> {
     for target in &found.targets {
-        let (Some(source), Some(shown)) = (&target.backend_src, &target.config.backend_src) else { continue };
+        let Some(shown) = &target.config.backend_src else { continue };
         // A staged function dir has no backend_src (bad input at discovery).
         let Some(function_dir) = target.function_dir.owned() else { continue };
         pipeline.step("copy-backend", || {
-            let report = copy_backend(source, function_dir, &target.config.copy_to)?;
+            let job = copy_backend::preflight(&project.root, shown, function_dir, &target.config.copy_to)?;
+            if job.adopted {
+                eprintln!(
+                    "    {}: no {} marker, but it holds exactly what {} holds: adopted as the xtask's copy",
+                    target.dir.join(&target.config.copy_to).display(),
+                    copy_backend::MARKER,
+                    shown.display()
+                );
+            }
+            let report = copy_backend(&job)?;
             let destination = target.dir.join(&target.config.copy_to);
             if report.up_to_date {
                 eprintln!("    {} -> {}: up to date", shown.display(), destination.display());
@@ -612,12 +635,18 @@ fn clean_one(
 fn dry_run(project: &Project, found: &Discovery) -> Result<()> {
     for (target, sharing) in found.function_dirs() {
         if let Some(src) = &target.config.backend_src {
+            let destination = target.dir.join(&target.config.copy_to);
             eprintln!(
-                "would copy {} to {}/{} (replacing it once the copy is complete)",
+                "would copy {} to {} (replacing it once the copy is complete)",
                 src.display(),
-                target.dir.display(),
-                target.config.copy_to
+                destination.display()
             );
+            if let Some(dir) = target.function_dir.owned() {
+                let job = copy_backend::preflight(&project.root, src, dir, &target.config.copy_to)?;
+                for file in copy_backend::doomed_files(&job)? {
+                    eprintln!("    would delete file {} (not in {})", destination.join(file).display(), src.display());
+                }
+            }
         }
         for finding in clean_one(project, target, &sharing, true)? {
             eprintln!("{finding}");

@@ -134,7 +134,7 @@ fn check_deployed(
         bad_input!("no region for {env_name}: set region in [{env_name}.deploy.parameters] of {samconfig_shown}, or AWS_REGION")
     };
     let log_shown = project.config.deploy.log.display().to_string();
-    let log = match std::fs::read(project.path(&project.config.deploy.log)) {
+    let log = match crate::sys::beneath::read(project.path(&project.config.deploy.log)) {
         Ok(bytes) => String::from_utf8_lossy(&bytes).into_owned(),
         Err(err) if err.kind() == std::io::ErrorKind::NotFound => String::new(),
         Err(err) => return Err(err).with_context(|| format!("reading {log_shown}")),
@@ -251,7 +251,7 @@ impl LiveCode<'_> {
         let recorded = self.recorded.as_ref()?;
         let artifact = recorded.artifacts.iter().find(|a| a.logical_id == id && a.digest.digest == digest)?;
         let package = artifact.package.as_ref()?;
-        let bytes = std::fs::read(self.project.root.join(&package.path)).ok()?;
+        let bytes = crate::sys::beneath::read(self.project.root.join(&package.path)).ok()?;
         Some((package.path.clone(), crate::evidence::code_sha256(&bytes)))
     }
 }

@@ -28,7 +28,7 @@ with tempfile.TemporaryDirectory() as scratch:
 
 /// The Python that runs sam: the interpreter on its script's `#!` line.
 pub fn sam_python(sam: &Path) -> Result<std::path::PathBuf> {
-    let text = std::fs::read(sam).with_context(|| format!("reading {}", sam.display()))?;
+    let text = crate::sys::beneath::read(sam).with_context(|| format!("reading {}", sam.display()))?;
     let first = text.split(|b| *b == b'\n').next().unwrap_or_default();
     let Some(interpreter) = first.strip_prefix(b"#!") else {
         bail!("{} is not a Python script, so its zip cannot be made again here", sam.display())

@@ -45,7 +45,7 @@ pub fn hex(bytes: &[u8]) -> String {
 
 /// SHA-256 of a file's content, streamed.
 pub fn file_sha256(path: &Path) -> Result<[u8; 32]> {
-    let mut file = fs::File::open(path).with_context(|| format!("reading {}", path.display()))?;
+    let mut file = crate::sys::beneath::open_regular(path).with_context(|| format!("reading {}", path.display()))?;
     let mut hasher = Sha256::new();
     let mut buffer = vec![0u8; 256 * 1024];
     loop {

@@ -128,7 +128,8 @@ pub fn record_build(
         .map(|a| (a.logical_id.clone(), format!("{}.zip", a.logical_id)))
         .collect();
     if !zips.is_empty() {
-        let text = std::fs::read_to_string(&template).with_context(|| format!("reading {}", template.display()))?;
+        let text = crate::sys::beneath::read_to_string(&template)
+            .with_context(|| format!("reading {}", template.display()))?;
         let pointed = package::point_template_at_zips(&text, &zips)?;
         crate::sys::atomic::write_atomically(&template, &pointed)?;
     }
@@ -141,7 +142,7 @@ fn write_package(root: &Path, build_dir: &Path, logical_id: &str, dir: &Path) ->
     let time = package::entry_time(std::env::var("SOURCE_DATE_EPOCH").ok().as_deref(), package::commit_time(root))?;
     let zip = build_dir.join(format!("{logical_id}.zip"));
     let bytes = package::write_zip(dir, &zip, time).with_context(|| format!("packaging {}", dir.display()))?;
-    let code = std::fs::read(&zip).with_context(|| format!("reading {}", zip.display()))?;
+    let code = crate::sys::beneath::read(&zip).with_context(|| format!("reading {}", zip.display()))?;
     Ok(PackageRef {
         path: zip.strip_prefix(root).unwrap_or(&zip).to_path_buf(),
         bytes,

@@ -55,7 +55,8 @@ pub fn write_zip(root: &Path, zip: &Path, time: u64) -> Result<u64> {
     let mut out = Vec::new();
     let mut central = Vec::new();
     for member in &members {
-        let data = fs::read(&member.source).with_context(|| format!("reading {}", member.source.display()))?;
+        let data = crate::sys::beneath::read(&member.source)
+            .with_context(|| format!("reading {}", member.source.display()))?;
         let crc = crc32(&data);
         let (method, stored) = if data.is_empty() {
             (0u16, Vec::new())

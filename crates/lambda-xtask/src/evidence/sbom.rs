@@ -73,7 +73,7 @@ fn component(dist: &Installed) -> Result<Value> {
         component.insert("licenses".into(), licenses);
     }
     // RECORD's own hash: it lists every file below, so it identifies the installed set.
-    if let Ok(record) = std::fs::read(dist.dist_info.join("RECORD")) {
+    if let Ok(record) = crate::sys::beneath::read(dist.dist_info.join("RECORD")) {
         component.insert("hashes".into(), json!([{"alg": "SHA-256", "content": sha256_hex(&record)}]));
     }
     let files: Vec<Value> = dist

@@ -4,14 +4,16 @@
 
 use anyhow::Result;
 
-use super::{abi, aws_sdk, dependencies, platform, secrets, smoke, source, Finding};
+use super::{abi, aws_sdk, dependencies, links, platform, secrets, smoke, source, Finding};
 use crate::bad_input;
 
 /// Every guard, in the order findings are printed.
-pub const ALL_GUARDS: [&str; 9] = [
+pub const ALL_GUARDS: [&str; 11] = [
     source::MISSING_SOURCE,
     source::STALE_PACKAGE,
     secrets::GUARD,
+    links::OUTSIDE_LINK,
+    links::SPECIAL_FILE,
     source::UNEXPLAINED_FILE,
     platform::GUARD,
     abi::GUARD,

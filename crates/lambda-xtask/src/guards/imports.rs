@@ -6,7 +6,6 @@
 //! `try:` block may be optional, and Lambda only fails the cold start on the others.
 
 use std::collections::{BTreeSet, HashSet, VecDeque};
-use std::fs;
 use std::path::{Path, PathBuf};
 
 use anyhow::Result;
@@ -293,7 +292,7 @@ pub fn check(roots: &[PathBuf], module: &str, runtime: &LambdaRuntime) -> Result
             continue;
         }
         let Some((root, file)) = find_module(roots, &name) else { continue };
-        let Ok(text) = fs::read_to_string(&file) else { continue };
+        let Ok(text) = crate::sys::beneath::read_to_string(&file) else { continue };
         result.followed += 1;
         let shown = file.strip_prefix(root).unwrap_or(&file).display().to_string();
         let is_package = file.file_name().is_some_and(|n| n == "__init__.py");
@@ -406,6 +405,7 @@ fn module_level_imports(text: &str, current: &str, is_package: bool) -> Vec<(Str
 #[cfg(test)]
 mod tests {
     use super::*;
+    use std::fs;
 
     fn write(path: &Path, text: &str) {
         fs::create_dir_all(path.parent().unwrap()).unwrap();

@@ -13,7 +13,6 @@
 //! those are read: packages directly in the scanned root or next to an installed package's
 //! `*.dist-info` / `*.libs` dir (an install root), not the thousands of inner `__init__.py`.
 
-use std::fs::File;
 use std::io::Read;
 use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicUsize, Ordering};
@@ -29,6 +28,7 @@ use object::{Endianness, FileKind, ReadCache, ReadRef};
 use super::runtime::Glibc;
 use super::source::installed_package_kind;
 use crate::python::wheel::{parse_wheel, WheelFile};
+use crate::sys::beneath::{self, Kind};
 
 /// What the header bytes of a file say it is.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -73,11 +73,38 @@ pub struct Scan {
     pub secrets: Vec<(PathBuf, &'static str)>,
     /// Files that could not be read: a guard cannot vouch for them.
     pub unreadable: Vec<(PathBuf, String)>,
+    /// Every symbolic link, with where it leads, sorted by path.
+    pub links: Vec<(PathBuf, LinkEnd)>,
+    /// FIFOs, sockets and devices: never opened, never shippable. Sorted by path.
+    pub special: Vec<(PathBuf, Kind)>,
     /// Regular files seen (opened or not).
     pub files: usize,
 }
 
+/// Where a symbolic link leads, as the kernel resolves the whole chain.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum LinkEnd {
+    /// The canonical path it resolves to.
+    Resolved(PathBuf),
+    /// It leads nowhere (a target that does not exist).
+    Dangling,
+    /// A loop of links.
+    Loop,
+}
+
+impl LinkEnd {
+    fn of(link: &Path) -> LinkEnd {
+        match std::fs::canonicalize(link) {
+            Ok(resolved) => LinkEnd::Resolved(resolved),
+            Err(err) if err.raw_os_error() == Some(libc::ELOOP) => LinkEnd::Loop,
+            Err(_) => LinkEnd::Dangling,
+        }
+    }
+}
+
 enum Item {
+    Link(PathBuf, LinkEnd),
+    Special(PathBuf, Kind),
     Binary(Binary),
     Wheel(PathBuf, WheelFile),
     PackageInit(PathBuf),
@@ -110,14 +137,24 @@ pub fn native_name(name: &str) -> bool {
 const DELVEWHEEL_WINDOW: u64 = 256 * 1024;
 const DELVEWHEEL_MARKER: &[u8] = b"# start delvewheel patch";
 
+/// The scan of `root`, where a link is read only when it leads to a file inside `root`.
 pub fn scan(root: &Path) -> Result<Scan> {
+    scan_within(root, root)
+}
+
+/// The scan of `root`, where a link is read only when it leads to a file inside `boundary`
+/// (the repository, for a function dir or a layer): what lies outside is never opened, and the
+/// link is reported (see [`Scan::links`]).
+pub fn scan_within(root: &Path, boundary: &Path) -> Result<Scan> {
     let (sender, receiver) = mpsc::channel::<Item>();
     let files = AtomicUsize::new(0);
+    let boundary = boundary.canonicalize().unwrap_or_else(|_| boundary.to_path_buf());
     let walker = WalkBuilder::new(root).standard_filters(false).follow_links(false).build_parallel();
     walker.run(|| {
         let sender = sender.clone();
         let files = &files;
-        Box::new(move |entry| visit(entry, &sender, files))
+        let boundary = &boundary;
+        Box::new(move |entry| visit(entry, &sender, files, boundary))
     });
     drop(sender);
 
@@ -131,8 +168,12 @@ pub fn scan(root: &Path) -> Result<Scan> {
             Item::InstalledDir(path, kind) => scan.installed_dirs.push((path, kind)),
             Item::Secret(path, why) => scan.secrets.push((path, why)),
             Item::Unreadable(path, err) => scan.unreadable.push((path, err)),
+            Item::Link(path, end) => scan.links.push((path, end)),
+            Item::Special(path, kind) => scan.special.push((path, kind)),
         }
     }
+    scan.links.sort_by(|a, b| a.0.cmp(&b.0));
+    scan.special.sort_by(|a, b| a.0.cmp(&b.0));
     scan.binaries.sort_by(|a, b| a.path.cmp(&b.path));
     scan.wheels.sort_by(|a, b| a.0.cmp(&b.0));
     scan.secrets.sort();
@@ -143,12 +184,13 @@ pub fn scan(root: &Path) -> Result<Scan> {
     Ok(scan)
 }
 
-/// One entry of the parallel walk: an installed-package dir, or a file (or a link to one)
-/// to inspect; everything it learns goes to `sender`.
+/// One entry of the parallel walk: an installed-package dir, a link, a special file, or a file
+/// (or a link to one inside `boundary`) to inspect; everything it learns goes to `sender`.
 fn visit(
     entry: Result<ignore::DirEntry, ignore::Error>,
     sender: &mpsc::Sender<Item>,
     files: &AtomicUsize,
+    boundary: &Path,
 ) -> WalkState {
     let entry = match entry {
         Ok(entry) => entry,
@@ -171,10 +213,23 @@ fn visit(
         }
         return WalkState::Continue;
     }
-    // A link is judged by what it points to when that is a file; links to dirs are
-    // not followed, so a symlink loop cannot trap the walk.
-    if file_type.is_symlink() && !std::fs::metadata(path).is_ok_and(|m| m.is_file()) {
+    let kind = Kind::of_std(file_type);
+    if kind.is_special() {
+        // A FIFO's open waits for a writer forever: reported, never opened.
+        let _ = sender.send(Item::Special(path.to_path_buf(), kind));
         return WalkState::Continue;
+    }
+    // A link is judged by what it points to when that is a regular file inside the boundary;
+    // links to dirs are not followed, so a symlink loop cannot trap the walk, and nothing
+    // outside the boundary is ever opened.
+    if kind == Kind::Symlink {
+        let end = LinkEnd::of(path);
+        let inside_file = matches!(&end, LinkEnd::Resolved(target) if target.starts_with(boundary)
+            && std::fs::metadata(target).is_ok_and(|m| m.is_file()));
+        let _ = sender.send(Item::Link(path.to_path_buf(), end));
+        if !inside_file {
+            return WalkState::Continue;
+        }
     }
     files.fetch_add(1, Ordering::Relaxed);
     if let Some(why) = super::secrets::check_file(path, entry.file_name()) {
@@ -236,7 +291,7 @@ fn inspect_file(path: &Path, name: &str) -> Vec<Item> {
         path.parent().and_then(Path::file_name).is_some_and(|dir| dir.to_string_lossy().ends_with(".dist-info"));
     if in_dist_info {
         if name == "WHEEL" {
-            return match std::fs::read(path) {
+            return match beneath::read(path) {
                 Ok(bytes) => vec![Item::Wheel(path.to_path_buf(), parse_wheel(&String::from_utf8_lossy(&bytes)))],
                 Err(err) => vec![Item::Unreadable(path.to_path_buf(), err.to_string())],
             };
@@ -261,7 +316,7 @@ fn inspect_file(path: &Path, name: &str) -> Vec<Item> {
 
 fn delvewheel_patched(path: &Path) -> std::io::Result<bool> {
     let mut head = Vec::new();
-    File::open(path)?.take(DELVEWHEEL_WINDOW).read_to_end(&mut head)?;
+    beneath::open_regular(path)?.take(DELVEWHEEL_WINDOW).read_to_end(&mut head)?;
     Ok(memchr::memmem::find(&head, DELVEWHEEL_MARKER).is_some())
 }
 
@@ -272,7 +327,7 @@ const HEAD_LEN: usize = 64;
 /// Reads the header of one file and says what binary it is, if any. `native_named` files
 /// (`.so`, `.pyd`, ...) that hold no binary are reported too: a loader would try them.
 pub fn identify(path: &Path, native_named: bool) -> std::io::Result<Option<Format>> {
-    let mut file = File::open(path)?;
+    let mut file = beneath::open_regular(path)?;
     let mut head = [0u8; HEAD_LEN];
     let mut len = 0;
     while len < head.len() {
@@ -572,7 +627,7 @@ pub(crate) mod tests {
     }
 
     #[test]
-    fn symlink_loops_end_and_links_to_binaries_are_judged_by_their_target() {
+    fn symlink_loops_end_and_links_to_binaries_inside_the_boundary_are_judged_by_their_target() {
         let dir = tempfile::tempdir().unwrap();
         let root = dir.path().join("tree");
         std::fs::create_dir_all(root.join("pkg")).unwrap();
@@ -580,15 +635,23 @@ pub(crate) mod tests {
         symlink("a", root.join("pkg/b")).unwrap();
         symlink("..", root.join("pkg/up")).unwrap();
         symlink("missing", root.join("pkg/dangling.so")).unwrap();
-        let outside = dir.path().join("outside.pyd");
-        wheels::extract_member(PSYCOPG2_WINDOWS, ".pyd", &outside);
-        symlink(&outside, root.join("pkg/linked.so")).unwrap();
+        let beside = dir.path().join("beside.pyd");
+        wheels::extract_member(PSYCOPG2_WINDOWS, ".pyd", &beside);
+        symlink(&beside, root.join("pkg/linked.so")).unwrap();
 
-        let scan = scan(&root).unwrap();
+        // The boundary (the repository, for a function dir) holds the target: judged by it.
+        let scan = scan_within(&root, dir.path()).unwrap();
 
         assert_eq!(scan.binaries.len(), 1, "{:?}", scan.binaries);
         assert_eq!(format_of(&scan, "pkg/linked.so"), Some(Format::Pe { bits: 64 }));
         assert!(scan.unreadable.is_empty(), "{:?}", scan.unreadable);
+        assert_eq!(scan.links.len(), 5, "{:?}", scan.links);
+
+        // Outside the boundary, the target is never opened; the link is listed for its guard.
+        let bounded = super::scan(&root).unwrap();
+        assert_eq!(bounded.binaries, [], "a file outside the boundary was read");
+        let linked = bounded.links.iter().find(|(p, _)| p.ends_with("pkg/linked.so")).unwrap();
+        assert_eq!(linked.1, LinkEnd::Resolved(beside.canonicalize().unwrap()));
     }
 
     #[test]
@@ -596,7 +659,7 @@ pub(crate) mod tests {
         let dir = tempfile::tempdir().unwrap();
         for name in ["model.bin", "huge.so"] {
             let path = dir.path().join(name);
-            let file = File::create(&path).unwrap();
+            let file = std::fs::File::create(&path).unwrap();
             std::io::Write::write_all(&mut &file, b"weights, not code\n").unwrap();
             // Sparse: 8 GiB on paper, a few bytes on disk. Reading it whole would take minutes.
             file.set_len(8 << 30).unwrap();

@@ -10,7 +10,6 @@
 //! one parallel walk ([`super::scan`]); Python code and native modules are judged by name only.
 
 use std::ffi::OsStr;
-use std::io::Read;
 use std::path::Path;
 
 use super::files::FileContext;
@@ -126,12 +125,10 @@ fn fix(ctx: &FileContext, path: &Path) -> String {
     )
 }
 
+/// The file's start; nothing for what is not a regular file (never opened: a FIFO's open
+/// would wait forever).
 fn read_start(path: &Path) -> Vec<u8> {
-    let mut start = Vec::with_capacity(HEADER_WINDOW);
-    if let Ok(file) = std::fs::File::open(path) {
-        let _ = file.take(HEADER_WINDOW as u64).read_to_end(&mut start);
-    }
-    start
+    crate::sys::beneath::read_start(path, HEADER_WINDOW as u64).unwrap_or_default()
 }
 
 #[cfg(test)]

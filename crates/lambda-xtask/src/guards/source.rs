@@ -2,7 +2,6 @@
 //! source belongs (seed issue 6), a missing copied backend and a handler whose import cannot
 //! resolve (seed issue 5, `No module named 'src'`).
 
-use std::fs;
 use std::path::{Path, PathBuf};
 
 use ignore::WalkBuilder;
@@ -137,7 +136,7 @@ pub fn missing_source(function: &FunctionSource) -> Vec<Finding> {
         }
     }
     let handler = function.function_dir.join(&function.handler_file);
-    let Ok(text) = fs::read_to_string(&handler) else {
+    let Ok(text) = crate::sys::beneath::read_to_string(&handler) else {
         findings.push(Finding::new(
             MISSING_SOURCE,
             function.shown(&handler),
@@ -233,6 +232,7 @@ fn resolve_module(function_dir: &Path, module: &str) -> Option<PathBuf> {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use std::fs;
 
     fn write(path: &Path, text: &str) {
         fs::create_dir_all(path.parent().unwrap()).unwrap();

@@ -2,10 +2,12 @@
 //!
 //! | group | runs on | guards |
 //! | --- | --- | --- |
-//! | [`pre_build`] | each function dir (with its copied backend), before sam | missing-source, stale-installed-package, secret-file, platform-binary, python-abi |
-//! | [`post_build`] | each function's build output, after sam | secret-file, platform-binary, python-abi, bundled-aws-sdk, dependency-consistency |
+//! | [`pre_build`] | each function dir (with its copied backend) and layer, before sam | missing-source, stale-installed-package, secret-file, outside-link, special-file, platform-binary, python-abi |
+//! | [`post_build`] | each function's and layer's build output, after sam | secret-file, outside-link, special-file, platform-binary, python-abi, bundled-aws-sdk, dependency-consistency |
 //! | [`smoke_test`] | each function's build output | smoke-test |
-//! | [`directory`] | any directory (`lambda-check --dir`) | stale-installed-package, secret-file, platform-binary, python-abi |
+//! | [`directory`] | any directory (`lambda-check --dir`) | stale-installed-package, secret-file, outside-link, special-file, platform-binary, python-abi |
+//!
+//! A layer gets every file-level guard a function dir gets: sam copies it into `/opt` as it is.
 
 use std::path::{Path, PathBuf};
 use std::time::Duration;
@@ -17,7 +19,7 @@ use super::files::{FileContext, Place};
 use super::runtime::LambdaRuntime;
 use super::smoke::{self, Interpreter, SmokeEvent, SmokeTarget};
 use super::smoke_events;
-use super::{abi, dependencies, platform, scan, secrets, source, Finding};
+use super::{abi, dependencies, links, platform, scan, secrets, source, Finding};
 use crate::project::config::{Project, SmokeTestMode};
 use crate::project::layout;
 use crate::project::target::{BuildTarget, Discovery, LayerTarget};
@@ -65,8 +67,10 @@ pub fn pre_build(project: &Project, found: &Discovery, stage_root: Option<&Path>
         // only what cannot load on Lambda is a finding.
         let root = project.path(&layer.dir);
         let runtime = layer_runtime(layer)?;
-        let scan = scan::scan(&root)?;
+        let scan = scan::scan_within(&root, &project.root)?;
         let ctx = FileContext::new(Place::Directory { root: &root, shown_from: &project.root }, &runtime);
+        findings.extend(secrets::findings(&scan.secrets, &ctx));
+        findings.extend(links::check(&scan, &ctx, &project.root));
         findings.extend(platform::check(&scan, &ctx));
         findings.extend(abi::check(&scan, &ctx));
     }
@@ -74,9 +78,10 @@ pub fn pre_build(project: &Project, found: &Discovery, stage_root: Option<&Path>
         let function = target.scanned_source(project, stage_root);
         let runtime = &target.runtime;
         findings.extend(source::check(&function));
-        let scan = scan::scan(&function.function_dir)?;
+        let scan = scan::scan_within(&function.function_dir, &project.root)?;
         let ctx = FileContext::new(Place::FunctionSource(&function), runtime);
         findings.extend(secrets::findings(&scan.secrets, &ctx));
+        findings.extend(links::check(&scan, &ctx, &project.root));
         findings.extend(platform::check(&scan, &ctx));
         findings.extend(abi::check(&scan, &ctx));
     }
@@ -103,6 +108,8 @@ pub fn post_build(
         let runtime = layer_runtime(layer)?;
         let scan = scan::scan(&artifact)?;
         let ctx = FileContext::new(Place::Directory { root: &artifact, shown_from: &project.root }, &runtime);
+        findings.extend(secrets::findings(&scan.secrets, &ctx));
+        findings.extend(links::check(&scan, &ctx, &artifact));
         findings.extend(platform::check(&scan, &ctx));
         findings.extend(abi::check(&scan, &ctx));
     }
@@ -117,6 +124,7 @@ pub fn post_build(
         let scan = scan::scan(&artifact)?;
         let ctx = FileContext::new(Place::Artifact { function: &function, artifact: &artifact }, runtime);
         findings.extend(secrets::findings(&scan.secrets, &ctx));
+        findings.extend(links::check(&scan, &ctx, &artifact));
         findings.extend(platform::check(&scan, &ctx));
         findings.extend(abi::check(&scan, &ctx));
 
@@ -124,7 +132,7 @@ pub fn post_build(
         let env = MarkerEnv::lambda(runtime.python_minor, runtime.arch.machine());
         let requirements_path = function.function_dir.join("requirements.txt");
         let requirements_shown = ctx.shown(&requirements_path);
-        let requirements_text = match std::fs::read_to_string(&requirements_path) {
+        let requirements_text = match crate::sys::beneath::read_to_string(&requirements_path) {
             Ok(text) => text,
             Err(err) if err.kind() == std::io::ErrorKind::NotFound => String::new(),
             Err(err) => return Err(err).with_context(|| format!("reading {requirements_shown}")),
@@ -197,7 +205,7 @@ pub fn smoke_event(project: &Project, target: &BuildTarget, path: Option<&str>) 
 
 /// A `smoke_test_event` file: bad input when it is missing or not JSON.
 pub fn read_event_file(project: &Project, file: &Path) -> Result<serde_json::Value> {
-    let text = match std::fs::read_to_string(project.path(file)) {
+    let text = match crate::sys::beneath::read_to_string(project.path(file)) {
         Ok(text) => text,
         Err(err) => crate::bad_input!("smoke_test_event {}: {err}: create it or fix smoke_test_event", file.display()),
     };
@@ -282,6 +290,7 @@ pub fn directory(dir: &Path, shown_from: &Path, runtime: &LambdaRuntime) -> Resu
         })
         .collect();
     findings.extend(secrets::findings(&scan.secrets, &ctx));
+    findings.extend(links::check(&scan, &ctx, dir));
     findings.extend(platform::check(&scan, &ctx));
     findings.extend(abi::check(&scan, &ctx));
     Ok((findings, scan.files))

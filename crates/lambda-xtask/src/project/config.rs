@@ -133,7 +133,7 @@ impl Project {
         let cwd = std::env::current_dir().context("reading the current directory")?;
         for dir in cwd.ancestors() {
             let manifest = dir.join("Cargo.toml");
-            let Ok(text) = std::fs::read_to_string(&manifest) else {
+            let Ok(text) = crate::sys::beneath::read_to_string(&manifest) else {
                 continue;
             };
             if text.contains("metadata.lambda") {

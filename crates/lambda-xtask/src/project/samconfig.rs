@@ -54,7 +54,7 @@ pub struct SamConfig {
 pub fn check_for_sam_build(project: &crate::project::config::Project) -> Result<()> {
     let samconfig = project.samconfig();
     let shown = samconfig.display().to_string();
-    match std::fs::read_to_string(project.path(&samconfig)) {
+    match crate::sys::beneath::read_to_string(project.path(&samconfig)) {
         Ok(text) => SamConfig::parse(text, &shown).map(|_| ()),
         Err(err) if err.kind() == std::io::ErrorKind::NotFound => Ok(()),
         Err(err) => Err(err).with_context(|| format!("reading {shown}")),
@@ -63,7 +63,7 @@ pub fn check_for_sam_build(project: &crate::project::config::Project) -> Result<
 
 impl SamConfig {
     pub fn load(path: &Path, shown_as: &str) -> Result<SamConfig> {
-        let text = match std::fs::read_to_string(path) {
+        let text = match crate::sys::beneath::read_to_string(path) {
             Ok(text) => text,
             Err(err) if err.kind() == std::io::ErrorKind::NotFound => bad_input!(
                 "{shown_as} not found: create it with one [<env>.deploy.parameters] table per environment, or fix `samconfig` in [workspace.metadata.lambda]"

@@ -207,6 +207,7 @@ impl Discovery {
 /// on disk: an override naming no function, a Python function whose Handler or CodeUri cannot
 /// be built, a function dir outside the repository.
 pub fn discover(project: &Project, template: &Template) -> Result<Discovery> {
+    check_logical_ids(project, template)?;
     check_overrides(project, template)?;
     let template_dir = project.config.template.parent().unwrap_or(Path::new("")).to_path_buf();
     let mut discovery = Discovery { targets: Vec::new(), layers: Vec::new(), notices: Vec::new(), images: Vec::new() };
@@ -229,6 +230,24 @@ pub fn discover(project: &Project, template: &Template) -> Result<Discovery> {
         }
     }
     Ok(discovery)
+}
+
+/// Every logical id alphanumeric, as CloudFormation requires, before any path is built from one
+/// (`.aws-sam/build/<LogicalId>`): `../../tmp/x/Fn` would lead the guards and the smoke test
+/// out of the build output.
+fn check_logical_ids(project: &Project, template: &Template) -> Result<()> {
+    let ids = template.resources.iter().map(|(id, _)| id.as_str());
+    let ids = ids.chain(template.functions.iter().map(|f| f.logical_id.as_str()));
+    for id in ids.chain(template.layers.iter().map(|l| l.logical_id.as_str())) {
+        if id.is_empty() || !id.chars().all(|c| c.is_ascii_alphanumeric()) {
+            bad_input!(
+                "template {}: logical id {:?} is not alphanumeric (A-Z, a-z, 0-9), as CloudFormation requires: rename the resource",
+                project.config.template.display(),
+                crate::render::quote::cut(id)
+            )
+        }
+    }
+    Ok(())
 }
 
 /// Every `[[functions]]` entry names a function of the template.
@@ -284,12 +303,11 @@ fn discover_layer(
             crate::project::tool_files::shown(&dir)
         )
     }
-    if !project.path(&dir).is_dir() {
-        bad_input!(
-            "layer {id}: ContentUri {uri} in {template_shown} is not a directory ({}): create it or fix ContentUri",
-            dir.display()
-        )
-    }
+    crate::sys::owned_dir::check_readable_dir(&project.root, &dir).map_err(|problem| {
+        crate::run::exit::BadInput::new(format!(
+            "layer {id}: ContentUri {uri} in {template_shown} {problem}: sam copies the layer as it is, links followed; make it a real directory inside the repository or fix ContentUri"
+        ))
+    })?;
     discovery.layers.push(LayerTarget { layer: layer.clone(), dir, runtime });
     Ok(())
 }
@@ -513,7 +531,7 @@ fn check_requirements_txt(target: &BuildTarget) -> Result<()> {
     let path = target.function_dir.path().join("requirements.txt");
     let shown = target.dir.join("requirements.txt");
     let shown = shown.display();
-    let bytes = match std::fs::read(&path) {
+    let bytes = match crate::sys::beneath::read(&path) {
         Ok(bytes) => bytes,
         Err(err) if err.kind() == std::io::ErrorKind::NotFound => return Ok(()),
         Err(err) => return Err(err).with_context(|| format!("reading {shown}")),

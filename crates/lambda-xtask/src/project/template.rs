@@ -241,7 +241,7 @@ impl Template {
 
 /// The template's text; not found or not UTF-8 (sam reads it as UTF-8 and fails) is bad input.
 pub fn read_text(path: &Path, shown_as: &str) -> Result<String> {
-    let bytes = match std::fs::read(path) {
+    let bytes = match crate::sys::beneath::read(path) {
         Ok(bytes) => bytes,
         Err(err) if err.kind() == std::io::ErrorKind::NotFound => {
             bad_input!("SAM template {shown_as} not found: create it or fix `template` in [workspace.metadata.lambda]")

@@ -82,7 +82,7 @@ impl ToolFiles {
 /// The `[workspace] members` of the root manifest, each up to its first glob character
 /// (`crates/*` is `crates`): Rust crates, never a function's code.
 fn workspace_members(root: &Path) -> Vec<PathBuf> {
-    let Ok(text) = std::fs::read_to_string(root.join("Cargo.toml")) else { return Vec::new() };
+    let Ok(text) = crate::sys::beneath::read_to_string(root.join("Cargo.toml")) else { return Vec::new() };
     let Ok(manifest) = text.parse::<toml::Table>() else { return Vec::new() };
     let Some(members) = manifest.get("workspace").and_then(|w| w.get("members")).and_then(|m| m.as_array()) else {
         return Vec::new();

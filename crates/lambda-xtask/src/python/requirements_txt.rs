@@ -105,6 +105,44 @@ pub fn requirements_as_written(text: &str) -> Vec<(usize, String, Requirement)> 
         .collect()
 }
 
+/// The files a requirements file pulls in with `-r`/`--requirement` and `-c`/`--constraint`
+/// (pip reads them too, relative to the including file's directory), as written, in order.
+/// URLs are left out: they are not files of the repository.
+pub fn included_files(text: &str) -> Vec<String> {
+    let mut files = Vec::new();
+    for (_, line) in logical_lines(text) {
+        let mut tokens = line.split(' ').skip_while(|t| !t.starts_with('-')).map(str::trim).filter(|t| !t.is_empty());
+        while let Some(token) = tokens.next() {
+            let (option, inline) = if let Some(long) = token.strip_prefix("--") {
+                let (name, value) = match long.split_once('=') {
+                    Some((name, value)) => (name, Some(value)),
+                    None => (long, None),
+                };
+                (long_option(name), value)
+            } else if let Some(short) = token.strip_prefix('-') {
+                let mut chars = short.chars();
+                let option = chars.next().and_then(|c| PIP_OPTIONS.iter().find(|o| o.short == Some(c)));
+                let rest = chars.as_str();
+                (option, (!rest.is_empty()).then_some(rest))
+            } else {
+                (None, None)
+            };
+            let Some(option) = option else { continue };
+            let value = match (option.takes_value, inline) {
+                (true, Some(value)) => Some(value.to_string()),
+                (true, None) => tokens.next().map(str::to_string),
+                _ => None,
+            };
+            if let Some(value) = value.filter(|_| matches!(option.long, "requirement" | "constraint")) {
+                if !value.contains("://") {
+                    files.push(value);
+                }
+            }
+        }
+    }
+    files
+}
+
 /// pip's `break_args_options`: the requirement is every space-separated token before the
 /// first one that starts with `-`; the rest are options.
 fn requirement_part(line: &str) -> String {
@@ -248,6 +286,15 @@ mod tests {
 
     fn bad(text: &str) -> BadLine {
         check(text).expect_err(text)
+    }
+
+    #[test]
+    fn included_files_are_every_requirement_and_constraint_file_however_written() {
+        let text = "-r ../shared-reqs.txt\n--requirement=more.txt\n-cconstraints.txt\nrequests==2.32 --hash=sha256:ab\n--constraint \\\n  pins.txt\n--requirem abbreviated.txt\n-r https://example.com/r.txt\n# -r commented.txt\n-i https://pypi.org/simple\n";
+        assert_eq!(
+            included_files(text),
+            ["../shared-reqs.txt", "more.txt", "constraints.txt", "pins.txt", "abbreviated.txt"]
+        );
     }
 
     #[test]

@@ -218,12 +218,12 @@ impl Installed {
     pub fn load(dist_info: &Path) -> Result<Installed> {
         let dir_name = dist_info.file_name().and_then(|n| n.to_str()).unwrap_or_default();
         let (dir_project, dir_version) = split_dist_info_name(dir_name).unwrap_or((dir_name, ""));
-        let metadata = match fs::read(dist_info.join("METADATA")) {
+        let metadata = match crate::sys::beneath::read(dist_info.join("METADATA")) {
             Ok(bytes) => parse_metadata(&String::from_utf8_lossy(&bytes)),
             Err(err) if err.kind() == std::io::ErrorKind::NotFound => Metadata::default(),
             Err(err) => return Err(err).with_context(|| format!("reading {}/METADATA", dist_info.display())),
         };
-        let wheel = match fs::read(dist_info.join("WHEEL")) {
+        let wheel = match crate::sys::beneath::read(dist_info.join("WHEEL")) {
             Ok(bytes) => Some(parse_wheel(&String::from_utf8_lossy(&bytes))),
             Err(err) if err.kind() == std::io::ErrorKind::NotFound => None,
             Err(err) => return Err(err).with_context(|| format!("reading {}/WHEEL", dist_info.display())),
@@ -243,7 +243,7 @@ impl Installed {
     /// The files this distribution installed, relative to the install root.
     pub fn record(&self) -> Result<Vec<RecordEntry>> {
         let path = self.dist_info.join("RECORD");
-        match fs::read(&path) {
+        match crate::sys::beneath::read(&path) {
             Ok(bytes) => Ok(parse_record(&String::from_utf8_lossy(&bytes))),
             Err(err) if err.kind() == std::io::ErrorKind::NotFound => Ok(Vec::new()),
             Err(err) => Err(err).with_context(|| format!("reading {}", path.display())),

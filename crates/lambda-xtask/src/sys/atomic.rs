@@ -1,40 +1,21 @@
 //! Writes that a reader sees whole or not at all.
 
-use std::fs::{self, OpenOptions};
-use std::io::Write;
 use std::path::Path;
 
 use anyhow::{Context, Result};
 
 /// Writes `text` to `path` so that a reader sees the old file or the whole new one, never a
-/// half-written report: a temporary file in the same directory, flushed to disk, renamed.
+/// half-written report: a temporary file in the same directory, flushed to disk, renamed
+/// (through the filesystem layer: the temporary never follows a link, and a link at `path`
+/// is replaced, never written through).
 pub fn write_atomically(path: &Path, text: &str) -> Result<()> {
-    let dir = match path.parent() {
-        Some(parent) if !parent.as_os_str().is_empty() => parent,
-        _ => Path::new("."),
-    };
-    let name = path.file_name().with_context(|| format!("{} names no file", path.display()))?;
-    let temp = dir.join(format!(".{}.{}.tmp", name.to_string_lossy(), std::process::id()));
-    let written = (|| -> Result<()> {
-        let mut file = OpenOptions::new()
-            .write(true)
-            .create(true)
-            .truncate(true)
-            .open(&temp)
-            .with_context(|| format!("creating {}", temp.display()))?;
-        file.write_all(text.as_bytes()).with_context(|| format!("writing {}", temp.display()))?;
-        file.sync_all().with_context(|| format!("flushing {}", temp.display()))?;
-        fs::rename(&temp, path).with_context(|| format!("renaming {} to {}", temp.display(), path.display()))
-    })();
-    if written.is_err() {
-        let _ = fs::remove_file(&temp);
-    }
-    written
+    crate::sys::beneath::write_atomically(path, text.as_bytes()).with_context(|| format!("writing {}", path.display()))
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
+    use std::fs;
 
     #[test]
     fn atomic_write_replaces_the_file_and_leaves_no_temporary_behind() {

@@ -6,40 +6,45 @@
 //! the next run, once it holds the repository lock, stops whatever is left of that group (a
 //! pip that sam started, which the death signal does not reach) before it changes anything.
 
-use std::path::{Path, PathBuf};
+use std::path::Path;
 use std::sync::Mutex;
 use std::time::{Duration, Instant};
 
 use anyhow::{Context, Result};
 
-static RECORD: Mutex<Option<PathBuf>> = Mutex::new(None);
+use crate::sys::beneath::OwnedDir;
+
+/// `.aws-sam`, where the record is kept, once the repository lock is held.
+static RECORD: Mutex<Option<OwnedDir>> = Mutex::new(None);
 
 pub const RECORD_NAME: &str = "xtask-children";
 
-/// From now on, running children are recorded in `path` (called under the repository lock).
-pub fn record_children_in(path: PathBuf) {
-    *RECORD.lock().unwrap_or_else(|p| p.into_inner()) = Some(path);
+/// From now on, running children are recorded in `<aws_sam>/xtask-children` (called under the
+/// repository lock).
+pub fn record_children_in(aws_sam: OwnedDir) {
+    *RECORD.lock().unwrap_or_else(|p| p.into_inner()) = Some(aws_sam);
 }
 
 /// A child's process group started: record it with its leader's start time, which tells it
 /// apart from a later process that reuses the number.
 pub fn started(group: i32) {
-    if let Some(path) = RECORD.lock().unwrap_or_else(|p| p.into_inner()).as_ref() {
+    if let Some(aws_sam) = RECORD.lock().unwrap_or_else(|p| p.into_inner()).as_ref() {
         let start = start_time(group).unwrap_or_default();
-        let _ = std::fs::write(path, format!("{group} {start}\n"));
+        let _ = aws_sam.overwrite(Path::new(RECORD_NAME), format!("{group} {start}\n").as_bytes());
     }
 }
 
 /// The child's process group ended normally.
 pub fn finished() {
-    if let Some(path) = RECORD.lock().unwrap_or_else(|p| p.into_inner()).as_ref() {
-        let _ = std::fs::remove_file(path);
+    if let Some(aws_sam) = RECORD.lock().unwrap_or_else(|p| p.into_inner()).as_ref() {
+        let _ = aws_sam.remove_if_present(Path::new(RECORD_NAME));
     }
 }
 
 /// Stops the process group an earlier, killed run left running, if any; says so.
-pub fn stop_leftover(record: &Path) -> Result<()> {
-    let Ok(text) = std::fs::read_to_string(record) else { return Ok(()) };
+pub fn stop_leftover(aws_sam: &OwnedDir) -> Result<()> {
+    let record = Path::new(RECORD_NAME);
+    let Ok(text) = aws_sam.handle().read_to_string(record) else { return Ok(()) };
     let mut fields = text.split_whitespace();
     let group: i32 = fields.next().and_then(|g| g.parse().ok()).unwrap_or(0);
     let recorded_start: u64 = fields.next().and_then(|s| s.parse().ok()).unwrap_or(0);
@@ -49,7 +54,7 @@ pub fn stop_leftover(record: &Path) -> Result<()> {
         );
         stop_group(group);
     }
-    std::fs::remove_file(record).with_context(|| format!("removing {}", record.display()))
+    aws_sam.remove(record).with_context(|| format!("removing {}", aws_sam.join(record).display()))
 }
 
 /// True when process group `group` still has members and is the recorded one: its leader is
@@ -86,7 +91,7 @@ fn group_runs(group: i32) -> bool {
     let Ok(entries) = std::fs::read_dir("/proc") else { return false };
     entries.flatten().any(|entry| {
         let Some(pid) = entry.file_name().to_str().and_then(|n| n.parse::<i32>().ok()) else { return false };
-        let Ok(stat) = std::fs::read_to_string(format!("/proc/{pid}/stat")) else { return false };
+        let Ok(stat) = crate::sys::beneath::read_to_string(format!("/proc/{pid}/stat")) else { return false };
         let Some((_, rest)) = stat.rsplit_once(')') else { return false };
         let mut fields = rest.split_whitespace();
         let state = fields.next();
@@ -97,7 +102,7 @@ fn group_runs(group: i32) -> bool {
 
 /// A process's start time in clock ticks since boot (`/proc/PID/stat` field 22).
 fn start_time(pid: i32) -> Option<u64> {
-    let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).ok()?;
+    let stat = crate::sys::beneath::read_to_string(format!("/proc/{pid}/stat")).ok()?;
     let after_name = stat.rsplit_once(')')?.1;
     after_name.split_whitespace().nth(19)?.parse().ok()
 }
@@ -111,11 +116,12 @@ mod tests {
     fn a_recorded_group_is_stopped_and_a_reused_number_is_not() {
         let dir = tempfile::tempdir().unwrap();
         let record = dir.path().join(RECORD_NAME);
+        let aws_sam = OwnedDir::tool_cache(dir.path()).unwrap();
 
         // The number with another start time: someone else's process now; left alone.
         let mut other = std::process::Command::new("sleep").arg("600").process_group(0).spawn().unwrap();
         std::fs::write(&record, format!("{} 1\n", other.id())).unwrap();
-        stop_leftover(&record).unwrap();
+        stop_leftover(&aws_sam).unwrap();
         assert!(other.try_wait().unwrap().is_none(), "a process that only shares the number was stopped");
         other.kill().unwrap();
         other.wait().unwrap();
@@ -130,7 +136,7 @@ mod tests {
         let group = std::fs::read_to_string(format!("/proc/{orphan}/stat")).unwrap();
         let group: i32 = group.rsplit_once(')').unwrap().1.split_whitespace().nth(2).unwrap().parse().unwrap();
         std::fs::write(&record, format!("{group} 12345\n")).unwrap();
-        stop_leftover(&record).unwrap();
+        stop_leftover(&aws_sam).unwrap();
         assert!(unsafe { libc::kill(orphan, 0) } != 0 || is_zombie(orphan), "the orphan still runs");
         assert!(!record.exists());
     }

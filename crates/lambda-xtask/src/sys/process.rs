@@ -45,10 +45,34 @@ pub fn install_signal_handlers() {
                     eprintln!(
                         "\ninterrupted: waiting for the running step to stop (press Ctrl-C again to kill it now)"
                     );
+                    thread::spawn(end_within_the_deadline);
                 }
             }
         });
     });
+}
+
+/// A child still running this long after the first signal is killed with its group.
+const CHILD_GRACE: Duration = Duration::from_millis(1000);
+/// A run still going this long after the first signal ends here: the promise is 2 s.
+const RUN_DEADLINE: Duration = Duration::from_millis(1800);
+
+/// The promise that SIGINT or SIGTERM ends any run within 2 s, kept whatever the run is
+/// waiting on: a child that ignores the signal is killed after [`CHILD_GRACE`], and a run
+/// still going at [`RUN_DEADLINE`] (a wait that checks no signal) exits with status 130 from
+/// here. What is left half-done is what a kill -9 leaves, which every step survives (staged
+/// copies, atomic writes, the manifest removed before a build starts).
+fn end_within_the_deadline() {
+    thread::sleep(CHILD_GRACE);
+    let group = CHILD_GROUP.load(Ordering::SeqCst);
+    if group > 0 {
+        eprintln!("interrupted: the running child did not stop within 1 s of the signal: killing it");
+        // SAFETY: kill(2) with a negative pid signals a process group; no memory is touched.
+        unsafe { libc::kill(-group, libc::SIGKILL) };
+    }
+    thread::sleep(RUN_DEADLINE - CHILD_GRACE);
+    eprintln!("interrupted: the run did not stop within 2 s of the signal: exiting now");
+    std::process::exit(i32::from(crate::run::exit::INTERRUPTED));
 }
 
 /// True once SIGINT or SIGTERM arrived.

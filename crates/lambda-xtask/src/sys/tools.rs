@@ -144,6 +144,15 @@ fn is_complete(venv: &Path, executable: &Path) -> bool {
     venv.join(COMPLETE_MARKER).is_file() && executable.is_file()
 }
 
+/// Removes a tool's install dir (when there is one) through the tool cache's handle.
+fn remove_install(venv: &Path) -> Result<()> {
+    let (Some(cache), Some(name)) = (venv.parent(), venv.file_name()) else { return Ok(()) };
+    if cache.is_dir() {
+        crate::sys::owned_dir::OwnedDir::tool_cache(cache)?.remove_if_present(Path::new(name))?;
+    }
+    Ok(())
+}
+
 fn install(sh: &Shell, tool: &PythonTool, venv: &Path) -> Result<()> {
     let python = host_python()?;
     eprintln!(
@@ -153,9 +162,7 @@ fn install(sh: &Shell, tool: &PythonTool, venv: &Path) -> Result<()> {
         tool.version,
         venv.display()
     );
-    if fs::symlink_metadata(venv).is_ok() {
-        fs::remove_dir_all(venv).with_context(|| format!("removing the incomplete install {}", venv.display()))?;
-    }
+    remove_install(venv).with_context(|| format!("removing the incomplete install {}", venv.display()))?;
     let requirement = format!("{}=={}", tool.package, tool.version);
     // uv, when there is one (on PATH or already in the cache), installs in seconds what pip
     // takes most of a minute for (SAM CLI: ~3 s against ~49 s, measured); pip stays the fallback.
@@ -181,9 +188,7 @@ fn install(sh: &Shell, tool: &PythonTool, venv: &Path) -> Result<()> {
             }
             Err(err) => {
                 eprintln!("warning: uv could not install {requirement} ({err:#}); trying pip");
-                if fs::symlink_metadata(venv).is_ok() {
-                    fs::remove_dir_all(venv).with_context(|| format!("removing {}", venv.display()))?;
-                }
+                remove_install(venv).with_context(|| format!("removing {}", venv.display()))?;
             }
         }
     }

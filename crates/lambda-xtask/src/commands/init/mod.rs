@@ -109,7 +109,7 @@ pub fn run(args: &InitArgs) -> Result<()> {
 }
 
 fn read_optional(path: &Path) -> Result<Option<String>> {
-    match fs::read_to_string(path) {
+    match crate::sys::beneath::read_to_string(path) {
         Ok(text) => Ok(Some(text)),
         Err(err) if err.kind() == std::io::ErrorKind::NotFound => Ok(None),
         Err(err) => Err(err).with_context(|| format!("reading {}", path.display())),
@@ -119,7 +119,7 @@ fn read_optional(path: &Path) -> Result<Option<String>> {
 /// Adds the tool's outputs to `.gitignore`; returns the lines it added.
 fn add_ignores(root: &Path) -> Result<Vec<&'static str>> {
     let gitignore = root.join(".gitignore");
-    let current = fs::read_to_string(&gitignore).unwrap_or_default();
+    let current = crate::sys::beneath::read_to_string(&gitignore).unwrap_or_default();
     let missing: Vec<&str> =
         IGNORED.iter().copied().filter(|line| !current.lines().any(|l| l.trim() == *line)).collect();
     if !missing.is_empty() {

@@ -138,7 +138,8 @@ fn installed_from(cargo_home: &Path) -> Option<LibrarySource> {
     if exe != installed {
         return None;
     }
-    let record: serde_json::Value = serde_json::from_slice(&fs::read(cargo_home.join(".crates2.json")).ok()?).ok()?;
+    let record: serde_json::Value =
+        serde_json::from_slice(&crate::sys::beneath::read(cargo_home.join(".crates2.json")).ok()?).ok()?;
     let prefix = format!("lambda-xtask {} (", crate::version::VERSION);
     let key = record.get("installs")?.as_object()?.keys().find(|k| k.starts_with(&prefix))?.clone();
     parse_install_source(key.strip_prefix(&prefix)?.strip_suffix(')')?)
@@ -193,7 +194,7 @@ impl Scaffold {
             bad_input!("xtask exists but holds no Cargo.toml: move it aside (lambda-init writes the xtask), then run lambda-init again")
         }
         let config_path = root.join(".cargo/config.toml");
-        let config = fs::read_to_string(&config_path).unwrap_or_default();
+        let config = crate::sys::beneath::read_to_string(&config_path).unwrap_or_default();
         let has_alias = config.lines().any(|l| l.trim_start().starts_with("xtask") && l.contains('='));
         if !has_alias {
             if config.lines().any(|l| l.trim() == "[alias]") {
