@@ -9,6 +9,7 @@ pub mod aws_sdk;
 pub mod dependencies;
 pub mod files;
 pub mod imports;
+pub mod package_size;
 pub mod platform;
 pub mod runtime;
 pub mod scan;

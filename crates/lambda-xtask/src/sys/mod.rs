@@ -1,7 +1,9 @@
 //! The machine: child processes and signals, the repository lock, redaction of secrets,
-//! provisioned tools, directories the xtask owns, atomic writes, git.
+//! provisioned tools, directories the xtask owns, atomic writes, git, files opened beneath the
+//! repository root.
 
 pub mod atomic;
+pub mod beneath;
 pub mod git;
 pub mod interpreters;
 pub mod listener;
