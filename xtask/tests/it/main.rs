@@ -5,6 +5,7 @@
 //! Run one area with `cargo test -p xtask --test it <module>::`, e.g. `guards::`.
 
 mod any_app;
+mod audit_integrity;
 mod bad_input;
 mod bad_input_snapshots;
 mod build;
@@ -18,6 +19,7 @@ mod evidence;
 mod faults;
 mod guards;
 mod incremental;
+mod package_size;
 mod racy_edits;
 mod rehearsal_faults;
 mod reliability;
@@ -26,3 +28,4 @@ mod signals;
 mod support;
 mod thin_xtask;
 mod tool_cache;
+mod url_credentials;

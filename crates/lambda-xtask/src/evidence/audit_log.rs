@@ -316,7 +316,8 @@ struct Place<'a> {
 /// `Err(why)` for a line that breaks the chain.
 fn judge(line: &[u8], place: &Place, last_cut_short: bool) -> std::result::Result<bool, String> {
     let index = place.index;
-    let marked = [PREV_FIELD, SELF_FIELD, START_FIELD].into_iter().find(|field| contains(line, &format!("\"{field}\"")));
+    let marked =
+        [PREV_FIELD, SELF_FIELD, START_FIELD].into_iter().find(|field| contains(line, &format!("\"{field}\"")));
     if (place.chain_started || marked.is_some()) && line.contains(&b'\r') {
         return Err("holds a carriage return: its line end was rewritten (the xtask ends lines with \\n alone)".into());
     }

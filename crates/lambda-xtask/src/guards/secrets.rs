@@ -44,7 +44,8 @@ const HEADER_WINDOW: usize = 4096;
 const PIP_FILE_WINDOW: u64 = 1 << 20;
 
 /// Why a pip file with a credential in a URL is a finding.
-pub const CREDENTIAL_URL: &str = "a pip requirements or configuration file with a credential in a URL (user:password@ or token@)";
+pub const CREDENTIAL_URL: &str =
+    "a pip requirements or configuration file with a credential in a URL (user:password@ or token@)";
 
 /// pip's files that can name an index with its credentials: requirements and constraints
 /// files (`requirements.txt`, `requirements-dev.in`, `constraints.txt`) and pip's config.
@@ -232,7 +233,10 @@ mod tests {
         let token = "fastapi==0.115\n--index-url https://deploy:TOKEN-7a6b@pkgs.example.com/simple\n";
         assert_eq!(write("requirements.txt", token), Some(CREDENTIAL_URL));
         assert_eq!(write("requirements-dev.in", "-i https://ghp_0123456789@github.com/simple\n"), Some(CREDENTIAL_URL));
-        assert_eq!(write("pip.conf", "[global]\nindex-url = https://u:p@mirror.example.com/simple\n"), Some(CREDENTIAL_URL));
+        assert_eq!(
+            write("pip.conf", "[global]\nindex-url = https://u:p@mirror.example.com/simple\n"),
+            Some(CREDENTIAL_URL)
+        );
         assert_eq!(write("requirements.txt", "--index-url https://pkgs.example.com/simple\nfastapi\n"), None);
         assert_eq!(write("requirements.txt", "tool @ git+ssh://git@github.com/org/tool.git\n"), None);
         // Only pip's files: a README showing a URL with a placeholder is not a finding here.

@@ -19,13 +19,24 @@ use std::path::{Component, Path, PathBuf};
 pub enum Refusal {
     /// The path is absolute, or climbs with `..`.
     NotBeneath,
-    Symlink { at: PathBuf },
-    NotADirectory { at: PathBuf },
+    Symlink {
+        at: PathBuf,
+    },
+    NotADirectory {
+        at: PathBuf,
+    },
     Directory,
     /// A FIFO, socket or device: opening it could block or talk to something else.
-    Special { kind: &'static str },
-    HardLinked { links: u64 },
-    Io { at: PathBuf, err: io::Error },
+    Special {
+        kind: &'static str,
+    },
+    HardLinked {
+        links: u64,
+    },
+    Io {
+        at: PathBuf,
+        err: io::Error,
+    },
 }
 
 impl fmt::Display for Refusal {
@@ -193,7 +204,8 @@ fn kind_at(dir: &OwnedFd, name: &OsStr, at: &Path) -> Result<Option<Kind>, Refus
     let c_name = c_string(name).map_err(|err| refusal(err, at))?;
     let mut stat = std::mem::MaybeUninit::<libc::stat>::uninit();
     // SAFETY: a valid descriptor, a NUL-terminated name and room for the answer.
-    let status = unsafe { libc::fstatat(dir.as_raw_fd(), c_name.as_ptr(), stat.as_mut_ptr(), libc::AT_SYMLINK_NOFOLLOW) };
+    let status =
+        unsafe { libc::fstatat(dir.as_raw_fd(), c_name.as_ptr(), stat.as_mut_ptr(), libc::AT_SYMLINK_NOFOLLOW) };
     if status != 0 {
         let err = io::Error::last_os_error();
         return match err.kind() {
@@ -284,7 +296,10 @@ mod tests {
         append(root.path(), "./logs/deep/deploy.jsonl", "b\n").unwrap();
         assert_eq!(std::fs::read_to_string(root.path().join("logs/deep/deploy.jsonl")).unwrap(), "a\nb\n");
         let mut text = String::new();
-        open(root.path(), Path::new("logs/deep/deploy.jsonl"), Access::Read).unwrap().read_to_string(&mut text).unwrap();
+        open(root.path(), Path::new("logs/deep/deploy.jsonl"), Access::Read)
+            .unwrap()
+            .read_to_string(&mut text)
+            .unwrap();
         assert_eq!(text, "a\nb\n");
     }
 
@@ -298,9 +313,11 @@ mod tests {
         symlink(outside.path(), root.path().join("logs")).unwrap();
         // A dangling link: O_CREAT alone would create its target.
         symlink(outside.path().join("created.txt"), root.path().join("dangling.jsonl")).unwrap();
-        for (relative, at) in
-            [("deploy-log.jsonl", "deploy-log.jsonl"), ("logs/victim.txt", "logs"), ("dangling.jsonl", "dangling.jsonl")]
-        {
+        for (relative, at) in [
+            ("deploy-log.jsonl", "deploy-log.jsonl"),
+            ("logs/victim.txt", "logs"),
+            ("dangling.jsonl", "dangling.jsonl"),
+        ] {
             match append(root.path(), relative, "forged\n") {
                 Err(Refusal::Symlink { at: found }) => assert_eq!(found, Path::new(at)),
                 other => panic!("{relative}: {other:?}"),

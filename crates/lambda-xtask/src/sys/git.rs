@@ -152,8 +152,9 @@ fn own_outputs(sh: &Shell, root: &Path, candidates: &[(String, &OwnOutput)]) -> 
         return Vec::new();
     };
     let tracked: Vec<&str> = tracked.split('\0').filter(|p| !p.is_empty()).collect();
-    let holds_tracked =
-        |text: &str| tracked.iter().any(|t| *t == text || t.strip_prefix(text).is_some_and(|rest| rest.starts_with('/')));
+    let holds_tracked = |text: &str| {
+        tracked.iter().any(|t| *t == text || t.strip_prefix(text).is_some_and(|rest| rest.starts_with('/')))
+    };
     candidates
         .iter()
         .filter(|(text, output)| {
@@ -260,10 +261,7 @@ mod tests {
         std::fs::write(dir.path().join("backend/tracked/app.py"), "x = 2\n").unwrap();
         std::fs::create_dir_all(dir.path().join(".aws-sam")).unwrap();
         std::fs::write(dir.path().join(".aws-sam/built"), "").unwrap();
-        let outputs = [
-            OwnOutput::Written(dir.path().join("backend")),
-            OwnOutput::Written(dir.path().join(".aws-sam")),
-        ];
+        let outputs = [OwnOutput::Written(dir.path().join("backend")), OwnOutput::Written(dir.path().join(".aws-sam"))];
         let state = GitState::read(&sh, dir.path(), &outputs);
         assert_eq!(state.dirty, Some(true));
         assert_eq!(state.changes, ["backend/tracked/app.py"]);
@@ -296,7 +294,9 @@ mod tests {
         assert!(none.remote.branch.is_some());
 
         let remote = tempfile::tempdir().unwrap();
-        let run = |cwd: &Path, args: &[&str]| assert!(Command::new("git").args(args).current_dir(cwd).status().unwrap().success());
+        let run = |cwd: &Path, args: &[&str]| {
+            assert!(Command::new("git").args(args).current_dir(cwd).status().unwrap().success())
+        };
         run(remote.path(), &["init", "-q", "--bare"]);
         run(dir.path(), &["remote", "add", "team", remote.path().to_str().unwrap()]);
         let branch = none.remote.branch.clone().unwrap();

@@ -195,7 +195,10 @@ mod tests {
             ("git+https://ghp_abc123@github.com/org/repo.git#egg=x", "git+https://****@github.com/org/repo.git#egg=x"),
             ("\"https://u:p@h:8443/x?q=1\"", "\"https://u:****@h:8443/x?q=1\""),
             ("a https://u:p%40ss@h b http://v:w@i", "a https://u:****@h b http://v:****@i"),
-            ("https://host/path@v1 and s3://bucket/key and ann@example.com", "https://host/path@v1 and s3://bucket/key and ann@example.com"),
+            (
+                "https://host/path@v1 and s3://bucket/key and ann@example.com",
+                "https://host/path@v1 and s3://bucket/key and ann@example.com",
+            ),
             ("https://:secret@h/", "https://:****@h/"),
             ("nothing here", "nothing here"),
         ];
@@ -217,7 +220,10 @@ mod tests {
             find_credential_url("-i https://deploy:TOKEN@host/simple\nfastapi==1"),
             Some("https://deploy:****@host/simple".into())
         );
-        assert_eq!(find_credential_url("--index-url=https://deploy:TOKEN@host/simple"), Some("https://deploy:****@host/simple".into()));
+        assert_eq!(
+            find_credential_url("--index-url=https://deploy:TOKEN@host/simple"),
+            Some("https://deploy:****@host/simple".into())
+        );
         assert_eq!(find_credential_url("fastapi==1\n"), None);
     }
 

@@ -82,7 +82,9 @@ pub fn unpushed_commit(env: &str, git: &GitState) -> Option<Finding> {
     let quote = |text: &str| crate::render::quote::shell(std::path::Path::new(text));
     let (problem, fix) = if branches.is_none() {
         (
-            format!("{env} is a protected environment and git could not tell which remote branches hold commit {short}"),
+            format!(
+                "{env} is a protected environment and git could not tell which remote branches hold commit {short}"
+            ),
             "check that git works here (git branch --remotes --contains HEAD), then deploy again".to_string(),
         )
     } else if facts.remotes.is_empty() {
