@@ -71,7 +71,7 @@ fn set_log(repo: &RepoCopy, log: &str) {
 #[test]
 fn an_audit_log_that_leads_out_of_the_repository_or_is_no_regular_file_is_refused_before_anything_runs() {
     type Setup = fn(&RepoCopy, &Path);
-    let cases: [(&str, Setup, &str); 7] = [
+    let cases: [(&str, Setup, &str); 8] = [
         (
             "a symlink to a file outside",
             |repo, outside| symlink(outside.join("victim-outside.txt"), repo.path("deploy-log.jsonl")).unwrap(),
@@ -104,6 +104,11 @@ fn an_audit_log_that_leads_out_of_the_repository_or_is_no_regular_file_is_refuse
             "a directory",
             |repo, _| fs::create_dir(repo.path("deploy-log.jsonl")).unwrap(),
             "the audit log deploy-log.jsonl is a directory",
+        ),
+        (
+            "a log inside the source the build packages",
+            |repo, _| set_log(repo, "backend/src/deploy-log.jsonl"),
+            "the audit log backend/src/deploy-log.jsonl is inside backend_src backend/src of BackendFunction",
         ),
         (
             "a path climbing out",
@@ -207,6 +212,22 @@ fn lambda_audit_verify_fails_a_log_whose_chain_fields_or_line_ends_were_rewritte
         assert!(output.contains(&format!("tampered.jsonl:{line}: chain broken: line {line} ")), "{what}:\n{output}");
         assert!(output.contains(why), "{what}:\n{output}");
         assert!(!output.contains("chain intact"), "{what}:\n{output}");
+    }
+
+    // A report or a step summary written over the log would destroy it: refused first.
+    for (what, args, env) in [
+        ("--json", vec!["--json", "deploy-log.jsonl", "lambda-audit", "verify"], None),
+        ("GITHUB_STEP_SUMMARY", vec!["lambda-audit", "verify"], Some(("GITHUB_STEP_SUMMARY", log.clone()))),
+    ] {
+        let mut command = repo.xtask();
+        command.args(&args).env("CI", "true");
+        if let Some((name, value)) = env {
+            command.env(name, value);
+        }
+        let (status, output) = run(&mut command);
+        assert_eq!(status, 2, "{what}: {output}");
+        assert!(output.contains("is a deploy audit log"), "{what}: {output}");
+        assert_eq!(fs::read_to_string(&log).unwrap(), original, "{what} changed the log");
     }
 
     // Lines no chain covers prove nothing: not verified, and no line N+1 is invented.

@@ -91,6 +91,11 @@ impl LogPath {
         self.root.join(&self.relative)
     }
 
+    /// The path relative to the repository root.
+    pub fn relative(&self) -> &Path {
+        &self.relative
+    }
+
     fn bad_input(&self, refusal: &Refusal, setting: &str) -> anyhow::Error {
         let shown = self.shown();
         let word = crate::render::quote::shell(&self.relative);
@@ -633,6 +638,22 @@ mod tests {
         assert!(!text.contains("audit-canary-4d3c2b1a") && !text.contains("TOKEN-5e6f"), "{text}");
         assert!(text.contains("https://deploy:****@h/simple") && text.contains("[redacted]"), "{text}");
         assert!(verify(text.as_bytes()).intact());
+    }
+
+    #[test]
+    fn a_symlink_swapped_in_after_the_check_is_not_written_through() {
+        let dir = tempfile::tempdir().unwrap();
+        let outside = tempfile::tempdir().unwrap();
+        let victim = outside.path().join("victim.txt");
+        fs::write(&victim, "untouched\n").unwrap();
+        let log = LogPath::check_appendable(dir.path(), Path::new("deploy-log.jsonl")).unwrap();
+        std::os::unix::fs::symlink(&victim, dir.path().join("deploy-log.jsonl")).unwrap();
+        let err = log.append(&json!({"schema": 2})).unwrap_err();
+        assert!(
+            err.to_string().contains("deploy-log.jsonl is a symlink") || err.to_string().contains("a symlink"),
+            "{err}"
+        );
+        assert_eq!(fs::read_to_string(&victim).unwrap(), "untouched\n");
     }
 
     #[test]

@@ -292,6 +292,7 @@ fn plan<'a>(
     )?;
     let build = lambda_build::Prerequisites::check(project, args.container, &found, &args.allow, team_guards)?;
     let log = check_tools_and_log(project, settings.rehearsal)?;
+    check_log_placement(ui, project, &found, &log)?;
     // The offline checks come first and need no AWS call: when they will stop the deploy,
     // the credentials are not asked about.
     let offline_clean = || offline_findings(&env, &settings, args, &region, &samconfig_shown, git).is_empty();
@@ -375,6 +376,67 @@ fn check_tools_and_log(project: &Project, rehearsal: bool) -> Result<LogPath> {
         tools::check_obtainable(&tools::PythonTool::moto_server(&project.config.deploy.moto_version))?;
     }
     LogPath::check_appendable(&project.root, &project.config.deploy.log)
+}
+
+/// The audit log apart from what the build packages and from the run's other outputs: inside
+/// a function dir, a backend_src or a layer it would ship in the artifact and change it with
+/// every attempt (and an append-only edit of a source file there would pass for the log's);
+/// as the `--json` report it would be replaced by the report, as the step summary appended
+/// to in Markdown. Bad input, before anything runs.
+fn check_log_placement(ui: &Ui, project: &Project, found: &Discovery, log: &LogPath) -> Result<()> {
+    let root = project.root.canonicalize().unwrap_or_else(|_| project.root.clone());
+    // Beneath the root through real directories only (LogPath): this is where it is.
+    let at = root.join(log.relative());
+    let setting = "set log in [workspace.metadata.lambda.deploy] to a path outside it (the default is deploy-log.jsonl at the repository root)";
+    let mut sources: Vec<(PathBuf, String)> = Vec::new();
+    for (target, _) in found.function_dirs() {
+        sources
+            .push((target.function_dir.path().to_path_buf(), format!("the function dir of {}", target.logical_id())));
+        if let (Some(source), Some(shown)) = (&target.backend_src, &target.config.backend_src) {
+            sources.push((source.clone(), format!("backend_src {} of {}", shown.display(), target.logical_id())));
+        }
+    }
+    for layer in &found.layers {
+        sources.push((project.path(&layer.dir), format!("the layer {}", layer.logical_id())));
+    }
+    for (dir, what) in sources {
+        let dir = dir.canonicalize().unwrap_or(dir);
+        if at.starts_with(&dir) {
+            bad_input!(
+                "the audit log {} is inside {what} ({}), which lambda-build packages: it would ship in the artifact and change it with every attempt; {setting}",
+                log.shown(),
+                dir.strip_prefix(&root).unwrap_or(&dir).display()
+            )
+        }
+    }
+    let output = ui.output();
+    for (flag, path) in [("--json", output.json_report.as_ref()), ("GITHUB_STEP_SUMMARY", output.step_summary.as_ref())]
+    {
+        if path.is_some_and(|path| same_file(path, &at)) {
+            bad_input!(
+                "{flag} names the audit log {}: the run would overwrite its attempts; write the report elsewhere (e.g. --json lambda-report.json)",
+                log.shown()
+            )
+        }
+    }
+    Ok(())
+}
+
+/// Whether two paths name one file: the same inode when both exist (a hard link included),
+/// else the same name in the same (resolved) directory.
+fn same_file(a: &Path, b: &Path) -> bool {
+    use std::os::unix::fs::MetadataExt;
+    if let (Ok(x), Ok(y)) = (std::fs::metadata(a), std::fs::metadata(b)) {
+        return x.dev() == y.dev() && x.ino() == y.ino();
+    }
+    let resolved = |path: &Path| {
+        let absolute = std::path::absolute(path).unwrap_or_else(|_| path.to_path_buf());
+        match (absolute.parent().map(Path::canonicalize), absolute.file_name()) {
+            (Some(Ok(dir)), Some(name)) => dir.join(name),
+            _ => absolute,
+        }
+    };
+    resolved(a) == resolved(b)
 }
 
 /// The xtask's own outputs, which never make the tree dirty: SAM's build dir (where the
