@@ -114,7 +114,7 @@ pub fn check(logical_id: &str, shown: &str, parts: &[Part], unmeasured: &[String
                 .map(move |(path, size)| (format!("{prefix}{}", crate::render::quote::escaped_path(path)), *size))
         })
         .collect();
-    biggest.sort_by(|a, b| b.1.cmp(&a.1));
+    biggest.sort_by_key(|entry| std::cmp::Reverse(entry.1));
     let listed: Vec<String> =
         biggest.iter().take(LISTED_ENTRIES).map(|(name, size)| format!("{name} {}", bytes_text(*size))).collect();
     let arns = match unmeasured.len() {

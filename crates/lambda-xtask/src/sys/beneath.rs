@@ -117,7 +117,10 @@ pub fn probe(root: &Path, relative: &Path, access: Access) -> Result<Found, Refu
 /// Whether a new file could be created in the directory `probe` found last: a file is
 /// created there and removed at once (a read-only or immutable directory refuses it).
 pub fn can_create_in(dir: &OwnedFd) -> io::Result<()> {
-    let name = format!(".xtask-probe-{}", std::process::id());
+    // Unique within the process too: two threads may probe one directory at once.
+    static PROBES: std::sync::atomic::AtomicUsize = std::sync::atomic::AtomicUsize::new(0);
+    let n = PROBES.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+    let name = format!(".xtask-probe-{}-{n}", std::process::id());
     let probe = open_at(dir, OsStr::new(&name), libc::O_WRONLY | libc::O_CREAT | libc::O_EXCL, 0o600)?;
     drop(probe);
     let c_name = c_string(OsStr::new(&name))?;
