@@ -96,6 +96,14 @@ impl LogPath {
         &self.relative
     }
 
+    /// What is wrong with the path, said of the log itself when it is the log.
+    fn what(&self, refusal: &Refusal) -> String {
+        match refusal {
+            Refusal::Symlink { at } if at == &self.relative => "is a symlink".into(),
+            other => other.to_string(),
+        }
+    }
+
     fn bad_input(&self, refusal: &Refusal, setting: &str) -> anyhow::Error {
         let shown = self.shown();
         let word = crate::render::quote::shell(&self.relative);
@@ -130,25 +138,38 @@ impl LogPath {
     /// returns that line, without its line break. Every string in it is scrubbed of secrets
     /// and of the credentials in URLs first.
     pub fn append(&self, record: &impl Serialize) -> Result<String> {
-        let file = beneath::open(&self.root, &self.relative, Access::AppendCreating)
-            .map_err(|refusal| anyhow::anyhow!("the audit log {} {refusal}: nothing was appended", self.shown()))?;
+        let file = beneath::open(&self.root, &self.relative, Access::AppendCreating).map_err(|refusal| {
+            anyhow::anyhow!("the audit log {} {}: nothing was appended", self.shown(), self.what(&refusal))
+        })?;
         append_to(file, &self.shown(), record)
     }
 
     /// The log's bytes, read beneath the root as it is written; bad input when it is missing
     /// or not a regular file.
     pub fn read(&self) -> Result<Vec<u8>> {
+        match self.read_if_present()? {
+            Some(bytes) => Ok(bytes),
+            None => bad_input!(
+                "{}: no such audit log (lambda-deploy writes it on its first attempt); name the file: lambda-audit verify FILE",
+                self.shown()
+            ),
+        }
+    }
+
+    /// Like [`LogPath::read`], with `None` for a log not written yet.
+    pub fn read_if_present(&self) -> Result<Option<Vec<u8>>> {
         let shown = self.shown();
         match beneath::open(&self.root, &self.relative, Access::Read) {
             Ok(mut file) => {
                 let mut bytes = Vec::new();
                 file.read_to_end(&mut bytes).with_context(|| format!("reading {shown}"))?;
-                Ok(bytes)
+                Ok(Some(bytes))
             }
-            Err(Refusal::Io { err, .. }) if err.kind() == std::io::ErrorKind::NotFound => bad_input!(
-                "{shown}: no such audit log (lambda-deploy writes it on its first attempt); name the file: lambda-audit verify FILE"
+            Err(Refusal::Io { err, .. }) if err.kind() == std::io::ErrorKind::NotFound => Ok(None),
+            Err(refusal) => bad_input!(
+                "the audit log {shown} {}: the xtask reads only a regular file inside the repository, never through a link",
+                self.what(&refusal)
             ),
-            Err(refusal) => bad_input!("the audit log {shown} {refusal}: lambda-audit reads only a regular file"),
         }
     }
 }
@@ -654,6 +675,24 @@ mod tests {
             "{err}"
         );
         assert_eq!(fs::read_to_string(&victim).unwrap(), "untouched\n");
+    }
+
+    #[test]
+    fn the_configured_log_is_read_beneath_the_root_only() {
+        let dir = tempfile::tempdir().unwrap();
+        let log = LogPath::check_readable(dir.path(), Path::new("deploy-log.jsonl"));
+        assert_eq!(log.read_if_present().unwrap(), None);
+        assert_eq!(crate::run::exit::status_of(&log.read().unwrap_err()), crate::run::exit::BAD_INPUT);
+        let outside = tempfile::tempdir().unwrap();
+        fs::write(outside.path().join("other.jsonl"), "{}\n").unwrap();
+        std::os::unix::fs::symlink(outside.path().join("other.jsonl"), dir.path().join("deploy-log.jsonl")).unwrap();
+        let err = log.read_if_present().unwrap_err();
+        assert!(err.to_string().contains("the audit log deploy-log.jsonl is a symlink: the xtask reads only"), "{err}");
+        fs::remove_file(dir.path().join("deploy-log.jsonl")).unwrap();
+        let fifo = std::ffi::CString::new(dir.path().join("deploy-log.jsonl").to_str().unwrap()).unwrap();
+        assert_eq!(unsafe { libc::mkfifo(fifo.as_ptr(), 0o644) }, 0);
+        let err = log.read_if_present().unwrap_err();
+        assert!(err.to_string().contains("FIFO"), "{err}");
     }
 
     #[test]
