@@ -56,11 +56,19 @@ fn a_requirements_file_that_would_ship_a_credential_in_a_url_is_a_secret_file_fi
     assert_eq!(status, 1, "{terminal}");
     assert!(terminal.contains(&format!("[secret-file] {REQUIREMENTS}")), "{terminal}");
     assert!(terminal.contains("a pip requirements or configuration file with a credential in a URL"), "{terminal}");
-    assert!(terminal.contains("remove the credential from https://deploy:****@pkgs.example.com/simple"), "{terminal}");
+    assert!(terminal.contains("replace the credential in https://deploy:****@pkgs.example.com/simple"), "{terminal}");
+    assert!(terminal.contains("https://<user>:${PIP_TOKEN}@<host>/"), "{terminal}");
     assert!(terminal.contains("PIP_INDEX_URL"), "{terminal}");
     assert!(terminal.contains("failed at step pre-build-guards"), "{terminal}");
     assert!(!repo.path("infra/lambda/.aws-sam/build").exists(), "sam build ran");
     for (place, text) in &written {
         assert!(!text.contains(TOKEN), "the token is in the {place}:\n{text}");
     }
+
+    // The fix as the finding words it: the credential becomes a variable pip expands.
+    let text = fs::read_to_string(repo.path(REQUIREMENTS)).unwrap();
+    repo.write(REQUIREMENTS, &text.replace(&format!("deploy:{TOKEN}@"), "deploy:${PIP_TOKEN}@"));
+    let (status, output) = run(repo.xtask().args(["lambda-check", "--dir", "infra/lambda/functions/backend"]));
+    assert_eq!(status, 0, "{output}");
+    assert!(!output.contains("[secret-file]"), "{output}");
 }

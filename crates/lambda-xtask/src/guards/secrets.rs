@@ -150,7 +150,7 @@ fn fix(ctx: &FileContext, path: &Path, why: &str) -> String {
             .and_then(|bytes| crate::sys::redact::find_credential_url(&String::from_utf8_lossy(&bytes)))
             .unwrap_or_else(|| "the URL".into());
         return format!(
-            "remove the credential from {url} in {shown} (keep the URL without it, or drop the line) and give it to pip at build time instead, e.g. export PIP_INDEX_URL='<the URL with its credential>' before cargo xtask lambda-build (pip reads it when sam build installs); then rotate the token: it was in the file"
+            "replace the credential in {url} in {shown} by a variable pip expands when sam build installs (https://<user>:${{PIP_TOKEN}}@<host>/..., with PIP_TOKEN exported before cargo xtask lambda-build), or drop the line and export PIP_INDEX_URL instead; then rotate the token: it was in the file"
         );
     }
     format!(
@@ -239,6 +239,8 @@ mod tests {
         );
         assert_eq!(write("requirements.txt", "--index-url https://pkgs.example.com/simple\nfastapi\n"), None);
         assert_eq!(write("requirements.txt", "tool @ git+ssh://git@github.com/org/tool.git\n"), None);
+        // The fix it names: the credential as a variable pip expands.
+        assert_eq!(write("requirements.txt", "-i https://deploy:${PIP_TOKEN}@pkgs.example.com/simple\n"), None);
         // Only pip's files: a README showing a URL with a placeholder is not a finding here.
         assert_eq!(write("notes.txt", "https://user:pass@example.com\n"), None);
     }

@@ -134,7 +134,9 @@ pub fn mask_url_credentials(text: &str) -> String {
 }
 
 /// Whether `url`'s user-info holds a credential: a password, or over http(s) a user name
-/// alone (`https://<token>@github.com/...`). `ssh://git@host` names a login, not a secret.
+/// alone (`https://<token>@github.com/...`). `ssh://git@host` names a login, not a secret,
+/// and `https://deploy:${PIP_TOKEN}@host` names a variable pip expands when it installs (pip's
+/// own advice for credentials in a requirements file), not its value.
 pub fn url_has_credentials(url: &str) -> bool {
     let Some((scheme, after)) = url.split_once("://") else { return false };
     let end = after
@@ -142,11 +144,22 @@ pub fn url_has_credentials(url: &str) -> bool {
         .unwrap_or(after.len());
     let Some(split) = after[..end].rfind('@') else { return false };
     let userinfo = &after[..split];
-    if userinfo.is_empty() {
+    let secret = match userinfo.split_once(':') {
+        Some((_, password)) => password,
+        None => userinfo,
+    };
+    if secret.is_empty() || is_variable(secret) {
         return false;
     }
     let scheme = scheme.rsplit('+').next().unwrap_or(scheme).to_ascii_lowercase();
     userinfo.contains(':') || scheme == "http" || scheme == "https"
+}
+
+/// `${NAME}`, as pip expands it in a requirements file.
+fn is_variable(text: &str) -> bool {
+    text.strip_prefix("${")
+        .and_then(|rest| rest.strip_suffix('}'))
+        .is_some_and(|name| !name.is_empty() && name.chars().all(|c| c.is_ascii_alphanumeric() || c == '_'))
 }
 
 /// The first URL with a credential in `text` (see [`url_has_credentials`]), masked.
@@ -216,6 +229,10 @@ mod tests {
         assert!(!url_has_credentials("git+ssh://git@github.com/org/repo.git"));
         assert!(!url_has_credentials("https://pypi.org/simple"));
         assert!(!url_has_credentials("https://host/a@b"));
+        // A variable pip expands at install time holds no secret in the file.
+        assert!(!url_has_credentials("https://deploy:${PIP_TOKEN}@host/simple"));
+        assert!(!url_has_credentials("https://${GH_TOKEN}@github.com/org/repo"));
+        assert!(url_has_credentials("https://deploy:${PIP_TOKEN}x@host/simple"));
         assert_eq!(
             find_credential_url("-i https://deploy:TOKEN@host/simple\nfastapi==1"),
             Some("https://deploy:****@host/simple".into())
