@@ -130,6 +130,10 @@ pub struct DeployArgs {
     /// Deploy a protected environment from a tree with uncommitted changes.
     #[arg(long)]
     pub allow_dirty: bool,
+    /// Deploy a protected environment from a commit that no remote branch contains (recorded
+    /// in the audit line as such).
+    #[arg(long)]
+    pub allow_unpushed: bool,
     /// Delete the stack first if it is in ROLLBACK_COMPLETE (that state only), then deploy.
     #[arg(long)]
     pub replace_failed_stack: bool,

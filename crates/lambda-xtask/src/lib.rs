@@ -20,6 +20,20 @@
 //! - [`diagnosis`]: lambda-doctor's signatures and readers, shared with lambda-deploy;
 //! - [`sys`]: processes, signals, locks, redaction, tools, owned directories, atomic writes.
 
+// Every line this crate prints with `eprintln!` or `println!` passes through
+// `sys::redact::scrub`: these shadow the standard macros in every module declared below, so
+// no message (a quoted requirements line, a URL, a command line, an error chain) can print a
+// registered secret or a credential written into a URL, whoever adds the line.
+macro_rules! eprintln {
+    () => { ::std::eprintln!() };
+    ($($arg:tt)*) => { $crate::sys::redact::print_scrubbed(false, format_args!($($arg)*)) };
+}
+
+macro_rules! println {
+    () => { ::std::println!() };
+    ($($arg:tt)*) => { $crate::sys::redact::print_scrubbed(true, format_args!($($arg)*)) };
+}
+
 pub mod aws;
 pub mod build;
 pub mod cli;

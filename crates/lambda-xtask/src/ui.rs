@@ -146,7 +146,7 @@ impl Ui {
     /// A GitHub workflow command on stdout (the xtask's own lines go to stderr, so stdout
     /// carries nothing else), flushed so it is not held back behind a long sam run.
     pub fn emit(&self, command: &str) {
-        let line = format!("{command}\n");
+        let line = format!("{}\n", crate::sys::redact::scrub(command));
         match &self.sink {
             Sink::Process => {
                 let mut stdout = std::io::stdout().lock();
@@ -180,6 +180,10 @@ impl Ui {
     }
 
     fn write_stderr(&self, bytes: &[u8]) {
+        // Whatever a line quotes (a URL, a command, an error chain) reaches no terminal or log
+        // with a secret or a URL's credentials in it.
+        let scrubbed = crate::sys::redact::scrub(&String::from_utf8_lossy(bytes));
+        let bytes = scrubbed.as_bytes();
         // A closed stderr must not take the run down with it.
         match &self.sink {
             Sink::Process => {

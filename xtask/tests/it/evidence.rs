@@ -205,7 +205,7 @@ fn editing_deleting_or_reordering_any_line_of_the_chained_log_fails_verify_namin
 }
 
 #[test]
-fn the_approver_is_the_github_run_in_ci_and_the_git_identity_on_a_terminal() {
+fn the_approver_is_the_github_run_in_ci_and_the_git_identity_elsewhere() {
     let repo = aborting_repo();
     for args in
         [&["init", "-q"][..], &["config", "user.name", "Ann Auditor"], &["config", "user.email", "ann@example.com"]]
@@ -229,7 +229,8 @@ fn the_approver_is_the_github_run_in_ci_and_the_git_identity_on_a_terminal() {
     let lines: Vec<Value> = text.lines().map(|l| serde_json::from_str(l).unwrap()).collect();
     assert_eq!(
         lines[0]["approval"],
-        serde_json::json!({"via": "terminal", "git_identity": "Ann Auditor <ann@example.com>"})
+        // Not protected: nobody was asked to confirm, and the line says so.
+        serde_json::json!({"via": "not-required", "git_identity": "Ann Auditor <ann@example.com>"})
     );
     assert_eq!(
         lines[1]["approval"],
@@ -300,23 +301,26 @@ fn the_audit_bucket_holds_one_object_per_attempt_and_refuses_a_delete_under_obje
     assert_eq!(status, 1, "{output}");
     assert!(output.contains(&format!("audit: copied to s3://{AUDIT_BUCKET}/deploy-audit/{ENV}/")), "{output}");
 
+    // Each attempt wrote its started line before sam deploy and its end after it.
     let local = fs::read_to_string(repo.path("deploy-log.jsonl")).unwrap();
-    let local: Vec<&str> = local.lines().collect();
-    assert_eq!(local.len(), 2);
+    let mut local: Vec<String> = local.lines().map(|l| format!("{l}\n")).collect();
+    assert_eq!(local.len(), 4);
     let versions = moto.aws(&["s3api", "list-object-versions", "--bucket", AUDIT_BUCKET]);
     let versions = versions["Versions"].as_array().unwrap();
-    assert_eq!(versions.len(), 2, "one object per attempt: {versions:?}");
-    for (version, line) in versions.iter().zip({
-        let mut sorted = local.clone();
-        sorted.sort_by_key(|l| serde_json::from_str::<Value>(l).unwrap()["started_at"].as_str().unwrap().to_string());
-        sorted
-    }) {
-        let key = version["Key"].as_str().unwrap();
-        assert!(key.starts_with(&format!("deploy-audit/{ENV}/")), "{key}");
-        let body = scratch.path().join("body");
-        moto.aws(&["s3api", "get-object", "--bucket", AUDIT_BUCKET, "--key", key, body.to_str().unwrap()]);
-        assert_eq!(fs::read_to_string(&body).unwrap(), format!("{line}\n"), "the object is the local line");
-    }
+    assert_eq!(versions.len(), 4, "one object per line: {versions:?}");
+    let mut objects: Vec<String> = versions
+        .iter()
+        .map(|version| {
+            let key = version["Key"].as_str().unwrap();
+            assert!(key.starts_with(&format!("deploy-audit/{ENV}/")), "{key}");
+            let body = scratch.path().join("body");
+            moto.aws(&["s3api", "get-object", "--bucket", AUDIT_BUCKET, "--key", key, body.to_str().unwrap()]);
+            fs::read_to_string(&body).unwrap()
+        })
+        .collect();
+    objects.sort();
+    local.sort();
+    assert_eq!(objects, local, "each object is a local line");
 
     // Under Object Lock in compliance mode, a locked version cannot be deleted.
     let key = versions[0]["Key"].as_str().unwrap();
@@ -327,7 +331,7 @@ fn the_audit_bucket_holds_one_object_per_attempt_and_refuses_a_delete_under_obje
     assert!(err.contains("AccessDenied"), "{err}");
     assert_eq!(
         moto.aws(&["s3api", "list-object-versions", "--bucket", AUDIT_BUCKET])["Versions"].as_array().unwrap().len(),
-        2
+        4
     );
 }
 

@@ -5,6 +5,7 @@
 //! Run one area with `cargo test -p xtask --test it <module>::`, e.g. `guards::`.
 
 mod any_app;
+mod audit_integrity;
 mod bad_input;
 mod bad_input_snapshots;
 mod build;
@@ -19,6 +20,7 @@ mod faults;
 mod guards;
 mod incremental;
 mod ownership;
+mod package_size;
 mod racy_edits;
 mod rehearsal_faults;
 mod reliability;
@@ -27,3 +29,4 @@ mod signals;
 mod support;
 mod thin_xtask;
 mod tool_cache;
+mod url_credentials;

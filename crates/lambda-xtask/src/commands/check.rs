@@ -134,11 +134,11 @@ fn check_deployed(
         bad_input!("no region for {env_name}: set region in [{env_name}.deploy.parameters] of {samconfig_shown}, or AWS_REGION")
     };
     let log_shown = project.config.deploy.log.display().to_string();
-    let log = match crate::sys::beneath::read(project.path(&project.config.deploy.log)) {
-        Ok(bytes) => String::from_utf8_lossy(&bytes).into_owned(),
-        Err(err) if err.kind() == std::io::ErrorKind::NotFound => String::new(),
-        Err(err) => return Err(err).with_context(|| format!("reading {log_shown}")),
-    };
+    // Read as the deploy writes it: beneath the repository, never a FIFO or through a link.
+    let log = crate::evidence::audit_log::LogPath::check_readable(&project.root, &project.config.deploy.log)
+        .read_if_present()?
+        .map(|bytes| String::from_utf8_lossy(&bytes).into_owned())
+        .unwrap_or_default();
     let sh = xshell::Shell::new()?;
     let mut pipeline = Pipeline::new(ui, LAMBDA_CHECK);
     let result = pipeline.step("deployed", || {

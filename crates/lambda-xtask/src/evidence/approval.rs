@@ -1,6 +1,8 @@
 //! Who approved a deploy, for the audit line: in GitHub Actions the run (its URL), the actor
-//! and the GitHub environment whose reviewers let it start; on a terminal the local git
-//! identity and the AWS caller. Only names and URLs: never a token or a credential.
+//! and the GitHub environment whose reviewers let it start; elsewhere the local git identity
+//! and how the go-ahead was given: the environment's name typed back on the terminal, `--yes`,
+//! or nothing (an environment that is not protected asks no one). Only names and URLs: never
+//! a token or a credential.
 
 use serde::{Deserialize, Serialize};
 
@@ -9,7 +11,10 @@ pub const GITHUB_ENVIRONMENT_VARIABLE: &str = "XTASK_GITHUB_ENVIRONMENT";
 
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Approval {
-    /// `github-actions` or `terminal`.
+    /// `github-actions`; else `terminal` (the environment's name was typed back at the prompt),
+    /// `yes-flag` (`--yes` skipped the prompt, with or without a terminal), `not-required`
+    /// (the environment is not protected: nobody was asked) or `not-confirmed` (a protected
+    /// environment's attempt that stopped before it was confirmed).
     pub via: String,
     /// `https://github.com/<owner>/<repo>/actions/runs/<id>/attempts/<n>`.
     #[serde(skip_serializing_if = "Option::is_none", default)]
@@ -29,9 +34,39 @@ pub struct Approval {
     pub git_identity: Option<String>,
 }
 
+/// How the go-ahead was given outside GitHub Actions.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Confirmation {
+    /// The environment's name was typed back at the terminal's prompt.
+    Typed,
+    /// `--yes`: no prompt was shown, whether or not there was a terminal.
+    YesFlag,
+    /// The environment is not protected: no confirmation was asked for.
+    NotRequired,
+    /// A protected environment that was not confirmed: the run stopped before the prompt,
+    /// or the name typed back was not the environment's.
+    NotGiven,
+}
+
+impl Confirmation {
+    fn via(self) -> &'static str {
+        match self {
+            Confirmation::Typed => "terminal",
+            Confirmation::YesFlag => "yes-flag",
+            Confirmation::NotRequired => "not-required",
+            Confirmation::NotGiven => "not-confirmed",
+        }
+    }
+}
+
 impl Approval {
-    /// From the process environment (`var`) and the local git identity when not in Actions.
-    pub fn detect(var: impl Fn(&str) -> Option<String>, git_identity: impl FnOnce() -> Option<String>) -> Approval {
+    /// From the process environment (`var`), how the run was confirmed, and the local git
+    /// identity when not in Actions.
+    pub fn detect(
+        var: impl Fn(&str) -> Option<String>,
+        confirmation: Confirmation,
+        git_identity: impl FnOnce() -> Option<String>,
+    ) -> Approval {
         let var = |name: &str| var(name).filter(|v| !v.trim().is_empty());
         if var("GITHUB_ACTIONS").as_deref() == Some("true") {
             let server = var("GITHUB_SERVER_URL").unwrap_or_else(|| "https://github.com".into());
@@ -53,7 +88,7 @@ impl Approval {
                 git_identity: None,
             };
         }
-        Approval { via: "terminal".into(), git_identity: git_identity(), ..Approval::default() }
+        Approval { via: confirmation.via().into(), git_identity: git_identity(), ..Approval::default() }
     }
 }
 
@@ -100,6 +135,7 @@ mod tests {
                 ("XTASK_GITHUB_ENVIRONMENT", "prod"),
                 ("GITHUB_TOKEN", "ghs_secretvalue"),
             ]),
+            Confirmation::YesFlag,
             || panic!("git is not asked in CI"),
         );
         assert_eq!(approval.via, "github-actions");
@@ -114,10 +150,14 @@ mod tests {
     }
 
     #[test]
-    fn on_a_terminal_the_git_identity_is_recorded() {
-        let approval = Approval::detect(vars(&[("CI", "true")]), || Some("Ann <ann@example.com>".into()));
-        assert_eq!(approval.via, "terminal");
-        assert_eq!(approval.git_identity.as_deref(), Some("Ann <ann@example.com>"));
-        assert_eq!(approval.run_url, None);
+    fn outside_actions_the_git_identity_and_the_real_confirmation_are_recorded() {
+        let ann = || Some("Ann <ann@example.com>".to_string());
+        let typed = Approval::detect(vars(&[]), Confirmation::Typed, ann);
+        assert_eq!(typed.via, "terminal");
+        assert_eq!(typed.git_identity.as_deref(), Some("Ann <ann@example.com>"));
+        assert_eq!(typed.run_url, None);
+        // --yes without a terminal (another CI, a script) is not a terminal's confirmation.
+        assert_eq!(Approval::detect(vars(&[("CI", "true")]), Confirmation::YesFlag, ann).via, "yes-flag");
+        assert_eq!(Approval::detect(vars(&[]), Confirmation::NotRequired, ann).via, "not-required");
     }
 }

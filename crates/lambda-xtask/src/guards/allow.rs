@@ -4,11 +4,11 @@
 
 use anyhow::Result;
 
-use super::{abi, aws_sdk, dependencies, links, platform, secrets, smoke, source, Finding};
+use super::{abi, aws_sdk, dependencies, links, package_size, platform, secrets, smoke, source, Finding};
 use crate::bad_input;
 
 /// Every guard, in the order findings are printed.
-pub const ALL_GUARDS: [&str; 11] = [
+pub const ALL_GUARDS: [&str; 12] = [
     source::MISSING_SOURCE,
     source::STALE_PACKAGE,
     secrets::GUARD,
@@ -19,6 +19,7 @@ pub const ALL_GUARDS: [&str; 11] = [
     abi::GUARD,
     aws_sdk::GUARD,
     dependencies::GUARD,
+    package_size::GUARD,
     smoke::GUARD,
 ];
 

@@ -10,6 +10,7 @@ pub mod dependencies;
 pub mod files;
 pub mod imports;
 pub mod links;
+pub mod package_size;
 pub mod platform;
 pub mod runtime;
 pub mod scan;

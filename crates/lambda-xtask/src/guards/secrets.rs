@@ -6,8 +6,12 @@
 //! `.pgpass`, `.npmrc`, `.netrc`, `.env`, `id_rsa` and its kin, `*.pem`, `*.key`) and by
 //! content: a file that starts with a PEM or OpenSSH private-key header is a private key
 //! whatever it is called. A `.pem` holding only certificates (certifi's `cacert.pem`) is
-//! public and passes. The file's content is never printed. The files are those of the guards'
-//! one parallel walk ([`super::scan`]); Python code and native modules are judged by name only.
+//! public and passes. A pip requirements or constraints file (or `pip.conf`) whose URL
+//! carries a credential (`--index-url https://deploy:TOKEN@host/simple`) is a leaked token
+//! too: sam copies the function's requirements.txt into the package. The file's content is
+//! never printed (the URL is shown with its credential masked). The files are those of the
+//! guards' one parallel walk ([`super::scan`]); Python code and native modules are judged by
+//! name only.
 
 use std::ffi::OsStr;
 use std::path::Path;
@@ -34,6 +38,22 @@ const SECRET_NAMES: [&str; 11] = [
 
 /// How much of a file's start is read for a key header: headers come first.
 const HEADER_WINDOW: usize = 4096;
+
+/// How much of a pip file is searched for a URL with a credential: far more than any real one.
+const PIP_FILE_WINDOW: u64 = 1 << 20;
+
+/// Why a pip file with a credential in a URL is a finding.
+pub const CREDENTIAL_URL: &str =
+    "a pip requirements or configuration file with a credential in a URL (user:password@ or token@)";
+
+/// pip's files that can name an index with its credentials: requirements and constraints
+/// files (`requirements.txt`, `requirements-dev.in`, `constraints.txt`) and pip's config.
+fn is_pip_file(name: &OsStr) -> bool {
+    let name = name.to_string_lossy().to_ascii_lowercase();
+    let listing = (name.contains("requirements") || name.contains("constraints"))
+        && (name.ends_with(".txt") || name.ends_with(".in"));
+    listing || name == "pip.conf" || name == "pip.ini"
+}
 
 /// Why a file looks like a secret, if it does.
 pub fn classify(name: &OsStr, start: &[u8]) -> Option<&'static str> {
@@ -89,6 +109,9 @@ const CODE_EXTENSIONS: [&str; 10] = ["py", "pyc", "pyo", "pyi", "pyx", "pxd", "s
 /// the start of its content unless its extension says it is code (see [`CODE_EXTENSIONS`]).
 /// Called for every file of the parallel scan.
 pub fn check_file(path: &Path, name: &OsStr) -> Option<&'static str> {
+    if is_pip_file(name) && pip_file_has_credential(path) {
+        return Some(CREDENTIAL_URL);
+    }
     let bytes = name.as_encoded_bytes();
     let extension = bytes.iter().rposition(|b| *b == b'.').map(|i| &bytes[i + 1..]);
     let code = extension.is_some_and(|ext| CODE_EXTENSIONS.iter().any(|c| ext.eq_ignore_ascii_case(c.as_bytes())));
@@ -109,20 +132,34 @@ pub fn findings(secrets: &[(std::path::PathBuf, &'static str)], ctx: &FileContex
                 ctx.shown(path),
                 format!("{why}: it would ship inside the function package"),
                 "anyone who can read the function's code (lambda get-function, the console's download) reads the secret",
-                fix(ctx, path),
+                fix(ctx, path, why),
             )
         })
         .collect()
 }
 
-fn fix(ctx: &FileContext, path: &Path) -> String {
+fn fix(ctx: &FileContext, path: &Path, why: &str) -> String {
     let shown = match ctx.remedy_origin(path) {
         Some(origin) => ctx.shell(&origin),
         None => ctx.shell(path),
     };
+    if why == CREDENTIAL_URL {
+        let url = crate::sys::beneath::read_start(path, PIP_FILE_WINDOW)
+            .ok()
+            .and_then(|bytes| crate::sys::redact::find_credential_url(&String::from_utf8_lossy(&bytes)))
+            .unwrap_or_else(|| "the URL".into());
+        return format!(
+            "replace the credential in {url} in {shown} by a variable pip expands when sam build installs (https://<user>:${{PIP_TOKEN}}@<host>/..., with PIP_TOKEN exported before cargo xtask lambda-build), or drop the line and export PIP_INDEX_URL instead; then rotate the token: it was in the file"
+        );
+    }
     format!(
         "move it out of the source (rm {shown}, and keep it out with .gitignore), rotate the secret it held, and read it at run time from Secrets Manager; if it is not a secret, rerun with --allow {GUARD}"
     )
+}
+
+fn pip_file_has_credential(path: &Path) -> bool {
+    let text = crate::sys::beneath::read_start(path, PIP_FILE_WINDOW).unwrap_or_default();
+    crate::sys::redact::find_credential_url(&String::from_utf8_lossy(&text)).is_some()
 }
 
 /// The file's start; nothing for what is not a regular file (never opened: a FIFO's open
@@ -178,5 +215,27 @@ mod tests {
         }
         assert_eq!(found("module.py"), None);
         assert_eq!(found("ext.so"), None);
+    }
+
+    #[test]
+    fn a_pip_file_with_a_credential_in_a_url_is_found() {
+        let dir = tempfile::tempdir().unwrap();
+        let write = |name: &str, text: &str| {
+            std::fs::write(dir.path().join(name), text).unwrap();
+            check_file(&dir.path().join(name), OsStr::new(name))
+        };
+        let token = "fastapi==0.115\n--index-url https://deploy:TOKEN-7a6b@pkgs.example.com/simple\n";
+        assert_eq!(write("requirements.txt", token), Some(CREDENTIAL_URL));
+        assert_eq!(write("requirements-dev.in", "-i https://ghp_0123456789@github.com/simple\n"), Some(CREDENTIAL_URL));
+        assert_eq!(
+            write("pip.conf", "[global]\nindex-url = https://u:p@mirror.example.com/simple\n"),
+            Some(CREDENTIAL_URL)
+        );
+        assert_eq!(write("requirements.txt", "--index-url https://pkgs.example.com/simple\nfastapi\n"), None);
+        assert_eq!(write("requirements.txt", "tool @ git+ssh://git@github.com/org/tool.git\n"), None);
+        // The fix it names: the credential as a variable pip expands.
+        assert_eq!(write("requirements.txt", "-i https://deploy:${PIP_TOKEN}@pkgs.example.com/simple\n"), None);
+        // Only pip's files: a README showing a URL with a placeholder is not a finding here.
+        assert_eq!(write("notes.txt", "https://user:pass@example.com\n"), None);
     }
 }

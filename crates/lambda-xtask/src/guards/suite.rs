@@ -3,7 +3,7 @@
 //! | group | runs on | guards |
 //! | --- | --- | --- |
 //! | [`pre_build`] | each function dir (with its copied backend) and layer, before sam | missing-source, stale-installed-package, secret-file, outside-link, special-file, platform-binary, python-abi |
-//! | [`post_build`] | each function's and layer's build output, after sam | secret-file, outside-link, special-file, platform-binary, python-abi, bundled-aws-sdk, dependency-consistency |
+//! | [`post_build`] | each function's and layer's build output, after sam (with its layers', for package-size) | secret-file, outside-link, special-file, platform-binary, python-abi, bundled-aws-sdk, dependency-consistency, package-size |
 //! | [`smoke_test`] | each function's build output | smoke-test |
 //! | [`directory`] | any directory (`lambda-check --dir`) | stale-installed-package, secret-file, outside-link, special-file, platform-binary, python-abi |
 //!
@@ -19,7 +19,7 @@ use super::files::{FileContext, Place};
 use super::runtime::LambdaRuntime;
 use super::smoke::{self, Interpreter, SmokeEvent, SmokeTarget};
 use super::smoke_events;
-use super::{abi, dependencies, links, platform, scan, secrets, source, Finding};
+use super::{abi, dependencies, links, package_size, platform, scan, secrets, source, Finding};
 use crate::project::config::{Project, SmokeTestMode};
 use crate::project::layout;
 use crate::project::target::{BuildTarget, Discovery, LayerTarget};
@@ -98,6 +98,14 @@ pub fn post_build(
     notices: &mut Vec<String>,
 ) -> Result<Vec<Finding>> {
     let mut findings = Vec::new();
+    // Every layer counts toward its functions' unzipped size, one shipped as it is too.
+    let mut layer_sizes = std::collections::HashMap::new();
+    for layer in &found.layers {
+        let dir = layer_artifact_dir(project, layer);
+        if dir.is_dir() {
+            layer_sizes.insert(layer.logical_id().to_string(), package_size::measure(&dir)?);
+        }
+    }
     // A layer shipped as it is was judged before the build, in its dir.
     for layer in found.layers.iter().filter(|l| !l.as_is()) {
         let artifact = layer_artifact_dir(project, layer);
@@ -121,6 +129,7 @@ pub fn post_build(
         }
         let function = target.source(project);
         let runtime = &target.runtime;
+        findings.extend(package_size_finding(project, target, &artifact, &layer_sizes)?);
         let scan = scan::scan(&artifact)?;
         let ctx = FileContext::new(Place::Artifact { function: &function, artifact: &artifact }, runtime);
         findings.extend(secrets::findings(&scan.secrets, &ctx));
@@ -151,6 +160,25 @@ pub fn post_build(
         findings.extend(dependencies::check(&installed, &env, &ctx, &requirements_shown));
     }
     Ok(findings)
+}
+
+/// The function's build output and its layers against Lambda's unzipped limit: measured
+/// before the package is zipped (a 3 GB sparse file is never read).
+fn package_size_finding(
+    project: &Project,
+    target: &BuildTarget,
+    artifact: &Path,
+    layer_sizes: &std::collections::HashMap<String, package_size::TreeSize>,
+) -> Result<Option<Finding>> {
+    let own = package_size::measure(artifact)?;
+    let mut parts = vec![package_size::Part { name: target.config.logical_id.clone(), size: &own }];
+    for id in &target.layers {
+        if let Some(size) = layer_sizes.get(id) {
+            parts.push(package_size::Part { name: format!("layer {id}"), size });
+        }
+    }
+    let shown = crate::render::quote::escaped_path(artifact.strip_prefix(&project.root).unwrap_or(artifact));
+    Ok(package_size::check(&target.config.logical_id, &shown, &parts, &target.external_layers))
 }
 
 /// The cold-start smoke test of every built function. Notes (where it ran, what it

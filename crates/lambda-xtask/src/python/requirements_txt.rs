@@ -74,7 +74,10 @@ const ARCHIVE_SUFFIXES: [&str; 12] =
 /// Checks every line; the first one pip would refuse is the error.
 pub fn check(text: &str) -> Result<(), BadLine> {
     for (line, content) in logical_lines(text) {
-        check_line(&content).map_err(|problem| BadLine { line, problem })?;
+        // The problem quotes the line, which may carry an index URL's token: masked as pip
+        // masks it, so no message built from it can show the token.
+        check_line(&content)
+            .map_err(|problem| BadLine { line, problem: crate::sys::redact::mask_url_credentials(&problem) })?;
     }
     Ok(())
 }
@@ -359,6 +362,17 @@ mod tests {
         assert!(bad("--pre=yes\n").problem.contains("--pre takes no value"));
         assert!(bad("fastapi==1.0 --hash\n").problem.contains("--hash needs a value"));
         assert!(bad("fastapi==1.0 --hash=sha256:1 extra\n").problem.contains("\"extra\" follows the options"));
+    }
+
+    #[test]
+    fn a_refused_line_is_quoted_with_its_credentials_masked() {
+        let err = bad("fastapi==1\n--index-url https://deploy:TOKEN-9c8b7a@pkgs.example.com/simple --bogus-flag\n");
+        assert_eq!(err.line, 2);
+        assert!(err.problem.contains("https://deploy:****@pkgs.example.com/simple"), "{err:?}");
+        assert!(err.problem.contains("--bogus-flag"), "{err:?}");
+        assert!(!err.problem.contains("TOKEN-9c8b7a"), "{err:?}");
+        let err = bad("-i=https://TOKEN-9c8b7a@pkgs.example.com/simple extra\n");
+        assert!(!err.problem.contains("TOKEN-9c8b7a"), "{err:?}");
     }
 
     #[test]

@@ -52,6 +52,17 @@ impl Session {
 /// `--json` must name a file in an existing directory: checked before anything runs, so a typo
 /// is bad usage rather than a finished build whose report is lost.
 fn check_report_destination(output: &Output) -> Result<()> {
+    // The report replaces its file and the step summary appends Markdown to it: either would
+    // destroy an audit log's attempts, which nothing can restore.
+    for (name, path) in [("--json", output.json_report.as_ref()), ("GITHUB_STEP_SUMMARY", output.step_summary.as_ref())]
+    {
+        if let Some(path) = path.filter(|path| is_audit_log(path)) {
+            bad_input!(
+                "{name} {}: is a deploy audit log (its lines carry line_sha256), which this run would overwrite; name another file, e.g. --json lambda-report.json",
+                path.display()
+            )
+        }
+    }
     let Some(path) = &output.json_report else {
         return Ok(());
     };
@@ -63,6 +74,13 @@ fn check_report_destination(output: &Output) -> Result<()> {
         bad_input!("--json {}: directory {} does not exist; create it first", path.display(), dir.display())
     }
     Ok(())
+}
+
+/// A regular file whose first MiB holds a chained audit line. Never opens anything else (a
+/// FIFO would block).
+fn is_audit_log(path: &Path) -> bool {
+    let Ok(start) = crate::sys::beneath::read_start(path, 1 << 20) else { return false };
+    memchr::memmem::find(&start, b"\"line_sha256\":\"").is_some()
 }
 
 /// Ends a command: writes the `--json` report and, in CI mode, appends the step summary,

@@ -26,6 +26,8 @@ impl BadInput {
     /// or a 400 KB TOML table keeps its start (where it is, what is wrong) and its end (the
     /// fix) and drops the middle, the quoted input.
     pub fn new(message: String) -> BadInput {
+        // It quotes the user's input, which may hold a URL with a token in it.
+        let message = crate::sys::redact::mask_url_credentials(&message);
         let message = if message.contains(['\n', '\r']) {
             let parts: Vec<&str> = message.split(['\n', '\r']).map(str::trim).filter(|part| !part.is_empty()).collect();
             parts.join(" ")
@@ -85,12 +87,15 @@ pub fn status_of(err: &anyhow::Error) -> u8 {
     }
 }
 
-/// The error as the user reads it: bad input is its one line, anything else the whole chain.
+/// The error as the user reads it: bad input is its one line, anything else the whole chain;
+/// scrubbed of secrets and of the credentials in URLs, wherever it goes (the terminal, the
+/// `--json` report, the step summary).
 pub fn error_text(err: &anyhow::Error) -> String {
-    match err.chain().find_map(|cause| cause.downcast_ref::<BadInput>()) {
+    let text = match err.chain().find_map(|cause| cause.downcast_ref::<BadInput>()) {
         Some(bad) => bad.to_string(),
         None => format!("{err:#}"),
-    }
+    };
+    crate::sys::redact::scrub(&text)
 }
 
 /// The exit status of a run that failed before its pipeline printed anything: prints the

@@ -1,9 +1,15 @@
-//! The commit being deployed and whether the tree matches it: recorded in the audit log and
-//! as stack tags, and a dirty tree refused for protected environments.
+//! The commit being deployed, whether the tree matches it, and which remote branches hold it:
+//! recorded in the audit log and as stack tags; a dirty tree or an unpushed commit refused for
+//! protected environments.
 //!
-//! The xtask's own outputs (`.aws-sam/`, the audit log, a `--json` report, the tool cache,
-//! the backend copied into a function dir) are not changes: git is asked about everything
-//! else, with an exclude pathspec for each, whether or not the repository ignores them.
+//! The xtask's own outputs ([`OwnOutput`]: `.aws-sam/`, the audit log, a `--json` report, its
+//! tool venvs when the cache is inside the repository, the backend copied into a function
+//! dir) are not changes: git is asked about everything else, with an exclude pathspec for
+//! each, whether or not the repository ignores them. Exactly those outputs and nothing else:
+//! a path under which git tracks a file holds something a commit made, not the xtask, so it
+//! is not excluded; and the audit log, which the xtask only appends to, is excluded while
+//! untracked, or while it still begins with what HEAD holds (a committed line edited is a
+//! change).
 
 use std::path::{Path, PathBuf};
 use std::time::Duration;
@@ -12,7 +18,7 @@ use xshell::{cmd, Shell};
 
 use crate::sys::process;
 
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct GitState {
     /// HEAD's full hash; `None` outside a git checkout (or without git).
     pub commit: Option<String>,
@@ -22,35 +28,80 @@ pub struct GitState {
     pub changes: Vec<String>,
     /// The exclude pathspecs of the xtask's outputs, for a fix that leaves them alone.
     pub excluded: Vec<String>,
+    /// The remote-tracking branches that contain HEAD (`origin/main`); `None` when that cannot
+    /// be told. Read from the refs git has (no network): a branch pushed from elsewhere shows
+    /// once fetched.
+    pub remote_branches: Option<Vec<String>>,
+    pub remote: RemoteFacts,
 }
 
-/// `:(exclude)<path>` for each of the xtask's outputs inside `root` (others are not git's).
-pub fn exclude_pathspecs(root: &Path, outputs: &[PathBuf]) -> Vec<String> {
-    let mut specs: Vec<String> = outputs
-        .iter()
-        .filter_map(|path| {
-            let relative = if path.is_absolute() { path.strip_prefix(root).ok()? } else { path.as_path() };
-            let text = relative.to_str()?.trim_end_matches('/');
-            (!text.is_empty() && !text.starts_with("..")).then(|| format!(":(exclude){text}"))
-        })
-        .collect();
+/// What a fix that pushes the commit needs to name.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct RemoteFacts {
+    /// `git remote`: the remotes' names (never their URLs, which can hold a token).
+    pub remotes: Vec<String>,
+    /// The checked-out branch; `None` on a detached HEAD.
+    pub branch: Option<String>,
+    /// The remote the branch pushes to (`branch.<name>.remote`), when set.
+    pub upstream_remote: Option<String>,
+    /// A shallow clone cannot tell whether an older commit is on a remote branch.
+    pub shallow: bool,
+}
+
+/// One of the xtask's own outputs, which are no change of the tree.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum OwnOutput {
+    /// A file or directory the xtask writes whole (`.aws-sam`, a report, a copied backend, a
+    /// tool venv): excluded while git tracks nothing in it.
+    Written(PathBuf),
+    /// A file the xtask only appends to (the audit log): excluded while git does not track
+    /// it, or while it still begins with HEAD's version of it.
+    Appended(PathBuf),
+}
+
+impl OwnOutput {
+    fn path(&self) -> &Path {
+        match self {
+            OwnOutput::Written(path) | OwnOutput::Appended(path) => path,
+        }
+    }
+}
+
+/// An output's path relative to `root`, as git's pathspecs take it; `None` outside `root`.
+fn relative_text(root: &Path, path: &Path) -> Option<String> {
+    let relative = if path.is_absolute() { path.strip_prefix(root).ok()? } else { path };
+    let text = relative.to_str()?.trim_end_matches('/');
+    (!text.is_empty() && !text.starts_with("..")).then(|| text.to_string())
+}
+
+/// `:(exclude)<path>` for each of `relative` (paths inside the project).
+pub fn exclude_pathspecs(relative: &[String]) -> Vec<String> {
+    let mut specs: Vec<String> = relative.iter().map(|text| format!(":(exclude){text}")).collect();
     specs.sort();
     specs.dedup();
     specs
 }
 
+const TIMEOUT: Option<Duration> = Some(Duration::from_secs(30));
+
+fn git(sh: &Shell, root: &Path, args: &[&str], what: &str) -> Option<String> {
+    process::capture(cmd!(sh, "git -C {root} {args...}"), what, TIMEOUT).ok()
+}
+
 impl GitState {
-    /// HEAD and the tree's changes but those to `outputs` (the xtask's own files).
-    pub fn read(sh: &Shell, root: &Path, outputs: &[PathBuf]) -> GitState {
-        let timeout = Some(Duration::from_secs(30));
-        let commit = process::capture(cmd!(sh, "git -C {root} rev-parse --verify HEAD"), "git rev-parse", timeout)
-            .ok()
+    /// HEAD, the tree's changes but those to `outputs` (the xtask's own files), and the remote
+    /// branches that hold HEAD.
+    pub fn read(sh: &Shell, root: &Path, outputs: &[OwnOutput]) -> GitState {
+        let commit = git(sh, root, &["rev-parse", "--verify", "HEAD"], "git rev-parse")
             .map(|out| out.trim().to_string())
             .filter(|c| !c.is_empty());
-        let excluded = exclude_pathspecs(root, outputs);
+        let candidates: Vec<(String, &OwnOutput)> =
+            outputs.iter().filter_map(|output| Some((relative_text(root, output.path())?, output))).collect();
         if commit.is_none() {
-            return GitState { commit: None, dirty: None, changes: Vec::new(), excluded };
+            let all: Vec<String> = candidates.into_iter().map(|(text, _)| text).collect();
+            return GitState { excluded: exclude_pathspecs(&all), ..GitState::default() };
         }
+        let excluded = exclude_pathspecs(&own_outputs(sh, root, &candidates));
         // Untracked files count: they may be copied into the build (ignored ones do not).
         // Each file, not its directory: a new directory holding only the xtask's outputs is
         // no change. `.` is the project, which may be a subdirectory of the repository.
@@ -58,12 +109,21 @@ impl GitState {
         let listed = process::capture(
             cmd!(sh, "git -C {root} status --porcelain -z --untracked-files=all -- . {specs...}"),
             "git status",
-            timeout,
+            TIMEOUT,
         )
         .ok();
         let changes = listed.as_deref().map(changed_paths).unwrap_or_default();
         let dirty = listed.map(|_| !changes.is_empty());
-        GitState { commit, dirty, changes, excluded }
+        let remote_branches =
+            git(sh, root, &["branch", "--remotes", "--contains", "HEAD", "--format=%(refname:short)"], "git branch")
+                .map(|out| {
+                    out.lines()
+                        .map(str::trim)
+                        .filter(|b| !b.is_empty() && !b.ends_with("/HEAD") && *b != "HEAD")
+                        .map(str::to_string)
+                        .collect()
+                });
+        GitState { commit, dirty, changes, excluded, remote_branches, remote: remote_facts(sh, root) }
     }
 
     /// `abc1234` or `unknown`, for stack tags.
@@ -78,6 +138,60 @@ impl GitState {
             None => "unknown",
         }
     }
+}
+
+/// Which of the candidate outputs are the xtask's alone (see the module's doc).
+fn own_outputs(sh: &Shell, root: &Path, candidates: &[(String, &OwnOutput)]) -> Vec<String> {
+    if candidates.is_empty() {
+        return Vec::new();
+    }
+    let literal: Vec<String> = candidates.iter().map(|(text, _)| format!(":(literal){text}")).collect();
+    // Unknown (git failed): nothing is excluded, so nothing is hidden.
+    let Ok(tracked) = process::capture(cmd!(sh, "git -C {root} ls-files -z -- {literal...}"), "git ls-files", TIMEOUT)
+    else {
+        return Vec::new();
+    };
+    let tracked: Vec<&str> = tracked.split('\0').filter(|p| !p.is_empty()).collect();
+    let holds_tracked = |text: &str| {
+        tracked.iter().any(|t| *t == text || t.strip_prefix(text).is_some_and(|rest| rest.starts_with('/')))
+    };
+    candidates
+        .iter()
+        .filter(|(text, output)| {
+            let holds_tracked = holds_tracked(text);
+            match output {
+                _ if !holds_tracked => true,
+                OwnOutput::Written(_) => false,
+                OwnOutput::Appended(path) => only_appended(sh, root, text, path),
+            }
+        })
+        .map(|(text, _)| text.clone())
+        .collect()
+}
+
+/// Whether the file at `path` still begins with HEAD's version of it: only appended to.
+fn only_appended(sh: &Shell, root: &Path, text: &str, path: &Path) -> bool {
+    let spec = format!("HEAD:./{text}");
+    let Some(committed) = git(sh, root, &["show", &spec], "git show") else { return false };
+    let path = if path.is_absolute() { path.to_path_buf() } else { root.join(path) };
+    crate::sys::beneath::read(path).is_ok_and(|now| now.starts_with(committed.as_bytes()))
+}
+
+fn remote_facts(sh: &Shell, root: &Path) -> RemoteFacts {
+    let remotes = git(sh, root, &["remote"], "git remote")
+        .map(|out| out.lines().map(str::trim).filter(|r| !r.is_empty()).map(str::to_string).collect())
+        .unwrap_or_default();
+    let branch = git(sh, root, &["symbolic-ref", "--quiet", "--short", "HEAD"], "git symbolic-ref")
+        .map(|out| out.trim().to_string())
+        .filter(|b| !b.is_empty());
+    let upstream_remote = branch.as_ref().and_then(|b| {
+        git(sh, root, &["config", "--get", &format!("branch.{b}.remote")], "git config")
+            .map(|out| out.trim().to_string())
+            .filter(|r| !r.is_empty() && r != ".")
+    });
+    let shallow = git(sh, root, &["rev-parse", "--is-shallow-repository"], "git rev-parse")
+        .is_some_and(|out| out.trim() == "true");
+    RemoteFacts { remotes, branch, upstream_remote, shallow }
 }
 
 /// The paths of `git status --porcelain -z`: `XY path`, a rename followed by its source.
@@ -97,6 +211,7 @@ fn changed_paths(output: &str) -> Vec<String> {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use std::process::Command;
 
     #[test]
     fn porcelain_paths_are_read_renames_included() {
@@ -108,14 +223,88 @@ mod tests {
     #[test]
     fn outputs_outside_the_root_are_not_excluded() {
         let root = Path::new("/repo");
-        let specs = exclude_pathspecs(
-            root,
-            &[
-                PathBuf::from("/repo/infra/lambda/.aws-sam"),
-                PathBuf::from("deploy-log.jsonl"),
-                PathBuf::from("/home/u/.cache/lambda-xtask"),
-            ],
-        );
-        assert_eq!(specs, [":(exclude)deploy-log.jsonl", ":(exclude)infra/lambda/.aws-sam"]);
+        let relative: Vec<String> = [
+            PathBuf::from("/repo/infra/lambda/.aws-sam"),
+            PathBuf::from("deploy-log.jsonl"),
+            PathBuf::from("/home/u/.cache/lambda-xtask"),
+        ]
+        .iter()
+        .filter_map(|p| relative_text(root, p))
+        .collect();
+        assert_eq!(exclude_pathspecs(&relative), [":(exclude)deploy-log.jsonl", ":(exclude)infra/lambda/.aws-sam"]);
+    }
+
+    fn repo() -> tempfile::TempDir {
+        let dir = tempfile::tempdir().unwrap();
+        let git = |args: &[&str]| {
+            let status = Command::new("git")
+                .args(["-c", "user.name=t", "-c", "user.email=t@example.com"])
+                .args(args)
+                .current_dir(dir.path())
+                .status()
+                .unwrap();
+            assert!(status.success(), "git {args:?}");
+        };
+        std::fs::create_dir_all(dir.path().join("backend/tracked")).unwrap();
+        std::fs::write(dir.path().join("backend/tracked/app.py"), "x = 1\n").unwrap();
+        std::fs::write(dir.path().join("audit.jsonl"), "{\"n\":1}\n").unwrap();
+        git(&["init", "-q"]);
+        git(&["add", "-A"]);
+        git(&["commit", "-qm", "init"]);
+        dir
+    }
+
+    #[test]
+    fn an_output_that_holds_a_tracked_file_is_no_output_of_the_xtask() {
+        let dir = repo();
+        let sh = Shell::new().unwrap();
+        std::fs::write(dir.path().join("backend/tracked/app.py"), "x = 2\n").unwrap();
+        std::fs::create_dir_all(dir.path().join(".aws-sam")).unwrap();
+        std::fs::write(dir.path().join(".aws-sam/built"), "").unwrap();
+        let outputs = [OwnOutput::Written(dir.path().join("backend")), OwnOutput::Written(dir.path().join(".aws-sam"))];
+        let state = GitState::read(&sh, dir.path(), &outputs);
+        assert_eq!(state.dirty, Some(true));
+        assert_eq!(state.changes, ["backend/tracked/app.py"]);
+        assert_eq!(state.excluded, [":(exclude).aws-sam"]);
+    }
+
+    #[test]
+    fn a_tracked_audit_log_is_excluded_only_while_it_is_appended_to() {
+        let dir = repo();
+        let sh = Shell::new().unwrap();
+        let log = dir.path().join("audit.jsonl");
+        let outputs = [OwnOutput::Appended(log.clone())];
+        std::fs::write(&log, "{\"n\":1}\n{\"n\":2}\n").unwrap();
+        let appended = GitState::read(&sh, dir.path(), &outputs);
+        assert_eq!(appended.dirty, Some(false), "{appended:?}");
+
+        std::fs::write(&log, "{\"n\":0}\n{\"n\":2}\n").unwrap();
+        let edited = GitState::read(&sh, dir.path(), &outputs);
+        assert_eq!(edited.dirty, Some(true));
+        assert_eq!(edited.changes, ["audit.jsonl"]);
+    }
+
+    #[test]
+    fn remote_branches_holding_head_are_read_from_the_remote_tracking_refs() {
+        let dir = repo();
+        let sh = Shell::new().unwrap();
+        let none = GitState::read(&sh, dir.path(), &[]);
+        assert_eq!(none.remote_branches, Some(vec![]));
+        assert!(none.remote.remotes.is_empty());
+        assert!(none.remote.branch.is_some());
+
+        let remote = tempfile::tempdir().unwrap();
+        let run = |cwd: &Path, args: &[&str]| {
+            assert!(Command::new("git").args(args).current_dir(cwd).status().unwrap().success())
+        };
+        run(remote.path(), &["init", "-q", "--bare"]);
+        run(dir.path(), &["remote", "add", "team", remote.path().to_str().unwrap()]);
+        let branch = none.remote.branch.clone().unwrap();
+        run(dir.path(), &["push", "-q", "-u", "team", &branch]);
+        let pushed = GitState::read(&sh, dir.path(), &[]);
+        assert_eq!(pushed.remote_branches, Some(vec![format!("team/{branch}")]));
+        assert_eq!(pushed.remote.remotes, ["team"]);
+        assert_eq!(pushed.remote.upstream_remote.as_deref(), Some("team"));
+        assert!(!pushed.remote.shallow);
     }
 }

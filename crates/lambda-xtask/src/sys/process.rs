@@ -89,15 +89,12 @@ pub fn check_interrupted() -> Result<()> {
     }
 }
 
-/// Runs a command with its output streaming to the terminal. `what` names it in errors
-/// ("sam build"). A non-zero exit, a kill by signal, a timeout or an interrupt is an error.
+/// Runs a command with its output streaming to the terminal line by line, scrubbed (sam
+/// build and pip echo index URLs, and not every tool masks their credentials). `what` names it
+/// in errors ("sam build"). A non-zero exit, a kill by signal, a timeout or an interrupt is an
+/// error.
 pub fn run(command: impl Into<Command>, what: &str, timeout: Option<Duration>) -> Result<()> {
-    let mut command = command.into();
-    // The child's output goes to stderr with the xtask's own progress: stdout carries only
-    // what machines read (GitHub workflow commands in CI mode).
-    command.stdin(Stdio::null()).stdout(std::io::stderr());
-    let (status, _) = supervise(command, what, timeout, Streams::Inherit)?;
-    check_status(status, what, "")
+    run_tee(command, what, timeout).map(|_| ())
 }
 
 /// Runs a command with its output streaming to the terminal line by line, with every
@@ -107,7 +104,6 @@ pub fn run_tee(command: impl Into<Command>, what: &str, timeout: Option<Duration
     let mut command = command.into();
     command.stdin(Stdio::null()).stdout(Stdio::piped()).stderr(Stdio::piped());
     let (status, output) = supervise(command, what, timeout, Streams::Tee)?;
-    let output = output.expect("captured");
     let text = format!("{}{}", String::from_utf8_lossy(&output.stdout), output.stderr);
     check_status(status, what, "")?;
     Ok(text)
@@ -125,7 +121,6 @@ pub fn capture_bytes(command: impl Into<Command>, what: &str, timeout: Option<Du
     let mut command = command.into();
     command.stdin(Stdio::null()).stdout(Stdio::piped()).stderr(Stdio::piped());
     let (status, output) = supervise(command, what, timeout, Streams::Capture)?;
-    let output = output.expect("captured");
     check_status(status, what, output.stderr.trim())?;
     Ok(output.stdout)
 }
@@ -137,8 +132,6 @@ struct Captured {
 
 #[derive(Clone, Copy, PartialEq, Eq)]
 enum Streams {
-    /// The child writes to the xtask's own stderr (its stdout redirected there by the caller).
-    Inherit,
     /// Both are collected, nothing is shown.
     Capture,
     /// Both are collected and shown line by line, scrubbed of secrets.
@@ -168,7 +161,7 @@ fn supervise(
     what: &str,
     timeout: Option<Duration>,
     streams: Streams,
-) -> Result<(ExitStatus, Option<Captured>)> {
+) -> Result<(ExitStatus, Captured)> {
     use std::os::unix::process::CommandExt;
     install_signal_handlers();
     check_interrupted()?;
@@ -177,14 +170,14 @@ fn supervise(
     let mut child = command.spawn().with_context(|| format!("starting {what}"))?;
     CHILD_GROUP.store(child.id() as i32, Ordering::SeqCst);
     crate::sys::orphans::started(child.id() as i32);
-    let readers = (streams != Streams::Inherit).then(|| spawn_readers(&mut child, streams == Streams::Tee));
+    let (out, err) = spawn_readers(&mut child, streams == Streams::Tee);
     let waited = wait(&mut child, timeout);
     CHILD_GROUP.store(0, Ordering::SeqCst);
     crate::sys::orphans::finished();
-    let captured = readers.map(|(out, err)| Captured {
+    let captured = Captured {
         stdout: out.join().unwrap_or_default(),
         stderr: String::from_utf8_lossy(&err.join().unwrap_or_default()).into_owned(),
-    });
+    };
     let status = match waited? {
         Some(status) => status,
         None => {

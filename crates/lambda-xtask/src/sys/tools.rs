@@ -70,6 +70,26 @@ pub fn cache_root() -> Result<PathBuf> {
     }
 }
 
+/// What the xtask itself wrote into the tool cache for `tools`: each one's finished virtualenv
+/// (proven by the marker it writes last) and its lock file. Nothing else under the cache is
+/// the xtask's, which matters when the cache lies inside a repository.
+pub fn cache_entries(tools: &[PythonTool]) -> Vec<PathBuf> {
+    let Ok(root) = cache_root() else { return Vec::new() };
+    let dir = root.join("tools");
+    let mut entries = Vec::new();
+    for tool in tools {
+        let venv = dir.join(tool.venv_name());
+        if venv.join(COMPLETE_MARKER).is_file() {
+            entries.push(venv.clone());
+        }
+        let lock = dir.join(format!("{}.lock", tool.venv_name()));
+        if fs::symlink_metadata(&lock).is_ok_and(|m| m.is_file()) {
+            entries.push(lock);
+        }
+    }
+    entries
+}
+
 /// How a tool was found, for the step's output.
 #[derive(Debug, PartialEq, Eq)]
 pub enum Provenance {

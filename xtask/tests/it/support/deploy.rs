@@ -350,8 +350,14 @@ pub fn deploy_command(repo: &RepoCopy, moto: &Moto, health: &HealthServer) -> Co
     command
 }
 
-/// The audit log's lines, parsed.
+/// Each attempt's final audit line, parsed: the `started` line an attempt writes before sam
+/// deploy is left out (see [`all_audit_lines`]).
 pub fn audit_lines(repo: &RepoCopy) -> Vec<Value> {
+    all_audit_lines(repo).into_iter().filter(|line| line["result"] != "started").collect()
+}
+
+/// Every line of the audit log, parsed, `started` lines included.
+pub fn all_audit_lines(repo: &RepoCopy) -> Vec<Value> {
     match fs::read_to_string(repo.path("deploy-log.jsonl")) {
         Ok(text) => text.lines().map(|l| serde_json::from_str(l).expect("audit line is JSON")).collect(),
         Err(_) => Vec::new(),

@@ -1,25 +1,29 @@
 //! The deploy audit log: one JSON line per attempt (succeeded, failed, aborted by a check,
-//! interrupted), appended to the file named in the config. It records who deployed what,
-//! where, from which commit and how each step went; it never holds a secret value.
+//! interrupted), appended to the file named in the config, and before `sam deploy` starts a
+//! `started` line for the same attempt: a run killed while sam changes the stack (kill -9, a
+//! lost machine) still leaves its record. It records who deployed what, where, from which
+//! commit and how each step went; it never holds a secret value.
 //!
 //! The line is written by the hash-chained log of `evidence::audit_log`: one `write` under an
 //! exclusive lock, synced, carrying the SHA-256 of the line before it.
 
-use std::fs::OpenOptions;
-use std::path::Path;
 use std::time::{SystemTime, UNIX_EPOCH};
 
-use anyhow::Result;
 use serde::Serialize;
 
 use crate::run::record::{Outcome, StepRecord};
 
-/// Bumped when a field changes meaning, so readers of old logs can tell.
-pub const SCHEMA_VERSION: u32 = 1;
+/// Bumped when a field changes meaning, so readers of old logs can tell. 2: `started` lines
+/// and `attempt_id`; `approval.via` says how the deploy was confirmed (`terminal` now means the
+/// environment's name was typed back); `remote_branches`; every line is chained.
+pub const SCHEMA_VERSION: u32 = 2;
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
 #[serde(rename_all = "lowercase")]
 pub enum AttemptResult {
+    /// Written just before `sam deploy` starts; the attempt's own line follows when it ends.
+    /// A `started` line with no later line of its `attempt_id` is a run that never ended.
+    Started,
     /// Deployed (or, with --dry-run, the change set was created) and every check passed.
     Succeeded,
     /// A check stopped the deploy before `sam deploy` changed anything.
@@ -41,8 +45,11 @@ pub struct AuditStep {
 #[derive(Debug, Clone, Serialize)]
 pub struct AuditRecord {
     pub schema: u32,
+    /// Shared by an attempt's `started` line and its final line.
+    pub attempt_id: String,
     pub started_at: String,
-    pub ended_at: String,
+    /// `None` in a `started` line.
+    pub ended_at: Option<String>,
     pub env: String,
     pub stack: String,
     pub region: Option<String>,
@@ -52,6 +59,9 @@ pub struct AuditRecord {
     pub deployer: Option<String>,
     pub commit: Option<String>,
     pub dirty: Option<bool>,
+    /// The remote branches (as git's remote-tracking refs know them) that contain `commit`:
+    /// empty when none does, `None` when that cannot be told (no commit, no git).
+    pub remote_branches: Option<Vec<String>>,
     pub xtask_version: &'static str,
     pub dry_run: bool,
     /// Against the local AWS of the rehearsal rather than a real account.
@@ -64,7 +74,8 @@ pub struct AuditRecord {
     pub health_check: Option<super::health::HealthRecord>,
     pub steps: Vec<AuditStep>,
     pub result: AttemptResult,
-    pub exit_status: u8,
+    /// `None` in a `started` line.
+    pub exit_status: Option<u8>,
     /// The failure, one line, scrubbed of secrets.
     pub error: Option<String>,
     /// Artifact digests and SBOMs, the approver, the deployed CodeSha256 (issue 14).
@@ -87,44 +98,13 @@ pub fn audit_steps(steps: &[StepRecord]) -> Vec<AuditStep> {
         .collect()
 }
 
-/// Bad input unless the audit log can be appended to: found only after `sam deploy`, an
-/// unwritable log (a directory, read-only, immutable) would leave a changed stack with no
-/// record of it. Changes nothing: a missing log's nearest existing dir is probed with a temp
-/// file that is removed at once.
-pub fn check_appendable(log: &Path, shown: &str) -> Result<()> {
-    let fix = "make it writable, or set log in [workspace.metadata.lambda.deploy] to a file you can append to";
-    match std::fs::symlink_metadata(log) {
-        Ok(meta) if meta.is_dir() => {
-            crate::bad_input!("the audit log {shown} is a directory, not a file: remove it, or set log in [workspace.metadata.lambda.deploy] to a file")
-        }
-        Ok(_) => match OpenOptions::new().append(true).open(log) {
-            Ok(_) => Ok(()),
-            Err(err) => crate::bad_input!("the audit log {shown} cannot be appended to ({err}): {fix}"),
-        },
-        Err(_) => {
-            let mut dir = log.parent().filter(|d| !d.as_os_str().is_empty()).unwrap_or(Path::new("."));
-            while std::fs::symlink_metadata(dir).is_err() {
-                dir = dir.parent().filter(|d| !d.as_os_str().is_empty()).unwrap_or(Path::new("."));
-            }
-            if !dir.is_dir() {
-                crate::bad_input!(
-                    "the audit log {shown} cannot be created: {} is not a directory; {fix}",
-                    dir.display()
-                )
-            }
-            match tempfile::Builder::new().prefix(".xtask-audit-probe").tempfile_in(dir) {
-                Ok(_) => Ok(()),
-                Err(err) => {
-                    crate::bad_input!("the audit log {shown} cannot be created in {} ({err}): {fix}", dir.display())
-                }
-            }
-        }
-    }
-}
-
-/// Appends the record as the next line of the hash-chained log; returns the line.
-pub fn append(log: &Path, record: &AuditRecord) -> Result<String> {
-    crate::evidence::audit_log::append(log, record)
+/// An id for one attempt, unique enough to pair its `started` line with its final line:
+/// the start time to the nanosecond, the process and the machine, hashed.
+pub fn attempt_id(started_at: SystemTime) -> String {
+    let nanos = started_at.duration_since(UNIX_EPOCH).unwrap_or_default().as_nanos();
+    let host = std::fs::read_to_string("/proc/sys/kernel/hostname").unwrap_or_default();
+    let seed = format!("{nanos}/{}/{}", std::process::id(), host.trim());
+    crate::evidence::digest::sha256_hex(seed.as_bytes())[..16].to_string()
 }
 
 /// `2026-01-08T14:03:09.123Z`: RFC 3339 in UTC, milliseconds.
@@ -137,6 +117,7 @@ pub fn utc_text(time: SystemTime) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::evidence::audit_log::LogPath;
     use std::time::Duration;
 
     #[test]
@@ -149,8 +130,9 @@ mod tests {
     fn record(result: AttemptResult) -> AuditRecord {
         AuditRecord {
             schema: SCHEMA_VERSION,
+            attempt_id: "0123456789abcdef".into(),
             started_at: "s".into(),
-            ended_at: "e".into(),
+            ended_at: Some("e".into()),
             env: "dev".into(),
             stack: "stack".into(),
             region: Some("us-east-1".into()),
@@ -158,6 +140,7 @@ mod tests {
             deployer: None,
             commit: None,
             dirty: None,
+            remote_branches: None,
             xtask_version: "0.1.0",
             dry_run: false,
             rehearsal: false,
@@ -167,48 +150,56 @@ mod tests {
             health_check: None,
             steps: vec![],
             result,
-            exit_status: 1,
+            exit_status: Some(1),
             error: Some("x".into()),
             evidence: Default::default(),
         }
     }
 
+    fn log_in(dir: &std::path::Path, relative: &str) -> LogPath {
+        LogPath::check_appendable(dir, std::path::Path::new(relative)).unwrap()
+    }
+
+    #[test]
+    fn every_line_is_written_chained() {
+        // verify refuses a line of this schema without chain fields: it must never write one.
+        assert!(u64::from(SCHEMA_VERSION) >= crate::evidence::audit_log::FIRST_CHAINED_SCHEMA);
+    }
+
     #[test]
     fn an_unwritable_log_is_bad_input_before_anything() {
         let dir = tempfile::tempdir().unwrap();
-        let as_dir = dir.path().join("log-dir");
-        std::fs::create_dir(&as_dir).unwrap();
-        let err = check_appendable(&as_dir, "log-dir").unwrap_err();
+        std::fs::create_dir(dir.path().join("log-dir")).unwrap();
+        let err = LogPath::check_appendable(dir.path(), std::path::Path::new("log-dir")).unwrap_err();
         assert_eq!(crate::run::exit::status_of(&err), crate::run::exit::BAD_INPUT);
         assert!(err.to_string().contains("is a directory"), "{err}");
 
-        let under_a_file = dir.path().join("file");
-        std::fs::write(&under_a_file, "").unwrap();
-        let err = check_appendable(&under_a_file.join("log.jsonl"), "file/log.jsonl").unwrap_err();
-        assert!(err.to_string().contains("is not a directory"), "{err}");
+        std::fs::write(dir.path().join("file"), "").unwrap();
+        let err = LogPath::check_appendable(dir.path(), std::path::Path::new("file/log.jsonl")).unwrap_err();
+        assert!(err.to_string().contains("file is not a directory"), "{err}");
 
-        assert!(check_appendable(&dir.path().join("new/deeper/log.jsonl"), "log").is_ok());
+        log_in(dir.path(), "new/deeper/log.jsonl");
         assert_eq!(std::fs::read_dir(dir.path()).unwrap().count(), 2, "the probe left something behind");
     }
 
     #[test]
     fn each_append_adds_one_parseable_line() {
         let dir = tempfile::tempdir().unwrap();
-        let log = dir.path().join("logs/deploy.jsonl");
-        append(&log, &record(AttemptResult::Aborted)).unwrap();
-        append(&log, &record(AttemptResult::Interrupted)).unwrap();
-        let text = std::fs::read_to_string(&log).unwrap();
+        let log = log_in(dir.path(), "logs/deploy.jsonl");
+        log.append(&record(AttemptResult::Started)).unwrap();
+        log.append(&record(AttemptResult::Interrupted)).unwrap();
+        let text = std::fs::read_to_string(log.path()).unwrap();
         let results: Vec<String> = text
             .lines()
             .map(|l| serde_json::from_str::<serde_json::Value>(l).unwrap()["result"].as_str().unwrap().to_string())
             .collect();
-        assert_eq!(results, ["aborted", "interrupted"]);
+        assert_eq!(results, ["started", "interrupted"]);
     }
 
     #[test]
     fn concurrent_appends_never_interleave() {
         let dir = tempfile::tempdir().unwrap();
-        let log = dir.path().join("deploy.jsonl");
+        let log = log_in(dir.path(), "deploy.jsonl");
         let threads: Vec<_> = (0..8)
             .map(|_| {
                 let log = log.clone();
@@ -216,7 +207,7 @@ mod tests {
                     let mut big = record(AttemptResult::Failed);
                     big.error = Some("e".repeat(20_000));
                     for _ in 0..10 {
-                        append(&log, &big).unwrap();
+                        log.append(&big).unwrap();
                     }
                 })
             })
@@ -224,10 +215,17 @@ mod tests {
         for t in threads {
             t.join().unwrap();
         }
-        let text = std::fs::read_to_string(&log).unwrap();
+        let text = std::fs::read_to_string(log.path()).unwrap();
         assert_eq!(text.lines().count(), 80);
         for line in text.lines() {
             serde_json::from_str::<serde_json::Value>(line).unwrap();
         }
+    }
+
+    #[test]
+    fn attempt_ids_differ_between_attempts() {
+        let now = SystemTime::now();
+        assert_eq!(attempt_id(now).len(), 16);
+        assert_ne!(attempt_id(now), attempt_id(now + std::time::Duration::from_nanos(1)));
     }
 }

@@ -4,7 +4,8 @@
 //! Everything that can be wrong with the flags, samconfig.toml, the template or the machine is
 //! checked first: bad input exits 2 with one line, before any AWS call and with nothing on
 //! disk changed (no audit line either: no attempt was made). From there on every attempt,
-//! whatever its end, appends one line to the audit log.
+//! whatever its end, appends one line to the audit log, and one more, `started`, just before
+//! `sam deploy` starts: a run killed while sam changes the stack still leaves its record.
 
 pub mod audit;
 pub mod environment;
@@ -15,7 +16,7 @@ mod sam_deploy;
 
 use std::fmt;
 use std::io::BufRead;
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 use std::time::{Duration, SystemTime};
 
 use anyhow::{Context, Result};
@@ -27,6 +28,8 @@ use crate::bad_input;
 use crate::build::sam_build;
 use crate::cli::{DeployArgs, LAMBDA_DEPLOY};
 use crate::commands::build as lambda_build;
+use crate::evidence::approval::Confirmation;
+use crate::evidence::audit_log::LogPath;
 use crate::extend::{Extensions, StepContext};
 use crate::guards::{self, Finding};
 use crate::project::config::Project;
@@ -39,7 +42,7 @@ use crate::project::template::Template;
 use crate::run::exit::{status_of, INTERRUPTED};
 use crate::run::pipeline::{Findings, Pipeline};
 use crate::run::record::Finished;
-use crate::sys::git::GitState;
+use crate::sys::git::{GitState, OwnOutput};
 use crate::sys::lock::RepoLock;
 use crate::sys::{redact, tools};
 use crate::ui::Ui;
@@ -85,12 +88,16 @@ struct Plan<'a> {
     allowed: guards::allow::Allowed,
     /// The caller, when the credentials were checked before the build.
     identity: Option<aws::CallerIdentity>,
-    log_path: PathBuf,
+    log: LogPath,
 }
 
 /// What the attempt learnt on its way, for the audit record.
-#[derive(Default)]
 struct Attempt {
+    /// Shared by the `started` line and the final one.
+    id: String,
+    started_at: SystemTime,
+    /// How the go-ahead was given; `NotGiven` until a protected environment is confirmed.
+    confirmation: Confirmation,
     account: Option<String>,
     deployer: Option<String>,
     change_set_id: Option<String>,
@@ -111,15 +118,16 @@ pub fn run(ui: &Ui, extensions: &Extensions, args: &DeployArgs) -> Result<Finish
     let (plan, prerequisites) = plan(ui, &project, args, &git, &extensions.guard_names())?;
 
     let _lock = RepoLock::acquire(&project.sam_dir())?;
-    let started_at = SystemTime::now();
     let mut pipeline = Pipeline::new(ui, LAMBDA_DEPLOY).with_extensions(extensions);
     pipeline.set_context(StepContext::new(&project, &plan.found));
-    let mut deploy = Deploy::new(&plan, &sh, &git);
+    let mut deploy = Deploy::new(&plan, &sh, &git, Attempt::new(&plan, SystemTime::now()));
     let result = deploy.run(&mut pipeline, prerequisites);
     let attempt = deploy.attempt;
 
-    let record = audit_record(&plan, &git, &attempt, &pipeline, started_at, &result);
-    let logged = audit::append(&plan.log_path, &record)
+    let record = audit_record(&plan, &git, &attempt, &pipeline, Some(&result));
+    let logged = plan
+        .log
+        .append(&record)
         .and_then(|line| copy_to_audit_bucket(&sh, &plan, &attempt, &record.started_at, &line).map(|()| line));
     // The same record goes into the --json report and the CI step summary.
     if let Ok(value) = serde_json::to_value(&record) {
@@ -169,19 +177,20 @@ fn copy_to_audit_bucket(sh: &Shell, plan: &Plan, attempt: &Attempt, started_at: 
     Ok(())
 }
 
+/// The attempt's line: its end when `result` is given, else its `started` line.
 fn audit_record(
     plan: &Plan,
     git: &GitState,
     attempt: &Attempt,
     pipeline: &Pipeline,
-    started_at: SystemTime,
-    result: &Result<()>,
+    result: Option<&Result<()>>,
 ) -> AuditRecord {
     // Findings before sam deploy stopped it with nothing changed; after, they are failures.
     let deploying = pipeline.steps.iter().any(|step| step.name == SAM_DEPLOY_STEP);
     let (outcome, exit_status, error) = match result {
-        Ok(()) => (AttemptResult::Succeeded, 0, None),
-        Err(err) => {
+        None => (AttemptResult::Started, None, None),
+        Some(Ok(())) => (AttemptResult::Succeeded, Some(0), None),
+        Some(Err(err)) => {
             let status = status_of(err);
             let outcome = if status == INTERRUPTED {
                 AttemptResult::Interrupted
@@ -190,13 +199,14 @@ fn audit_record(
             } else {
                 AttemptResult::Failed
             };
-            (outcome, status, Some(redact::scrub(&format!("{err:#}")).replace('\n', " ")))
+            (outcome, Some(status), Some(redact::scrub(&format!("{err:#}")).replace('\n', " ")))
         }
     };
     AuditRecord {
         schema: audit::SCHEMA_VERSION,
-        started_at: audit::utc_text(started_at),
-        ended_at: audit::utc_text(SystemTime::now()),
+        attempt_id: attempt.id.clone(),
+        started_at: audit::utc_text(attempt.started_at),
+        ended_at: result.map(|_| audit::utc_text(SystemTime::now())),
         env: plan.env.name.clone(),
         stack: plan.env.stack_name.clone(),
         region: Some(plan.region.clone()),
@@ -204,6 +214,7 @@ fn audit_record(
         deployer: attempt.deployer.clone(),
         commit: git.commit.clone(),
         dirty: git.dirty,
+        remote_branches: git.remote_branches.clone(),
         xtask_version: crate::version::VERSION,
         dry_run: plan.args.dry_run,
         rehearsal: plan.settings.rehearsal,
@@ -221,6 +232,7 @@ fn audit_record(
                 .unwrap_or_default(),
             approval: crate::evidence::approval::Approval::detect(
                 |name| std::env::var(name).ok(),
+                attempt.confirmation,
                 || crate::evidence::approval::git_identity(&plan.project.root),
             ),
             deployed: attempt.deployed.clone(),
@@ -279,7 +291,8 @@ fn plan<'a>(
         &template_shown,
     )?;
     let build = lambda_build::Prerequisites::check(project, args.container, &found, &args.allow, team_guards)?;
-    let log_path = check_tools_and_log(project, settings.rehearsal)?;
+    let log = check_tools_and_log(project, settings.rehearsal)?;
+    check_log_placement(ui, project, &found, &log)?;
     // The offline checks come first and need no AWS call: when they will stop the deploy,
     // the credentials are not asked about.
     let offline_clean = || offline_findings(&env, &settings, args, &region, &samconfig_shown, git).is_empty();
@@ -306,7 +319,7 @@ fn plan<'a>(
         health_timeout,
         allowed,
         identity,
-        log_path,
+        log,
     };
     Ok((plan, build))
 }
@@ -353,34 +366,111 @@ fn check_health_url(args: &DeployArgs) -> Result<()> {
 }
 
 /// aws (and moto for a rehearsal) are installed into the tool cache when missing: that must be
-/// possible before the build starts, not discovered after it. Returns the audit log's path,
-/// checked appendable before the first AWS call: a log found unwritable after `sam deploy`
-/// would leave a changed stack with no record of it.
-fn check_tools_and_log(project: &Project, rehearsal: bool) -> Result<PathBuf> {
+/// possible before the build starts, not discovered after it. Returns the audit log's place,
+/// checked appendable before the first AWS call (a regular file inside the repository, never
+/// through a symlink): a log found unwritable after `sam deploy` would leave a changed stack
+/// with no record of it, and one that leads out of the repository would write elsewhere.
+fn check_tools_and_log(project: &Project, rehearsal: bool) -> Result<LogPath> {
     tools::check_obtainable(&tools::PythonTool::aws_cli(&project.config.deploy.awscli_version))?;
     if rehearsal {
         tools::check_obtainable(&tools::PythonTool::moto_server(&project.config.deploy.moto_version))?;
     }
-    let log_path = project.path(&project.config.deploy.log);
-    audit::check_appendable(&log_path, &project.config.deploy.log.display().to_string())?;
-    Ok(log_path)
+    LogPath::check_appendable(&project.root, &project.config.deploy.log)
+}
+
+/// The audit log apart from what the build packages and from the run's other outputs: inside
+/// a function dir, a backend_src or a layer it would ship in the artifact and change it with
+/// every attempt (and an append-only edit of a source file there would pass for the log's);
+/// as the `--json` report it would be replaced by the report, as the step summary appended
+/// to in Markdown. Bad input, before anything runs.
+fn check_log_placement(ui: &Ui, project: &Project, found: &Discovery, log: &LogPath) -> Result<()> {
+    let root = project.root.canonicalize().unwrap_or_else(|_| project.root.clone());
+    // Beneath the root through real directories only (LogPath): this is where it is.
+    let at = root.join(log.relative());
+    let setting = "set log in [workspace.metadata.lambda.deploy] to a path outside it (the default is deploy-log.jsonl at the repository root)";
+    let mut sources: Vec<(PathBuf, String)> = Vec::new();
+    for (target, _) in found.function_dirs() {
+        sources
+            .push((target.function_dir.path().to_path_buf(), format!("the function dir of {}", target.logical_id())));
+        if let (Some(source), Some(shown)) = (&target.backend_src, &target.config.backend_src) {
+            sources.push((source.clone(), format!("backend_src {} of {}", shown.display(), target.logical_id())));
+        }
+    }
+    for layer in &found.layers {
+        sources.push((project.path(&layer.dir), format!("the layer {}", layer.logical_id())));
+    }
+    for (dir, what) in sources {
+        let dir = dir.canonicalize().unwrap_or(dir);
+        if at.starts_with(&dir) {
+            bad_input!(
+                "the audit log {} is inside {what} ({}), which lambda-build packages: it would ship in the artifact and change it with every attempt; {setting}",
+                log.shown(),
+                dir.strip_prefix(&root).unwrap_or(&dir).display()
+            )
+        }
+    }
+    let output = ui.output();
+    for (flag, path) in [("--json", output.json_report.as_ref()), ("GITHUB_STEP_SUMMARY", output.step_summary.as_ref())]
+    {
+        if path.is_some_and(|path| same_file(path, &at)) {
+            bad_input!(
+                "{flag} names the audit log {}: the run would overwrite its attempts; write the report elsewhere (e.g. --json lambda-report.json)",
+                log.shown()
+            )
+        }
+    }
+    Ok(())
+}
+
+/// Whether two paths name one file: the same inode when both exist (a hard link included),
+/// else the same name in the same (resolved) directory.
+fn same_file(a: &Path, b: &Path) -> bool {
+    use std::os::unix::fs::MetadataExt;
+    if let (Ok(x), Ok(y)) = (std::fs::metadata(a), std::fs::metadata(b)) {
+        return x.dev() == y.dev() && x.ino() == y.ino();
+    }
+    let resolved = |path: &Path| {
+        let absolute = std::path::absolute(path).unwrap_or_else(|_| path.to_path_buf());
+        match (absolute.parent().map(Path::canonicalize), absolute.file_name()) {
+            (Some(Ok(dir)), Some(name)) => dir.join(name),
+            _ => absolute,
+        }
+    };
+    resolved(a) == resolved(b)
 }
 
 /// The xtask's own outputs, which never make the tree dirty: SAM's build dir (where the
 /// xtask also keeps its lock, manifest and the moto log), the audit log, a `--json` report,
-/// the tool cache when it is inside the repository, and the backend copied into a function dir.
-fn own_outputs(ui: &Ui, project: &Project) -> Vec<PathBuf> {
-    let mut outputs = vec![layout::aws_sam_dir(&project.sam_dir()), project.path(&project.config.deploy.log)];
+/// the tool venvs it installed when its cache is inside the repository (those alone, not the
+/// cache's directory), and the backend copied into a function dir.
+fn own_outputs(ui: &Ui, project: &Project) -> Vec<OwnOutput> {
+    let mut outputs = vec![
+        OwnOutput::Written(layout::aws_sam_dir(&project.sam_dir())),
+        OwnOutput::Appended(project.path(&project.config.deploy.log)),
+    ];
     if let Some(report) = &ui.output().json_report {
-        outputs.push(std::path::absolute(report).unwrap_or_else(|_| report.clone()));
+        outputs.push(OwnOutput::Written(std::path::absolute(report).unwrap_or_else(|_| report.clone())));
     }
-    if let Ok(cache) = tools::cache_root() {
-        outputs.push(cache.canonicalize().unwrap_or(cache));
+    let tools = [
+        tools::PythonTool::sam_cli(&project.config.sam_cli_version),
+        tools::PythonTool::aws_cli(&project.config.deploy.awscli_version),
+        tools::PythonTool::moto_server(&project.config.deploy.moto_version),
+        tools::PythonTool::uv(&project.config.uv_version),
+    ];
+    let root = project.root.canonicalize().unwrap_or_else(|_| project.root.clone());
+    for entry in tools::cache_entries(&tools) {
+        // Compared with the root as git sees it: the cache may be named through a symlink.
+        let entry = match (entry.parent().map(Path::canonicalize), entry.file_name()) {
+            (Some(Ok(dir)), Some(name)) => dir.join(name),
+            _ => entry,
+        };
+        let entry = entry.strip_prefix(&root).map(|r| project.root.join(r)).unwrap_or(entry);
+        outputs.push(OwnOutput::Written(entry));
     }
     if let Ok(template) = Template::load(&project.template_path(), "template") {
         if let Ok(found) = target::discover(project, &template) {
             for function in found.targets.iter().filter(|t| t.config.backend_src.is_some()) {
-                outputs.push(function.function_dir.join(&function.config.copy_to));
+                outputs.push(OwnOutput::Written(function.function_dir.join(&function.config.copy_to)));
             }
         }
     }
@@ -400,6 +490,9 @@ fn offline_findings(
     let mut findings = Vec::new();
     if settings.protected && !args.allow_dirty {
         findings.extend(preflight::dirty_tree(&env.name, git));
+    }
+    if settings.protected && !args.allow_unpushed {
+        findings.extend(preflight::unpushed_commit(&env.name, git));
     }
     findings.extend(preflight::secret_conventions(&preflight::OfflineSecrets {
         env,
@@ -503,9 +596,32 @@ struct Deploy<'a> {
     computed: Vec<(String, String)>,
 }
 
+impl Attempt {
+    fn new(plan: &Plan, started_at: SystemTime) -> Attempt {
+        let confirmation = match (plan.settings.protected, plan.args.yes) {
+            (false, _) => Confirmation::NotRequired,
+            (true, true) => Confirmation::YesFlag,
+            (true, false) => Confirmation::NotGiven,
+        };
+        Attempt {
+            id: audit::attempt_id(started_at),
+            started_at,
+            confirmation,
+            account: None,
+            deployer: None,
+            change_set_id: None,
+            no_changes: None,
+            deployed: Vec::new(),
+            aws: None,
+            local_aws: None,
+            health: None,
+        }
+    }
+}
+
 impl<'a> Deploy<'a> {
-    fn new(plan: &'a Plan<'a>, sh: &'a Shell, git: &'a GitState) -> Deploy<'a> {
-        Deploy { plan, sh, git, attempt: Attempt::default(), computed: Vec::new() }
+    fn new(plan: &'a Plan<'a>, sh: &'a Shell, git: &'a GitState, attempt: Attempt) -> Deploy<'a> {
+        Deploy { plan, sh, git, attempt, computed: Vec::new() }
     }
 
     fn run(&mut self, pipeline: &mut Pipeline, prerequisites: lambda_build::Prerequisites) -> Result<()> {
@@ -531,6 +647,10 @@ impl<'a> Deploy<'a> {
         let parameters = all_parameters(&self.plan.template, &self.plan.env, &self.computed);
         let before = preflight::ingress_subjects(&self.plan.template, &parameters, existing.as_ref(), &resources);
         pipeline.step("endpoint-ingress", || self.endpoint_ingress(&aws, &before, false))?;
+        // On record before the stack can change: if this run never ends (kill -9, a lost
+        // machine), the log still says it started, from what, approved by whom.
+        let started = audit_record(self.plan, self.git, &self.attempt, pipeline, None);
+        pipeline.step("audit-started", || self.record_start(&started))?;
         let outcome = match pipeline.step(SAM_DEPLOY_STEP, || self.sam_deploy(&aws, &sam, &parameters)) {
             Ok(outcome) => outcome,
             Err(err) => return Err(run_doctor(pipeline, &aws, self.plan, err)),
@@ -576,7 +696,17 @@ impl<'a> Deploy<'a> {
         ))?;
         if plan.settings.protected && !plan.args.yes {
             confirm(plan, self.git)?;
+            self.attempt.confirmation = Confirmation::Typed;
         }
+        Ok(())
+    }
+
+    /// The attempt's `started` line, in the local log and the audit bucket.
+    fn record_start(&mut self, record: &AuditRecord) -> Result<()> {
+        let plan = self.plan;
+        let line = plan.log.append(record)?;
+        copy_to_audit_bucket(self.sh, plan, &self.attempt, &record.started_at, &line)?;
+        eprintln!("    attempt {} recorded as started in {}", self.attempt.id, plan.log.shown());
         Ok(())
     }
 
@@ -1122,7 +1252,7 @@ mod tests {
         .unwrap()
         .environment("e")
         .unwrap();
-        let git = GitState { commit: Some("abc".into()), dirty: Some(false), changes: vec![], excluded: vec![] };
+        let git = GitState { commit: Some("abc".into()), dirty: Some(false), ..GitState::default() };
         let tags = stack_tags(&env, &git, Some("arn:aws:iam::1:user/x"));
         assert_eq!(tags[0], ("team".into(), "a".into()));
         assert!(tags.contains(&("xtask:git-commit".into(), "abc".into())));

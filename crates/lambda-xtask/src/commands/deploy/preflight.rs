@@ -67,6 +67,63 @@ pub fn dirty_tree(env: &str, git: &GitState) -> Option<Finding> {
     ))
 }
 
+/// A protected environment ships only a commit the team can see: one that a remote branch
+/// holds (as the remote-tracking refs know it). A commit on no remote branch, or a repository
+/// with no remote at all, runs code that nobody else can review, rebuild or roll back to.
+/// The fix names the push that makes it so; `--allow-unpushed` deploys it anyway (recorded).
+pub fn unpushed_commit(env: &str, git: &GitState) -> Option<Finding> {
+    let commit = git.commit.as_deref()?;
+    let short = &commit[..commit.len().min(12)];
+    let branches = git.remote_branches.as_ref();
+    if branches.is_some_and(|b| !b.is_empty()) {
+        return None;
+    }
+    let facts = &git.remote;
+    let quote = |text: &str| crate::render::quote::shell(std::path::Path::new(text));
+    let (problem, fix) = if branches.is_none() {
+        (
+            format!(
+                "{env} is a protected environment and git could not tell which remote branches hold commit {short}"
+            ),
+            "check that git works here (git branch --remotes --contains HEAD), then deploy again".to_string(),
+        )
+    } else if facts.remotes.is_empty() {
+        (
+            format!("{env} is a protected environment and commit {short} is in no remote repository: this repository has no remote"),
+            format!(
+                "add the team's repository and push the commit: git remote add origin <URL> && git push -u origin {}, then deploy again",
+                facts.branch.as_deref().map(quote).unwrap_or_else(|| format!("HEAD:refs/heads/deploy-{short}"))
+            ),
+        )
+    } else {
+        let remote = facts
+            .upstream_remote
+            .clone()
+            .or_else(|| facts.remotes.iter().find(|r| *r == "origin").cloned())
+            .unwrap_or_else(|| facts.remotes[0].clone());
+        let push = match &facts.branch {
+            Some(branch) => format!("git push -u {} {}", quote(&remote), quote(branch)),
+            None => format!("git push {} HEAD:refs/heads/deploy-{short}", quote(&remote)),
+        };
+        let shallow = if facts.shallow {
+            " (this clone is shallow, so git may not see that an older commit is on a branch: git fetch --unshallow tells)"
+        } else {
+            ""
+        };
+        (
+            format!("{env} is a protected environment and commit {short} is on no remote branch{shallow}"),
+            format!("push it: {push}, then deploy again"),
+        )
+    };
+    Some(Finding::new(
+        PROTECTED_ENV,
+        ".",
+        problem,
+        "what runs could not be reviewed, rebuilt or rolled back to by anyone else: the commit exists only in this clone",
+        format!("{fix}; or deploy it as it is with --allow-unpushed (the audit line records that no remote branch held it)"),
+    ))
+}
+
 /// Parameters that name Secrets Manager secrets: `...SecretArn` keys, or a secretsmanager ARN.
 pub fn secret_parameters(env: &SamEnvironment) -> Vec<&ParameterOverride> {
     env.overrides.iter().filter(|o| is_secret_parameter(&o.key, &o.value)).collect()
@@ -700,6 +757,7 @@ mod tests {
             dirty,
             changes,
             excluded: vec![":(exclude).aws-sam".into()],
+            ..GitState::default()
         };
         assert!(dirty_tree("prod", &state(Some(false), vec![])).is_none());
         let changes: Vec<String> = (1..=12).map(|i| format!("f{i}.py")).collect();
@@ -712,7 +770,48 @@ mod tests {
             finding.fix
         );
         assert!(finding.fix.contains("--allow-dirty"));
-        let none = GitState { commit: None, dirty: None, changes: vec![], excluded: vec![] };
+        let none = GitState::default();
         assert!(dirty_tree("prod", &none).is_some());
+    }
+
+    #[test]
+    fn an_unpushed_commit_in_a_protected_env_is_a_finding_with_the_push_to_run() {
+        use crate::sys::git::RemoteFacts;
+        let commit = "0123456789abcdef0123456789abcdef01234567";
+        let state = |branches: Option<Vec<String>>, remote: RemoteFacts| GitState {
+            commit: Some(commit.into()),
+            dirty: Some(false),
+            remote_branches: branches,
+            remote,
+            ..GitState::default()
+        };
+        let on_main = RemoteFacts {
+            remotes: vec!["upstream".into(), "origin".into()],
+            branch: Some("hotfix".into()),
+            ..RemoteFacts::default()
+        };
+        assert!(unpushed_commit("prod", &state(Some(vec!["origin/main".into()]), on_main.clone())).is_none());
+
+        let finding = unpushed_commit("prod", &state(Some(vec![]), on_main.clone())).unwrap();
+        assert!(finding.problem.contains("commit 0123456789ab is on no remote branch"), "{}", finding.problem);
+        assert!(finding.fix.starts_with("push it: git push -u origin hotfix, then deploy again"), "{}", finding.fix);
+        assert!(finding.fix.contains("--allow-unpushed"));
+
+        let tracking = RemoteFacts { upstream_remote: Some("upstream".into()), shallow: true, ..on_main };
+        let finding = unpushed_commit("prod", &state(Some(vec![]), tracking)).unwrap();
+        assert!(finding.fix.starts_with("push it: git push -u upstream hotfix"), "{}", finding.fix);
+        assert!(finding.problem.contains("shallow"), "{}", finding.problem);
+
+        let detached = RemoteFacts { remotes: vec!["team".into()], ..RemoteFacts::default() };
+        let finding = unpushed_commit("prod", &state(Some(vec![]), detached)).unwrap();
+        assert!(finding.fix.contains("git push team HEAD:refs/heads/deploy-0123456789ab"), "{}", finding.fix);
+
+        let no_remote = RemoteFacts { branch: Some("main".into()), ..RemoteFacts::default() };
+        let finding = unpushed_commit("prod", &state(Some(vec![]), no_remote)).unwrap();
+        assert!(finding.problem.contains("this repository has no remote"), "{}", finding.problem);
+        assert!(finding.fix.contains("git remote add origin <URL> && git push -u origin main"), "{}", finding.fix);
+
+        // No commit at all is the dirty-tree finding's to report.
+        assert!(unpushed_commit("prod", &GitState::default()).is_none());
     }
 }
