@@ -188,8 +188,8 @@ fn probe_sdk(
         return Ok(SdkProbe::Works(Vec::new()));
     }
     let interpreter = lambda_python::choose_interpreter(&target.runtime, docker_answers);
-    let sdk = match interpreter {
-        Interpreter::Local(_) => provide_runtime_sdk(project, &target.runtime),
+    let sdk = match &interpreter {
+        Interpreter::Local(python) => provide_runtime_sdk(project, &target.runtime, python),
         _ => Err(String::new()),
     };
     let probe_target = ProbeTarget { artifact, layers: &layers };
@@ -209,14 +209,14 @@ fn target_layers(project: &Project, found: &Discovery, target: &BuildTarget) -> 
 
 /// The runtime's own SDK for a local interpreter, from the tool cache (installed on first
 /// use), or why it cannot be had here.
-fn provide_runtime_sdk(project: &Project, runtime: &LambdaRuntime) -> Result<InstalledSdk, String> {
+fn provide_runtime_sdk(project: &Project, runtime: &LambdaRuntime, python: &Path) -> Result<InstalledSdk, String> {
     let Some(set) = runtime_sdk::for_runtime(&runtime.name, runtime.python_minor, &project.config.runtime_sdk) else {
         return Err(format!(
             "no SDK set is known for {}: add a [[workspace.metadata.lambda.runtime_sdk]] entry for it",
             runtime.name
         ));
     };
-    runtime_sdk::provide(&set, runtime.python_minor, &project.config.uv_version)
+    runtime_sdk::provide(&set, python, runtime.python_minor, &project.config.uv_version)
 }
 
 /// The cold-start smoke test of every built function. Notes (where it ran, what it
@@ -349,8 +349,8 @@ fn smoke_with(
     let interpreter = lambda_python::choose_interpreter(runtime, &docker_answers);
     let timeout = if matches!(interpreter, Interpreter::Image { .. }) { SMOKE_TIMEOUT_IN_IMAGE } else { SMOKE_TIMEOUT };
     // The runtime's SDK only for a local interpreter: the image has its own.
-    let sdk = match interpreter {
-        Interpreter::Local(_) => provide_runtime_sdk(project, runtime),
+    let sdk = match &interpreter {
+        Interpreter::Local(python) => provide_runtime_sdk(project, runtime, python),
         _ => Err(String::new()),
     };
     let surroundings = Surroundings { sdk: sdk.as_ref().map_err(String::as_str), aws };

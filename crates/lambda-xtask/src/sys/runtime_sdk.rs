@@ -34,17 +34,17 @@ const COMPLETE_MARKER: &str = ".xtask-complete";
 /// Installs already done or tried in this run, by cache key: a failure is not retried.
 static INSTALLED: Mutex<Option<HashMap<String, Result<PathBuf, String>>>> = Mutex::new(None);
 
-/// The set for Python 3.`python_minor`, from the tool cache, installing it with uv first when
-/// missing. `Err` says, in one line, why it cannot be had here (no uv, no index reachable):
-/// a problem of this machine, never of the artifact.
-pub fn provide(set: &SdkSet, python_minor: u32, uv_version: &str) -> Result<InstalledSdk, String> {
+/// The set for Python 3.`python_minor` (whose interpreter is `python`), from the tool cache,
+/// installing it with uv first when missing. `Err` says, in one line, why it cannot be had
+/// here (no uv, no index reachable): a problem of this machine, never of the artifact.
+pub fn provide(set: &SdkSet, python: &Path, python_minor: u32, uv_version: &str) -> Result<InstalledSdk, String> {
     let key = cache_key(set, python_minor);
     let mut installed = INSTALLED.lock().unwrap_or_else(|p| p.into_inner());
     let memo = installed.get_or_insert_with(HashMap::new);
     let dir = match memo.get(&key) {
         Some(done) => done.clone(),
         None => {
-            let result = install_once(set, python_minor, uv_version, &key).map_err(|err| format!("{err:#}"));
+            let result = install_once(set, python, python_minor, uv_version, &key).map_err(|err| format!("{err:#}"));
             memo.insert(key, result.clone());
             result
         }
@@ -57,7 +57,7 @@ fn cache_key(set: &SdkSet, python_minor: u32) -> String {
     format!("py3.{python_minor}-boto3-{}-botocore-{}-s3transfer-{}", set.boto3, set.botocore, set.s3transfer)
 }
 
-fn install_once(set: &SdkSet, python_minor: u32, uv_version: &str, key: &str) -> Result<PathBuf> {
+fn install_once(set: &SdkSet, python: &Path, python_minor: u32, uv_version: &str, key: &str) -> Result<PathBuf> {
     let root = tools::cache_root()?.join("runtime-sdk");
     let dir = root.join(key);
     if dir.join(COMPLETE_MARKER).is_file() {
@@ -81,7 +81,7 @@ fn install_once(set: &SdkSet, python_minor: u32, uv_version: &str, key: &str) ->
     // Installed beside the final directory and renamed into place: a half-done install is
     // never seen under the final name.
     let staging = tempfile::Builder::new().prefix(".staging-").tempdir_in(&root)?;
-    uv_install(&sh, &uv, set, python_minor, staging.path())?;
+    uv_install(&sh, &uv, set, (python, python_minor), staging.path())?;
     fs::write(staging.path().join(COMPLETE_MARKER), cache_key(set, python_minor))?;
     if fs::symlink_metadata(&dir).is_ok() {
         // An incomplete directory left by a run that was killed: only this tool writes here.
@@ -91,19 +91,19 @@ fn install_once(set: &SdkSet, python_minor: u32, uv_version: &str, key: &str) ->
     Ok(dir)
 }
 
-fn uv_install(sh: &Shell, uv: &Path, set: &SdkSet, python_minor: u32, target: &Path) -> Result<()> {
-    let python = tools::host_python()?;
+fn uv_install(sh: &Shell, uv: &Path, set: &SdkSet, (python, python_minor): (&Path, u32), target: &Path) -> Result<()> {
     let version = format!("3.{python_minor}");
     let requirements = [
         format!("boto3=={}", set.boto3),
         format!("botocore=={}", set.botocore),
         format!("s3transfer=={}", set.s3transfer),
     ];
-    // --python-version resolves the dependencies' markers for the runtime's Python, not the
-    // host's; binary-only, since nothing here should be built from source.
+    // The runtime's own interpreter: it resolves the dependencies' markers and compiles the
+    // bytecode the smoke test then reads (it runs with -B, so it never writes any itself).
+    // Binary-only, since nothing here should be built from source.
     let command = cmd!(
         sh,
-        "{uv} pip install --quiet --no-progress --target {target} --python {python} --python-version {version} --only-binary :all: {requirements...}"
+        "{uv} pip install --quiet --no-progress --target {target} --python {python} --python-version {version} --only-binary :all: --compile-bytecode {requirements...}"
     )
     .env("UV_PYTHON_DOWNLOADS", "never");
     crate::sys::process::capture(command, "uv pip install (the runtime's SDK)", Some(INSTALL_TIMEOUT))
