@@ -161,6 +161,40 @@ fn a_python_3_12_function_importing_boto3_gets_the_runtime_sdk_not_the_host() {
     assert!(output.contains("GET /sdk -> statusCode 200"), "{output}");
 }
 
+/// Class 1, the local gap: when the runtime's SDK cannot be installed here (uv offline, a set
+/// never fetched), the smoke test says so and falls back to the static import check: a notice
+/// about this machine, never a finding against the artifact.
+#[test]
+fn an_sdk_that_cannot_be_installed_here_is_a_notice_about_the_machine_not_a_finding() {
+    let Some(_) = python312() else {
+        eprintln!("skipped: no python3.12 here");
+        return;
+    };
+    let config = format!(
+        "{ONE_LINE_CONFIG}[[workspace.metadata.lambda.runtime_sdk]]\nruntime = \"python3.12\"\nboto3 = \"1.37.0\"\nbotocore = \"1.37.0\"\ns3transfer = \"0.11.2\"\n"
+    );
+    let app = App::prepared(
+        &[
+            ("template.yaml", &template(&[function("SdkFunction", "sdk_fn/", "app.handler", "python3.12", &api_event("/sdk"))])),
+            ("sdk_fn/app.py", "import boto3\n\n\ndef handler(event, context):\n    return {\"statusCode\": 200, \"body\": boto3.__version__}\n"),
+            ("sdk_fn/requirements.txt", ""),
+        ],
+        &config,
+        |_| {},
+    );
+
+    let (status, output) = app.build_with(&[("UV_OFFLINE", "1")]);
+
+    assert_eq!(status, 0, "{output}");
+    assert!(output.contains("without the python3.12 runtime's SDK, which cannot be installed here: "), "{output}");
+    assert!(
+        output.contains("notice: smoke test of SdkFunction: importing the handler needs boto3, which the Lambda runtime provides, but the python3.12 runtime's SDK cannot be installed here"),
+        "{output}"
+    );
+    assert!(output.contains("SdkFunction: its cold start needs the runtime's SDK, which is not available here; ran the static import check instead"), "{output}");
+    assert!(!output.contains("[smoke-test]"), "{output}");
+}
+
 const ORDERS_HANDLER: &str = r#"import json
 
 import boto3
@@ -171,12 +205,13 @@ s3 = boto3.client("s3")
 
 
 def handler(event, context):
-    key = boto3.Session().get_credentials().access_key
+    session = boto3.Session()
+    seen = {"key": session.get_credentials().access_key, "profiles": session.available_profiles}
     try:
         item = table.get_item(Key={"id": "1"}).get("Item")
         s3.get_object(Bucket="receipts", Key="1.json")
     except ClientError as error:
-        return {"statusCode": 500, "body": json.dumps({"error": error.response["Error"]["Code"], "key": key})}
+        return {"statusCode": 500, "body": json.dumps({"error": error.response["Error"]["Code"], **seen})}
     return {"statusCode": 200, "body": json.dumps(item)}
 "#;
 
@@ -210,6 +245,8 @@ fn handlers_that_need_aws_get_a_notice_naming_the_calls_and_never_the_developers
     ]);
     let home = tempfile::tempdir().unwrap();
     fs::create_dir_all(home.path().join(".aws")).unwrap();
+    fs::write(home.path().join(".aws/config"), "[default]\nregion = eu-west-1\n[profile dev]\nregion = eu-west-1\n")
+        .unwrap();
     fs::write(
         home.path().join(".aws/credentials"),
         "[default]\naws_access_key_id = AKIADEVELOPERHOMEKEY\naws_secret_access_key = developer-home-secret-value-0000000000\n",
@@ -244,6 +281,7 @@ fn handlers_that_need_aws_get_a_notice_naming_the_calls_and_never_the_developers
         "the handler did not sign with the dummy key:\n{output}"
     );
     assert!(!output.contains("AKIADEVELOPER"), "a developer credential reached the handler:\n{output}");
+    assert!(output.contains("\"profiles\": []"), "the handler's SDK read a config file:\n{output}");
     assert!(output.contains("notice: smoke test of ConfigFunction: importing the handler raised"), "{output}");
     assert!(output.contains("needs AWS: ssm GetParameter"), "{output}");
     assert!(!output.contains("[smoke-test]"), "{output}");

@@ -270,20 +270,20 @@ fn cold_start(
             }
         },
         Interpreter::Unavailable(reason) => {
-            run_static_import_check(target, reason, report)?;
+            run_static_import_check(target, &format!("no interpreter can run it here ({reason})"), report)?;
             Ok(None)
         }
         Interpreter::Image { .. } => unreachable!("replaced by a local interpreter above"),
     }
 }
 
-/// No interpreter can run the handler here: the static import check stands in for the cold start.
-fn run_static_import_check(target: &SmokeTarget, reason: &str, report: &mut SmokeReport) -> Result<()> {
+/// The cold start cannot run here (`why`): the static import check stands in for it.
+fn run_static_import_check(target: &SmokeTarget, why: &str, report: &mut SmokeReport) -> Result<()> {
     let mut roots = vec![target.artifact.to_path_buf()];
     roots.extend(target.layers.iter().cloned());
     let check = super::imports::check(&roots, &target.module, target.runtime)?;
     report.notes.push(format!(
-        "    {}: no interpreter can run it here ({reason}); ran the static import check instead: {} modules followed",
+        "    {}: {why}; ran the static import check instead: {} modules followed",
         target.logical_id, check.followed
     ));
     for missing in check.unresolved {
@@ -366,7 +366,11 @@ fn report_raised(
             "notice: smoke test of {}: {during} needs {module}, which the Lambda runtime provides, but the {} runtime's SDK cannot be installed here ({why}): a gap of this machine, not of the artifact",
             target.logical_id, target.runtime.name
         ));
-        return run_static_import_check(target, "the runtime's SDK is not available here", report);
+        return run_static_import_check(
+            target,
+            "its cold start needs the runtime's SDK, which is not available here",
+            report,
+        );
     }
     if error.contains("Read-only file system") {
         report_written(

@@ -44,7 +44,9 @@ pub fn provide(set: &SdkSet, python: &Path, python_minor: u32, uv_version: &str)
     let dir = match memo.get(&key) {
         Some(done) => done.clone(),
         None => {
-            let result = install_once(set, python, python_minor, uv_version, &key).map_err(|err| format!("{err:#}"));
+            // One line: it is printed inside a note.
+            let result = install_once(set, python, python_minor, uv_version, &key)
+                .map_err(|err| format!("{err:#}").split_whitespace().collect::<Vec<_>>().join(" "));
             memo.insert(key, result.clone());
             result
         }
