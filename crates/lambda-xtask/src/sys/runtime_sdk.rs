@@ -83,7 +83,7 @@ fn install_once(set: &SdkSet, python: &Path, python_minor: u32, uv_version: &str
     // Installed beside the final directory and renamed into place: a half-done install is
     // never seen under the final name.
     let staging = tempfile::Builder::new().prefix(".staging-").tempdir_in(&root)?;
-    uv_install(&sh, &uv, set, (python, python_minor), staging.path())?;
+    install_with(&uv, set, (python, python_minor), staging.path())?;
     fs::write(staging.path().join(COMPLETE_MARKER), cache_key(set, python_minor))?;
     if fs::symlink_metadata(&dir).is_ok() {
         // An incomplete directory left by a run that was killed: only this tool writes here.
@@ -93,7 +93,9 @@ fn install_once(set: &SdkSet, python: &Path, python_minor: u32, uv_version: &str
     Ok(dir)
 }
 
-fn uv_install(sh: &Shell, uv: &Path, set: &SdkSet, (python, python_minor): (&Path, u32), target: &Path) -> Result<()> {
+/// Installs `set` with `uv` into `target` for Python 3.`python_minor` (interpreter `python`).
+pub fn install_with(uv: &Path, set: &SdkSet, (python, python_minor): (&Path, u32), target: &Path) -> Result<()> {
+    let sh = Shell::new()?;
     let version = format!("3.{python_minor}");
     let requirements = [
         format!("boto3=={}", set.boto3),
