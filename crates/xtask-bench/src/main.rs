@@ -124,7 +124,7 @@ fn run(ui: &Ui, args: &BenchArgs) -> Result<()> {
     if args.smoke_only {
         ui.line("bench: the smoke test's isolation");
         bench.smoke()?;
-        ui.line(&render(&bench.rows, &bench.notes, bench.runs));
+        ui.line(render(&bench.rows, &bench.notes, bench.runs));
         return Ok(());
     }
     ui.line("bench: scan");

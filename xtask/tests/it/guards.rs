@@ -169,7 +169,7 @@ fn a_bundled_botocore_that_breaks_the_runtime_sdk_stops_the_build_and_allow_over
         output.contains("cannot import name 'DEFAULT_CHECKSUM_ALGORITHM' from 'botocore.httpchecksum'"),
         "{output}"
     );
-    assert!(output.contains(&format!("remove botocore==1.35.72 (line ")), "{output}");
+    assert!(output.contains("remove botocore==1.35.72 (line "), "{output}");
     assert!(last_line(&output).contains("failed at step post-build-guards"), "{output}");
 
     // --allow: the same finding, shown as overridden, and this one run passes.
