@@ -585,3 +585,37 @@ fn a_handler_writing_into_its_task_root_fails_naming_the_file_and_nothing_ships(
     assert!(names.contains(&"helpers.py".to_string()), "{names:?}");
     assert!(!names.iter().any(|n| n.contains("__pycache__") || n.ends_with(".pyc")), "{names:?}");
 }
+
+/// The neighbouring path: a handler that works out the real build output from outside its copy
+/// (its parent's working directory) and writes there. The build output's own stamps, taken
+/// before the copy, catch it: the build fails naming the file, and no package is written.
+#[test]
+fn a_handler_reaching_past_its_copy_into_the_build_output_fails_naming_the_file() {
+    if docker_answers() {
+        eprintln!("skipped: with Docker the handler runs in a container");
+        return;
+    }
+    let reach = "import os\n\nbuilt = os.path.join(\"/proc\", str(os.getppid()), \"cwd\", \".aws-sam\", \"build\", \"ReachFunction\")\nwith open(os.path.join(built, \"planted.txt\"), \"w\") as planted:\n    planted.write(\"planted\")\n\n\ndef handler(event, context):\n    return {\"statusCode\": 200, \"body\": \"\"}\n";
+    let app = App::new(&[
+        (
+            "template.yaml",
+            &template(&[function("ReachFunction", "reach/", "app.handler", "python3.11", &api_event("/reach"))]),
+        ),
+        ("reach/app.py", reach),
+        ("reach/requirements.txt", ""),
+    ]);
+
+    let (status, output) = app.build();
+
+    assert_eq!(status, 1, "{output}");
+    assert!(output.contains("[smoke-test] .aws-sam/build/ReachFunction/planted.txt"), "{output}");
+    assert!(
+        output.contains("the build output changed while the smoke test of ReachFunction ran on its copy: planted.txt"),
+        "{output}"
+    );
+    assert!(output.contains("failed at step smoke-test"), "{output}");
+    assert!(
+        !app.path(".aws-sam/build/ReachFunction.zip").exists(),
+        "a package was written from a changed build output"
+    );
+}

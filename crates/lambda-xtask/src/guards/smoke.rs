@@ -179,6 +179,8 @@ struct ColdStart {
     interpreter: Interpreter,
     /// Files the handler wrote in its (copied) task root and layers.
     written: Vec<Written>,
+    /// Files of the build output itself that changed while it ran: nothing may.
+    build_output_changed: Vec<Written>,
     /// The AWS calls it made, as the stand-in recorded them.
     calls: Vec<AwsCall>,
 }
@@ -211,6 +213,7 @@ pub fn run(
         });
     }
     report_written(target, &cold.written, &mut report);
+    report_build_output_changed(target, &cold.build_output_changed, &mut report);
     let Some(result_line) = cold.output.lines().rev().find_map(|l| l.strip_prefix(RESULT_MARKER)) else {
         report.findings.push(crash_finding(target, "the interpreter ended without a result"));
         return Ok(report);
@@ -245,7 +248,8 @@ fn cold_start(
         match run_in_image(target, (image, platform), surroundings.aws, event, timeout) {
             Ok(output) if output.contains(RESULT_MARKER) => {
                 let calls = surroundings.aws.take_calls();
-                return Ok(Some(ColdStart { output, interpreter, written: Vec::new(), calls }));
+                let (written, build_output_changed) = (Vec::new(), Vec::new());
+                return Ok(Some(ColdStart { output, interpreter, written, build_output_changed, calls }));
             }
             // The image could not be pulled or started: fall back to a local interpreter.
             failed => {
@@ -262,13 +266,29 @@ fn cold_start(
         }
     }
     match &interpreter {
-        Interpreter::Local(python) => match run_locally(target, python, surroundings, event, timeout) {
-            Ok(cold) => Ok(Some(cold)),
-            Err(err) => {
-                report.findings.push(crash_finding(target, &format!("{err:#}")));
-                Ok(None)
+        Interpreter::Local(python) => {
+            // Setting up is this machine's business: a failure there is no finding.
+            let set_up = lambda_python::real_interpreter(python)
+                .and_then(|real| Ok((real, TaskRoot::prepare(target.artifact, &target.layers)?)));
+            let (python, root) = match set_up {
+                Ok(set_up) => set_up,
+                Err(err) => {
+                    report.notes.push(format!(
+                        "warning: the cold start of {} cannot be set up here: {err:#}",
+                        target.logical_id
+                    ));
+                    run_static_import_check(target, "its cold start cannot be set up here", report)?;
+                    return Ok(None);
+                }
+            };
+            match run_locally(target, &python, &root, surroundings, event, timeout) {
+                Ok(cold) => Ok(Some(cold)),
+                Err(err) => {
+                    report.findings.push(crash_finding(target, &format!("{err:#}")));
+                    Ok(None)
+                }
             }
-        },
+        }
         Interpreter::Unavailable(reason) => {
             run_static_import_check(target, &format!("no interpreter can run it here ({reason})"), report)?;
             Ok(None)
@@ -343,6 +363,29 @@ fn report_written(target: &SmokeTarget, written: &[Written], report: &mut SmokeR
         ),
         "Lambda's task root (/var/task) and layers (/opt) are read-only: the write fails with OSError: [Errno 30] Read-only file system at the first cold start (and a file written beside the code during a build would ship with it)",
         "write to /tmp instead (tempfile.gettempdir()), never into LAMBDA_TASK_ROOT or the code's own directory",
+    ));
+}
+
+/// The build output itself changed while the handler ran on its copy: something reached past
+/// the copy, and what would ship is no longer what was checked.
+fn report_build_output_changed(target: &SmokeTarget, changed: &[Written], report: &mut SmokeReport) {
+    let Some(first) = changed.first() else { return };
+    let root = match first.layer {
+        None => target.artifact_shown.clone(),
+        Some(i) => target.layers_shown.get(i).cloned().unwrap_or_else(|| "a layer".into()),
+    };
+    let names: Vec<String> = changed.iter().take(5).map(|w| crate::render::quote::escaped_path(&w.relative)).collect();
+    report.findings.push(Finding::new(
+        GUARD,
+        format!("{root}/{}", crate::render::quote::escaped_path(&first.relative)),
+        format!(
+            "the build output changed while the smoke test of {} ran on its copy: {}{}",
+            target.logical_id,
+            names.join(", "),
+            if changed.len() > 5 { format!(" and {} more", changed.len() - 5) } else { String::new() }
+        ),
+        "what would ship is not what the guards checked: a file written into the build output goes into the package",
+        "rebuild (cargo xtask lambda-build) and find what writes there: the handler may work out the build output's path from outside its task root",
     ));
 }
 
@@ -550,26 +593,32 @@ fn script_args(
     ])
 }
 
-/// The cold start in a local interpreter, on a copy of the artifact and its layers.
+/// The cold start in a local interpreter (`python`, the real one behind any shim), on `root`:
+/// a copy of the artifact and its layers.
 fn run_locally(
     target: &SmokeTarget,
     python: &Path,
+    root: &TaskRoot,
     surroundings: &Surroundings,
     event: &str,
     timeout: Duration,
 ) -> Result<ColdStart> {
-    let python = lambda_python::real_interpreter(python)?;
-    let root = TaskRoot::prepare(target.artifact, &target.layers)?;
     let layers: Vec<String> = root.layers.iter().map(|l| l.to_string_lossy().into_owned()).collect();
     let sdk: Vec<String> = surroundings.sdk.iter().map(|s| s.dir.to_string_lossy().into_owned()).collect();
     let args = script_args(target, &root.task, event, "local", &layers, &sdk)?;
-    let aws = lambda_python::aws_isolation(Some(&surroundings.aws.endpoint()), Some(&root));
+    let aws = lambda_python::aws_isolation(Some(&surroundings.aws.endpoint()), Some(root));
     let environment = lambda_environment(target, &root.task.to_string_lossy(), aws);
     surroundings.aws.take_calls();
     let what = format!("{} smoke test", target.runtime.name);
-    let output = lambda_python::run_local(&python, SMOKE_SCRIPT, &args, environment, timeout, &what)?;
+    let output = lambda_python::run_local(python, SMOKE_SCRIPT, &args, environment, timeout, &what)?;
     let calls = surroundings.aws.take_calls();
-    Ok(ColdStart { output, interpreter: Interpreter::Local(python), written: root.written()?, calls })
+    Ok(ColdStart {
+        output,
+        interpreter: Interpreter::Local(python.to_path_buf()),
+        written: root.written()?,
+        build_output_changed: root.originals_changed()?,
+        calls,
+    })
 }
 
 fn run_in_image(

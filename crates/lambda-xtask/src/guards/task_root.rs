@@ -56,12 +56,18 @@ pub struct TaskRoot {
     pub aws_config: PathBuf,
     pub aws_credentials: PathBuf,
     before: Vec<BTreeMap<PathBuf, Stamp>>,
+    /// The originals (the artifact, then each layer) with their stamps when copied.
+    originals: Vec<(PathBuf, BTreeMap<PathBuf, Stamp>)>,
 }
 
 impl TaskRoot {
     /// Copies `artifact` and each of `layers` (regular files, directories and symlinks; a
     /// FIFO, socket or device is never opened and cannot ship in a zip either).
     pub fn prepare(artifact: &Path, layers: &[PathBuf]) -> Result<TaskRoot> {
+        let mut originals = vec![(artifact.to_path_buf(), stamps(artifact)?)];
+        for layer in layers {
+            originals.push((layer.clone(), stamps(layer)?));
+        }
         let dir = tempfile::Builder::new()
             .prefix("lambda-xtask-smoke-")
             .tempdir()
@@ -86,7 +92,18 @@ impl TaskRoot {
         for copy in &copies {
             before.push(stamps(copy)?);
         }
-        Ok(TaskRoot { _dir: dir, task, layers: copies, home, aws_config, aws_credentials, before })
+        Ok(TaskRoot { _dir: dir, task, layers: copies, home, aws_config, aws_credentials, before, originals })
+    }
+
+    /// Every file of the originals that changed since they were copied: nothing may, since
+    /// the handler runs on the copy; a change means something reached past it (a path to the
+    /// build output worked out from outside the copy), and what ships is not what was checked.
+    pub fn originals_changed(&self) -> Result<Vec<Written>> {
+        let mut changed = Vec::new();
+        for (i, (root, before)) in self.originals.iter().enumerate() {
+            changed.extend(differences(i.checked_sub(1), before, &stamps(root)?));
+        }
+        Ok(changed)
     }
 
     /// Every file added, changed or removed in the copies since [`TaskRoot::prepare`], but
@@ -96,23 +113,31 @@ impl TaskRoot {
         let mut written = Vec::new();
         let roots = std::iter::once(&self.task).chain(&self.layers);
         for (i, (root, before)) in roots.zip(&self.before).enumerate() {
-            let layer = i.checked_sub(1);
-            let after = stamps(root)?;
-            for (relative, stamp) in &after {
-                let change = match before.get(relative) {
-                    None => Change::Added,
-                    Some(old) if old != stamp => Change::Modified,
-                    Some(_) => continue,
-                };
-                written.push(Written { layer, relative: relative.clone(), change });
-            }
-            for relative in before.keys().filter(|r| !after.contains_key(*r)) {
-                written.push(Written { layer, relative: relative.clone(), change: Change::Removed });
-            }
+            written.extend(differences(i.checked_sub(1), before, &stamps(root)?));
         }
         written.retain(|w| !is_bytecode_cache(&w.relative));
         Ok(written)
     }
+}
+
+fn differences(
+    layer: Option<usize>,
+    before: &BTreeMap<PathBuf, Stamp>,
+    after: &BTreeMap<PathBuf, Stamp>,
+) -> Vec<Written> {
+    let mut changed = Vec::new();
+    for (relative, stamp) in after {
+        let change = match before.get(relative) {
+            None => Change::Added,
+            Some(old) if old != stamp => Change::Modified,
+            Some(_) => continue,
+        };
+        changed.push(Written { layer, relative: relative.clone(), change });
+    }
+    for relative in before.keys().filter(|r| !after.contains_key(*r)) {
+        changed.push(Written { layer, relative: relative.clone(), change: Change::Removed });
+    }
+    changed
 }
 
 fn is_bytecode_cache(relative: &Path) -> bool {
@@ -243,6 +268,12 @@ mod tests {
         );
         assert_eq!(fs::read_to_string(artifact.join("app.py")).unwrap(), "x = 1\n");
         assert!(!artifact.join("id_rsa").exists() && artifact.join("pkg/__init__.py").exists());
+        assert_eq!(root.originals_changed().unwrap(), []);
+
+        // Something that reaches past the copy into the original is named too.
+        fs::write(layer.join("shared.py"), "changed = True\n").unwrap();
+        let changed = root.originals_changed().unwrap();
+        assert_eq!(changed, [Written { layer: Some(0), relative: "shared.py".into(), change: Change::Modified }]);
     }
 
     #[test]
