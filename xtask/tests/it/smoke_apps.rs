@@ -194,7 +194,7 @@ fn an_sdk_that_cannot_be_installed_here_is_a_notice_about_the_machine_not_a_find
         output.contains("notice: smoke test of SdkFunction: importing the handler needs boto3, which the Lambda runtime provides, but the python3.12 runtime's SDK cannot be installed here"),
         "{output}"
     );
-    assert!(output.contains("SdkFunction: its cold start needs the runtime's SDK, which is not available here; ran the static import check instead"), "{output}");
+    assert!(output.contains("SdkFunction: its cold start needs what the Lambda runtime provides, which is not available here; ran the static import check instead"), "{output}");
     assert!(!output.contains("[smoke-test]"), "{output}");
     let mut left: Vec<String> = fs::read_dir(cache.path().join("runtime-sdk"))
         .unwrap()

@@ -404,16 +404,23 @@ fn report_raised(
     };
     let during = if result.phase == "import" { "importing the handler" } else { "invoking the handler" };
     let at = format!("{path}{}", line.map(|l| format!(":{l}")).unwrap_or_default());
-    if let (Some(module), Some(why)) = (runtime_sdk_module(error), sdk_missing) {
+    let runtime_gap = match (runtime_sdk_module(error), sdk_missing) {
+        (Some(module), Some(why)) => {
+            Some((module, format!("the {} runtime's SDK cannot be installed here ({why})", target.runtime.name)))
+        }
+        // The runtime interface client lives in Lambda's /var/runtime, not in the SDK set.
+        (Some(module @ "awslambdaric"), None) => {
+            Some((module, "the runtime interface client is not installed here".to_string()))
+        }
+        _ => None,
+    };
+    if let Some((module, why)) = runtime_gap {
         report.notes.push(format!(
-            "notice: smoke test of {}: {during} needs {module}, which the Lambda runtime provides, but the {} runtime's SDK cannot be installed here ({why}): a gap of this machine, not of the artifact",
-            target.logical_id, target.runtime.name
+            "notice: smoke test of {}: {during} needs {module}, which the Lambda runtime provides, but {why}: a gap of this machine, not of the artifact",
+            target.logical_id
         ));
-        return run_static_import_check(
-            target,
-            "its cold start needs the runtime's SDK, which is not available here",
-            report,
-        );
+        let why = "its cold start needs what the Lambda runtime provides, which is not available here";
+        return run_static_import_check(target, why, report);
     }
     if error.contains("Read-only file system") {
         report_written(
@@ -646,6 +653,13 @@ mod tests {
         assert_eq!(event["path"], "/health");
         assert_eq!(event["pathParameters"]["proxy"], "health");
         assert_eq!(event["requestContext"]["path"], "/Prod/health");
+    }
+
+    #[test]
+    fn a_read_only_write_names_the_file_under_the_task_root() {
+        assert_eq!(error_path("OSError: [Errno 30] Read-only file system: '/var/task/id_rsa'"), "id_rsa");
+        assert_eq!(error_path("OSError: [Errno 30] Read-only file system: '/var/task/cache/x.db'"), "cache/x.db");
+        assert_eq!(error_path("OSError: [Errno 30] Read-only file system: '/opt/python/x'"), "/opt/python/x");
     }
 
     #[test]
