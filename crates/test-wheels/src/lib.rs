@@ -52,6 +52,21 @@ pub const POWERTOOLS: WheelSpec =
     WheelSpec { requirement: "aws-lambda-powertools==3.4.0", platform: "manylinux2014_x86_64", python_version: "3.11" };
 pub const XRAY_SDK: WheelSpec =
     WheelSpec { requirement: "aws-xray-sdk==2.14.0", platform: "manylinux2014_x86_64", python_version: "3.11" };
+/// mypyc-compiled for CPython 3.11 (`md.cpython-311-x86_64-linux-gnu.so`, `md__mypyc...so`),
+/// with the pure-Python `md.py` beside it: what another CPython imports instead.
+pub const CHARSET_NORMALIZER_CP311_X86_64: WheelSpec =
+    WheelSpec { requirement: "charset-normalizer==3.4.0", platform: "manylinux2014_x86_64", python_version: "3.11" };
+/// The SDK a python3.11-3.13 runtime ships (see the xtask's `sys::runtime_sdk`).
+pub const RUNTIME_BOTO3: WheelSpec =
+    WheelSpec { requirement: "boto3==1.38.36", platform: "manylinux2014_x86_64", python_version: "3.11" };
+pub const RUNTIME_BOTOCORE: WheelSpec =
+    WheelSpec { requirement: "botocore==1.38.36", platform: "manylinux2014_x86_64", python_version: "3.11" };
+pub const RUNTIME_S3TRANSFER: WheelSpec =
+    WheelSpec { requirement: "s3transfer==0.13.0", platform: "manylinux2014_x86_64", python_version: "3.11" };
+/// Older than what the runtime's boto3 1.38.36 needs: `import boto3.s3.transfer` fails with
+/// `cannot import name 'DEFAULT_CHECKSUM_ALGORITHM' from 'botocore.httpchecksum'`.
+pub const BOTOCORE_1_35_72: WheelSpec =
+    WheelSpec { requirement: "botocore==1.35.72", platform: "manylinux2014_x86_64", python_version: "3.11" };
 pub const URLLIB3: WheelSpec =
     WheelSpec { requirement: "urllib3==1.26.20", platform: "manylinux2014_x86_64", python_version: "3.11" };
 

@@ -26,6 +26,7 @@ mod rehearsal_faults;
 mod reliability;
 mod shapes;
 mod signals;
+mod smoke_apps;
 mod support;
 mod thin_xtask;
 mod tool_cache;

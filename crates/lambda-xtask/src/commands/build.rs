@@ -537,7 +537,7 @@ fn locate_uv(
 fn post_build_guards(project: &Project, found: &Discovery, allowed: &Allowed) -> Result<Vec<guards::Finding>> {
     let mut missing = Vec::new();
     let mut notices = Vec::new();
-    let findings = guards::suite::post_build(project, found, &mut missing, &mut notices)?;
+    let findings = guards::suite::post_build(project, found, &mut missing, &mut notices, sam_build::docker_answers)?;
     for notice in notices {
         eprintln!("{notice}");
     }

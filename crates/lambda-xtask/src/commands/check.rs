@@ -48,7 +48,7 @@ pub fn run(ui: &Ui, extensions: &Extensions, args: &CheckArgs) -> Result<Finishe
     let post = pipeline.guard_step("post-build-guards", || {
         let mut missing = Vec::new();
         let mut notices = Vec::new();
-        let findings = suite::post_build(&project, &found, &mut missing, &mut notices)?;
+        let findings = suite::post_build(&project, &found, &mut missing, &mut notices, sam_build::docker_answers)?;
         for notice in notices {
             eprintln!("{notice}");
         }

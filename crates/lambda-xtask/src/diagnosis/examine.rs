@@ -104,7 +104,7 @@ impl Examination<'_> {
                 notices: Vec::new(),
                 images: Vec::new(),
             };
-            let guard_findings = suite::post_build(self.project, &alone, &mut missing, &mut Vec::new())?;
+            let guard_findings = suite::post_build(self.project, &alone, &mut missing, &mut Vec::new(), || false)?;
             let relevant = artifact::relevant(&guard_findings, lead);
             if relevant.is_empty() {
                 continue;

@@ -95,13 +95,75 @@ fn extension_tag(file_name: &str) -> Option<&str> {
     (tag.starts_with("cpython-") || tag.starts_with("pypy") || tag.starts_with("graalpy")).then_some(tag)
 }
 
+/// True when Python never needs this extension module: a pure-Python module of the same name
+/// beside it (charset_normalizer's `md.py` beside `md.cpython-311-x86_64-linux-gnu.so`) is
+/// what a CPython whose suffix does not match imports instead.
+fn falls_back(path: &Path) -> bool {
+    let (Some(dir), Some(name)) = (path.parent(), path.file_name().and_then(|n| n.to_str())) else {
+        return false;
+    };
+    let module = name.split('.').next().unwrap_or(name);
+    dir.join(format!("{module}.py")).is_file() || dir.join(module).join("__init__.py").is_file()
+}
+
+/// mypyc's shared runtime (`md__mypyc.cpython-311-...so`, `<hash>__mypyc...so`): imported only
+/// by the modules mypyc compiled, never by Python code.
+fn is_mypyc_runtime(path: &Path) -> bool {
+    let name = path.file_name().and_then(|n| n.to_str()).unwrap_or_default();
+    name.split('.').next().is_some_and(|module| module.ends_with("__mypyc"))
+}
+
+/// The extension modules for another CPython that the runtime does import: those without a
+/// pure-Python fallback, and mypyc's runtime when a module it serves has none.
+fn needed_foreign_extensions<'a>(foreign: &[&'a Path]) -> Vec<&'a Path> {
+    let compiled_without_fallback = foreign.iter().any(|p| !is_mypyc_runtime(p) && !falls_back(p));
+    foreign
+        .iter()
+        .copied()
+        .filter(|p| match is_mypyc_runtime(p) {
+            true => compiled_without_fallback,
+            false => !falls_back(p),
+        })
+        .collect()
+}
+
+/// For a wheel built for another CPython: true when every extension module it installed falls
+/// back to pure Python on the runtime (its RECORD says which files are its own).
+fn wheel_falls_back(wheel_file: &Path, runtime: &LambdaRuntime) -> bool {
+    let Some(dist_info) = wheel_file.parent() else { return false };
+    let Some(site) = dist_info.parent() else { return false };
+    let Ok(record) = crate::sys::beneath::read_to_string(dist_info.join("RECORD")) else { return false };
+    let wanted = format!("cpython-3{}-{}", runtime.python_minor, runtime.triplet());
+    let extensions: Vec<std::path::PathBuf> = crate::python::wheel::parse_record(&record)
+        .into_iter()
+        .filter(|entry| extension_tag(entry.path.rsplit('/').next().unwrap_or_default()).is_some_and(|t| t != wanted))
+        .map(|entry| site.join(&entry.path))
+        .collect();
+    let foreign: Vec<&Path> = extensions.iter().map(std::path::PathBuf::as_path).collect();
+    !foreign.is_empty() && needed_foreign_extensions(&foreign).is_empty()
+}
+
 pub fn check(scan: &Scan, ctx: &FileContext) -> Vec<Finding> {
     let runtime = ctx.runtime;
     let mut findings = Vec::new();
     let wanted_tag = format!("cpython-3{}-{}", runtime.python_minor, runtime.triplet());
+    let foreign: Vec<&Path> = scan
+        .binaries
+        .iter()
+        .map(|b| b.path.as_path())
+        .filter(|p| {
+            let name = p.file_name().map(|n| n.to_string_lossy()).unwrap_or_default();
+            extension_tag(&name).is_some_and(|tag| tag != wanted_tag)
+        })
+        .collect();
+    let needed = needed_foreign_extensions(&foreign);
     for binary in &scan.binaries {
         let name = binary.path.file_name().map(|n| n.to_string_lossy()).unwrap_or_default();
         if let Some(tag) = extension_tag(&name) {
+            if tag != wanted_tag && !needed.contains(&binary.path.as_path()) {
+                // Never loaded: the runtime imports the pure-Python module beside it.
+                continue;
+            }
             if tag != wanted_tag {
                 let module = module_name(&scan.root, &binary.path);
                 findings.push(Finding::new(
@@ -127,6 +189,7 @@ pub fn check(scan: &Scan, ctx: &FileContext) -> Vec<Finding> {
     for (path, wheel) in &scan.wheels {
         let tags = wheel.tag_lines.join(", ");
         match judge_tags(&wheel.tags, runtime) {
+            TagVerdict::ForeignInterpreter if wheel_falls_back(path, runtime) => {}
             TagVerdict::ForeignInterpreter => findings.push(Finding::new(
                 GUARD,
                 ctx.shown(path),
@@ -298,5 +361,24 @@ mod check_tests {
         assert!(found[0].problem.contains("needs glibc 2.36"), "{}", found[0].problem);
         assert!(found[0].symptom.contains("version `GLIBC_2.36' not found"));
         assert_eq!(findings(&dir.path().join("tree"), "python3.12").len(), 1, "2.36 is past python3.12's 2.34 too");
+    }
+
+    /// charset_normalizer's cp311 wheel: `md.cpython-311-x86_64-linux-gnu.so` beside `md.py`,
+    /// and mypyc's runtime `md__mypyc...so`. On python3.12 the .so files are never imported.
+    #[test]
+    fn an_extension_for_another_cpython_beside_its_pure_python_fallback_is_no_break() {
+        let dir = tempfile::tempdir().unwrap();
+        wheels::install_into(CHARSET_NORMALIZER_CP311_X86_64, dir.path());
+        assert!(dir.path().join("charset_normalizer/md.cpython-311-x86_64-linux-gnu.so").is_file());
+        assert_eq!(findings(dir.path(), "python3.12"), []);
+        assert_eq!(findings(dir.path(), "python3.11"), []);
+
+        // Without its fallback, the module is needed, and so is mypyc's runtime.
+        std::fs::remove_file(dir.path().join("charset_normalizer/md.py")).unwrap();
+        let found = findings(dir.path(), "python3.12");
+        let paths: Vec<&str> = found.iter().map(|f| f.path.as_str()).collect();
+        assert!(paths.contains(&"charset_normalizer/md.cpython-311-x86_64-linux-gnu.so"), "{paths:?}");
+        assert!(paths.contains(&"charset_normalizer/md__mypyc.cpython-311-x86_64-linux-gnu.so"), "{paths:?}");
+        assert!(paths.iter().any(|p| p.ends_with(".dist-info/WHEEL")), "{paths:?}");
     }
 }

@@ -1,18 +1,22 @@
 //! Guard `bundled-aws-sdk`: boto3, botocore or s3transfer inside the artifact shadow the
-//! Lambda runtime's own SDK. The seed's fix (issue 2) was to bundle none: `watchtower` and
-//! `aws-lambda-powertools` had pulled in a boto3 that did not fit the bundled s3transfer, and
-//! the function died with `cannot import name 'six' from 'botocore.compat'`.
+//! Lambda runtime's own SDK. The seed's function died with `cannot import name 'six' from
+//! 'botocore.compat'`: `watchtower` and `aws-lambda-powertools` had pulled in an SDK that did
+//! not fit what else was loaded.
 //!
-//! Each bundled SDK package is reported with the chain of `Requires-Dist` that pulled it in,
-//! from the function's requirements.txt (`watchtower -> boto3 -> botocore`). A function whose
-//! config sets `allow_bundled_aws_sdk = true` may bundle the SDK, but then all three packages
-//! must be there together and agree with each other's pins.
+//! A bundled package is judged by evidence, not by its presence: the SDK is loaded as Lambda
+//! loads it (the artifact and its layers first, then the runtime's own set; see
+//! [`super::sdk_probe`]) and exercised. Only a mix that breaks there, or bundled packages
+//! whose own pins contradict each other, is a finding, with a fix that makes the mix load.
+//! A bundled package that loads fine is a notice naming the requirement that pulled it in
+//! (`aws-xray-sdk -> botocore`); `allow_bundled_aws_sdk = true` says it is meant, and
+//! silences the notice.
 
 use std::collections::{BTreeMap, HashMap, VecDeque};
 use std::path::{Path, PathBuf};
 use std::str::FromStr;
 
 use super::files::FileContext;
+use super::sdk_probe::{Loaded, SdkProbe};
 use super::Finding;
 use crate::python::pep508::{MarkerEnv, Requirement};
 use crate::python::wheel::Installed;
@@ -22,7 +26,7 @@ pub const GUARD: &str = "bundled-aws-sdk";
 /// The packages that make up the SDK, in dependency order.
 pub const SDK: [&str; 3] = ["boto3", "botocore", "s3transfer"];
 
-const SYMPTOM: &str = "the bundled SDK shadows the Lambda runtime's boto3/botocore/s3transfer, and a set that does not fit together fails at import: cannot import name 'six' from 'botocore.compat' (seed issue 2)";
+const SYMPTOM: &str = "the same error on Lambda at the first cold start that loads boto3: Lambda loads the artifact's SDK packages before the runtime's, and a mix that does not fit together fails at import (the seed's cannot import name 'six' from 'botocore.compat' was one)";
 
 /// What the guard needs to know about the function.
 pub struct SdkPolicy<'a> {
@@ -43,11 +47,14 @@ impl SdkPolicy<'_> {
         let index = self.requirements.iter().position(|r| r.normalized == normalized)?;
         self.written.get(index).map(|(line, text)| (*line, text.as_str()))
     }
+
+    /// The top-level requirements but `name`'s own line.
+    fn others(&self, normalized: &str) -> Vec<Requirement> {
+        self.requirements.iter().filter(|r| r.normalized != normalized).cloned().collect()
+    }
 }
 
-/// The findings, and what the step should say though it is no finding: a requirements.txt
-/// that lists boto3 itself, with a complete and consistent SDK installed, is the user's
-/// explicit choice (a notice, not a failure).
+/// The findings, and what the step should say though it is no finding.
 #[derive(Debug, Default)]
 pub struct SdkReport {
     pub findings: Vec<Finding>,
@@ -74,31 +81,80 @@ struct Bundled<'a> {
     dist: Option<&'a Installed>,
 }
 
+impl Bundled<'_> {
+    fn describe(&self) -> String {
+        match self.dist {
+            Some(dist) => format!("{} {}", self.name, dist.version),
+            None => format!("{} (a bare package dir)", self.name),
+        }
+    }
+}
+
+/// True when `dir` holds any SDK package: the artifact or a layer needs the import check.
+pub fn holds_sdk(dir: &Path) -> bool {
+    SDK.iter().any(|name| dir.join(name).is_dir())
+}
+
+/// The findings and notices for one function, from what it bundles and what loading it as
+/// Lambda does showed (`probe`).
 pub fn check(
     artifact: &Path,
     installed: &[Installed],
     env: &MarkerEnv,
     policy: &SdkPolicy,
     ctx: &FileContext,
+    probe: &SdkProbe,
 ) -> SdkReport {
     let bundled = find_bundled(artifact, installed);
-    if bundled.is_empty() {
-        return SdkReport::default();
-    }
-    if policy.allow_bundled {
-        return SdkReport { findings: check_allowed_set(&bundled, installed, env, policy, ctx), notices: Vec::new() };
-    }
-    if let Some((line, written)) = policy.line_of("boto3") {
-        // boto3 listed by name: bundling is meant. Only a set that does not fit together fails.
-        let findings = check_allowed_set(&bundled, installed, env, policy, ctx);
-        let notices =
-            if findings.is_empty() { vec![listed_sdk_notice(&bundled, policy, line, written)] } else { Vec::new() };
-        return SdkReport { findings, notices };
-    }
-
     let graph = Graph::new(installed, env);
-    let findings = bundled.iter().map(|package| unwanted_package_finding(&graph, package, policy, ctx)).collect();
-    SdkReport { findings, notices: Vec::new() }
+    let mut report = SdkReport::default();
+    if let SdkProbe::Breaks { step, error, loaded } = probe {
+        let anchor = bundled.first().map(|b| b.path.as_path()).unwrap_or(artifact);
+        let (origins, fix) = match bundled.is_empty() {
+            true => (String::new(), layer_fix(loaded)),
+            false => (format!("; {}", origins(&graph, &bundled, policy)), broken_mix_fix(&graph, &bundled, policy)),
+        };
+        report.findings.push(Finding::new(
+            GUARD,
+            ctx.shown(anchor),
+            format!(
+                "function {} loads {} as Lambda does (the artifact and its layers first), and {step} fails: {error}{origins}",
+                policy.logical_id,
+                describe_mix(loaded)
+            ),
+            SYMPTOM,
+            fix,
+        ));
+        return report;
+    }
+    if bundled.is_empty() {
+        return report;
+    }
+    report.findings.extend(contradicting_pins(installed, env, policy, ctx));
+    if !report.findings.is_empty() || policy.allow_bundled {
+        return report;
+    }
+    let notice = match (probe, policy.line_of("boto3")) {
+        (SdkProbe::Works(loaded), Some((line, written))) => listed_sdk_notice(&bundled, loaded, policy, line, written),
+        (SdkProbe::Works(loaded), None) => format!(
+            "notice: function {} bundles {}, which Lambda loads before the runtime's own; loaded that way here ({}), boto3 and s3transfer import and create clients: not a failure; set allow_bundled_aws_sdk = true for {} to say it is meant and silence this",
+            policy.logical_id,
+            origins(&graph, &bundled, policy),
+            describe_mix(loaded),
+            policy.logical_id
+        ),
+        (_, _) => format!(
+            "notice: function {} bundles {}, which Lambda loads before the runtime's own; whether that mix loads could not be checked here ({}): not a finding",
+            policy.logical_id,
+            origins(&graph, &bundled, policy),
+            match probe {
+                SdkProbe::NotRun(why) => why.as_str(),
+                _ => "no result",
+            }
+        ),
+    };
+    report.notices.push(notice);
+    report
 }
 
 /// The SDK packages in the artifact, in [`SDK`] order.
@@ -116,145 +172,138 @@ fn find_bundled<'a>(artifact: &Path, installed: &'a [Installed]) -> Vec<Bundled<
         .collect()
 }
 
-/// A complete and consistent SDK that requirements.txt asks for by name: the user's choice.
-fn listed_sdk_notice(bundled: &[Bundled], policy: &SdkPolicy, line: usize, written: &str) -> String {
-    let versions: Vec<String> =
-        bundled.iter().map(|b| format!("{} {}", b.name, b.dist.map(|d| d.version.as_str()).unwrap_or("?"))).collect();
+/// `botocore 1.35.72 from the artifact, boto3 1.38.36 and s3transfer 0.13.0 from the runtime`.
+fn describe_mix(loaded: &[Loaded]) -> String {
+    let mut by_place: Vec<(&str, Vec<String>)> = Vec::new();
+    for package in loaded {
+        let text = format!("{} {}", package.name, package.version);
+        match by_place.iter_mut().find(|(from, _)| *from == package.from) {
+            Some((_, names)) => names.push(text),
+            None => by_place.push((&package.from, vec![text])),
+        }
+    }
+    // What shadows comes first: the artifact, then layers, then the runtime.
+    by_place.sort_by_key(|(from, _)| match *from {
+        "the artifact" => 0,
+        "the runtime" => 2,
+        _ => 1,
+    });
+    let parts: Vec<String> =
+        by_place.iter().map(|(from, names)| format!("{} from {from}", names.join(" and "))).collect();
+    match parts.is_empty() {
+        true => "the SDK".to_string(),
+        false => parts.join(", "),
+    }
+}
+
+/// `botocore 1.44.18 (pulled in by aws-xray-sdk -> botocore, from requirements.txt:1: ...)`.
+fn origins(graph: &Graph, bundled: &[Bundled], policy: &SdkPolicy) -> String {
+    let described: Vec<String> = bundled
+        .iter()
+        .map(|package| {
+            let pulled = graph.chain_from(&policy.others(package.name), package.name);
+            let origin = match (policy.line_of(package.name), pulled) {
+                (Some(_), Some(chain)) => format!(
+                    "listed in {}, and pulled in by {}, from {}",
+                    at_line(policy, package.name),
+                    chain.join(" -> "),
+                    at_line(policy, &chain[0])
+                ),
+                (Some(_), None) => format!("listed in {}", at_line(policy, package.name)),
+                (None, Some(chain)) => {
+                    format!("pulled in by {}, from {}", chain.join(" -> "), at_line(policy, &chain[0]))
+                }
+                (None, None) => match (package.dist, graph.required_by(package.name)) {
+                    (_, Some(chain)) => {
+                        format!("pulled in by {}, not from {}", chain.join(" -> "), policy.requirements_shown)
+                    }
+                    (None, None) => "copied in by hand".to_string(),
+                    (Some(_), None) => format!("nothing in {} requires it", policy.requirements_shown),
+                },
+            };
+            format!("{} ({origin})", package.describe())
+        })
+        .collect();
+    described.join(", ")
+}
+
+/// `requirements.txt:2: aws-xray-sdk==2.14.0` for a top-level requirement.
+fn at_line(policy: &SdkPolicy, normalized: &str) -> String {
+    match policy.line_of(normalized) {
+        Some((line, written)) => format!("{}:{line}: {written}", policy.requirements_shown),
+        None => policy.requirements_shown.clone(),
+    }
+}
+
+/// The edit of requirements.txt that makes the mix load: the SDK lines that nothing else
+/// needs go (the runtime's SDK then loads in their place); for what something else requires,
+/// `boto3` is added so pip bundles a whole SDK that fits that requirement.
+fn broken_mix_fix(graph: &Graph, bundled: &[Bundled], policy: &SdkPolicy) -> String {
+    let mut remove = Vec::new();
+    let mut kept = Vec::new();
+    for package in bundled {
+        match policy.line_of(package.name) {
+            Some((line, written)) if graph.chain_from(&policy.others(package.name), package.name).is_none() => {
+                remove.push(format!("{written} (line {line})"));
+            }
+            _ => kept.push(package),
+        }
+    }
+    let mut steps = Vec::new();
+    if !remove.is_empty() {
+        steps.push(format!("remove {} from {}", remove.join(" and "), policy.requirements_shown));
+    }
+    let boto3_bundled = kept.iter().any(|b| b.name == "boto3");
+    if kept.iter().any(|b| b.dist.is_none()) {
+        steps.push("remove the SDK package dirs copied in by hand from the function dir".to_string());
+    } else if !kept.is_empty() && !boto3_bundled && policy.line_of("boto3").is_none() {
+        let needing: Vec<String> = kept.iter().map(|b| b.describe()).collect();
+        steps.push(format!(
+            "add a line boto3 to {} (no version: pip then bundles the boto3 and s3transfer that fit the {} your other requirements need, so the whole SDK loads from the artifact and fits together)",
+            policy.requirements_shown,
+            needing.join(" and ")
+        ));
+    } else if !kept.is_empty() {
+        steps.push(format!(
+            "let pip choose the SDK as one set: keep boto3 in {} and no pin of botocore or s3transfer",
+            policy.requirements_shown
+        ));
+    }
+    match steps.is_empty() {
+        true => format!("rebuild; if it persists, list boto3 alone in {}", policy.requirements_shown),
+        false => format!("{}, then rebuild", steps.join(", and ")),
+    }
+}
+
+/// The mix breaks though the artifact bundles no SDK package: a layer does.
+fn layer_fix(loaded: &[Loaded]) -> String {
+    let layers: Vec<String> = loaded
+        .iter()
+        .filter(|l| l.from.starts_with("layer "))
+        .map(|l| format!("{} {} ({})", l.name, l.version, l.from))
+        .collect();
     format!(
-        "notice: {}:{line} lists {written}: function {} bundles its own AWS SDK ({}), complete and consistent, in place of the runtime's; set allow_bundled_aws_sdk = true to say so and silence this",
+        "the layer's SDK packages do not fit the runtime's: remove {} from the layer's requirements (or bundle boto3, botocore and s3transfer there together), then rebuild",
+        if layers.is_empty() { "them".to_string() } else { layers.join(", ") }
+    )
+}
+
+/// A complete SDK that loads and that requirements.txt asks for by name: the user's choice.
+fn listed_sdk_notice(bundled: &[Bundled], loaded: &[Loaded], policy: &SdkPolicy, line: usize, written: &str) -> String {
+    let versions: Vec<String> = bundled.iter().map(Bundled::describe).collect();
+    format!(
+        "notice: {}:{line} lists {written}: function {} bundles its own AWS SDK ({}) in place of the runtime's, and it loads ({}); set allow_bundled_aws_sdk = true to say so and silence this",
         policy.requirements_shown,
         policy.logical_id,
-        versions.join(", ")
+        versions.join(", "),
+        describe_mix(loaded)
     )
 }
 
-/// A bundled SDK package that bundling is not meant for: what brought it in, and the fix.
-fn unwanted_package_finding(graph: &Graph, package: &Bundled, policy: &SdkPolicy, ctx: &FileContext) -> Finding {
-    let version = package.dist.map(|d| format!(" {}", d.version)).unwrap_or_default();
-    let (mut origin, fix) = match graph.chain_from(&policy.requirements, package.name) {
-        Some(chain) if chain.len() == 1 => (
-            format!("{} lists it directly", policy.requirements_shown),
-            format!(
-                "remove {} from {} and use the runtime's SDK (the seed's fix)",
-                chain[0], policy.requirements_shown
-            ),
-        ),
-        Some(chain) => pulled_in_by_requirement(graph, package, policy, &chain),
-        None => pulled_in_from_elsewhere(graph, package, policy, ctx),
-    };
-    if package.dist.is_none() && !origin.contains("by hand") {
-        origin.push_str("; it has no .dist-info, so it was copied in by hand");
-    }
-    Finding::new(
-        GUARD,
-        ctx.shown(&package.path),
-        format!("{}{version} is bundled into the artifact: {origin}", package.name),
-        SYMPTOM,
-        format!(
-            "{fix}; or, to bundle the SDK on purpose, set allow_bundled_aws_sdk = true for {} in [workspace.metadata.lambda]",
-            policy.logical_id
-        ),
-    )
-}
-
-/// Origin and fix for a package that a top-level requirement pulls in through `chain`.
-fn pulled_in_by_requirement(
-    graph: &Graph,
-    package: &Bundled,
-    policy: &SdkPolicy,
-    chain: &[String],
-) -> (String, String) {
-    let (line, written) = policy.line_of(&chain[0]).unwrap_or((0, chain[0].as_str()));
-    let at = if line > 0 { format!("{}:{line}", policy.requirements_shown) } else { policy.requirements_shown.clone() };
-    // An extra that alone brings the SDK in is the thing to drop, not the package.
-    let root = policy.requirements.iter().find(|r| r.normalized == chain[0]);
-    let extras_to_blame: Vec<&String> = root
-        .map(|root| {
-            let bare = Requirement { extras: Vec::new(), ..root.clone() };
-            if root.extras.is_empty() || graph.chain_from(std::slice::from_ref(&bare), package.name).is_some() {
-                Vec::new()
-            } else {
-                root.extras.iter().collect()
-            }
-        })
-        .unwrap_or_default();
-    let fix = if extras_to_blame.is_empty() {
-        format!(
-            "remove {written} from {at} (or replace it with a package that does not require boto3) and use the runtime's SDK (the seed's fix)"
-        )
-    } else {
-        let extras: Vec<String> = extras_to_blame.iter().map(|e| format!("[{e}]")).collect();
-        format!(
-            "drop the {} extra from {written} at {at} (that extra is what requires the SDK), and use the runtime's SDK (the seed's fix)",
-            extras.join(", ")
-        )
-    };
-    (format!("pulled in by {} (from {at}: {written})", chain.join(" -> ")), fix)
-}
-
-/// Origin and fix for a package that nothing in requirements.txt pulls in.
-fn pulled_in_from_elsewhere(
-    graph: &Graph,
-    package: &Bundled,
-    policy: &SdkPolicy,
-    ctx: &FileContext,
-) -> (String, String) {
-    match (&package.dist, graph.required_by(package.name)) {
-        (_, Some(chain)) => (
-            format!("pulled in by {} (not from {})", chain.join(" -> "), policy.requirements_shown),
-            match ctx.function_dir_origin(&package.path) {
-                Some(origin) => origin,
-                None => format!("remove {} from what the function installs", chain[0]),
-            },
-        ),
-        (None, None) => (
-            "a bare package dir with no .dist-info: copied in by hand".to_string(),
-            ctx.function_dir_origin(&package.path).unwrap_or_else(|| ctx.remedy(&package.path)),
-        ),
-        (Some(_), None) => (
-            format!("nothing in {} requires it", policy.requirements_shown),
-            ctx.function_dir_origin(&package.path).unwrap_or_else(|| ctx.remedy(&package.path)),
-        ),
-    }
-}
-
-/// With bundling allowed: all three packages present, as installed distributions, with
-/// boto3's and s3transfer's pins met.
-fn check_allowed_set(
-    bundled: &[Bundled],
-    installed: &[Installed],
-    env: &MarkerEnv,
-    policy: &SdkPolicy,
-    ctx: &FileContext,
-) -> Vec<Finding> {
+/// Bundled packages whose own pins contradict each other (a bundled boto3 that requires
+/// another botocore than the bundled one): pip never installs that, so something forced it.
+fn contradicting_pins(installed: &[Installed], env: &MarkerEnv, policy: &SdkPolicy, ctx: &FileContext) -> Vec<Finding> {
     let mut findings = Vec::new();
-    let present: Vec<&str> = bundled.iter().map(|b| b.name).collect();
-    for name in SDK.iter().filter(|n| !present.contains(n)) {
-        let anchor = &bundled[0];
-        findings.push(Finding::new(
-            GUARD,
-            ctx.shown(&anchor.path),
-            format!(
-                "allow_bundled_aws_sdk is set, but only {} of boto3, botocore and s3transfer are bundled: {name} is missing, so the runtime's {name} runs against the bundled {}",
-                present.join(" and "),
-                present.join(" and ")
-            ),
-            SYMPTOM,
-            format!("add {name} to {} next to the other SDK packages, and rebuild", policy.requirements_shown),
-        ));
-    }
-    for package in bundled.iter().filter(|b| b.dist.is_none()) {
-        findings.push(Finding::new(
-            GUARD,
-            ctx.shown(&package.path),
-            format!(
-                "{} is bundled as a bare package dir with no .dist-info: nobody can check its version",
-                package.name
-            ),
-            SYMPTOM,
-            format!("install {} through {} instead of copying it in", package.name, policy.requirements_shown),
-        ));
-    }
     let versions: HashMap<&str, &Installed> = installed.iter().map(|d| (d.normalized.as_str(), d)).collect();
     for dependent in ["boto3", "s3transfer"] {
         let Some(dist) = versions.get(dependent) else { continue };
@@ -363,11 +412,7 @@ mod tests {
     use crate::python::wheel::installed;
     use test_wheels::{self as wheels, *};
 
-    fn findings(root: &Path, requirements: &str, allow_bundled: bool) -> Vec<Finding> {
-        report(root, requirements, allow_bundled).findings
-    }
-
-    fn report(root: &Path, requirements: &str, allow_bundled: bool) -> SdkReport {
+    fn report(root: &Path, requirements: &str, allow_bundled: bool, probe: &SdkProbe) -> SdkReport {
         let runtime = LambdaRuntime::new("python3.11", "x86_64").unwrap();
         let ctx = FileContext::new(Place::Directory { root, shown_from: root }, &runtime);
         let (requirements, written) = read_requirements_as_written(requirements);
@@ -378,7 +423,7 @@ mod tests {
             requirements,
             written,
         };
-        check(root, &installed(root).unwrap(), &MarkerEnv::lambda(11, "x86_64"), &policy, &ctx)
+        check(root, &installed(root).unwrap(), &MarkerEnv::lambda(11, "x86_64"), &policy, &ctx, probe)
     }
 
     fn install(root: &Path, specs: &[WheelSpec]) {
@@ -387,7 +432,29 @@ mod tests {
         }
     }
 
+    fn loaded(list: &[(&str, &str, &str)]) -> Vec<Loaded> {
+        list.iter()
+            .map(|(name, version, from)| Loaded {
+                name: name.to_string(),
+                version: version.to_string(),
+                from: from.to_string(),
+            })
+            .collect()
+    }
+
+    fn breaks(step: &str, error: &str, from_artifact: &[(&str, &str)]) -> SdkProbe {
+        let mut list: Vec<(&str, &str, &str)> = from_artifact.iter().map(|(n, v)| (*n, *v, "the artifact")).collect();
+        for (name, version) in [("boto3", "1.38.36"), ("botocore", "1.38.36"), ("s3transfer", "0.13.0")] {
+            if !from_artifact.iter().any(|(n, _)| *n == name) {
+                list.push((name, version, "the runtime"));
+            }
+        }
+        SdkProbe::Breaks { step: step.into(), error: error.into(), loaded: loaded(&list) }
+    }
+
     const FULL_SDK: [WheelSpec; 7] = [BOTO3, BOTOCORE_MATCHING, S3TRANSFER, JMESPATH, DATEUTIL, SIX, URLLIB3];
+    const CHECKSUM_ERROR: &str =
+        "ImportError: cannot import name 'DEFAULT_CHECKSUM_ALGORITHM' from 'botocore.httpchecksum'";
 
     #[test]
     fn requirements_txt_parsing_skips_comments_and_options() {
@@ -400,35 +467,93 @@ mod tests {
     }
 
     #[test]
-    fn watchtower_pulling_boto3_is_reported_with_the_chain_for_each_package() {
+    fn an_sdk_that_loads_is_a_notice_naming_what_pulled_it_in_and_allowing_it_silences_that() {
         let dir = tempfile::tempdir().unwrap();
-        install(dir.path(), &[WATCHTOWER]);
-        install(dir.path(), &FULL_SDK);
-        let found = findings(dir.path(), "fastapi==0.115.12\nwatchtower==3.3.1\n", false);
-        let problems: Vec<&str> = found.iter().map(|f| f.problem.as_str()).collect();
-        assert_eq!(found.len(), 3, "{problems:#?}");
+        install(dir.path(), &[POWERTOOLS, XRAY_SDK, BOTOCORE_MATCHING, JMESPATH, DATEUTIL, SIX, URLLIB3]);
+        let works = SdkProbe::Works(loaded(&[
+            ("boto3", "1.38.36", "the runtime"),
+            ("botocore", "1.35.0", "the artifact"),
+            ("s3transfer", "0.13.0", "the runtime"),
+        ]));
+        let requirements = "# tracing\naws-lambda-powertools[tracer]==3.4.0\n";
+        let found = report(dir.path(), requirements, false, &works);
+        assert_eq!(found.findings, []);
+        assert_eq!(found.notices.len(), 1, "{:?}", found.notices);
+        let notice = &found.notices[0];
         assert!(
-            problems[0].contains(
-                "boto3 1.35.0 is bundled into the artifact: pulled in by watchtower -> boto3 (from requirements.txt:2: watchtower==3.3.1)"
-            ),
-            "{}",
-            problems[0]
+            notice.contains("bundles botocore 1.35.0 (pulled in by aws-lambda-powertools -> aws-xray-sdk -> botocore, from requirements.txt:2: aws-lambda-powertools[tracer]==3.4.0)"),
+            "{notice}"
         );
-        assert!(problems[1].contains("pulled in by watchtower -> boto3 -> botocore"), "{}", problems[1]);
-        assert!(problems[2].contains("pulled in by watchtower -> boto3 -> s3transfer"), "{}", problems[2]);
-        assert_eq!(found[0].path, "boto3-1.35.0.dist-info");
-        assert!(found[0].fix.contains("remove watchtower==3.3.1 from requirements.txt:2"), "{}", found[0].fix);
-        assert!(found[0].fix.contains("allow_bundled_aws_sdk = true for BackendFunction"), "{}", found[0].fix);
-        assert!(found.iter().all(|f| f.symptom.contains("cannot import name 'six' from 'botocore.compat'")));
+        assert!(
+            notice.contains("botocore 1.35.0 from the artifact, boto3 1.38.36 and s3transfer 0.13.0 from the runtime"),
+            "{notice}"
+        );
+        assert!(notice.contains("set allow_bundled_aws_sdk = true for BackendFunction"), "{notice}");
+        let allowed = report(dir.path(), requirements, true, &works);
+        assert_eq!(
+            (allowed.findings.len(), allowed.notices.len()),
+            (0, 0),
+            "no boto3 is missing, no s3transfer is missing"
+        );
     }
 
     #[test]
-    fn boto3_listed_directly_is_a_choice_a_notice_when_the_set_is_complete_and_consistent() {
+    fn a_mix_that_breaks_fails_with_the_error_and_a_fix_that_drops_a_pin_nothing_else_needs() {
+        let dir = tempfile::tempdir().unwrap();
+        install(dir.path(), &[BOTOCORE_MATCHING, JMESPATH, DATEUTIL, URLLIB3]);
+        let probe = breaks("import boto3.s3.transfer", CHECKSUM_ERROR, &[("botocore", "1.35.0")]);
+        let found = report(dir.path(), "requests\nbotocore==1.35.0\n", false, &probe);
+        assert_eq!(found.findings.len(), 1, "{:#?}", found.findings);
+        let finding = &found.findings[0];
+        assert_eq!(finding.path, "botocore-1.35.0.dist-info");
+        assert!(finding.problem.contains("loads botocore 1.35.0 from the artifact, boto3 1.38.36 and s3transfer 0.13.0 from the runtime as Lambda does"), "{}", finding.problem);
+        assert!(
+            finding.problem.contains(
+                "import boto3.s3.transfer fails: ImportError: cannot import name 'DEFAULT_CHECKSUM_ALGORITHM'"
+            ),
+            "{}",
+            finding.problem
+        );
+        assert!(
+            finding.problem.contains("botocore 1.35.0 (listed in requirements.txt:2: botocore==1.35.0)"),
+            "{}",
+            finding.problem
+        );
+        assert_eq!(finding.fix, "remove botocore==1.35.0 (line 2) from requirements.txt, then rebuild");
+        // Allowing bundling does not allow a mix that breaks.
+        assert_eq!(report(dir.path(), "requests\nbotocore==1.35.0\n", true, &probe).findings.len(), 1);
+    }
+
+    #[test]
+    fn a_broken_mix_that_another_requirement_pins_is_fixed_by_bundling_a_whole_sdk() {
+        let dir = tempfile::tempdir().unwrap();
+        install(dir.path(), &[XRAY_SDK, BOTOCORE_MATCHING, JMESPATH, DATEUTIL, URLLIB3]);
+        let probe = breaks("import boto3.s3.transfer", CHECKSUM_ERROR, &[("botocore", "1.35.0")]);
+        let found = report(dir.path(), "aws-xray-sdk==2.14.0\nbotocore==1.35.0\n", false, &probe);
+        assert_eq!(found.findings.len(), 1, "{:#?}", found.findings);
+        assert!(
+            found.findings[0].problem.contains("pulled in by aws-xray-sdk -> botocore"),
+            "{}",
+            found.findings[0].problem
+        );
+        assert!(
+            found.findings[0].fix.starts_with("add a line boto3 to requirements.txt (no version: pip then bundles the boto3 and s3transfer that fit the botocore 1.35.0"),
+            "{}",
+            found.findings[0].fix
+        );
+    }
+
+    #[test]
+    fn the_whole_sdk_listed_by_name_is_a_choice_and_contradicting_pins_fail() {
         let complete = tempfile::tempdir().unwrap();
         install(complete.path(), &FULL_SDK);
-        let chosen = report(complete.path(), "requests\nboto3==1.35.0\n", false);
+        let works = SdkProbe::Works(loaded(&[
+            ("boto3", "1.35.0", "the artifact"),
+            ("botocore", "1.35.0", "the artifact"),
+            ("s3transfer", "0.10.4", "the artifact"),
+        ]));
+        let chosen = report(complete.path(), "requests\nboto3==1.35.0\n", false, &works);
         assert_eq!(chosen.findings, []);
-        assert_eq!(chosen.notices.len(), 1, "{:?}", chosen.notices);
         assert!(chosen.notices[0].contains("requirements.txt:2 lists boto3==1.35.0"), "{}", chosen.notices[0]);
         assert!(
             chosen.notices[0].contains("boto3 1.35.0, botocore 1.35.0, s3transfer 0.10.4"),
@@ -436,60 +561,38 @@ mod tests {
             chosen.notices[0]
         );
 
-        // Listed, but incomplete (a hand-copied botocore, no s3transfer): still failures.
-        let dir = tempfile::tempdir().unwrap();
-        install(dir.path(), &[BOTO3]);
-        std::fs::create_dir_all(dir.path().join("botocore")).unwrap();
-        let incomplete = report(dir.path(), "boto3==1.35.0\n", false);
-        assert!(incomplete.notices.is_empty());
-        let problems: Vec<&str> = incomplete.findings.iter().map(|f| f.problem.as_str()).collect();
-        assert!(problems.iter().any(|p| p.contains("s3transfer is missing")), "{problems:#?}");
-        assert!(problems.iter().any(|p| p.contains("botocore is bundled as a bare package dir")), "{problems:#?}");
-    }
-
-    #[test]
-    fn an_extra_that_pulls_the_sdk_in_is_named_as_written() {
-        let dir = tempfile::tempdir().unwrap();
-        install(dir.path(), &[POWERTOOLS, XRAY_SDK, BOTOCORE_MATCHING, JMESPATH, DATEUTIL, SIX, URLLIB3]);
-        let found = findings(dir.path(), "# tracing\naws-lambda-powertools[tracer]==3.4.0\n", false);
-        assert_eq!(found.len(), 1, "{found:#?}");
-        assert!(
-            found[0].problem.contains("pulled in by aws-lambda-powertools -> aws-xray-sdk -> botocore (from requirements.txt:2: aws-lambda-powertools[tracer]==3.4.0)"),
-            "{}",
-            found[0].problem
-        );
-        assert!(
-            found[0].fix.contains("drop the [tracer] extra from aws-lambda-powertools[tracer]==3.4.0"),
-            "{}",
-            found[0].fix
-        );
-    }
-
-    #[test]
-    fn no_sdk_no_finding() {
-        let dir = tempfile::tempdir().unwrap();
-        install(dir.path(), &[SIX, JMESPATH]);
-        assert_eq!(findings(dir.path(), "six\n", false), []);
-    }
-
-    #[test]
-    fn allowed_bundling_needs_a_complete_consistent_set() {
-        let complete = tempfile::tempdir().unwrap();
-        install(complete.path(), &FULL_SDK);
-        assert_eq!(findings(complete.path(), "boto3==1.35.0\n", true), []);
-
         let mismatched = tempfile::tempdir().unwrap();
         install(mismatched.path(), &[BOTO3, BOTOCORE_MISMATCHED, S3TRANSFER]);
-        let found = findings(mismatched.path(), "boto3==1.35.0\nbotocore==1.36.0\n", true);
-        assert_eq!(found.len(), 1, "{found:#?}");
-        assert_eq!(found[0].path, "botocore-1.36.0.dist-info");
-        assert!(found[0].problem.contains("boto3 1.35.0 requires botocore"), "{}", found[0].problem);
+        let found = report(mismatched.path(), "boto3==1.35.0\nbotocore==1.36.0\n", true, &works);
+        assert_eq!(found.findings.len(), 1, "{:#?}", found.findings);
+        assert_eq!(found.findings[0].path, "botocore-1.36.0.dist-info");
+        assert!(found.findings[0].problem.contains("boto3 1.35.0 requires botocore"), "{}", found.findings[0].problem);
+    }
 
-        let partial = tempfile::tempdir().unwrap();
-        install(partial.path(), &[BOTOCORE_MATCHING]);
-        let found = findings(partial.path(), "botocore\n", true);
-        assert_eq!(found.len(), 2, "{found:#?}");
-        assert!(found[0].problem.contains("boto3 is missing"));
-        assert!(found[1].problem.contains("s3transfer is missing"));
+    #[test]
+    fn what_cannot_be_checked_here_is_a_notice_and_no_sdk_is_nothing() {
+        let dir = tempfile::tempdir().unwrap();
+        install(dir.path(), &[WATCHTOWER]);
+        install(dir.path(), &FULL_SDK);
+        let not_run = SdkProbe::NotRun("no python3.11 is found".into());
+        let found = report(dir.path(), "watchtower==3.3.1\n", false, &not_run);
+        assert_eq!(found.findings, []);
+        assert!(
+            found.notices[0].contains("could not be checked here (no python3.11 is found)"),
+            "{}",
+            found.notices[0]
+        );
+        assert!(
+            found.notices[0].contains(
+                "boto3 1.35.0 (pulled in by watchtower -> boto3, from requirements.txt:1: watchtower==3.3.1)"
+            ),
+            "{}",
+            found.notices[0]
+        );
+
+        let none = tempfile::tempdir().unwrap();
+        install(none.path(), &[SIX, JMESPATH]);
+        let clean = report(none.path(), "six\n", false, &SdkProbe::Works(Vec::new()));
+        assert_eq!((clean.findings.len(), clean.notices.len()), (0, 0));
     }
 }

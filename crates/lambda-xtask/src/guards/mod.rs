@@ -9,16 +9,19 @@ pub mod aws_sdk;
 pub mod dependencies;
 pub mod files;
 pub mod imports;
+pub mod lambda_python;
 pub mod links;
 pub mod package_size;
 pub mod platform;
 pub mod runtime;
 pub mod scan;
+pub mod sdk_probe;
 pub mod secrets;
 pub mod smoke;
 pub mod smoke_events;
 pub mod source;
 pub mod suite;
+pub mod task_root;
 
 use std::fmt;
 

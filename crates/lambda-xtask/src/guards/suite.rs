@@ -16,8 +16,10 @@ use anyhow::{Context, Result};
 
 use super::aws_sdk::{self, SdkPolicy};
 use super::files::{FileContext, Place};
+use super::lambda_python::{self, Interpreter};
 use super::runtime::LambdaRuntime;
-use super::smoke::{self, Interpreter, SmokeEvent, SmokeTarget};
+use super::sdk_probe::{self, ProbeTarget, SdkProbe};
+use super::smoke::{self, SmokeEvent, SmokeTarget, Surroundings};
 use super::smoke_events;
 use super::{abi, dependencies, links, package_size, platform, scan, secrets, source, Finding};
 use crate::project::config::{Project, SmokeTestMode};
@@ -25,6 +27,8 @@ use crate::project::layout;
 use crate::project::target::{BuildTarget, Discovery, LayerTarget};
 use crate::project::template::EnvValue;
 use crate::python::pep508::MarkerEnv;
+use crate::sys::runtime_sdk::{self, InstalledSdk};
+use crate::sys::stand_in_aws::StandInAws;
 
 /// A cold start plus the first request; generous, since a slow import is still a pass.
 const SMOKE_TIMEOUT: Duration = Duration::from_secs(120);
@@ -52,6 +56,47 @@ pub fn layer_artifact_dir(project: &Project, layer: &LayerTarget) -> PathBuf {
     }
 }
 
+/// What a layer is judged against: the runtime and architecture of each function that uses
+/// it (that is what loads it), else its own runtime on x86_64.
+pub fn layer_runtimes(found: &Discovery, layer: &LayerTarget) -> Result<Vec<LambdaRuntime>> {
+    let mut runtimes: Vec<LambdaRuntime> = Vec::new();
+    for target in found.targets.iter().filter(|t| t.layers.iter().any(|id| id == layer.logical_id())) {
+        if !runtimes.contains(&target.runtime) {
+            runtimes.push(target.runtime.clone());
+        }
+    }
+    if runtimes.is_empty() {
+        runtimes.push(layer_runtime(layer)?);
+    }
+    Ok(runtimes)
+}
+
+/// The file-level guards on a layer's tree, once per runtime that loads it.
+fn layer_findings(
+    found: &Discovery,
+    layer: &LayerTarget,
+    root: &Path,
+    shown_from: &Path,
+    boundary: &Path,
+) -> Result<Vec<Finding>> {
+    let scan = scan::scan_within(root, boundary)?;
+    let mut findings: Vec<Finding> = Vec::new();
+    for runtime in layer_runtimes(found, layer)? {
+        let ctx = FileContext::new(Place::Directory { root, shown_from }, &runtime);
+        let file_level = secrets::findings(&scan.secrets, &ctx)
+            .into_iter()
+            .chain(links::check(&scan, &ctx, boundary))
+            .chain(platform::check(&scan, &ctx))
+            .chain(abi::check(&scan, &ctx));
+        for finding in file_level {
+            if !findings.contains(&finding) {
+                findings.push(finding);
+            }
+        }
+    }
+    Ok(findings)
+}
+
 /// Where sam build puts the function: `.aws-sam/build/<LogicalId>` next to the template.
 pub fn artifact_dir(project: &Project, target: &BuildTarget) -> PathBuf {
     layout::artifact_dir(&project.sam_dir(), &target.config.logical_id)
@@ -66,13 +111,7 @@ pub fn pre_build(project: &Project, found: &Discovery, stage_root: Option<&Path>
         // A layer without a BuildMethod ships its dir as it is, installed packages included:
         // only what cannot load on Lambda is a finding.
         let root = project.path(&layer.dir);
-        let runtime = layer_runtime(layer)?;
-        let scan = scan::scan_within(&root, &project.root)?;
-        let ctx = FileContext::new(Place::Directory { root: &root, shown_from: &project.root }, &runtime);
-        findings.extend(secrets::findings(&scan.secrets, &ctx));
-        findings.extend(links::check(&scan, &ctx, &project.root));
-        findings.extend(platform::check(&scan, &ctx));
-        findings.extend(abi::check(&scan, &ctx));
+        findings.extend(layer_findings(found, layer, &root, &project.root, &project.root)?);
     }
     for (target, _) in found.function_dirs() {
         let function = target.scanned_source(project, stage_root);
@@ -90,12 +129,14 @@ pub fn pre_build(project: &Project, found: &Discovery, stage_root: Option<&Path>
 
 /// After sam: every guard on what would ship. A function without build output is listed in
 /// `missing` (lambda-build treats that as an error, lambda-check as a notice).
-/// `notices` gets what is worth saying but is no finding (a deliberately bundled SDK).
+/// `notices` gets what is worth saying but is no finding (a bundled SDK that loads).
+/// `docker_answers` picks where a bundled SDK is loaded to check it (see [`sdk_probe`]).
 pub fn post_build(
     project: &Project,
     found: &Discovery,
     missing: &mut Vec<String>,
     notices: &mut Vec<String>,
+    docker_answers: impl Fn() -> bool,
 ) -> Result<Vec<Finding>> {
     let mut findings = Vec::new();
     // Every layer counts toward its functions' unzipped size, one shipped as it is too.
@@ -113,13 +154,7 @@ pub fn post_build(
             missing.push(artifact.strip_prefix(&project.root).unwrap_or(&artifact).display().to_string());
             continue;
         }
-        let runtime = layer_runtime(layer)?;
-        let scan = scan::scan(&artifact)?;
-        let ctx = FileContext::new(Place::Directory { root: &artifact, shown_from: &project.root }, &runtime);
-        findings.extend(secrets::findings(&scan.secrets, &ctx));
-        findings.extend(links::check(&scan, &ctx, &artifact));
-        findings.extend(platform::check(&scan, &ctx));
-        findings.extend(abi::check(&scan, &ctx));
+        findings.extend(layer_findings(found, layer, &artifact, &project.root, &artifact)?);
     }
     for target in &found.targets {
         let artifact = artifact_dir(project, target);
@@ -154,7 +189,8 @@ pub fn post_build(
             written,
             requirements_shown: requirements_shown.clone(),
         };
-        let sdk = aws_sdk::check(&artifact, &installed, &env, &policy, &ctx);
+        let probe = probe_sdk(project, found, target, &artifact, &docker_answers)?;
+        let sdk = aws_sdk::check(&artifact, &installed, &env, &policy, &ctx, &probe);
         findings.extend(sdk.findings);
         notices.extend(sdk.notices);
         findings.extend(dependencies::check(&installed, &env, &ctx, &requirements_shown));
@@ -181,6 +217,51 @@ fn package_size_finding(
     Ok(package_size::check(&target.config.logical_id, &shown, &parts, &target.external_layers))
 }
 
+/// The SDK as Lambda would load it for this function, when the artifact or one of its layers
+/// bundles any of it; nothing to check otherwise.
+fn probe_sdk(
+    project: &Project,
+    found: &Discovery,
+    target: &BuildTarget,
+    artifact: &Path,
+    docker_answers: impl Fn() -> bool,
+) -> Result<SdkProbe> {
+    let layers = target_layers(project, found, target);
+    if !aws_sdk::holds_sdk(artifact) && !layers.iter().any(|(dir, _)| aws_sdk::holds_sdk(dir)) {
+        return Ok(SdkProbe::Works(Vec::new()));
+    }
+    let interpreter = lambda_python::choose_interpreter(&target.runtime, docker_answers);
+    let sdk = match &interpreter {
+        Interpreter::Local(python) => provide_runtime_sdk(project, &target.runtime, python),
+        _ => Err(String::new()),
+    };
+    let probe_target = ProbeTarget { artifact, layers: &layers };
+    sdk_probe::probe(&probe_target, &interpreter, sdk.as_ref().map_err(String::as_str))
+}
+
+/// The built layers a function names, as (package dir, logical id): `.aws-sam/build/<Layer>/python`.
+fn target_layers(project: &Project, found: &Discovery, target: &BuildTarget) -> Vec<(PathBuf, String)> {
+    target
+        .layers
+        .iter()
+        .filter_map(|id| found.layer(id))
+        .map(|layer| (layer_artifact_dir(project, layer).join("python"), layer.logical_id().to_string()))
+        .filter(|(dir, _)| dir.is_dir())
+        .collect()
+}
+
+/// The runtime's own SDK for a local interpreter, from the tool cache (installed on first
+/// use), or why it cannot be had here.
+fn provide_runtime_sdk(project: &Project, runtime: &LambdaRuntime, python: &Path) -> Result<InstalledSdk, String> {
+    let Some(set) = runtime_sdk::for_runtime(&runtime.name, runtime.python_minor, &project.config.runtime_sdk) else {
+        return Err(format!(
+            "no SDK set is known for {}: add a [[workspace.metadata.lambda.runtime_sdk]] entry for it",
+            runtime.name
+        ));
+    };
+    runtime_sdk::provide(&set, python, runtime.python_minor, &project.config.uv_version)
+}
+
 /// The cold-start smoke test of every built function. Notes (where it ran, what it
 /// answered, or why it was skipped) are printed by the caller whether or not it passed.
 pub fn smoke_test(
@@ -190,12 +271,13 @@ pub fn smoke_test(
 ) -> Result<(Vec<Finding>, Vec<String>)> {
     let mut findings = Vec::new();
     let mut notes = Vec::new();
+    let aws = StandInAws::start()?;
     for target in &found.targets {
         if target.config.smoke_test == SmokeTestMode::Off {
             notes.push(format!("    {}: smoke test off (smoke_test = \"off\")", target.logical_id()));
             continue;
         }
-        if let Some(report) = smoke_one(project, found, target, None, &docker_answers)? {
+        if let Some(report) = smoke_with(project, found, target, None, &docker_answers, &aws)? {
             findings.extend(report.findings);
             notes.extend(report.notes);
         }
@@ -269,18 +351,30 @@ pub fn smoke_one(
     path: Option<&str>,
     docker_answers: impl Fn() -> bool,
 ) -> Result<Option<smoke::SmokeReport>> {
+    let aws = StandInAws::start()?;
+    smoke_with(project, found, target, path, docker_answers, &aws)
+}
+
+fn smoke_with(
+    project: &Project,
+    found: &Discovery,
+    target: &BuildTarget,
+    path: Option<&str>,
+    docker_answers: impl Fn() -> bool,
+    aws: &StandInAws,
+) -> Result<Option<smoke::SmokeReport>> {
     let artifact = artifact_dir(project, target);
     if !artifact.is_dir() {
         return Ok(None);
     }
     let runtime = &target.runtime;
-    let layers = target
-        .layers
-        .iter()
-        .filter_map(|id| found.layer(id))
-        .map(|layer| layer_artifact_dir(project, layer).join("python"))
-        .filter(|dir| dir.is_dir())
-        .collect();
+    let (layers, layers_shown): (Vec<PathBuf>, Vec<String>) = target_layers(project, found, target)
+        .into_iter()
+        .map(|(dir, _)| {
+            let shown = dir.strip_prefix(&project.root).unwrap_or(&dir).display().to_string();
+            (dir, shown)
+        })
+        .unzip();
     let smoke_target = SmokeTarget {
         logical_id: &target.config.logical_id,
         artifact: &artifact,
@@ -290,13 +384,20 @@ pub fn smoke_one(
         event: smoke_event(project, target, path)?,
         runtime,
         layers,
+        layers_shown,
         external_layers: target.external_layers.clone(),
         environment: smoke_environment(target),
         memory_size: target.template.memory_size,
     };
-    let interpreter = smoke::choose_interpreter(runtime, &docker_answers);
+    let interpreter = lambda_python::choose_interpreter(runtime, &docker_answers);
     let timeout = if matches!(interpreter, Interpreter::Image { .. }) { SMOKE_TIMEOUT_IN_IMAGE } else { SMOKE_TIMEOUT };
-    smoke::run(&smoke_target, &interpreter, timeout).map(Some)
+    // The runtime's SDK only for a local interpreter: the image has its own.
+    let sdk = match &interpreter {
+        Interpreter::Local(python) => provide_runtime_sdk(project, runtime, python),
+        _ => Err(String::new()),
+    };
+    let surroundings = Surroundings { sdk: sdk.as_ref().map_err(String::as_str), aws };
+    smoke::run(&smoke_target, &interpreter, &surroundings, timeout).map(Some)
 }
 
 /// The file-level guards on any directory: installed-package dirs, platform binaries and the

@@ -31,6 +31,12 @@ pub struct LambdaConfig {
     /// A sam build or deploy still running after this long is killed and reported as hung.
     #[serde(default = "default_sam_timeout_minutes")]
     pub sam_timeout_minutes: u64,
+    /// The AWS SDK a Lambda runtime ships, where it differs from the pinned table (see
+    /// `sys::runtime_sdk`): `[[workspace.metadata.lambda.runtime_sdk]]` entries with `runtime`,
+    /// `boto3`, `botocore` and `s3transfer`. The smoke test loads it after the artifact and
+    /// its layers, as Lambda does.
+    #[serde(default)]
+    pub runtime_sdk: Vec<crate::project::runtime_sdk::ConfiguredSdk>,
     /// Per-function overrides, by logical id. Every Python zip function of the template is
     /// built and guarded whether it has an entry or not.
     #[serde(default)]
@@ -254,6 +260,21 @@ fn validate(config: &LambdaConfig) -> Result<()> {
             )
         }
     }
+    for (i, entry) in config.runtime_sdk.iter().enumerate() {
+        let runtime = &entry.runtime;
+        let minor = runtime.strip_prefix("python3.").and_then(|m| m.parse::<u32>().ok());
+        if minor.is_none() {
+            bad_input!(
+                "Cargo.toml [[workspace.metadata.lambda.runtime_sdk]]: runtime {runtime:?} is not a Python runtime: name one like \"python3.12\""
+            )
+        }
+        if config.runtime_sdk[..i].iter().any(|e| &e.runtime == runtime) {
+            bad_input!("Cargo.toml [[workspace.metadata.lambda.runtime_sdk]]: {runtime} has two entries: keep one")
+        }
+        if let Err(why) = entry.set().validate(runtime) {
+            bad_input!("Cargo.toml [[workspace.metadata.lambda.runtime_sdk]]: {why}")
+        }
+    }
     let mut seen = std::collections::HashSet::new();
     for function in &config.functions {
         if !seen.insert(&function.logical_id) {
@@ -399,5 +420,22 @@ backend_src = "backend/src"
         let text = format!("{SAMPLE}allowlist = [\"handler.py\"]\n");
         let err = parse_config(&text).unwrap_err();
         assert!(err.to_string().contains("clean would delete it"), "{err}");
+    }
+
+    #[test]
+    fn runtime_sdk_overrides_one_runtime_and_refuses_what_is_not_a_version() {
+        let entry = "[[workspace.metadata.lambda.runtime_sdk]]\nruntime = \"python3.12\"\nboto3 = \"1.40.0\"\nbotocore = \"1.40.0\"\ns3transfer = \"0.13.1\"\n";
+        let text = format!("{SAMPLE}{entry}");
+        let config = parse_config(&text).unwrap();
+        assert_eq!(config.runtime_sdk[0].set().botocore, "1.40.0");
+        let bad = text.replace("botocore = \"1.40.0\"", "botocore = \">=1.40\"");
+        let err = parse_config(&bad).unwrap_err().to_string();
+        assert!(err.contains("runtime_sdk for python3.12: botocore = \">=1.40\" is not a version"), "{err}");
+        let err = parse_config(&text.replace("\"python3.12\"", "\"nodejs20.x\"")).unwrap_err().to_string();
+        assert!(err.contains("runtime \"nodejs20.x\" is not a Python runtime"), "{err}");
+        let err = parse_config(&format!("{text}{entry}")).unwrap_err().to_string();
+        assert!(err.contains("python3.12 has two entries"), "{err}");
+        let err = parse_config(&text.replace("s3transfer = \"0.13.1\"\n", "")).unwrap_err().to_string();
+        assert!(err.contains("s3transfer"), "{err}");
     }
 }

@@ -12,4 +12,6 @@ pub mod orphans;
 pub mod owned_dir;
 pub mod process;
 pub mod redact;
+pub mod runtime_sdk;
+pub mod stand_in_aws;
 pub mod tools;
