@@ -17,6 +17,7 @@ pub mod smoke;
 pub mod smoke_events;
 pub mod source;
 pub mod suite;
+pub mod zip_package;
 
 use std::fmt;
 

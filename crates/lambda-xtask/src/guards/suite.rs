@@ -2,7 +2,7 @@
 //!
 //! | group | runs on | guards |
 //! | --- | --- | --- |
-//! | [`pre_build`] | each function dir (with its copied backend), before sam | missing-source, stale-installed-package, secret-file, platform-binary, python-abi |
+//! | [`pre_build`] | each function dir (with its copied backend), before sam; each `.zip` package's entries | missing-source, stale-installed-package, secret-file, platform-binary, python-abi (zip-package on a zip) |
 //! | [`post_build`] | each function's build output, after sam | secret-file, platform-binary, python-abi, bundled-aws-sdk, dependency-consistency |
 //! | [`smoke_test`] | each function's build output | smoke-test |
 //! | [`directory`] | any directory (`lambda-check --dir`) | stale-installed-package, secret-file, platform-binary, python-abi |
@@ -17,12 +17,13 @@ use super::files::{FileContext, Place};
 use super::runtime::LambdaRuntime;
 use super::smoke::{self, Interpreter, SmokeEvent, SmokeTarget};
 use super::smoke_events;
-use super::{abi, dependencies, platform, scan, secrets, source, Finding};
+use super::{abi, dependencies, platform, scan, secrets, source, zip_package, Finding};
 use crate::project::config::{Project, SmokeTestMode};
 use crate::project::layout;
 use crate::project::target::{BuildTarget, Discovery, LayerTarget};
 use crate::project::template::EnvValue;
 use crate::python::pep508::MarkerEnv;
+use crate::python::{dependency_chain, wheel};
 
 /// A cold start plus the first request; generous, since a slow import is still a pass.
 const SMOKE_TIMEOUT: Duration = Duration::from_secs(120);
@@ -57,9 +58,27 @@ pub fn artifact_dir(project: &Project, target: &BuildTarget) -> PathBuf {
 
 /// Before sam: the source guards, and the file-level guards over the function dir, so a
 /// foreign binary is caught before sam spends a minute on it. A staged function dir is read
-/// in its stage, a mirror of the repository at `stage_root` (what sam will build from).
-pub fn pre_build(project: &Project, found: &Discovery, stage_root: Option<&Path>) -> Result<Vec<Finding>> {
+/// in its stage, a mirror of the repository at `stage_root` (what sam will build from). A
+/// `.zip` package, which sam uploads as it is, is judged on its entries. `notices` gets what
+/// is worth saying but no finding.
+pub fn pre_build(
+    project: &Project,
+    found: &Discovery,
+    stage_root: Option<&Path>,
+    notices: &mut Vec<String>,
+) -> Result<Vec<Finding>> {
     let mut findings = Vec::new();
+    for package in &found.zips {
+        let entry = package.entry.as_ref().map(|(handler, script)| zip_package::EntryPoint {
+            file: &handler.file,
+            attribute: &handler.attribute,
+            script: script.is_some(),
+        });
+        let zip_shown = package.path.display().to_string();
+        let report = zip_package::check(&project.path(&package.path), &zip_shown, &package.runtime, entry)?;
+        findings.extend(report.findings);
+        notices.extend(report.notices);
+    }
     for layer in &found.layers {
         // A layer without a BuildMethod ships its dir as it is, installed packages included:
         // only what cannot load on Lambda is a finding.
@@ -76,7 +95,9 @@ pub fn pre_build(project: &Project, found: &Discovery, stage_root: Option<&Path>
         findings.extend(source::check(&function));
         let scan = scan::scan(&function.function_dir)?;
         let ctx = FileContext::new(Place::FunctionSource(&function), runtime);
-        findings.extend(secrets::findings(&scan.secrets, &ctx));
+        let (own, installed) = secrets::split_installed(&scan.secrets, &ctx);
+        findings.extend(secrets::findings(&own, &ctx));
+        notices.extend(installed.iter().map(|secret| secrets::installed_notice(secret, &ctx, None)));
         findings.extend(platform::check(&scan, &ctx));
         findings.extend(abi::check(&scan, &ctx));
     }
@@ -116,7 +137,10 @@ pub fn post_build(
         let runtime = &target.runtime;
         let scan = scan::scan(&artifact)?;
         let ctx = FileContext::new(Place::Artifact { function: &function, artifact: &artifact }, runtime);
-        findings.extend(secrets::findings(&scan.secrets, &ctx));
+        if target.script.is_some() {
+            let script = artifact.join(&target.handler.file);
+            findings.extend(source::script_problem(&script, &ctx.shown(&script), &ctx.shell(&function.function_dir.join(&target.handler.file))));
+        }
         findings.extend(platform::check(&scan, &ctx));
         findings.extend(abi::check(&scan, &ctx));
 
@@ -130,6 +154,13 @@ pub fn post_build(
             Err(err) => return Err(err).with_context(|| format!("reading {requirements_shown}")),
         };
         let (requirements, written) = aws_sdk::read_requirements_as_written(&requirements_text);
+        let (own, installed_secrets) = secrets::split_installed(&scan.secrets, &ctx);
+        findings.extend(secrets::findings(&own, &ctx));
+        for secret in &installed_secrets {
+            let chain = dependency_chain::chain(&installed, &requirements, &wheel::normalize_name(&secret.owner.name), &env)
+                .map(|chain| format!("{} (from {requirements_shown})", chain.join(" -> ")));
+            notices.push(secrets::installed_notice(secret, &ctx, chain.as_deref()));
+        }
         let policy = SdkPolicy {
             allow_bundled: target.config.allow_bundled_aws_sdk,
             logical_id: &target.config.logical_id,
@@ -237,6 +268,16 @@ pub fn smoke_one(
     if !artifact.is_dir() {
         return Ok(None);
     }
+    if let Some(script) = &target.script {
+        // The wrapper's own program (a layer's /opt/bootstrap) is not here to run it with.
+        let note = format!(
+            "    {}: not smoke-tested: Handler {} is a script AWS_LAMBDA_EXEC_WRAPPER {} runs, not a Python import (the post-build guards checked that it is an executable file of the build output)",
+            target.logical_id(),
+            script.path,
+            script.wrapper
+        );
+        return Ok(Some(smoke::SmokeReport { findings: Vec::new(), notes: vec![note], body: None }));
+    }
     let runtime = &target.runtime;
     let layers = target
         .layers
@@ -265,7 +306,7 @@ pub fn smoke_one(
 
 /// The file-level guards on any directory: installed-package dirs, platform binaries and the
 /// Python ABI, in one parallel walk. Also returns how many files it saw.
-pub fn directory(dir: &Path, shown_from: &Path, runtime: &LambdaRuntime) -> Result<(Vec<Finding>, usize)> {
+pub fn directory(dir: &Path, shown_from: &Path, runtime: &LambdaRuntime) -> Result<(Vec<Finding>, Vec<String>, usize)> {
     let scan = scan::scan(dir)?;
     let ctx = FileContext::new(Place::Directory { root: dir, shown_from }, runtime);
     let mut findings: Vec<Finding> = scan
@@ -281,8 +322,10 @@ pub fn directory(dir: &Path, shown_from: &Path, runtime: &LambdaRuntime) -> Resu
             )
         })
         .collect();
-    findings.extend(secrets::findings(&scan.secrets, &ctx));
+    let (own, installed) = secrets::split_installed(&scan.secrets, &ctx);
+    findings.extend(secrets::findings(&own, &ctx));
+    let notices = installed.iter().map(|secret| secrets::installed_notice(secret, &ctx, None)).collect();
     findings.extend(platform::check(&scan, &ctx));
     findings.extend(abi::check(&scan, &ctx));
-    Ok((findings, scan.files))
+    Ok((findings, notices, scan.files))
 }
