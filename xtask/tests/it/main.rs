@@ -8,6 +8,7 @@ mod any_app;
 mod bad_input;
 mod bad_input_snapshots;
 mod build;
+mod corpus_shapes;
 mod ci_mode;
 mod deploy;
 mod deploy_any_app;

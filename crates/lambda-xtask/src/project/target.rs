@@ -576,7 +576,7 @@ fn entry_of(
     let id = &function.logical_id;
     if let Some(what) = function.not_text("Handler") {
         bad_input!(
-            "function {id}: Handler in {template_shown} is {what}, an intrinsic this tool cannot resolve (it resolves !Ref and !Sub of parameters with a Default or an override): write it out (module.function, e.g. app.lambda_handler)"
+            "function {id}: Handler in {template_shown} is {what}, an intrinsic function this tool cannot resolve (it resolves !Ref and !Sub of parameters with a Default or an override): write it out (module.function, e.g. app.lambda_handler)"
         )
     }
     let Some(text) = function.handler.as_deref() else {
@@ -864,6 +864,66 @@ Resources:
             assert_eq!(crate::run::exit::status_of(&err), crate::run::exit::BAD_INPUT);
             assert!(err.to_string().contains(expected), "{err}");
         }
+    }
+
+    #[test]
+    fn a_script_handler_needs_an_exec_wrapper_and_a_file() {
+        let repo = tempfile::tempdir().unwrap();
+        std::fs::create_dir_all(repo.path().join("web")).unwrap();
+        std::fs::write(repo.path().join("web/run.sh"), "#!/bin/sh\n").unwrap();
+        let text = |env: &str, handler: &str| {
+            format!("Resources:\n  F:\n    Type: AWS::Serverless::Function\n    Properties:\n      CodeUri: web\n      Runtime: python3.11\n      Handler: {handler}\n{env}")
+        };
+        let wrapper = "      Environment:\n        Variables: {AWS_LAMBDA_EXEC_WRAPPER: /opt/bootstrap}\n";
+        let (p, t) = project(repo.path(), MINIMAL, &text(wrapper, "run.sh"));
+        let target = &discover(&p, &t).unwrap().targets[0];
+        assert_eq!(target.script, Some(Script { path: "run.sh".into(), wrapper: "/opt/bootstrap".into() }));
+        assert!(target.source(&p).script);
+        // Without the wrapper the runtime imports it: module run, as Lambda would.
+        let (p, t) = project(repo.path(), MINIMAL, &text("", "run.sh"));
+        let target = &discover(&p, &t).unwrap().targets[0];
+        assert_eq!((target.script.as_ref(), target.handler.file.as_str()), (None, "run.py"));
+        // A wrapper and a Handler that is neither a file nor module.function.
+        let (p, t) = project(repo.path(), MINIMAL, &text(wrapper, "start-server"));
+        let err = discover(&p, &t).unwrap_err().to_string();
+        assert!(err.contains("is neither module.function nor a file in web"), "{err}");
+    }
+
+    #[test]
+    fn build_properties_resolve_from_parameters_and_an_unresolved_architecture_is_bad_input() {
+        let repo = tempfile::tempdir().unwrap();
+        std::fs::create_dir_all(repo.path().join("src")).unwrap();
+        let text = |default: &str| {
+            format!("Parameters:\n  Arch: {{Type: String{default}}}\n  Code: {{Type: String, Default: src/}}\n  Module: {{Type: String, Default: app}}\nGlobals:\n  Function:\n    Architectures: [!Ref Arch]\nResources:\n  F:\n    Type: AWS::Serverless::Function\n    Properties: {{CodeUri: !Ref Code, Handler: !Sub '${{Module}}.handler', Runtime: python3.11}}\n")
+        };
+        let (p, t) = project(repo.path(), MINIMAL, &text(", Default: arm64"));
+        let found = discover(&p, &t).unwrap();
+        let target = &found.targets[0];
+        assert_eq!((target.runtime.arch.template_name(), target.dir.as_path()), ("arm64", Path::new("src")));
+        assert_eq!(target.handler.file, "app.py");
+        let (p, t) = project(repo.path(), MINIMAL, &text(""));
+        let err = discover(&p, &t).unwrap_err();
+        assert_eq!(crate::run::exit::status_of(&err), crate::run::exit::BAD_INPUT);
+        assert!(err.to_string().contains("Architectures is !Ref Arch, which has no value here"), "{err}");
+    }
+
+    #[test]
+    fn a_zip_code_uri_is_a_zip_package_and_a_missing_zip_bad_input() {
+        let repo = tempfile::tempdir().unwrap();
+        std::fs::create_dir_all(repo.path().join("dist")).unwrap();
+        let text = "Resources:\n  F:\n    Type: AWS::Serverless::Function\n    Properties: {CodeUri: dist/code.zip, Handler: app.handler, Runtime: python3.11}\n";
+        let (p, t) = project(repo.path(), MINIMAL, text);
+        let err = discover(&p, &t).unwrap_err();
+        assert!(err.to_string().contains("names dist/code.zip, which does not exist"), "{err}");
+        let file = std::fs::File::create(repo.path().join("dist/code.zip")).unwrap();
+        let mut zip = zip::ZipWriter::new(file);
+        zip.start_file("app.py", zip::write::SimpleFileOptions::default()).unwrap();
+        std::io::Write::write_all(&mut zip, b"def handler(e, c): pass\n").unwrap();
+        zip.finish().unwrap();
+        let found = discover(&p, &t).unwrap();
+        assert!(found.targets.is_empty());
+        assert_eq!(found.zips[0].path, Path::new("dist/code.zip"));
+        assert_eq!(found.zips[0].entry.as_ref().unwrap().0.file, "app.py");
     }
 
     proptest::proptest! {

@@ -184,6 +184,17 @@ impl Template {
         Template::load_with(&project.template_path(), &project.config.template.display().to_string(), &overrides)
     }
 
+    /// The template as a deploy to `env` resolves it: the environment's parameter overrides
+    /// on top of the Defaults (sam build is then given those that decide what it builds).
+    pub fn load_for_environment(
+        path: &Path,
+        shown_as: &str,
+        env: &crate::project::samconfig::SamEnvironment,
+    ) -> Result<Template> {
+        let overrides: Vec<(String, String)> = env.overrides.iter().map(|o| (o.key.clone(), o.value.clone())).collect();
+        Template::load_with(path, shown_as, &overrides)
+    }
+
     pub fn parse(text: &str, shown_as: &str) -> Result<Template> {
         Template::parse_with(text, shown_as, &[])
     }
@@ -544,6 +555,49 @@ Resources:
         let api: Vec<&str> = template.outputs.iter().filter(|o| o.is_api_url()).map(|o| o.name.as_str()).collect();
         assert_eq!(api, ["HelloWorldApi", "Long"]);
         assert_eq!(template.outputs[2].value, "HelloWorldFunction.Arn");
+    }
+
+    const PARAMETERS: &str = r#"
+Parameters:
+  Arch: {Type: String, Default: arm64}
+  Stage: {Type: String, Default: dev}
+  Token: {Type: String, Default: s3cr3t, NoEcho: true}
+  LayerArn: {Type: String, Default: "arn:aws:lambda:us-east-1:1:layer:x:1"}
+Globals:
+  Function:
+    Architectures: [!Ref Arch]
+    Environment:
+      Variables: {STAGE: !Ref Stage, TOKEN: !Ref Token, QUEUE: !GetAtt Queue.Arn}
+Resources:
+  F:
+    Type: AWS::Serverless::Function
+    Properties: {CodeUri: src/, Handler: app.handler, Runtime: python3.11, Layers: [!Ref LayerArn, !Ref Local]}
+"#;
+
+    #[test]
+    fn parameters_resolve_in_build_properties_and_the_environment_but_no_echo_stays_hidden() {
+        let template = Template::parse(PARAMETERS, "t.yaml").unwrap();
+        let f = template.function("F").unwrap();
+        assert_eq!(f.architecture, "arm64");
+        assert_eq!(
+            f.layers,
+            [LayerRef::External("arn:aws:lambda:us-east-1:1:layer:x:1".into()), LayerRef::Resource("Local".into())]
+        );
+        let env = |name: &str| f.environment.iter().find(|(n, _)| n == name).unwrap().1.clone();
+        assert_eq!(env("STAGE"), EnvValue::Plain("dev".into()));
+        assert_eq!(env("TOKEN"), EnvValue::Intrinsic("!Ref Token".into()));
+        assert_eq!(env("QUEUE"), EnvValue::Intrinsic("!GetAtt Queue.Arn".into()));
+        assert!(template.build_overrides.is_empty());
+    }
+
+    #[test]
+    fn only_overrides_that_change_the_build_are_build_overrides() {
+        let overrides = [("Arch".to_string(), "x86_64".to_string()), ("Stage".to_string(), "prod".to_string())];
+        let template = Template::parse_with(PARAMETERS, "t.yaml", &overrides).unwrap();
+        assert_eq!(template.function("F").unwrap().architecture, "x86_64");
+        assert_eq!(template.build_overrides, [("Arch".to_string(), "x86_64".to_string())]);
+        let same = [("Arch".to_string(), "arm64".to_string())];
+        assert!(Template::parse_with(PARAMETERS, "t.yaml", &same).unwrap().build_overrides.is_empty());
     }
 
     proptest::proptest! {

@@ -263,10 +263,7 @@ fn plan<'a>(
     check_health_url(args)?;
 
     let template_shown = project.config.template.display().to_string();
-    // Read with the environment's values, as sam deploy resolves it (and sam build is given
-    // those that decide what it builds).
-    let overrides: Vec<(String, String)> = env.overrides.iter().map(|o| (o.key.clone(), o.value.clone())).collect();
-    let template = Template::load_with(&project.template_path(), &template_shown, &overrides)?;
+    let template = Template::load_for_environment(&project.template_path(), &template_shown, &env)?;
     let found = target::resolve_targets(project, &template)?;
     let placeholders =
         if settings.rehearsal { environment::rehearsal_placeholders(&template, &env) } else { Vec::new() };
