@@ -10,6 +10,7 @@ mod bad_input;
 mod bad_input_snapshots;
 mod build;
 mod ci_mode;
+mod corpus_shapes;
 mod deploy;
 mod deploy_any_app;
 mod deploy_promises;

@@ -5,7 +5,15 @@
 //! - `Metadata.BuildMethod: python-uv` on the functions whose runtime has no interpreter here
 //!   (and no Docker);
 //! - the CodeUri of a function whose dir holds the xtask's own files, to its staged copy;
-//! - the ContentUri of a layer the xtask built with uv, to that build, without BuildMethod.
+//! - the ContentUri of a layer the xtask built with uv, to that build, without BuildMethod;
+//! - every relative path SAM CLI resolves against the template's directory, as its own
+//!   `move_template` rewrites them when it writes a template elsewhere
+//!   (samcli/commands/_utils/template.py, over `RESOURCES_WITH_LOCAL_PATHS` of
+//!   samcli/lib/utils/resources.py): what sam builds from becomes absolute (it resolves the
+//!   same under `--base-dir`, and the built template points at the build output anyway), and
+//!   what sam only uploads (a state machine's DefinitionUri, an OpenAPI file, an unbuilt
+//!   layer, a zip, an `AWS::Include`) becomes relative to `.aws-sam/xtask/`, so the built
+//!   template names the same files plain `sam build` would (`../../statemachine/...`).
 
 use std::path::{Path, PathBuf};
 
@@ -36,9 +44,12 @@ impl Derivation {
 /// Writes the derived template beside sam's build output; returns its path.
 pub fn write(template: &Path, shown: &str, sam_dir: &Path, derivation: &Derivation) -> Result<PathBuf> {
     let text = crate::project::template::read_text(template, shown)?;
-    let derived = derive(&text, shown, derivation)?;
+    let mut derived = derive(&text, shown, derivation)?;
     let dir = crate::project::layout::xtask_dir(sam_dir);
     std::fs::create_dir_all(&dir).with_context(|| format!("creating {}", dir.display()))?;
+    let from = sam_dir.canonicalize().with_context(|| format!("resolving {}", sam_dir.display()))?;
+    let to = dir.canonicalize().with_context(|| format!("resolving {}", dir.display()))?;
+    relocate(&mut derived, &from, &to);
     let path = dir.join("template.json");
     let json = serde_json::to_string_pretty(&derived).context("encoding the derived template")?;
     crate::sys::atomic::write_atomically(&path, &json)?;
@@ -66,6 +77,200 @@ pub fn derive(text: &str, shown: &str, derivation: &Derivation) -> Result<Value>
         }
     }
     Ok(json)
+}
+
+/// The properties SAM CLI reads as paths relative to the template, by resource type
+/// (`RESOURCES_WITH_LOCAL_PATHS` of SAM CLI 1.170, samcli/lib/utils/resources.py); a dotted
+/// name is a nested property.
+const RESOURCES_WITH_LOCAL_PATHS: &[(&str, &[&str])] = &[
+    ("AWS::Serverless::GraphQLApi", &["SchemaUri"]),
+    ("AWS::Serverless::Function", &["CodeUri"]),
+    ("AWS::Serverless::WebFunction", &["CodeUri"]),
+    ("AWS::Serverless::Api", &["DefinitionUri"]),
+    ("AWS::Serverless::HttpApi", &["DefinitionUri"]),
+    ("AWS::Serverless::StateMachine", &["DefinitionUri"]),
+    ("AWS::AppSync::GraphQLSchema", &["DefinitionS3Location"]),
+    (
+        "AWS::AppSync::Resolver",
+        &["RequestMappingTemplateS3Location", "ResponseMappingTemplateS3Location", "CodeS3Location"],
+    ),
+    (
+        "AWS::AppSync::FunctionConfiguration",
+        &["RequestMappingTemplateS3Location", "ResponseMappingTemplateS3Location", "CodeS3Location"],
+    ),
+    ("AWS::Lambda::Function", &["Code"]),
+    ("AWS::ApiGateway::RestApi", &["BodyS3Location"]),
+    ("AWS::ApiGatewayV2::Api", &["BodyS3Location"]),
+    ("AWS::ElasticBeanstalk::ApplicationVersion", &["SourceBundle"]),
+    ("AWS::CloudFormation::ModuleVersion", &["ModulePackage"]),
+    ("AWS::CloudFormation::ResourceVersion", &["SchemaHandlerPackage"]),
+    ("AWS::CloudFormation::Stack", &["TemplateURL"]),
+    ("AWS::CloudFormation::StackSet", &["TemplateURL"]),
+    ("AWS::Serverless::Application", &["Location"]),
+    ("AWS::Lambda::LayerVersion", &["Content"]),
+    ("AWS::Serverless::LayerVersion", &["ContentUri"]),
+    ("AWS::Glue::Job", &["Command.ScriptLocation"]),
+    ("AWS::StepFunctions::StateMachine", &["DefinitionS3Location"]),
+];
+
+/// Every relative path of the template, which sam resolves against the template's directory
+/// `from`, rewritten for a template in `to`: absolute where sam builds the code (see
+/// [`built_by_sam`]), else relative to `to`.
+fn relocate(template: &mut Value, from: &Path, to: &Path) {
+    // Template-level metadata of a serverless application (`METADATA_WITH_LOCAL_PATHS`).
+    if let Some(app) = template.pointer_mut("/Metadata/AWS::ServerlessRepo::Application") {
+        for key in ["LicenseUrl", "ReadmeUrl"] {
+            relocate_value(app.get_mut(key), from, to, false);
+        }
+    }
+    if let Some(resources) = template.get_mut("Resources").and_then(Value::as_object_mut) {
+        for (key, resource) in resources.iter_mut() {
+            if key.starts_with("Fn::ForEach::") {
+                relocate_for_each(resource, from, to);
+            } else {
+                relocate_resource(resource, from, to);
+            }
+        }
+    }
+    relocate_includes(template, from, to);
+}
+
+/// A `Fn::ForEach` block's resources (`[variable, collection, {resources}]`), nested or not.
+fn relocate_for_each(block: &mut Value, from: &Path, to: &Path) {
+    let Some(resources) = block.get_mut(2).and_then(Value::as_object_mut) else { return };
+    for (key, resource) in resources.iter_mut() {
+        if key.starts_with("Fn::ForEach::") {
+            relocate_for_each(resource, from, to);
+        } else {
+            relocate_resource(resource, from, to);
+        }
+    }
+}
+
+fn relocate_resource(resource: &mut Value, from: &Path, to: &Path) {
+    let kind = resource.get("Type").and_then(Value::as_str).unwrap_or_default().to_string();
+    let Some((_, properties)) = RESOURCES_WITH_LOCAL_PATHS.iter().find(|(t, _)| *t == kind) else { return };
+    let image = resource.pointer("/Properties/PackageType").and_then(Value::as_str) == Some("Image");
+    if image && matches!(kind.as_str(), "AWS::Serverless::Function" | "AWS::Lambda::Function") {
+        // An image function's code is its image: nothing here is a path sam reads.
+        return;
+    }
+    let built = built_by_sam(resource, &kind);
+    for property in *properties {
+        let pointer = format!("/Properties/{}", property.replace('.', "/"));
+        relocate_value(resource.pointer_mut(&pointer), from, to, built);
+    }
+    if kind == "AWS::Serverless::GraphQLApi" {
+        for section in ["Resolvers", "Functions"] {
+            if let Some(tree) = resource.pointer_mut(&format!("/Properties/{section}")) {
+                relocate_code_uris(tree, from, to);
+            }
+        }
+    }
+    relocate_value(resource.pointer_mut("/Metadata/aws:asset:path"), from, to, false);
+}
+
+/// Every `CodeUri` below a GraphQLApi's `Resolvers` or `Functions`.
+fn relocate_code_uris(node: &mut Value, from: &Path, to: &Path) {
+    if let Some(map) = node.as_object_mut() {
+        for (key, value) in map.iter_mut() {
+            if key == "CodeUri" {
+                relocate_value(Some(value), from, to, false);
+            } else {
+                relocate_code_uris(value, from, to);
+            }
+        }
+    }
+}
+
+/// `Fn::Transform: {Name: AWS::Include, Parameters: {Location: ...}}` anywhere in the template.
+fn relocate_includes(node: &mut Value, from: &Path, to: &Path) {
+    match node {
+        Value::Object(map) => {
+            for (key, value) in map.iter_mut() {
+                if key == "Fn::Transform" && value.get("Name").and_then(Value::as_str) == Some("AWS::Include") {
+                    relocate_value(value.pointer_mut("/Parameters/Location"), from, to, false);
+                } else {
+                    relocate_includes(value, from, to);
+                }
+            }
+        }
+        Value::Array(items) => items.iter_mut().for_each(|item| relocate_includes(item, from, to)),
+        _ => {}
+    }
+}
+
+/// Whether sam builds this function's or layer's code (and so reads its code path under
+/// `--base-dir`), as SAM CLI decides: a zip function with code that is no `.zip`, not inline
+/// and not `SkipBuild`; a layer with a BuildMethod, code that is no `.zip`, not `SkipBuild`.
+fn built_by_sam(resource: &Value, kind: &str) -> bool {
+    let code = match kind {
+        "AWS::Serverless::Function" | "AWS::Serverless::WebFunction" => resource.pointer("/Properties/CodeUri"),
+        "AWS::Lambda::Function" => resource.pointer("/Properties/Code"),
+        "AWS::Serverless::LayerVersion" => resource.pointer("/Properties/ContentUri"),
+        "AWS::Lambda::LayerVersion" => resource.pointer("/Properties/Content"),
+        _ => return false,
+    };
+    let Some(code) = code.and_then(Value::as_str) else { return false };
+    let skip = resource.pointer("/Metadata/SkipBuild").is_some_and(|v| v == &Value::Bool(true));
+    if code.ends_with(".zip") || skip {
+        return false;
+    }
+    match kind {
+        "AWS::Serverless::LayerVersion" | "AWS::Lambda::LayerVersion" => {
+            resource.pointer("/Metadata/BuildMethod").and_then(Value::as_str).is_some()
+        }
+        _ => resource.pointer("/Properties/InlineCode").is_none(),
+    }
+}
+
+/// A path property rewritten in place: skipped when it is no relative path (not text, an
+/// `s3://` or `http(s)://` location, absolute), as SAM CLI's `_resolve_relative_to` does.
+fn relocate_value(value: Option<&mut Value>, from: &Path, to: &Path, absolute: bool) {
+    let Some(value) = value else { return };
+    let Some(path) = value.as_str() else { return };
+    if path.starts_with("s3://") || path.starts_with("http://") || path.starts_with("https://") {
+        return;
+    }
+    if Path::new(path).is_absolute() {
+        return;
+    }
+    let target = lexical(&from.join(path));
+    let relocated = if absolute { target } else { relative(&target, to) };
+    *value = Value::String(relocated.display().to_string());
+}
+
+/// `a/./b/../c` -> `a/c` without touching the disk (Python's `os.path.normpath`).
+fn lexical(path: &Path) -> PathBuf {
+    let mut out = PathBuf::new();
+    for component in path.components() {
+        match component {
+            std::path::Component::CurDir => {}
+            std::path::Component::ParentDir => {
+                out.pop();
+            }
+            other => out.push(other),
+        }
+    }
+    out
+}
+
+/// `target` relative to the directory `base`, both absolute and normalised (`os.path.relpath`).
+fn relative(target: &Path, base: &Path) -> PathBuf {
+    let target_parts: Vec<_> = target.components().collect();
+    let base_parts: Vec<_> = base.components().collect();
+    let common = target_parts.iter().zip(&base_parts).take_while(|(a, b)| a == b).count();
+    let mut out = PathBuf::new();
+    for _ in common..base_parts.len() {
+        out.push("..");
+    }
+    for part in &target_parts[common..] {
+        out.push(part);
+    }
+    if out.as_os_str().is_empty() {
+        out.push(".");
+    }
+    out
 }
 
 /// `Resources.<id>.<section>.<key> = value`, creating the section when it is missing.
@@ -137,6 +342,71 @@ mod tests {
         assert_eq!(vars["QUEUE"]["Fn::GetAtt"], serde_json::json!(["Queue", "Arn"]));
         assert_eq!(vars["TABLE"]["Ref"], "Table");
         assert_eq!(json["Transform"], "AWS::Serverless-2016-10-31");
+    }
+
+    /// Every path property SAM CLI resolves against the template is rewritten for a template
+    /// one level deeper: what sam uploads as it is relative to the new place, what it builds
+    /// absolute; S3 and HTTP locations, absolute paths and intrinsics are left alone.
+    #[test]
+    fn relative_paths_follow_the_template_to_its_new_place() {
+        let text = r#"
+Transform: AWS::Serverless-2016-10-31
+Metadata:
+  AWS::ServerlessRepo::Application: {ReadmeUrl: README.md, LicenseUrl: s3://bucket/LICENSE}
+Resources:
+  Machine:
+    Type: AWS::Serverless::StateMachine
+    Properties: {DefinitionUri: statemachine/machine.asl.json}
+  Api:
+    Type: AWS::Serverless::Api
+    Properties:
+      StageName: prod
+      DefinitionBody:
+        Fn::Transform: {Name: AWS::Include, Parameters: {Location: ./api/openapi.yaml}}
+  Built:
+    Type: AWS::Serverless::Function
+    Properties: {CodeUri: fn/, Handler: app.handler, Runtime: python3.14}
+  Zipped:
+    Type: AWS::Serverless::Function
+    Properties: {CodeUri: code.zip, Handler: app.handler, Runtime: python3.11}
+  AsIs:
+    Type: AWS::Serverless::LayerVersion
+    Properties: {ContentUri: layers/deps}
+  BuiltLayer:
+    Type: AWS::Serverless::LayerVersion
+    Properties: {ContentUri: layers/built}
+    Metadata: {BuildMethod: python3.14}
+  Job:
+    Type: AWS::Glue::Job
+    Properties: {Command: {Name: glueetl, ScriptLocation: glue/job.py}}
+  Remote:
+    Type: AWS::Serverless::StateMachine
+    Properties: {DefinitionUri: {Bucket: b, Key: k}}
+  Absolute:
+    Type: AWS::StepFunctions::StateMachine
+    Properties: {DefinitionS3Location: /srv/machine.json}
+  Nested:
+    Type: AWS::Serverless::Application
+    Properties: {Location: https://example.com/t.yaml}
+"#;
+        let mut json = derive(text, "t.yaml", &Derivation::default()).unwrap();
+        relocate(&mut json, Path::new("/repo/app"), Path::new("/repo/app/.aws-sam/xtask"));
+        let at = |pointer: &str| json.pointer(pointer).unwrap().clone();
+        assert_eq!(at("/Resources/Machine/Properties/DefinitionUri"), "../../statemachine/machine.asl.json");
+        assert_eq!(
+            at("/Resources/Api/Properties/DefinitionBody/Fn::Transform/Parameters/Location"),
+            "../../api/openapi.yaml"
+        );
+        assert_eq!(at("/Resources/Built/Properties/CodeUri"), "/repo/app/fn");
+        assert_eq!(at("/Resources/Zipped/Properties/CodeUri"), "../../code.zip");
+        assert_eq!(at("/Resources/AsIs/Properties/ContentUri"), "../../layers/deps");
+        assert_eq!(at("/Resources/BuiltLayer/Properties/ContentUri"), "/repo/app/layers/built");
+        assert_eq!(at("/Resources/Job/Properties/Command/ScriptLocation"), "../../glue/job.py");
+        assert_eq!(at("/Metadata/AWS::ServerlessRepo::Application/ReadmeUrl"), "../../README.md");
+        assert_eq!(at("/Metadata/AWS::ServerlessRepo::Application/LicenseUrl"), "s3://bucket/LICENSE");
+        assert_eq!(at("/Resources/Remote/Properties/DefinitionUri"), serde_json::json!({"Bucket": "b", "Key": "k"}));
+        assert_eq!(at("/Resources/Absolute/Properties/DefinitionS3Location"), "/srv/machine.json");
+        assert_eq!(at("/Resources/Nested/Properties/Location"), "https://example.com/t.yaml");
     }
 
     /// Every template shape in tests/data/template_shapes reads as SAM CLI reads it: the same

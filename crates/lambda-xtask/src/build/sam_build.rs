@@ -113,6 +113,10 @@ pub struct BuildOptions<'a> {
     /// on PATH for sam, that beta turned on, and binary wheels only (`UV_NO_BUILD`), so
     /// nothing is compiled for this host instead of Lambda's.
     pub uv: Option<&'a Path>,
+    /// `--parameter-overrides` for the parameters that decide what is built (a function's
+    /// Architectures from a parameter, say), so that sam builds what the guards judge: the
+    /// ones samconfig.toml gives plain `sam build`, or the deploy environment's.
+    pub parameter_overrides: &'a [(String, String)],
 }
 
 pub fn sam_build(
@@ -123,7 +127,7 @@ pub fn sam_build(
     options: &BuildOptions,
     timeout: Duration,
 ) -> Result<()> {
-    let BuildOptions { in_container, parallel, pythons, uv } = *options;
+    let BuildOptions { in_container, parallel, pythons, uv, parameter_overrides } = *options;
     let _dir = sh.push_dir(sam_dir);
     // sam finds each runtime's python3.X on PATH: the interpreters found here come first, so
     // a pyenv shim that cannot run the version is never the one it picks.
@@ -141,6 +145,13 @@ pub fn sam_build(
         true => Vec::new(),
         false => vec!["--base-dir".into(), sam_dir.display().to_string()],
     };
+    let overrides_flag: Vec<String> = match parameter_overrides.is_empty() {
+        true => Vec::new(),
+        false => std::iter::once("--parameter-overrides".to_string())
+            // Quoted, as sam splits its overrides on spaces outside quotes.
+            .chain(parameter_overrides.iter().map(|(key, value)| format!("{key}=\"{value}\"")))
+            .collect(),
+    };
     let _no_build = uv.map(|_| sh.push_env("UV_NO_BUILD", "1"));
     // python-uv is a beta of SAM CLI. Only that beta is turned on: `--beta-features` turns on
     // every one, among them the build-performance beta, which builds functions that share a
@@ -153,7 +164,7 @@ pub fn sam_build(
     .map(|(name, value)| sh.push_env(name, value));
     let build = cmd!(
         sh,
-        "{sam} build --template-file {template_file} {container_flag...} {parallel_flag...} {base_dir_flag...}"
+        "{sam} build --template-file {template_file} {container_flag...} {parallel_flag...} {base_dir_flag...} {overrides_flag...}"
     );
     eprintln!("$ {build}");
     process::run(build, "sam build", Some(timeout))

@@ -31,8 +31,8 @@ use crate::ui::Ui;
 
 pub fn run(ui: &Ui, extensions: &Extensions, args: &BuildArgs) -> Result<Finished> {
     let project = Project::discover()?;
-    let template = Template::load(&project.template_path(), &project.config.template.display().to_string())?;
     crate::project::samconfig::check_for_sam_build(&project)?;
+    let template = Template::load_for_build(&project)?;
     let found = resolve_targets(&project, &template)?;
     let prerequisites = Prerequisites::check(&project, args.container, &found, &args.allow, &extensions.guard_names())?;
     // After the checks: bad input stays one line.
@@ -92,13 +92,8 @@ impl Prerequisites {
         let allowed = Allowed::parse(allow, team_guards)?;
         // sam build wipes .aws-sam/build: proven the xtask's own before anything runs.
         crate::sys::owned_dir::check_aws_sam(&project.sam_dir())?;
-        if found.targets.is_empty() {
-            bad_input!(
-                "template {} has no Python function with a zip package to build{}",
-                project.config.template.display(),
-                if found.notices.is_empty() { String::new() } else { format!(" ({})", found.notices.join("; ")) }
-            )
-        }
+        // A template with nothing to guard (InlineCode only, other runtimes, zips) is built and
+        // deployed as sam would: discovery's notice says nothing is guarded.
         for (target, _) in found.function_dirs() {
             if let (Some(allowlist), Some(dir)) = (&target.config.allowlist, target.function_dir.owned()) {
                 let git = clean::GitView::read(&project.root, dir.path());
@@ -150,6 +145,12 @@ pub fn plan(
     // A build that passed only because a guard was allowed must not make a later strict build
     // "up to date".
     inputs.add("guards/allowed", allowed_names.join(","));
+    // What sam builds for: a deploy whose environment sets Architectures differently rebuilds.
+    let overrides: Vec<String> = found.build_overrides.iter().map(|(k, v)| format!("{k}={v}")).collect();
+    inputs.add("sam/parameter-overrides", overrides.join(" "));
+    for package in &found.zips {
+        inputs.add_file_content(&format!("zip/{}", package.logical_id), &project.path(&package.path));
+    }
     if !force {
         let mut current = inputs.clone();
         add_function_dirs(&mut current, project, found)?;
@@ -356,7 +357,12 @@ pub fn build(
     stage_step(pipeline, project, found)?;
     let stage_dir = layout::stage_dir(&project.sam_dir());
     pipeline.guard_step("pre-build-guards", || {
-        Ok(allowed.enforce(guards::suite::pre_build(project, found, Some(&stage_dir))?))
+        let mut notices = Vec::new();
+        let findings = guards::suite::pre_build(project, found, Some(&stage_dir), &mut notices)?;
+        for notice in notices {
+            eprintln!("{notice}");
+        }
+        Ok(allowed.enforce(findings))
     })?;
     let pythons = if in_container { Vec::new() } else { native_pythons(*mode, found, uv_functions, uv_layers)? };
     // The function dirs as the build sees them: copied in and cleaned.
@@ -381,6 +387,7 @@ pub fn build(
             parallel: found.targets.len() + found.layers.len() > 1,
             pythons: &pythons,
             uv: uv.as_deref().filter(|_| !uv_functions.is_empty()),
+            parameter_overrides: &found.build_overrides,
         };
         sam_build::sam_build(sh, &sam, &project.sam_dir(), &template, &options, project.sam_timeout())
     })?;

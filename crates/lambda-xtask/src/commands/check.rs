@@ -24,8 +24,8 @@ pub fn run(ui: &Ui, extensions: &Extensions, args: &CheckArgs) -> Result<Finishe
         return check_directory(ui, args, dir, &allowed);
     }
     let project = Project::discover()?;
-    let template = Template::load(&project.template_path(), &project.config.template.display().to_string())?;
     crate::project::samconfig::check_for_sam_build(&project)?;
+    let template = Template::load_for_build(&project)?;
     let found = resolve_targets(&project, &template)?;
     if let (true, Some(env)) = (args.deployed, &args.env) {
         return check_deployed(ui, &project, &found.targets, env);
@@ -43,7 +43,12 @@ pub fn run(ui: &Ui, extensions: &Extensions, args: &CheckArgs) -> Result<Finishe
         // A function dir that holds the xtask's own files is judged as sam will get it: its
         // staged copy, made here outside the repository, so the check changes nothing.
         let stage = stage_outside(&project, &found)?;
-        Ok(allowed.enforce(suite::pre_build(&project, &found, stage.as_ref().map(|s| s.1.as_path()))?))
+        let mut notices = Vec::new();
+        let findings = suite::pre_build(&project, &found, stage.as_ref().map(|s| s.1.as_path()), &mut notices)?;
+        for notice in notices {
+            eprintln!("{notice}");
+        }
+        Ok(allowed.enforce(findings))
     });
     let post = pipeline.guard_step("post-build-guards", || {
         let mut missing = Vec::new();
@@ -284,8 +289,11 @@ fn check_directory(ui: &Ui, args: &CheckArgs, dir: &std::path::Path, allowed: &A
     allowed.announce();
     eprintln!("    checking {} against {}", dir.display(), runtime.describe());
     let result = pipeline.guard_step("file-guards", || {
-        let (findings, files) = suite::directory(&root, &shown_from, &runtime)?;
+        let (findings, notices, files) = suite::directory(&root, &shown_from, &runtime)?;
         eprintln!("    {files} files walked");
+        for notice in notices {
+            eprintln!("{notice}");
+        }
         Ok(allowed.enforce(findings))
     });
     Ok(pipeline.finish(result))

@@ -103,6 +103,8 @@ impl Examination<'_> {
                 layers: Vec::new(),
                 notices: Vec::new(),
                 images: Vec::new(),
+                zips: Vec::new(),
+                build_overrides: Vec::new(),
             };
             let guard_findings = suite::post_build(self.project, &alone, &mut missing, &mut Vec::new(), || false)?;
             let relevant = artifact::relevant(&guard_findings, lead);

@@ -98,8 +98,8 @@ impl InstalledSet<'_> {
                         GUARD,
                         ctx.shown(&dist.dist_info),
                         format!(
-                            "{} {} requires Python {requires_python}; the function runs Python {}",
-                            dist.name, dist.version, env.python_version
+                            "{} {} requires Python {requires_python}; the function runs Python {} (judged as {}, a patch release Lambda's runtime runs)",
+                            dist.name, dist.version, env.python_version, env.python_full_version
                         ),
                         "SyntaxError or ImportError at import: the package uses features of another Python",
                         self.with_origin(

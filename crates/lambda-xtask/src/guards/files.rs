@@ -19,6 +19,9 @@ pub enum Place<'a> {
     Artifact { function: &'a FunctionSource, artifact: &'a Path },
     /// Any directory (`lambda-check --dir`); paths are shown relative to `shown_from`.
     Directory { root: &'a Path, shown_from: &'a Path },
+    /// A `.zip` package sam uploads as it is (`zip`, as shown), read from a copy of its
+    /// entries in `extracted`: paths are shown as `<zip>!/<entry>`.
+    Zip { extracted: &'a Path, zip: &'a str },
 }
 
 /// A distribution that installed a file, from its RECORD.
@@ -28,6 +31,8 @@ pub struct Owner {
     pub version: String,
     /// The `Tag:` lines of its WHEEL file.
     pub tags: Vec<String>,
+    /// Its `.dist-info` dir.
+    pub dist_info: PathBuf,
 }
 
 impl Owner {
@@ -36,6 +41,18 @@ impl Owner {
             [] => format!("{} {}", self.name, self.version),
             tags => format!("{} {} (wheel {})", self.name, self.version, tags.join(", ")),
         }
+    }
+
+    /// Installed from a local path (`pip install ./pkg`, `-e .`, a file:// URL; its
+    /// `direct_url.json` says so): the app's own code packaged, not a third party's.
+    pub fn from_local_path(&self) -> bool {
+        let Ok(text) = crate::sys::beneath::read_to_string(self.dist_info.join("direct_url.json")) else {
+            return false;
+        };
+        serde_json::from_str::<serde_json::Value>(&text)
+            .ok()
+            .and_then(|v| v.get("url").and_then(|u| u.as_str()).map(|u| u.starts_with("file:")))
+            .unwrap_or(false)
     }
 }
 
@@ -56,7 +73,15 @@ impl<'a> FileContext<'a> {
             Place::FunctionSource(function) => &function.function_dir,
             Place::Artifact { artifact, .. } => artifact,
             Place::Directory { root, .. } => root,
+            Place::Zip { extracted, .. } => extracted,
         }
+    }
+
+    /// For a zip package: the zip as a shell word and the entry's name in it.
+    pub fn zip_entry(&self, path: &Path) -> Option<(String, String)> {
+        let Place::Zip { extracted, zip } = self.place else { return None };
+        let entry = path.strip_prefix(extracted).ok()?;
+        Some((crate::render::quote::shell(Path::new(zip)), crate::render::quote::shell(entry)))
     }
 
     /// A path as findings show it: relative to the repository (or, for `--dir`, to where the
@@ -65,6 +90,10 @@ impl<'a> FileContext<'a> {
         let base = match self.place {
             Place::FunctionSource(function) | Place::Artifact { function, .. } => &function.repo_root,
             Place::Directory { shown_from, .. } => shown_from,
+            Place::Zip { extracted, zip } => {
+                let entry = path.strip_prefix(extracted).unwrap_or(path);
+                return format!("{zip}!/{}", crate::render::quote::escaped_path(entry));
+            }
         };
         crate::render::quote::escaped_path(path.strip_prefix(base).unwrap_or(path))
     }
@@ -74,6 +103,7 @@ impl<'a> FileContext<'a> {
         let base = match self.place {
             Place::FunctionSource(function) | Place::Artifact { function, .. } => &function.repo_root,
             Place::Directory { shown_from, .. } => shown_from,
+            Place::Zip { extracted, .. } => extracted,
         };
         crate::render::quote::shell(path.strip_prefix(base).unwrap_or(path))
     }
@@ -116,6 +146,20 @@ impl<'a> FileContext<'a> {
                     None => "rebuild in the Lambda image so every wheel is resolved for Linux: cargo xtask lambda-build --container always".to_string(),
                 }
             }
+            Place::Zip { zip, .. } => match self.owner(path) {
+                Some(owner) => format!(
+                    "installed from {}: {zip} is uploaded as it is, so rebuild it with the Linux wheel (pip install --only-binary=:all: --platform manylinux2014_{} --python-version 3.{} --target <dir> {}=={}, then zip <dir> again), or give the function a CodeUri directory with a requirements.txt so that sam builds it",
+                    owner.describe(),
+                    self.runtime.arch.machine(),
+                    self.runtime.python_minor,
+                    owner.name,
+                    owner.version
+                ),
+                None => format!(
+                    "{zip} is uploaded as it is: rebuild it from builds for {}, or give the function a CodeUri directory so that sam builds it",
+                    self.runtime.describe()
+                ),
+            },
             Place::Directory { .. } => match self.owner(path) {
                 Some(owner) => format!(
                     "installed from {}: reinstall it for Lambda, e.g. pip install --only-binary=:all: --platform manylinux2014_{} --python-version 3.{} --target <dir> {}=={}",
@@ -143,7 +187,7 @@ impl FileContext<'_> {
         let (function, inside_function_dir) = match self.place {
             Place::FunctionSource(function) => (function, path.strip_prefix(&function.function_dir).ok()?),
             Place::Artifact { function, artifact } => (function, path.strip_prefix(artifact).ok()?),
-            Place::Directory { .. } => return None,
+            Place::Directory { .. } | Place::Zip { .. } => return None,
         };
         if let Some((copy_to, backend_src)) = &function.copied_backend {
             if let Ok(inside) = inside_function_dir.strip_prefix(copy_to) {
@@ -197,6 +241,7 @@ fn owner_of(installed: &wheel::Installed) -> Owner {
         name: installed.name.clone(),
         version: installed.version.clone(),
         tags: installed.wheel.as_ref().map(|w| w.tag_lines.clone()).unwrap_or_default(),
+        dist_info: installed.dist_info.clone(),
     }
 }
 

@@ -22,6 +22,7 @@ pub mod smoke_events;
 pub mod source;
 pub mod suite;
 pub mod task_root;
+pub mod zip_package;
 
 use std::fmt;
 

@@ -16,7 +16,7 @@
 use std::ffi::OsStr;
 use std::path::Path;
 
-use super::files::FileContext;
+use super::files::{FileContext, Owner};
 use super::Finding;
 
 pub const GUARD: &str = "secret-file";
@@ -138,7 +138,58 @@ pub fn findings(secrets: &[(std::path::PathBuf, &'static str)], ctx: &FileContex
         .collect()
 }
 
+/// A likely secret that a third-party distribution installed: its RECORD lists the file.
+#[derive(Debug, Clone)]
+pub struct InstalledSecret {
+    pub path: std::path::PathBuf,
+    pub why: &'static str,
+    pub owner: Owner,
+}
+
+/// The likely secrets split by where they come from: the app's own files (findings: remove
+/// and rotate), and files a third-party distribution's RECORD lists, such as the test CA key
+/// moto ships in `moto/moto_proxy/ca.key`. Removing one of those from the build output cannot
+/// work (the next build installs it again) and it was that package's, public, not the app's:
+/// a notice (see [`installed_notice`]). A distribution installed from a local path is the
+/// app's own code packaged, so its files stay findings.
+pub fn split_installed(
+    secrets: &[(std::path::PathBuf, &'static str)],
+    ctx: &FileContext,
+) -> (Vec<(std::path::PathBuf, &'static str)>, Vec<InstalledSecret>) {
+    let mut own = Vec::new();
+    let mut installed = Vec::new();
+    for (path, why) in secrets {
+        let from_function_dir = ctx.function_dir_origin(path).is_some();
+        match ctx.owner(path).filter(|owner| !owner.from_local_path() && !from_function_dir) {
+            Some(owner) => installed.push(InstalledSecret { path: path.clone(), why, owner }),
+            None => own.push((path.clone(), *why)),
+        }
+    }
+    (own, installed)
+}
+
+/// The notice for a likely secret a third-party distribution installed, naming the
+/// distribution and `pulled_in_by` (the requirement chain that installs it, as text).
+pub fn installed_notice(secret: &InstalledSecret, ctx: &FileContext, pulled_in_by: Option<&str>) -> String {
+    let origin = match pulled_in_by {
+        Some(chain) => format!(", pulled in by {chain}"),
+        None => String::new(),
+    };
+    format!(
+        "notice: {} is {}, but a file of the installed distribution {} {}{origin}, not of your code: every build installs it again, so it is no secret of yours to remove or rotate; it ships in the function package all the same (drop the requirement if that package should not ship)",
+        ctx.shown(&secret.path),
+        secret.why,
+        secret.owner.name,
+        secret.owner.version
+    )
+}
+
 fn fix(ctx: &FileContext, path: &Path, why: &str) -> String {
+    if let Some((zip, entry)) = ctx.zip_entry(path) {
+        return format!(
+            "remove it from the zip (zip -d {zip} {entry}) and from whatever makes the zip, rotate the secret it held, and read it at run time from Secrets Manager; if it is not a secret, rerun with --allow {GUARD}"
+        );
+    }
     let shown = match ctx.remedy_origin(path) {
         Some(origin) => ctx.shell(&origin),
         None => ctx.shell(path),

@@ -25,6 +25,9 @@ pub struct FunctionSource {
     /// e.g. `handler.py`, from the template's Handler.
     pub handler_file: String,
     pub handler_attribute: String,
+    /// The Handler is a script an exec wrapper runs (`handler_file` is its path): it must be
+    /// an executable file, and nothing is imported.
+    pub script: bool,
 }
 
 impl FunctionSource {
@@ -136,6 +139,10 @@ pub fn missing_source(function: &FunctionSource) -> Vec<Finding> {
         }
     }
     let handler = function.function_dir.join(&function.handler_file);
+    if function.script {
+        findings.extend(script_problem(&handler, &function.shown(&handler), &function.shell(&handler)));
+        return findings;
+    }
     let Ok(text) = crate::sys::beneath::read_to_string(&handler) else {
         findings.push(Finding::new(
             MISSING_SOURCE,
@@ -185,9 +192,35 @@ pub fn missing_source(function: &FunctionSource) -> Vec<Finding> {
     findings
 }
 
+/// A script Handler that an exec wrapper could not run: missing, or without an execute bit
+/// (sam zips each file with the mode it has, adding read bits only). `shown` and `shell` name
+/// the file in the finding and in its fix.
+pub fn script_problem(script: &Path, shown: &str, shell: &str) -> Option<Finding> {
+    use std::os::unix::fs::PermissionsExt;
+    let wrapper_symptom =
+        "the exec wrapper (AWS_LAMBDA_EXEC_WRAPPER) fails to start it: Runtime.ExitError, and every invocation fails";
+    match std::fs::metadata(script) {
+        Ok(meta) if meta.is_file() && meta.permissions().mode() & 0o111 != 0 => None,
+        Ok(meta) if meta.is_file() => Some(Finding::new(
+            MISSING_SOURCE,
+            shown,
+            "the Handler names this script, which is not executable",
+            format!("{wrapper_symptom} (Permission denied)"),
+            format!("chmod +x {shell} && git update-index --chmod=+x {shell} (so a fresh clone keeps the bit)"),
+        )),
+        _ => Some(Finding::new(
+            MISSING_SOURCE,
+            shown,
+            "the Handler names this script, which is not a file here",
+            format!("{wrapper_symptom} (No such file or directory)"),
+            format!("create {shown} or fix Handler in the template"),
+        )),
+    }
+}
+
 /// True when the module source binds `name` at top level: `def name`, `name = ...`, or an
 /// import `as name` / of `name`.
-fn defines(text: &str, name: &str) -> bool {
+pub(crate) fn defines(text: &str, name: &str) -> bool {
     text.lines().any(|line| {
         let rest = |prefix: &str| line.strip_prefix(prefix).map(str::trim_start);
         let starts_with_name =
@@ -251,6 +284,7 @@ mod tests {
             copied_backend: Some(("src".into(), PathBuf::from("backend/src"))),
             handler_file: "handler.py".into(),
             handler_attribute: "handler".into(),
+            script: false,
         }
     }
 

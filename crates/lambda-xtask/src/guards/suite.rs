@@ -2,7 +2,7 @@
 //!
 //! | group | runs on | guards |
 //! | --- | --- | --- |
-//! | [`pre_build`] | each function dir (with its copied backend) and layer, before sam | missing-source, stale-installed-package, secret-file, outside-link, special-file, platform-binary, python-abi |
+//! | [`pre_build`] | each function dir (with its copied backend) and layer, before sam; each `.zip` package's entries | missing-source, stale-installed-package, secret-file, outside-link, special-file, platform-binary, python-abi (zip-package on a zip) |
 //! | [`post_build`] | each function's and layer's build output, after sam (with its layers', for package-size) | secret-file, outside-link, special-file, platform-binary, python-abi, bundled-aws-sdk, dependency-consistency, package-size |
 //! | [`smoke_test`] | each function's build output | smoke-test |
 //! | [`directory`] | any directory (`lambda-check --dir`) | stale-installed-package, secret-file, outside-link, special-file, platform-binary, python-abi |
@@ -21,12 +21,13 @@ use super::runtime::LambdaRuntime;
 use super::sdk_probe::{self, ProbeTarget, SdkProbe};
 use super::smoke::{self, SmokeEvent, SmokeTarget, Surroundings};
 use super::smoke_events;
-use super::{abi, dependencies, links, package_size, platform, scan, secrets, source, Finding};
+use super::{abi, dependencies, links, package_size, platform, scan, secrets, source, zip_package, Finding};
 use crate::project::config::{Project, SmokeTestMode};
 use crate::project::layout;
 use crate::project::target::{BuildTarget, Discovery, LayerTarget};
 use crate::project::template::EnvValue;
 use crate::python::pep508::MarkerEnv;
+use crate::python::{dependency_chain, wheel};
 use crate::sys::runtime_sdk::{self, InstalledSdk};
 use crate::sys::stand_in_aws::StandInAws;
 
@@ -104,9 +105,27 @@ pub fn artifact_dir(project: &Project, target: &BuildTarget) -> PathBuf {
 
 /// Before sam: the source guards, and the file-level guards over the function dir, so a
 /// foreign binary is caught before sam spends a minute on it. A staged function dir is read
-/// in its stage, a mirror of the repository at `stage_root` (what sam will build from).
-pub fn pre_build(project: &Project, found: &Discovery, stage_root: Option<&Path>) -> Result<Vec<Finding>> {
+/// in its stage, a mirror of the repository at `stage_root` (what sam will build from). A
+/// `.zip` package, which sam uploads as it is, is judged on its entries. `notices` gets what
+/// is worth saying but no finding.
+pub fn pre_build(
+    project: &Project,
+    found: &Discovery,
+    stage_root: Option<&Path>,
+    notices: &mut Vec<String>,
+) -> Result<Vec<Finding>> {
     let mut findings = Vec::new();
+    for package in &found.zips {
+        let entry = package.entry.as_ref().map(|(handler, script)| zip_package::EntryPoint {
+            file: &handler.file,
+            attribute: &handler.attribute,
+            script: script.is_some(),
+        });
+        let zip_shown = package.path.display().to_string();
+        let report = zip_package::check(&project.path(&package.path), &zip_shown, &package.runtime, entry)?;
+        findings.extend(report.findings);
+        notices.extend(report.notices);
+    }
     for layer in &found.layers {
         // A layer without a BuildMethod ships its dir as it is, installed packages included:
         // only what cannot load on Lambda is a finding.
@@ -119,7 +138,9 @@ pub fn pre_build(project: &Project, found: &Discovery, stage_root: Option<&Path>
         findings.extend(source::check(&function));
         let scan = scan::scan_within(&function.function_dir, &project.root)?;
         let ctx = FileContext::new(Place::FunctionSource(&function), runtime);
-        findings.extend(secrets::findings(&scan.secrets, &ctx));
+        let (own, installed) = secrets::split_installed(&scan.secrets, &ctx);
+        findings.extend(secrets::findings(&own, &ctx));
+        notices.extend(installed.iter().map(|secret| secrets::installed_notice(secret, &ctx, None)));
         findings.extend(links::check(&scan, &ctx, &project.root));
         findings.extend(platform::check(&scan, &ctx));
         findings.extend(abi::check(&scan, &ctx));
@@ -139,14 +160,7 @@ pub fn post_build(
     docker_answers: impl Fn() -> bool,
 ) -> Result<Vec<Finding>> {
     let mut findings = Vec::new();
-    // Every layer counts toward its functions' unzipped size, one shipped as it is too.
-    let mut layer_sizes = std::collections::HashMap::new();
-    for layer in &found.layers {
-        let dir = layer_artifact_dir(project, layer);
-        if dir.is_dir() {
-            layer_sizes.insert(layer.logical_id().to_string(), package_size::measure(&dir)?);
-        }
-    }
+    let layer_sizes = layer_sizes(project, found)?;
     // A layer shipped as it is was judged before the build, in its dir.
     for layer in found.layers.iter().filter(|l| !l.as_is()) {
         let artifact = layer_artifact_dir(project, layer);
@@ -167,8 +181,15 @@ pub fn post_build(
         findings.extend(package_size_finding(project, target, &artifact, &layer_sizes)?);
         let scan = scan::scan(&artifact)?;
         let ctx = FileContext::new(Place::Artifact { function: &function, artifact: &artifact }, runtime);
-        findings.extend(secrets::findings(&scan.secrets, &ctx));
         findings.extend(links::check(&scan, &ctx, &artifact));
+        if target.script.is_some() {
+            let script = artifact.join(&target.handler.file);
+            findings.extend(source::script_problem(
+                &script,
+                &ctx.shown(&script),
+                &ctx.shell(&function.function_dir.join(&target.handler.file)),
+            ));
+        }
         findings.extend(platform::check(&scan, &ctx));
         findings.extend(abi::check(&scan, &ctx));
 
@@ -182,6 +203,14 @@ pub fn post_build(
             Err(err) => return Err(err).with_context(|| format!("reading {requirements_shown}")),
         };
         let (requirements, written) = aws_sdk::read_requirements_as_written(&requirements_text);
+        let (own, installed_secrets) = secrets::split_installed(&scan.secrets, &ctx);
+        findings.extend(secrets::findings(&own, &ctx));
+        for secret in &installed_secrets {
+            let chain =
+                dependency_chain::chain(&installed, &requirements, &wheel::normalize_name(&secret.owner.name), &env)
+                    .map(|chain| format!("{} (from {requirements_shown})", chain.join(" -> ")));
+            notices.push(secrets::installed_notice(secret, &ctx, chain.as_deref()));
+        }
         let policy = SdkPolicy {
             allow_bundled: target.config.allow_bundled_aws_sdk,
             logical_id: &target.config.logical_id,
@@ -196,6 +225,22 @@ pub fn post_build(
         findings.extend(dependencies::check(&installed, &env, &ctx, &requirements_shown));
     }
     Ok(findings)
+}
+
+/// Every layer's size by logical id: each counts toward its functions' unzipped size, one
+/// shipped as it is too.
+fn layer_sizes(
+    project: &Project,
+    found: &Discovery,
+) -> Result<std::collections::HashMap<String, package_size::TreeSize>> {
+    let mut sizes = std::collections::HashMap::new();
+    for layer in &found.layers {
+        let dir = layer_artifact_dir(project, layer);
+        if dir.is_dir() {
+            sizes.insert(layer.logical_id().to_string(), package_size::measure(&dir)?);
+        }
+    }
+    Ok(sizes)
 }
 
 /// The function's build output and its layers against Lambda's unzipped limit: measured
@@ -367,6 +412,16 @@ fn smoke_with(
     if !artifact.is_dir() {
         return Ok(None);
     }
+    if let Some(script) = &target.script {
+        // The wrapper's own program (a layer's /opt/bootstrap) is not here to run it with.
+        let note = format!(
+            "    {}: not smoke-tested: Handler {} is a script AWS_LAMBDA_EXEC_WRAPPER {} runs, not a Python import (the post-build guards checked that it is an executable file of the build output)",
+            target.logical_id(),
+            script.path,
+            script.wrapper
+        );
+        return Ok(Some(smoke::SmokeReport { findings: Vec::new(), notes: vec![note], body: None }));
+    }
     let runtime = &target.runtime;
     let (layers, layers_shown): (Vec<PathBuf>, Vec<String>) = target_layers(project, found, target)
         .into_iter()
@@ -402,7 +457,7 @@ fn smoke_with(
 
 /// The file-level guards on any directory: installed-package dirs, platform binaries and the
 /// Python ABI, in one parallel walk. Also returns how many files it saw.
-pub fn directory(dir: &Path, shown_from: &Path, runtime: &LambdaRuntime) -> Result<(Vec<Finding>, usize)> {
+pub fn directory(dir: &Path, shown_from: &Path, runtime: &LambdaRuntime) -> Result<(Vec<Finding>, Vec<String>, usize)> {
     let scan = scan::scan(dir)?;
     let ctx = FileContext::new(Place::Directory { root: dir, shown_from }, runtime);
     let mut findings: Vec<Finding> = scan
@@ -418,9 +473,11 @@ pub fn directory(dir: &Path, shown_from: &Path, runtime: &LambdaRuntime) -> Resu
             )
         })
         .collect();
-    findings.extend(secrets::findings(&scan.secrets, &ctx));
+    let (own, installed) = secrets::split_installed(&scan.secrets, &ctx);
+    findings.extend(secrets::findings(&own, &ctx));
+    let notices = installed.iter().map(|secret| secrets::installed_notice(secret, &ctx, None)).collect();
     findings.extend(links::check(&scan, &ctx, dir));
     findings.extend(platform::check(&scan, &ctx));
     findings.extend(abi::check(&scan, &ctx));
-    Ok((findings, scan.files))
+    Ok((findings, notices, scan.files))
 }

@@ -5,6 +5,7 @@ pub mod cfn_yaml;
 pub mod config;
 pub mod deploy_settings;
 pub mod health_check;
+pub mod intrinsics;
 pub mod layout;
 pub mod runtime_sdk;
 pub mod samconfig;

@@ -61,6 +61,52 @@ pub fn check_for_sam_build(project: &crate::project::config::Project) -> Result<
     }
 }
 
+/// The `parameter_overrides` plain `sam build` applies: those of samconfig.toml's `default`
+/// environment in `[default.global.parameters]`, then `[default.build.parameters]` (sam's
+/// `--config-env` default; a later table wins, as sam merges them). None without a
+/// samconfig.toml; a malformed one is bad input (see [`check_for_sam_build`]).
+pub fn build_overrides(project: &crate::project::config::Project) -> Result<Vec<(String, String)>> {
+    let samconfig = project.samconfig();
+    let shown = samconfig.display().to_string();
+    let text = match crate::sys::beneath::read_to_string(project.path(&samconfig)) {
+        Ok(text) => text,
+        Err(err) if err.kind() == std::io::ErrorKind::NotFound => return Ok(Vec::new()),
+        Err(err) => return Err(err).with_context(|| format!("reading {shown}")),
+    };
+    let table: Table = match toml::from_str(&text) {
+        Ok(table) => table,
+        Err(err) => bad_input!("{shown} is not valid TOML: {}", one_line(&err.to_string())),
+    };
+    let mut pairs = Vec::new();
+    for command in ["global", "build"] {
+        let value = table
+            .get("default")
+            .and_then(|env| env.get(command))
+            .and_then(|section| section.get("parameters"))
+            .and_then(|parameters| parameters.get("parameter_overrides"));
+        let entries: Vec<&str> = match value {
+            None => continue,
+            Some(Value::String(s)) => vec![s.as_str()],
+            Some(Value::Array(items)) => items.iter().filter_map(Value::as_str).collect(),
+            Some(other) => bad_input!(
+                "{shown} [default.{command}.parameters] parameter_overrides must be a string or a list of strings, not {}",
+                other.type_str()
+            ),
+        };
+        for entry in entries {
+            for pair in split_pairs(entry) {
+                let Some(pair) = pair else {
+                    bad_input!(
+                        "{shown} [default.{command}.parameters] parameter_overrides: {entry:?} is not of the form Key=Value"
+                    )
+                };
+                pairs.push(pair);
+            }
+        }
+    }
+    Ok(pairs)
+}
+
 impl SamConfig {
     pub fn load(path: &Path, shown_as: &str) -> Result<SamConfig> {
         let text = match crate::sys::beneath::read_to_string(path) {

@@ -13,7 +13,7 @@ use crate::bad_input;
 use crate::guards::runtime::LambdaRuntime;
 use crate::guards::source::FunctionSource;
 use crate::project::config::{FunctionConfig, Project};
-use crate::project::template::{LayerRef, Template, TemplateFunction, TemplateLayer};
+use crate::project::template::{EnvValue, LayerRef, Template, TemplateFunction, TemplateLayer};
 use crate::python::requirements_txt;
 use crate::sys::owned_dir::OwnedDir;
 
@@ -23,8 +23,11 @@ pub struct BuildTarget {
     /// Its `[[functions]]` entry, or every default when it has none.
     pub config: FunctionConfig,
     pub template: TemplateFunction,
-    /// The template's Handler, parsed.
+    /// The template's Handler, parsed; for a script handler (see `script`), the script's path
+    /// as `file` and no attribute.
     pub handler: Handler,
+    /// The Handler is an executable an exec wrapper runs, not a Python import.
+    pub script: Option<Script>,
     /// The template's Runtime and Architectures, as a Lambda runtime this tool builds for.
     pub runtime: LambdaRuntime,
     /// The function dir (its CodeUri) relative to the repository root, as output shows it;
@@ -65,6 +68,31 @@ impl Handler {
     pub fn module(&self) -> String {
         self.file.trim_end_matches(".py").replace('/', ".")
     }
+}
+
+/// A Handler that is no Python import: with `AWS_LAMBDA_EXEC_WRAPPER` set (Lambda Web
+/// Adapter's `/opt/bootstrap`, for one), the wrapper runs the Handler as an executable of the
+/// package (`run.sh`) instead of letting the runtime import it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Script {
+    /// Relative to the function's code, e.g. `run.sh`.
+    pub path: String,
+    /// `AWS_LAMBDA_EXEC_WRAPPER` as the template gives it.
+    pub wrapper: String,
+}
+
+/// The exec wrapper a function sets (`AWS_LAMBDA_EXEC_WRAPPER`), as written.
+fn exec_wrapper(function: &TemplateFunction) -> Option<String> {
+    function.environment.iter().find(|(name, _)| name == "AWS_LAMBDA_EXEC_WRAPPER").map(|(_, value)| match value {
+        EnvValue::Plain(text) | EnvValue::Intrinsic(text) => text.clone(),
+    })
+}
+
+/// A relative path that stays inside the package: no `..`, not absolute, not empty.
+fn inside_package(path: &str) -> bool {
+    !path.is_empty()
+        && !path.starts_with('/')
+        && Path::new(path).components().all(|c| matches!(c, Component::Normal(_) | Component::CurDir))
 }
 
 pub fn is_python_identifier(s: &str) -> bool {
@@ -137,6 +165,7 @@ impl BuildTarget {
             copied_backend: self.config.backend_src.as_ref().map(|src| (self.config.copy_to.clone(), src.clone())),
             handler_file: self.handler.file.clone(),
             handler_attribute: self.handler.attribute.clone(),
+            script: self.script.is_some(),
         }
     }
 }
@@ -182,6 +211,32 @@ pub struct Discovery {
     pub notices: Vec<String>,
     /// Functions with `PackageType: Image`: sam build needs Docker for them.
     pub images: Vec<String>,
+    /// Functions and layers whose code is a `.zip`: sam builds none of them and uploads each
+    /// as it is; their entries are guarded (see [`crate::guards::zip_package`]).
+    pub zips: Vec<ZipPackage>,
+    /// Parameter overrides that change what sam builds (see `Template::build_overrides`):
+    /// sam build is given them, so that it builds what the guards judge.
+    pub build_overrides: Vec<(String, String)>,
+}
+
+/// A function or layer whose CodeUri or ContentUri is a `.zip` file.
+#[derive(Debug, Clone)]
+pub struct ZipPackage {
+    pub logical_id: String,
+    /// The zip, relative to the repository root.
+    pub path: PathBuf,
+    pub runtime: LambdaRuntime,
+    /// A function's entry point (`None` for a layer): its Handler, and its script when an exec
+    /// wrapper runs one.
+    pub entry: Option<(Handler, Option<Script>)>,
+}
+
+impl ZipPackage {
+    /// `function Fn` or `layer Deps`, for messages.
+    pub fn describe(&self) -> String {
+        let kind = if self.entry.is_some() { "function" } else { "layer" };
+        format!("{kind} {}", self.logical_id)
+    }
 }
 
 impl Discovery {
@@ -210,12 +265,23 @@ pub fn discover(project: &Project, template: &Template) -> Result<Discovery> {
     check_logical_ids(project, template)?;
     check_overrides(project, template)?;
     let template_dir = project.config.template.parent().unwrap_or(Path::new("")).to_path_buf();
-    let mut discovery = Discovery { targets: Vec::new(), layers: Vec::new(), notices: Vec::new(), images: Vec::new() };
+    let mut discovery = Discovery {
+        targets: Vec::new(),
+        layers: Vec::new(),
+        notices: Vec::new(),
+        images: Vec::new(),
+        zips: Vec::new(),
+        build_overrides: template.build_overrides.clone(),
+    };
     for layer in &template.layers {
         discover_layer(project, template, layer, &template_dir, &mut discovery)?;
     }
     for function in &template.functions {
         let entry = project.config.functions.iter().find(|f| f.logical_id == function.logical_id);
+        if let Some(zip) = zip_function(project, function, &template_dir)? {
+            discovery.zips.push(zip);
+            continue;
+        }
         match not_guarded(project, function, entry.is_some())? {
             Some(NotGuarded { why, image }) => {
                 if image {
@@ -297,6 +363,13 @@ fn discover_layer(
         return Ok(());
     };
     let dir = code_dir(template_dir, uri, &format!("layer {id}: ContentUri {uri:?}"))?;
+    if is_zip(uri) {
+        let runtime = LambdaRuntime::new(&runtime, layer.architectures.first().map(String::as_str).unwrap_or("x86_64"))
+            .with_context(|| format!("layer {id}"))?;
+        check_zip_file(project, &dir, &format!("layer {id}: ContentUri {uri}"))?;
+        discovery.zips.push(ZipPackage { logical_id: id.clone(), path: dir, runtime, entry: None });
+        return Ok(());
+    }
     if crate::project::tool_files::ToolFiles::of(project).inside(&dir) {
         bad_input!(
             "layer {id}: ContentUri {uri} in {template_shown} is {}, which also holds the xtask's own files (target/, Cargo.toml, .aws-sam/...) that sam would put in the layer: give the layer its own directory",
@@ -310,6 +383,59 @@ fn discover_layer(
     })?;
     discovery.layers.push(LayerTarget { layer: layer.clone(), dir, runtime });
     Ok(())
+}
+
+/// sam's test for code it does not build but uploads as it is (`codeuri.endswith(".zip")`).
+fn is_zip(uri: &str) -> bool {
+    uri.ends_with(".zip")
+}
+
+/// A zip CodeUri or ContentUri names a regular file (sam would fail to upload anything else).
+fn check_zip_file(project: &Project, zip: &Path, what: &str) -> Result<()> {
+    let template_shown = project.config.template.display();
+    match std::fs::symlink_metadata(project.path(zip)) {
+        Ok(meta) if meta.is_file() => Ok(()),
+        Ok(_) => bad_input!(
+            "{what} in {template_shown} is {}, which is not a regular file: give the path of the zip",
+            zip.display()
+        ),
+        Err(_) => bad_input!(
+            "{what} in {template_shown} names {}, which does not exist: create the zip or fix the path",
+            zip.display()
+        ),
+    }
+}
+
+/// A Python zip-package function whose CodeUri is a `.zip`: sam uploads it as it is.
+fn zip_function(project: &Project, function: &TemplateFunction, template_dir: &Path) -> Result<Option<ZipPackage>> {
+    let (Some(uri), Some(runtime)) = (function.code_uri.as_deref(), function.runtime.as_deref()) else {
+        return Ok(None);
+    };
+    if !is_zip(uri) || !runtime.starts_with("python3.") || function.package_type.eq_ignore_ascii_case("Image") {
+        return Ok(None);
+    }
+    let id = &function.logical_id;
+    let path = code_dir(template_dir, uri, &format!("function {id}: CodeUri {uri:?}"))?;
+    check_zip_file(project, &path, &format!("function {id}: CodeUri {uri}"))?;
+    let runtime = runtime_of(function)?;
+    let names = crate::guards::zip_package::entry_names(&project.path(&path))?;
+    let entry = entry_of(function, &project.config.template.display().to_string(), &uri.to_string(), |script| {
+        names.iter().any(|name| name == script)
+    })?;
+    Ok(Some(ZipPackage { logical_id: id.clone(), path, runtime, entry: Some(entry) }))
+}
+
+/// The function's Runtime and Architectures as a Lambda runtime; an Architectures that does
+/// not resolve is bad input, as sam build fails on it ("Architecture ... is not supported").
+fn runtime_of(function: &TemplateFunction) -> Result<LambdaRuntime> {
+    let id = &function.logical_id;
+    if let Some(what) = function.not_text("Architectures") {
+        bad_input!(
+            "function {id}: Architectures is {what}, which has no value here (sam build fails on it too): give the parameter a Default, or a value in parameter_overrides of samconfig.toml"
+        )
+    }
+    let runtime = function.runtime.as_deref().unwrap_or_default();
+    LambdaRuntime::new(runtime, &function.architecture).with_context(|| format!("function {id}"))
 }
 
 /// Why a function of the template is not a target, for its notice.
@@ -331,6 +457,11 @@ fn not_guarded(project: &Project, function: &TemplateFunction, configured: bool)
             "PackageType Image: its Dockerfile builds it (sam build needs Docker), and this tool guards zip packages";
         return Ok(Some(NotGuarded { why: why.into(), image: true }));
     }
+    if let Some(what) = function.not_text("Runtime") {
+        return because(format!(
+            "its Runtime is {what}, which has no value here: give the parameter a Default or a value in parameter_overrides"
+        ));
+    }
     if !runtime.starts_with("python3.") {
         if configured {
             bad_input!(
@@ -343,7 +474,7 @@ fn not_guarded(project: &Project, function: &TemplateFunction, configured: bool)
         return because("InlineCode: there is no code on disk to build".into());
     }
     if let Some(what) = function.not_text("CodeUri") {
-        return because(format!("its CodeUri is {what}, not a local directory"));
+        return because(format!("its CodeUri is {what}, not a local path this tool can resolve"));
     }
     match function.code_uri.as_deref() {
         Some(uri) if uri.starts_with("s3://") => {
@@ -368,10 +499,12 @@ fn function_target(
     let template_shown = project.config.template.display();
     let id = &function.logical_id;
     let uri = function.code_uri.as_deref().unwrap_or(".");
-    let handler = handler_of(function, &template_shown.to_string())?;
-    let runtime = function.runtime.as_deref().unwrap_or_default();
-    let runtime = LambdaRuntime::new(runtime, &function.architecture).with_context(|| format!("function {id}"))?;
+    let runtime = runtime_of(function)?;
     let dir = code_dir(template_dir, uri, &format!("function {id}: CodeUri {uri:?}"))?;
+    let code = project.path(&dir);
+    let (handler, script) = entry_of(function, &template_shown.to_string(), &dir.display().to_string(), |script| {
+        std::fs::symlink_metadata(code.join(script)).is_ok_and(|m| !m.is_dir())
+    })?;
     let config = entry.cloned().unwrap_or_else(|| FunctionConfig::defaults(id));
     if let Some(configured) = &config.function_dir {
         if normalize(configured) != dir {
@@ -398,6 +531,7 @@ fn function_target(
         config,
         template: function.clone(),
         handler,
+        script,
         runtime,
         dir,
         function_dir,
@@ -450,13 +584,20 @@ fn function_code_dir(
     Ok(CodeDir::Staged(path))
 }
 
-/// The function's Handler, parsed; bad input when it is missing, an intrinsic, or not
-/// something Lambda's Python runtime can import.
-fn handler_of(function: &TemplateFunction, template_shown: &str) -> Result<Handler> {
+/// The function's entry point: its Handler, parsed; or, when an exec wrapper is set and the
+/// Handler names a file of the code (`exists`), that script. Bad input when the Handler is
+/// missing, an intrinsic that does not resolve, or nothing Lambda could start. `code` is the
+/// function's code as messages name it.
+fn entry_of(
+    function: &TemplateFunction,
+    template_shown: &str,
+    code: &str,
+    exists: impl Fn(&str) -> bool,
+) -> Result<(Handler, Option<Script>)> {
     let id = &function.logical_id;
     if let Some(what) = function.not_text("Handler") {
         bad_input!(
-            "function {id}: Handler in {template_shown} is {what}, an intrinsic function: this tool reads Handler as written, so write it out (module.function, e.g. app.lambda_handler)"
+            "function {id}: Handler in {template_shown} is {what}, an intrinsic function this tool cannot resolve (it resolves !Ref and !Sub of parameters with a Default or an override): write it out (module.function, e.g. app.lambda_handler)"
         )
     }
     let Some(text) = function.handler.as_deref() else {
@@ -464,9 +605,19 @@ fn handler_of(function: &TemplateFunction, template_shown: &str) -> Result<Handl
             "function {id} in {template_shown} has no Handler (nor Globals.Function.Handler): add Handler: module.function (e.g. app.lambda_handler)"
         )
     };
-    match Handler::parse(text) {
-        Some(handler) => Ok(handler),
-        None => bad_input!(
+    let wrapper = exec_wrapper(function);
+    if let Some(wrapper) = &wrapper {
+        if inside_package(text) && exists(text) {
+            let handler = Handler { file: text.to_string(), attribute: String::new() };
+            return Ok((handler, Some(Script { path: text.to_string(), wrapper: wrapper.clone() })));
+        }
+    }
+    match (Handler::parse(text), wrapper) {
+        (Some(handler), _) => Ok((handler, None)),
+        (None, Some(wrapper)) => bad_input!(
+            "function {id}: Handler {text:?} in {template_shown} is neither module.function nor a file in {code} (AWS_LAMBDA_EXEC_WRAPPER {wrapper} would run it): add {text} to the function's code or fix Handler"
+        ),
+        (None, None) => bad_input!(
             "function {id}: Handler {text:?} in {template_shown} is not of the form module.function (e.g. app.lambda_handler or pkg/app.lambda_handler)"
         ),
     }
@@ -571,6 +722,30 @@ pub fn describe(discovery: &Discovery) -> Vec<String> {
     }
     for layer in &discovery.layers {
         lines.push(format!("    layer {}: {} in {}", layer.logical_id(), layer.runtime, layer.dir.display()));
+    }
+    for zip in &discovery.zips {
+        lines.push(format!(
+            "notice: {} ships {} as it is ({} {}): sam builds no zip and uploads it unchanged, so its entries are guarded (the handler module, platform binaries, Python ABI, secrets) but nothing is built, cleaned or smoke-tested",
+            zip.describe(),
+            zip.path.display(),
+            zip.runtime.name,
+            zip.runtime.arch.template_name()
+        ));
+    }
+    for target in &discovery.targets {
+        if let Some(script) = &target.script {
+            lines.push(format!(
+                "notice: function {}: Handler {} is a script AWS_LAMBDA_EXEC_WRAPPER ({}) runs, not a Python import: it must be an executable file of the build output, and the smoke test imports nothing",
+                target.logical_id(),
+                script.path,
+                script.wrapper
+            ));
+        }
+    }
+    if discovery.targets.is_empty() && discovery.zips.is_empty() {
+        lines.push(
+            "notice: no Python function here has code on disk to build or guard: sam builds and deploys the template as it is, and nothing is guarded".to_string(),
+        );
     }
     lines.extend(discovery.notices.iter().cloned());
     lines
@@ -710,6 +885,66 @@ Resources:
             assert_eq!(crate::run::exit::status_of(&err), crate::run::exit::BAD_INPUT);
             assert!(err.to_string().contains(expected), "{err}");
         }
+    }
+
+    #[test]
+    fn a_script_handler_needs_an_exec_wrapper_and_a_file() {
+        let repo = tempfile::tempdir().unwrap();
+        std::fs::create_dir_all(repo.path().join("web")).unwrap();
+        std::fs::write(repo.path().join("web/run.sh"), "#!/bin/sh\n").unwrap();
+        let text = |env: &str, handler: &str| {
+            format!("Resources:\n  F:\n    Type: AWS::Serverless::Function\n    Properties:\n      CodeUri: web\n      Runtime: python3.11\n      Handler: {handler}\n{env}")
+        };
+        let wrapper = "      Environment:\n        Variables: {AWS_LAMBDA_EXEC_WRAPPER: /opt/bootstrap}\n";
+        let (p, t) = project(repo.path(), MINIMAL, &text(wrapper, "run.sh"));
+        let target = &discover(&p, &t).unwrap().targets[0];
+        assert_eq!(target.script, Some(Script { path: "run.sh".into(), wrapper: "/opt/bootstrap".into() }));
+        assert!(target.source(&p).script);
+        // Without the wrapper the runtime imports it: module run, as Lambda would.
+        let (p, t) = project(repo.path(), MINIMAL, &text("", "run.sh"));
+        let target = &discover(&p, &t).unwrap().targets[0];
+        assert_eq!((target.script.as_ref(), target.handler.file.as_str()), (None, "run.py"));
+        // A wrapper and a Handler that is neither a file nor module.function.
+        let (p, t) = project(repo.path(), MINIMAL, &text(wrapper, "start-server"));
+        let err = discover(&p, &t).unwrap_err().to_string();
+        assert!(err.contains("is neither module.function nor a file in web"), "{err}");
+    }
+
+    #[test]
+    fn build_properties_resolve_from_parameters_and_an_unresolved_architecture_is_bad_input() {
+        let repo = tempfile::tempdir().unwrap();
+        std::fs::create_dir_all(repo.path().join("src")).unwrap();
+        let text = |default: &str| {
+            format!("Parameters:\n  Arch: {{Type: String{default}}}\n  Code: {{Type: String, Default: src/}}\n  Module: {{Type: String, Default: app}}\nGlobals:\n  Function:\n    Architectures: [!Ref Arch]\nResources:\n  F:\n    Type: AWS::Serverless::Function\n    Properties: {{CodeUri: !Ref Code, Handler: !Sub '${{Module}}.handler', Runtime: python3.11}}\n")
+        };
+        let (p, t) = project(repo.path(), MINIMAL, &text(", Default: arm64"));
+        let found = discover(&p, &t).unwrap();
+        let target = &found.targets[0];
+        assert_eq!((target.runtime.arch.template_name(), target.dir.as_path()), ("arm64", Path::new("src")));
+        assert_eq!(target.handler.file, "app.py");
+        let (p, t) = project(repo.path(), MINIMAL, &text(""));
+        let err = discover(&p, &t).unwrap_err();
+        assert_eq!(crate::run::exit::status_of(&err), crate::run::exit::BAD_INPUT);
+        assert!(err.to_string().contains("Architectures is !Ref Arch, which has no value here"), "{err}");
+    }
+
+    #[test]
+    fn a_zip_code_uri_is_a_zip_package_and_a_missing_zip_bad_input() {
+        let repo = tempfile::tempdir().unwrap();
+        std::fs::create_dir_all(repo.path().join("dist")).unwrap();
+        let text = "Resources:\n  F:\n    Type: AWS::Serverless::Function\n    Properties: {CodeUri: dist/code.zip, Handler: app.handler, Runtime: python3.11}\n";
+        let (p, t) = project(repo.path(), MINIMAL, text);
+        let err = discover(&p, &t).unwrap_err();
+        assert!(err.to_string().contains("names dist/code.zip, which does not exist"), "{err}");
+        let file = std::fs::File::create(repo.path().join("dist/code.zip")).unwrap();
+        let mut zip = zip::ZipWriter::new(file);
+        zip.start_file("app.py", zip::write::SimpleFileOptions::default()).unwrap();
+        std::io::Write::write_all(&mut zip, b"def handler(e, c): pass\n").unwrap();
+        zip.finish().unwrap();
+        let found = discover(&p, &t).unwrap();
+        assert!(found.targets.is_empty());
+        assert_eq!(found.zips[0].path, Path::new("dist/code.zip"));
+        assert_eq!(found.zips[0].entry.as_ref().unwrap().0.file, "app.py");
     }
 
     proptest::proptest! {

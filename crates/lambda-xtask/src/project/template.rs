@@ -4,6 +4,9 @@
 //!
 //! CloudFormation's short-form tags (`!Ref`, `!Sub`) are read in their long form (see
 //! [`crate::project::cfn_yaml`]), so an environment variable set to `!Ref Table` is known to be one.
+//! Intrinsics over parameters with a value (their Default, or an override) are resolved as sam
+//! build resolves them (see [`crate::project::intrinsics`]): `Architectures: [!Ref Arch]`
+//! with `Default: arm64` is arm64; what cannot be resolved is named as such, never guessed.
 
 use std::path::Path;
 
@@ -11,6 +14,7 @@ use anyhow::{Context, Result};
 use yaml_rust2::Yaml;
 
 use crate::project::cfn_yaml;
+use crate::project::intrinsics::{self, ParameterValues, Resolver};
 
 use crate::bad_input;
 
@@ -38,8 +42,9 @@ pub struct TemplateFunction {
     pub memory_size: u32,
     /// `InlineCode`: nothing on disk to build or guard.
     pub inline_code: bool,
-    /// Handler, Runtime or CodeUri written as something other than text (an intrinsic such
-    /// as `!Sub`, or CodeUri's `{Bucket, Key}`): the property and what it is, in short form.
+    /// Handler, Runtime, CodeUri or Architectures written as something that does not resolve
+    /// to text (an intrinsic over a resource or a parameter with no value, or CodeUri's
+    /// `{Bucket, Key}`): the property and what it is, in short form.
     pub not_text: Vec<(&'static str, String)>,
 }
 
@@ -90,7 +95,9 @@ impl TemplateFunction {
     /// A function with only a Handler, as tests need one.
     #[cfg(test)]
     pub fn with_handler(handler: impl Into<String>) -> TemplateFunction {
-        let mut function = read_function("F", &Yaml::BadValue, &Yaml::BadValue);
+        let parameters = ParameterValues::default();
+        let resolver = Resolver { parameters: &parameters, mappings: &Yaml::BadValue, reveal_no_echo: false };
+        let mut function = read_function("F", &Yaml::BadValue, &Yaml::BadValue, &resolver);
         function.handler = Some(handler.into());
         function
     }
@@ -151,16 +158,51 @@ pub struct Template {
     pub outputs: Vec<TemplateOutput>,
     /// A function (or `Globals.Function`) has a `VpcConfig`: the stack needs a VPC.
     pub uses_vpc: bool,
+    /// The overrides this reading applied that change what sam builds: parameters named in a
+    /// function's or layer's Runtime, Architectures, Handler, CodeUri, Layers or ContentUri
+    /// (or Globals'), whose value differs from their Default. sam build gets them too.
+    pub build_overrides: Vec<(String, String)>,
 }
 
 impl Template {
+    /// The template with its parameters' Defaults.
     pub fn load(path: &Path, shown_as: &str) -> Result<Template> {
+        Template::load_with(path, shown_as, &[])
+    }
+
+    /// The template with `overrides` (`Key`, `Value`) on top of its parameters' Defaults.
+    pub fn load_with(path: &Path, shown_as: &str, overrides: &[(String, String)]) -> Result<Template> {
         let text = read_text(path, shown_as)?;
-        Template::parse(&text, shown_as)
+        Template::parse_with(&text, shown_as, overrides)
+    }
+
+    /// The template as plain `sam build` reads it in this project: the parameter overrides of
+    /// samconfig.toml's `default` environment for `build` (or `global`), which sam build
+    /// applies, on top of the Defaults.
+    pub fn load_for_build(project: &crate::project::config::Project) -> Result<Template> {
+        let overrides = crate::project::samconfig::build_overrides(project)?;
+        Template::load_with(&project.template_path(), &project.config.template.display().to_string(), &overrides)
+    }
+
+    /// The template as a deploy to `env` resolves it: the environment's parameter overrides
+    /// on top of the Defaults (sam build is then given those that decide what it builds).
+    pub fn load_for_environment(
+        path: &Path,
+        shown_as: &str,
+        env: &crate::project::samconfig::SamEnvironment,
+    ) -> Result<Template> {
+        let overrides: Vec<(String, String)> = env.overrides.iter().map(|o| (o.key.clone(), o.value.clone())).collect();
+        Template::load_with(path, shown_as, &overrides)
     }
 
     pub fn parse(text: &str, shown_as: &str) -> Result<Template> {
+        Template::parse_with(text, shown_as, &[])
+    }
+
+    pub fn parse_with(text: &str, shown_as: &str, overrides: &[(String, String)]) -> Result<Template> {
         let doc = load_document(text, shown_as)?;
+        let parameter_values = ParameterValues::new(&doc["Parameters"], overrides);
+        let resolver = Resolver { parameters: &parameter_values, mappings: &doc["Mappings"], reveal_no_echo: true };
         let globals = &doc["Globals"]["Function"];
         let Yaml::Hash(resources) = &doc["Resources"] else {
             bad_input!("SAM template {shown_as} has no Resources section")
@@ -173,12 +215,18 @@ impl Template {
             };
             let props = &resource["Properties"];
             match resource["Type"].as_str() {
-                Some("AWS::Serverless::Function") => functions.push(read_function(logical_id, resource, globals)),
+                Some("AWS::Serverless::Function") => {
+                    functions.push(read_function(logical_id, resource, globals, &resolver))
+                }
                 Some("AWS::Serverless::LayerVersion") => layers.push(TemplateLayer {
                     logical_id: logical_id.to_string(),
-                    content_uri: props["ContentUri"].as_str().map(String::from),
-                    compatible_runtimes: strings(&props["CompatibleRuntimes"]),
-                    architectures: strings(&props["CompatibleArchitectures"]),
+                    content_uri: resolver.text(&props["ContentUri"]),
+                    compatible_runtimes: strings(
+                        &resolver.resolve(&props["CompatibleRuntimes"]).unwrap_or(Yaml::BadValue),
+                    ),
+                    architectures: strings(
+                        &resolver.resolve(&props["CompatibleArchitectures"]).unwrap_or(Yaml::BadValue),
+                    ),
                     build_method: resource["Metadata"]["BuildMethod"].as_str().map(String::from),
                 }),
                 _ => {}
@@ -215,7 +263,8 @@ impl Template {
                 .collect(),
             _ => Vec::new(),
         };
-        Ok(Template { functions, layers, parameters, resources, outputs, uses_vpc })
+        let build_overrides = build_overrides(&doc, &parameter_values, overrides);
+        Ok(Template { functions, layers, parameters, resources, outputs, uses_vpc, build_overrides })
     }
 
     pub fn parameter(&self, name: &str) -> Option<&TemplateParameter> {
@@ -286,40 +335,37 @@ pub fn load_document(text: &str, shown_as: &str) -> Result<Yaml> {
 }
 
 /// One `AWS::Serverless::Function`, with `Globals.Function` as the fallback of each property
-/// the way SAM applies it: scalars replaced, `Environment.Variables` merged, `Layers` prepended.
-fn read_function(logical_id: &str, resource: &Yaml, globals: &Yaml) -> TemplateFunction {
+/// the way SAM applies it: scalars replaced, `Environment.Variables` merged, `Layers` prepended;
+/// intrinsics over parameters with a value resolved.
+fn read_function(logical_id: &str, resource: &Yaml, globals: &Yaml, resolver: &Resolver) -> TemplateFunction {
     let props = &resource["Properties"];
-    // The function's own value, else Globals'; text, or what else it is.
+    // The function's own value, else Globals'.
     let value = |name: &str| match &props[name] {
         Yaml::BadValue | Yaml::Null => &globals[name],
         own => own,
     };
-    let field = |name: &str| value(name).as_str().map(String::from);
-    let not_text =
-        ["Handler", "Runtime", "CodeUri"].into_iter().filter_map(|name| Some((name, not_text(value(name))?))).collect();
-    let architecture = match (&props["Architectures"], &globals["Architectures"]) {
-        (Yaml::Array(list), _) | (_, Yaml::Array(list)) => {
-            list.first().and_then(Yaml::as_str).unwrap_or("x86_64").to_string()
-        }
-        _ => "x86_64".to_string(),
-    };
-    let layers = function_layers(props, globals);
-    let mut environment: Vec<(String, EnvValue)> = Vec::new();
-    for variables in [&globals["Environment"]["Variables"], &props["Environment"]["Variables"]] {
-        let Yaml::Hash(variables) = variables else { continue };
-        for (name, value) in variables {
-            let Some(name) = name.as_str() else { continue };
-            let value = if cfn_yaml::is_intrinsic(value) {
-                EnvValue::Intrinsic(cfn_yaml::describe(value))
-            } else {
-                EnvValue::Plain(cfn_yaml::describe(value))
-            };
-            match environment.iter_mut().find(|(n, _)| n == name) {
-                Some(entry) => entry.1 = value,
-                None => environment.push((name.to_string(), value)),
+    let field = |name: &str| resolver.text(value(name));
+    let mut not_text: Vec<(&'static str, String)> = ["Handler", "Runtime", "CodeUri"]
+        .into_iter()
+        .filter(|name| field(name).is_none())
+        .filter_map(|name| Some((name, not_text(value(name))?)))
+        .collect();
+    let architecture = match value("Architectures") {
+        Yaml::BadValue | Yaml::Null => "x86_64".to_string(),
+        written => match resolver.resolve(written) {
+            Some(Yaml::Array(list)) if list.first().and_then(Yaml::as_str).is_some() => {
+                list[0].as_str().unwrap_or_default().to_string()
             }
-        }
-    }
+            _ => {
+                // sam build fails on it too ("Architecture Arch is not supported"): never a
+                // silent x86_64.
+                not_text.push(("Architectures", cfn_yaml::describe(written)));
+                "x86_64".to_string()
+            }
+        },
+    };
+    let layers = function_layers(props, globals, resolver);
+    let environment = environment(props, globals, resolver);
     let mut events = Vec::new();
     if let Yaml::Hash(list) = &props["Events"] {
         for (name, event) in list {
@@ -355,6 +401,68 @@ fn read_function(logical_id: &str, resource: &Yaml, globals: &Yaml) -> TemplateF
     }
 }
 
+/// `Environment.Variables`, Globals' merged under the function's own. An intrinsic over
+/// parameters with a value is that value (what the deployed function gets); a NoEcho
+/// parameter's value is never put here, and anything else stays an intrinsic.
+fn environment(props: &Yaml, globals: &Yaml, resolver: &Resolver) -> Vec<(String, EnvValue)> {
+    let secretless = Resolver { reveal_no_echo: false, ..*resolver };
+    let mut environment: Vec<(String, EnvValue)> = Vec::new();
+    for variables in [&globals["Environment"]["Variables"], &props["Environment"]["Variables"]] {
+        let Yaml::Hash(variables) = variables else { continue };
+        for (name, value) in variables {
+            let Some(name) = name.as_str() else { continue };
+            let value = if cfn_yaml::is_intrinsic(value) {
+                match secretless.text(value) {
+                    Some(text) => EnvValue::Plain(text),
+                    None => EnvValue::Intrinsic(cfn_yaml::describe(value)),
+                }
+            } else {
+                EnvValue::Plain(cfn_yaml::describe(value))
+            };
+            match environment.iter_mut().find(|(n, _)| n == name) {
+                Some(entry) => entry.1 = value,
+                None => environment.push((name.to_string(), value)),
+            }
+        }
+    }
+    environment
+}
+
+/// The overrides that change what sam builds: of parameters named in the build properties of
+/// a function or layer (or `Globals.Function`), whose value differs from the Default.
+fn build_overrides(doc: &Yaml, values: &ParameterValues, overrides: &[(String, String)]) -> Vec<(String, String)> {
+    const FUNCTION: [&str; 7] =
+        ["CodeUri", "Handler", "Runtime", "Architectures", "Layers", "PackageType", "InlineCode"];
+    const LAYER: [&str; 3] = ["ContentUri", "CompatibleRuntimes", "CompatibleArchitectures"];
+    let mut named = Vec::new();
+    for property in FUNCTION {
+        intrinsics::referenced_parameters(&doc["Globals"]["Function"][property], values, &mut named);
+    }
+    if let Yaml::Hash(resources) = &doc["Resources"] {
+        for resource in resources.values() {
+            let properties: &[&str] = match resource["Type"].as_str() {
+                Some("AWS::Serverless::Function") => &FUNCTION,
+                Some("AWS::Serverless::LayerVersion") => &LAYER,
+                _ => continue,
+            };
+            for property in properties {
+                intrinsics::referenced_parameters(&resource["Properties"][*property], values, &mut named);
+            }
+            intrinsics::referenced_parameters(&resource["Metadata"], values, &mut named);
+        }
+    }
+    named.sort();
+    named.dedup();
+    named
+        .into_iter()
+        .filter_map(|name| {
+            let (_, value) = overrides.iter().rev().find(|(key, _)| *key == name)?;
+            let default = scalar(&doc["Parameters"][name.as_str()]["Default"]);
+            (default.as_deref() != Some(value.as_str())).then(|| (name.clone(), value.clone()))
+        })
+        .collect()
+}
+
 /// The text items of a list; nothing for anything else.
 fn strings(list: &Yaml) -> Vec<String> {
     match list {
@@ -363,15 +471,16 @@ fn strings(list: &Yaml) -> Vec<String> {
     }
 }
 
-/// A function's layers: Globals' first, then its own, each once, as SAM merges them.
-fn function_layers(props: &Yaml, globals: &Yaml) -> Vec<LayerRef> {
+/// A function's layers: Globals' first, then its own, each once, as SAM merges them. A
+/// `!Ref` to a parameter is the layer ARN it holds (or the expression, when it has no value).
+fn function_layers(props: &Yaml, globals: &Yaml, resolver: &Resolver) -> Vec<LayerRef> {
     let mut layers = Vec::new();
     for list in [&globals["Layers"], &props["Layers"]] {
         let Yaml::Array(items) = list else { continue };
         for item in items {
             let layer = match item["Ref"].as_str() {
-                Some(id) => LayerRef::Resource(id.to_string()),
-                None => LayerRef::External(cfn_yaml::describe(item)),
+                Some(id) if !resolver.parameters.is_declared(id) => LayerRef::Resource(id.to_string()),
+                _ => LayerRef::External(resolver.text(item).unwrap_or_else(|| cfn_yaml::describe(item))),
             };
             if !layers.contains(&layer) {
                 layers.push(layer);
@@ -451,6 +560,49 @@ Resources:
         let api: Vec<&str> = template.outputs.iter().filter(|o| o.is_api_url()).map(|o| o.name.as_str()).collect();
         assert_eq!(api, ["HelloWorldApi", "Long"]);
         assert_eq!(template.outputs[2].value, "HelloWorldFunction.Arn");
+    }
+
+    const PARAMETERS: &str = r#"
+Parameters:
+  Arch: {Type: String, Default: arm64}
+  Stage: {Type: String, Default: dev}
+  Token: {Type: String, Default: s3cr3t, NoEcho: true}
+  LayerArn: {Type: String, Default: "arn:aws:lambda:us-east-1:1:layer:x:1"}
+Globals:
+  Function:
+    Architectures: [!Ref Arch]
+    Environment:
+      Variables: {STAGE: !Ref Stage, TOKEN: !Ref Token, QUEUE: !GetAtt Queue.Arn}
+Resources:
+  F:
+    Type: AWS::Serverless::Function
+    Properties: {CodeUri: src/, Handler: app.handler, Runtime: python3.11, Layers: [!Ref LayerArn, !Ref Local]}
+"#;
+
+    #[test]
+    fn parameters_resolve_in_build_properties_and_the_environment_but_no_echo_stays_hidden() {
+        let template = Template::parse(PARAMETERS, "t.yaml").unwrap();
+        let f = template.function("F").unwrap();
+        assert_eq!(f.architecture, "arm64");
+        assert_eq!(
+            f.layers,
+            [LayerRef::External("arn:aws:lambda:us-east-1:1:layer:x:1".into()), LayerRef::Resource("Local".into())]
+        );
+        let env = |name: &str| f.environment.iter().find(|(n, _)| n == name).unwrap().1.clone();
+        assert_eq!(env("STAGE"), EnvValue::Plain("dev".into()));
+        assert_eq!(env("TOKEN"), EnvValue::Intrinsic("!Ref Token".into()));
+        assert_eq!(env("QUEUE"), EnvValue::Intrinsic("!GetAtt Queue.Arn".into()));
+        assert!(template.build_overrides.is_empty());
+    }
+
+    #[test]
+    fn only_overrides_that_change_the_build_are_build_overrides() {
+        let overrides = [("Arch".to_string(), "x86_64".to_string()), ("Stage".to_string(), "prod".to_string())];
+        let template = Template::parse_with(PARAMETERS, "t.yaml", &overrides).unwrap();
+        assert_eq!(template.function("F").unwrap().architecture, "x86_64");
+        assert_eq!(template.build_overrides, [("Arch".to_string(), "x86_64".to_string())]);
+        let same = [("Arch".to_string(), "arm64".to_string())];
+        assert!(Template::parse_with(PARAMETERS, "t.yaml", &same).unwrap().build_overrides.is_empty());
     }
 
     proptest::proptest! {

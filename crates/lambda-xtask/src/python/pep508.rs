@@ -108,13 +108,36 @@ pub struct MarkerEnv {
     pub platform_machine: String,
 }
 
+/// The CPython patch release taken as each Lambda runtime's `python_full_version`.
+///
+/// Lambda runs a patch release, not `3.X.0` once a runtime has been out a while, and moves
+/// each runtime to newer patch releases without notice (never back); AWS publishes no table
+/// of them. What a Requires-Python or a marker on the patch level decides in practice is
+/// whether the runtime is past an early, excluded patch (cryptography's `>=3.9,!=3.9.0,
+/// !=3.9.1`; `>=3.8.1`). So each runtime is taken at a patch release CPython published a
+/// year or more into that runtime's life on Lambda (python3.9: 3.9.16, December 2022; the
+/// runtime launched in August 2021 and ran to December 2025): past every such exclusion, and
+/// still below the final patch release, below which no package's bound falls. A runtime
+/// newer than the table (python3.14 and on) is taken at `3.X.0`, the release Lambda launches
+/// a runtime on.
+pub fn lambda_patch_release(python_minor: u32) -> u32 {
+    match python_minor {
+        8 => 17,
+        9 => 16,
+        10 => 13,
+        11 => 9,
+        12 => 7,
+        13 => 2,
+        _ => 0,
+    }
+}
+
 impl MarkerEnv {
-    /// CPython `3.minor` on Linux. Lambda patches the runtime without notice, so the full
-    /// version is taken as `3.minor.0`: a marker on a patch level is the rare case.
+    /// CPython `3.minor` on Linux, at the patch release [`lambda_patch_release`] gives.
     pub fn lambda(python_minor: u32, platform_machine: &str) -> MarkerEnv {
         MarkerEnv {
             python_version: format!("3.{python_minor}"),
-            python_full_version: format!("3.{python_minor}.0"),
+            python_full_version: format!("3.{python_minor}.{}", lambda_patch_release(python_minor)),
             platform_machine: platform_machine.to_string(),
         }
     }
@@ -403,6 +426,21 @@ mod tests {
         assert!(holds("\"3.12\" > python_version"));
         assert!(holds("python_full_version >= \"3.11.0\" and python_version == \"3.11\""));
         assert!(holds("python_version == \"3.*\""));
+    }
+
+    #[test]
+    fn the_full_version_is_a_patch_release_lambda_ran() {
+        // cryptography's Requires-Python, and a marker excluding an early patch: Lambda's
+        // python3.9 is past both.
+        let python39 = MarkerEnv::lambda(9, "x86_64");
+        let requires = VersionSpecifiers::from_str(">=3.9, !=3.9.0, !=3.9.1").unwrap();
+        assert!(requires.contains(&Version::from_str(&python39.python_full_version).unwrap()));
+        assert!(Marker::parse("python_full_version >= '3.9.2'").unwrap().evaluate(&python39, &[]));
+        for minor in 8..=14 {
+            let env = MarkerEnv::lambda(minor, "x86_64");
+            assert!(env.python_full_version.starts_with(&format!("3.{minor}.")), "{}", env.python_full_version);
+        }
+        assert_eq!(MarkerEnv::lambda(15, "x86_64").python_full_version, "3.15.0");
     }
 
     #[test]

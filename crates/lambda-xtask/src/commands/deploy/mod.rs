@@ -275,7 +275,7 @@ fn plan<'a>(
     check_health_url(args)?;
 
     let template_shown = project.config.template.display().to_string();
-    let template = Template::load(&project.template_path(), &template_shown)?;
+    let template = Template::load_for_environment(&project.template_path(), &template_shown, &env)?;
     let found = target::resolve_targets(project, &template)?;
     let placeholders =
         if settings.rehearsal { environment::rehearsal_placeholders(&template, &env) } else { Vec::new() };

@@ -68,7 +68,9 @@ pub fn run(args: &InitArgs) -> Result<()> {
     // Everything is checked before anything is written: the table must parse, the template
     // must yield its targets, the xtask and the alias must be writable as planned.
     let project = Project::load(&root, &manifest)?;
-    let parsed = Template::load(&project.template_path(), &template_text)?;
+    crate::project::samconfig::check_for_sam_build(&project)?;
+    let overrides = crate::project::samconfig::build_overrides(&project)?;
+    let parsed = Template::load_with(&project.template_path(), &template_text, &overrides)?;
     let found = discovery::discover(&project, &parsed)?;
     let library = match root.join("xtask").exists() {
         true => None,
@@ -227,6 +229,20 @@ fn report(project: &Project, found: &discovery::Discovery) -> Vec<String> {
             layer.dir.display()
         ));
     }
+    for zip in &found.zips {
+        lines.push(format!(
+            "{} ({} {}): {} is uploaded as it is (sam builds no zip); guards on its entries: the handler module, zip-package, platform-binary, python-abi, secret-file; smoke test: none (nothing is built)",
+            zip.describe(),
+            zip.runtime.name,
+            zip.runtime.arch.template_name(),
+            zip.path.display()
+        ));
+    }
+    if found.targets.is_empty() && found.zips.is_empty() {
+        lines.push(
+            "notice: no Python function here has code on disk to build or guard: lambda-build and lambda-deploy run sam as it is, and nothing is guarded".to_string(),
+        );
+    }
     lines.extend(found.notices.iter().cloned());
     lines
 }
@@ -234,6 +250,12 @@ fn report(project: &Project, found: &discovery::Discovery) -> Vec<String> {
 fn smoke_plan(project: &Project, target: &BuildTarget) -> String {
     if target.config.smoke_test == SmokeTestMode::Off {
         return "off".to_string();
+    }
+    if let Some(script) = &target.script {
+        return format!(
+            "none: Handler {} is a script AWS_LAMBDA_EXEC_WRAPPER {} runs, not a Python import (checked: an executable file of the build output)",
+            script.path, script.wrapper
+        );
     }
     let runtime = target.runtime.name.as_str();
     let arch_runs_here = target.runtime.arch.machine() == std::env::consts::ARCH;

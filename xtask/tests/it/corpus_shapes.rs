@@ -1,0 +1,506 @@
+//! The shapes of the corpus run's failure classes (CORPUS.md: N, S, F, J, G, M, R and the
+//! smoke test's parameter values), each on an app written here in that shape (no one else's
+//! code): a fresh git repository whose only xtask configuration is the template line, built by
+//! the real xtask binary with the real SAM CLI, and where it matters compared with what plain
+//! `sam build` does with the same template.
+
+use std::fs;
+use std::os::unix::fs::PermissionsExt;
+use std::path::{Path, PathBuf};
+use std::process::Command;
+
+use crate::support::run;
+
+/// A SAM app in its own git repository, committed.
+struct App {
+    dir: tempfile::TempDir,
+}
+
+const ONE_LINE_CONFIG: &str = "[workspace.metadata.lambda]\ntemplate = \"template.yaml\"\n";
+
+impl App {
+    /// Writes `files` (path, content) and the one-line config, runs `prepare` (zips, modes),
+    /// and commits everything.
+    fn new(files: &[(&str, &str)], prepare: impl FnOnce(&App)) -> App {
+        let app = App { dir: tempfile::tempdir().unwrap() };
+        app.write("Cargo.toml", ONE_LINE_CONFIG);
+        for (path, text) in files {
+            app.write(path, text);
+        }
+        prepare(&app);
+        app.git(&["init", "-q"]);
+        app.git(&["add", "-A"]);
+        app.git(&["-c", "user.name=t", "-c", "user.email=t@example.com", "commit", "-qm", "app"]);
+        app
+    }
+
+    fn path(&self, relative: &str) -> PathBuf {
+        self.dir.path().join(relative)
+    }
+
+    fn write(&self, relative: &str, text: &str) {
+        let path = self.path(relative);
+        fs::create_dir_all(path.parent().unwrap()).unwrap();
+        fs::write(path, text).unwrap();
+    }
+
+    fn git(&self, args: &[&str]) -> String {
+        let out = Command::new("git").args(args).current_dir(self.dir.path()).output().unwrap();
+        assert!(out.status.success(), "git {args:?}: {}", String::from_utf8_lossy(&out.stderr));
+        String::from_utf8_lossy(&out.stdout).into_owned()
+    }
+
+    /// `git status`, but for sam's own output.
+    fn status(&self) -> Vec<String> {
+        self.git(&["status", "--porcelain", "--untracked-files=all"])
+            .lines()
+            .filter(|l| !l.contains(".aws-sam/"))
+            .map(String::from)
+            .collect()
+    }
+
+    fn xtask(&self, args: &[&str]) -> (i32, String) {
+        let mut command = Command::new(env!("CARGO_BIN_EXE_xtask"));
+        command
+            .args(args)
+            .current_dir(self.dir.path())
+            .env("NO_COLOR", "1")
+            .env_remove("CI")
+            .env_remove("GITHUB_ACTIONS");
+        run(&mut command)
+    }
+
+    fn build(&self) -> (i32, String) {
+        self.xtask(&["lambda-build", "--container", "never"])
+    }
+
+    /// The rehearsal as a user runs it: `--env local`, no AWS variables at all.
+    fn rehearse(&self) -> (i32, String) {
+        let mut command = Command::new(env!("CARGO_BIN_EXE_xtask"));
+        command
+            .args(["lambda-deploy", "--env", "local", "--container", "never"])
+            .current_dir(self.dir.path())
+            .env("NO_COLOR", "1")
+            .env_remove("CI")
+            .env_remove("GITHUB_ACTIONS");
+        for name in [
+            "AWS_ENDPOINT_URL",
+            "AWS_ACCESS_KEY_ID",
+            "AWS_SECRET_ACCESS_KEY",
+            "AWS_SESSION_TOKEN",
+            "AWS_PROFILE",
+            "AWS_REGION",
+            "AWS_DEFAULT_REGION",
+        ] {
+            command.env_remove(name);
+        }
+        run(&mut command)
+    }
+
+    /// `.aws-sam/build/template.yaml`, as sam wrote it.
+    fn built_template(&self) -> String {
+        fs::read_to_string(self.path(".aws-sam/build/template.yaml")).unwrap()
+    }
+
+    /// A zip of (name, content, unix mode) entries, written by Python's zipfile as a user's
+    /// own packaging script would.
+    fn zip(&self, relative: &str, entries: &[(&str, &[u8], u32)]) {
+        let path = self.path(relative);
+        fs::create_dir_all(path.parent().unwrap()).unwrap();
+        let entries: Vec<serde_json::Value> = entries
+            .iter()
+            .map(|(name, bytes, mode)| serde_json::json!([name, String::from_utf8_lossy(bytes), mode]))
+            .collect();
+        let script = "import json, sys, zipfile\nwith zipfile.ZipFile(sys.argv[1], 'w', zipfile.ZIP_DEFLATED) as z:\n    for name, text, mode in json.loads(sys.argv[2]):\n        info = zipfile.ZipInfo(name, (2024, 1, 1, 0, 0, 0))\n        info.external_attr = (0o100000 | mode) << 16\n        info.compress_type = zipfile.ZIP_DEFLATED\n        z.writestr(info, text)\n";
+        let out = Command::new("python3")
+            .args(["-c", script, &path.display().to_string(), &serde_json::Value::Array(entries).to_string()])
+            .output()
+            .unwrap();
+        assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    }
+}
+
+fn template(body: &str) -> String {
+    format!("AWSTemplateFormatVersion: '2010-09-09'\nTransform: AWS::Serverless-2016-10-31\n{body}")
+}
+
+fn docker_answers() -> bool {
+    std::os::unix::net::UnixStream::connect("/var/run/docker.sock").is_ok()
+}
+
+/// No Docker and no python3.14 here: sam builds a python3.14 function with python-uv, from the
+/// derived template in `.aws-sam/xtask/`.
+fn python_3_14_builds_with_uv() -> bool {
+    !docker_answers()
+        && !which::which("python3.14").is_ok_and(|p| Command::new(p).arg("-V").status().is_ok_and(|s| s.success()))
+}
+
+/// The SAM CLI the xtask provisioned, from the `sam:` line of a build's output.
+fn sam_of(output: &str) -> PathBuf {
+    let line = output.lines().find_map(|l| l.trim().strip_prefix("sam: ")).expect("a sam: line in the output");
+    PathBuf::from(line.rsplit_once(" (").unwrap().0)
+}
+
+/// Plain `sam build` in `dir` with pyenv's Python `version` first on PATH, as the corpus run
+/// compared: its exit status and output.
+fn plain_sam_build(sam: &Path, dir: &Path, version: &str) -> (i32, String) {
+    let pyenv_root =
+        Command::new("pyenv").arg("root").output().map(|o| String::from_utf8_lossy(&o.stdout).trim().to_string());
+    let mut path = std::env::var("PATH").unwrap_or_default();
+    if let Ok(root) = pyenv_root {
+        path = format!("{root}/versions/{version}/bin:{path}");
+    }
+    let mut command = Command::new(sam);
+    command.args(["build"]).current_dir(dir).env("PATH", path).env("SAM_CLI_TELEMETRY", "0");
+    run(&mut command)
+}
+
+/// A copy of the app's committed files in a directory of its own, for plain `sam build`.
+fn plain_copy(app: &App) -> tempfile::TempDir {
+    let copy = tempfile::tempdir().unwrap();
+    let out = Command::new("git")
+        .args(["clone", "-q", &app.dir.path().display().to_string(), &copy.path().display().to_string()])
+        .output()
+        .unwrap();
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    copy
+}
+
+const HANDLER: &str = "def handler(event, context):\n    return {\"statusCode\": 200, \"body\": \"ok\"}\n";
+
+/// N: `CodeUri: code.zip` (and a layer's `ContentUri: deps.zip`): sam builds no zip and uploads
+/// it as it is, so the tool builds none either and guards its entries; a zip without the
+/// handler module, with a Windows binary or a key in it fails naming the entry.
+#[test]
+fn a_zip_code_uri_is_guarded_on_its_entries_and_shipped_as_it_is() {
+    let body = "Resources:\n  DepsLayer:\n    Type: AWS::Serverless::LayerVersion\n    Properties:\n      ContentUri: layers/deps.zip\n      CompatibleRuntimes: [python3.11]\n  ZipFunction:\n    Type: AWS::Serverless::Function\n    Properties:\n      CodeUri: dist/code.zip\n      Handler: app.handler\n      Runtime: python3.11\n      Layers: [!Ref DepsLayer]\n";
+    let app = App::new(&[("template.yaml", &template(body))], |app| {
+        app.zip("dist/code.zip", &[("app.py", HANDLER.as_bytes(), 0o644), ("lib/helpers.py", b"X = 1\n", 0o644)]);
+        app.zip("layers/deps.zip", &[("python/shared.py", b"def f():\n    return 1\n", 0o644)]);
+    });
+    let before = app.status();
+
+    let (status, output) = app.build();
+
+    assert_eq!(status, 0, "{output}");
+    assert_eq!(app.status(), before, "{output}");
+    assert!(
+        output.contains("notice: function ZipFunction ships dist/code.zip as it is (python3.11 x86_64): sam builds no zip and uploads it unchanged"),
+        "{output}"
+    );
+    assert!(output.contains("notice: layer DepsLayer ships layers/deps.zip as it is"), "{output}");
+    assert!(!app.path(".aws-sam/build/ZipFunction").exists(), "nothing is built from a zip");
+    let built = app.built_template();
+    assert!(built.contains("CodeUri: ../../dist/code.zip"), "{built}");
+    assert!(built.contains("ContentUri: ../../layers/deps.zip"), "{built}");
+    // Plain sam build points its built template at the same zips.
+    let copy = plain_copy(&app);
+    let (plain, plain_output) = plain_sam_build(&sam_of(&output), copy.path(), "3.11.7");
+    assert_eq!(plain, 0, "{plain_output}");
+    let plain_built = fs::read_to_string(copy.path().join(".aws-sam/build/template.yaml")).unwrap();
+    assert!(plain_built.contains("CodeUri: ../../dist/code.zip"), "{plain_built}");
+    let (status, output) = app.xtask(&["lambda-check"]);
+    assert_eq!(status, 0, "{output}");
+
+    // A zip whose module sits in a folder, with a Windows DLL and a private key.
+    app.zip(
+        "dist/code.zip",
+        &[
+            ("src/app.py", HANDLER.as_bytes(), 0o644),
+            ("_native.pyd", b"MZ\x90\x00\x03\x00\x00\x00", 0o644),
+            ("config/server.key", b"-----BEGIN RSA PRIVATE KEY-----\nMIIE\n", 0o600),
+        ],
+    );
+    let (status, output) = app.build();
+    assert_eq!(status, 1, "{output}");
+    for path in [
+        "[missing-source] dist/code.zip!/app.py",
+        "[platform-binary] dist/code.zip!/_native.pyd",
+        "[secret-file] dist/code.zip!/config/server.key",
+    ] {
+        assert!(output.contains(path), "{path}:\n{output}");
+    }
+    assert!(output.contains("zip -d dist/code.zip config/server.key"), "{output}");
+    assert!(!output.contains("MIIE"), "a secret's content was printed:\n{output}");
+}
+
+/// S and the smoke test's values: `Architectures: [!Ref Architecture]` with `Default: arm64`
+/// (and Runtime, Handler and a layer from parameters) is read as sam build reads it, so the
+/// aarch64 wheels sam installs pass; an environment variable from a parameter reaches the
+/// smoke test as the parameter's value, except a NoEcho one; an Architectures with no value is
+/// bad input, as it fails sam build.
+#[test]
+fn build_properties_from_parameters_are_resolved_as_sam_resolves_them() {
+    let body = r#"Parameters:
+  Architecture: {Type: String, Default: arm64}
+  PythonRuntime: {Type: String, Default: python3.11}
+  Module: {Type: String, Default: app}
+  Region: {Type: String, Default: eu-west-3}
+  PowertoolsArn: {Type: String, Default: "arn:aws:lambda:eu-west-3:017000801446:layer:AWSLambdaPowertoolsPythonV3-python311-arm64:7"}
+  ApiToken: {Type: String, Default: not-a-real-token-4f2a, NoEcho: true}
+Globals:
+  Function:
+    Runtime: !Ref PythonRuntime
+    Architectures:
+      - !Ref Architecture
+Resources:
+  ArmFunction:
+    Type: AWS::Serverless::Function
+    Properties:
+      CodeUri: arm/
+      Handler: !Sub "${Module}.handler"
+      Layers: [!Ref PowertoolsArn]
+  ReportFunction:
+    Type: AWS::Serverless::Function
+    Properties:
+      CodeUri: report/
+      Handler: report.handler
+      Architectures: [x86_64]
+      Environment:
+        Variables:
+          TABLE_REGION: !Ref Region
+          BUCKET: !Sub "reports-${Region}"
+          API_TOKEN: !Ref ApiToken
+"#;
+    let report = "import os\n\nassert os.environ[\"TABLE_REGION\"] == \"eu-west-3\", os.environ[\"TABLE_REGION\"]\nassert os.environ[\"BUCKET\"] == \"reports-eu-west-3\", os.environ[\"BUCKET\"]\nassert os.environ[\"API_TOKEN\"] == \"xtask-placeholder(!Ref ApiToken)\", \"NoEcho\"\n\n\ndef handler(event, context):\n    return {}\n";
+    let app = App::new(
+        &[
+            ("template.yaml", &template(body)),
+            (
+                "arm/app.py",
+                "import rpds\n\n\ndef handler(event, context):\n    return {\"size\": len(rpds.HashTrieMap())}\n",
+            ),
+            ("arm/requirements.txt", "rpds-py==0.27.1\n"),
+            ("report/report.py", report),
+            ("report/requirements.txt", ""),
+        ],
+        |_| {},
+    );
+    let before = app.status();
+
+    let (status, output) = app.build();
+
+    assert_eq!(status, 0, "{output}");
+    assert_eq!(app.status(), before, "{output}");
+    assert!(output.contains("function ArmFunction: python3.11 arm64 in arm (Handler app.handler)"), "{output}");
+    assert!(output.contains("function ReportFunction: python3.11 x86_64 in report"), "{output}");
+    let native = fs::read_dir(app.path(".aws-sam/build/ArmFunction/rpds"))
+        .unwrap()
+        .flatten()
+        .find(|e| e.file_name().to_string_lossy().ends_with(".so"));
+    let native = native.expect("rpds' extension module").file_name().to_string_lossy().into_owned();
+    assert!(native.contains("aarch64"), "sam built {native} for ArmFunction");
+    assert!(!output.contains("[platform-binary]") && !output.contains("[python-abi]"), "{output}");
+    assert!(output.contains("ReportFunction: import only -> ok"), "{output}");
+    assert!(!output.contains("not-a-real-token-4f2a"), "a NoEcho default was printed:\n{output}");
+
+    // An Architectures with no value: bad input, as sam build fails on it too.
+    let unresolved =
+        template(&body.replace("Architecture: {Type: String, Default: arm64}", "Architecture: {Type: String}"));
+    app.write("template.yaml", &unresolved);
+    let (status, output) = app.build();
+    assert_eq!(status, 2, "{output}");
+    assert_eq!(output.trim().lines().count(), 1, "{output}");
+    assert!(
+        output.contains("function ArmFunction: Architectures is !Ref Architecture, which has no value here"),
+        "{output}"
+    );
+    // A value for it in samconfig.toml's default build table, which plain sam build reads.
+    app.write(
+        "samconfig.toml",
+        "version = 0.1\n[default.build.parameters]\nparameter_overrides = \"Architecture=x86_64\"\n",
+    );
+    let (status, output) = app.build();
+    assert_eq!(status, 0, "{output}");
+    assert!(output.contains("function ArmFunction: python3.11 x86_64 in arm"), "{output}");
+    assert!(output.contains("--parameter-overrides Architecture=\"x86_64\""), "{output}");
+    assert!(output.contains("ArmFunction: invoking") || output.contains("ArmFunction: import only -> ok"), "{output}");
+}
+
+/// F: cryptography's `Requires-Python: >=3.9, !=3.9.0, !=3.9.1` on python3.9 is judged against
+/// a patch release Lambda's python3.9 runs, not 3.9.0.
+#[test]
+fn a_requires_python_excluding_early_patches_passes_on_the_runtime_s_patch_release() {
+    let body = "Resources:\n  SignerFunction:\n    Type: AWS::Serverless::Function\n    Properties:\n      CodeUri: signer/\n      Handler: app.handler\n      Runtime: python3.9\n";
+    let app = App::new(
+        &[
+            ("template.yaml", &template(body)),
+            ("signer/app.py", "from cryptography.fernet import Fernet\n\n\ndef handler(event, context):\n    return {\"key\": len(Fernet.generate_key())}\n"),
+            ("signer/requirements.txt", "cryptography==51.0.1\n"),
+        ],
+        |_| {},
+    );
+
+    let (status, output) = app.build();
+
+    assert_eq!(status, 0, "{output}");
+    assert!(!output.contains("[dependency-consistency]"), "{output}");
+    assert!(app.path(".aws-sam/build/SignerFunction/cryptography-51.0.1.dist-info").is_dir(), "{output}");
+    assert!(output.contains("SignerFunction: import only -> ok"), "{output}");
+}
+
+/// J: a Lambda Web Adapter function (`Handler: run.sh`, the adapter's layer by ARN and
+/// `AWS_LAMBDA_EXEC_WRAPPER`): the script must be an executable file of the build output; it
+/// is not imported. A script that lost its execute bit fails with a fix that works.
+#[test]
+fn a_web_adapter_script_handler_must_be_executable_and_is_not_imported() {
+    let body = "Resources:\n  WebFunction:\n    Type: AWS::Serverless::Function\n    Properties:\n      CodeUri: web/\n      Handler: run.sh\n      Runtime: python3.11\n      MemorySize: 256\n      Environment:\n        Variables:\n          AWS_LAMBDA_EXEC_WRAPPER: /opt/bootstrap\n          PORT: \"8000\"\n      Layers:\n        - !Sub arn:aws:lambda:${AWS::Region}:753240598075:layer:LambdaAdapterLayerX86:25\n      Events:\n        Root:\n          Type: HttpApi\n";
+    let app = App::new(
+        &[
+            ("template.yaml", &template(body)),
+            ("web/run.sh", "#!/bin/bash\nexec python -m http.server \"$PORT\"\n"),
+            ("web/app.py", "print('served by http.server')\n"),
+            ("web/requirements.txt", ""),
+        ],
+        |app| {
+            fs::set_permissions(app.path("web/run.sh"), fs::Permissions::from_mode(0o755)).unwrap();
+        },
+    );
+    let before = app.status();
+
+    let (status, output) = app.build();
+
+    assert_eq!(status, 0, "{output}");
+    assert_eq!(app.status(), before, "{output}");
+    assert!(output.contains("notice: function WebFunction: Handler run.sh is a script AWS_LAMBDA_EXEC_WRAPPER (/opt/bootstrap) runs, not a Python import"), "{output}");
+    assert!(output.contains("WebFunction: not smoke-tested: Handler run.sh is a script"), "{output}");
+    assert!(!output.contains("run.py"), "{output}");
+    let shipped = fs::metadata(app.path(".aws-sam/build/WebFunction/run.sh")).unwrap();
+    assert!(shipped.permissions().mode() & 0o111 != 0, "run.sh ships without its execute bit");
+
+    // The execute bit lost (a checkout on a file system without modes, a chmod): a finding,
+    // whose fix works first try.
+    app.git(&["update-index", "--chmod=-x", "web/run.sh"]);
+    fs::set_permissions(app.path("web/run.sh"), fs::Permissions::from_mode(0o644)).unwrap();
+    let (status, output) = app.build();
+    assert_eq!(status, 1, "{output}");
+    assert!(output.contains("[missing-source] web/run.sh"), "{output}");
+    let fix = output.lines().find_map(|l| l.trim().strip_prefix("fix:")).unwrap().trim().to_string();
+    assert!(fix.starts_with("chmod +x web/run.sh && git update-index --chmod=+x web/run.sh"), "{fix}");
+    let fix_command = fix.split(" (").next().unwrap();
+    let out = Command::new("sh").args(["-c", fix_command]).current_dir(app.dir.path()).output().unwrap();
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    let (status, output) = app.build();
+    assert_eq!(status, 0, "{output}");
+}
+
+/// G: a private key a wheel installs (tornado's test key) is a notice naming the distribution
+/// and the requirement that pulls it in, since removing it from the build cannot last; a key
+/// in the app's own code stays a finding with its fix.
+#[test]
+fn a_key_a_wheel_installs_is_a_notice_and_the_app_s_own_key_a_finding() {
+    let body = "Resources:\n  StreamFunction:\n    Type: AWS::Serverless::Function\n    Properties:\n      CodeUri: stream/\n      Handler: app.handler\n      Runtime: python3.11\n";
+    let app = App::new(
+        &[
+            ("template.yaml", &template(body)),
+            (
+                "stream/app.py",
+                "import tornado\n\n\ndef handler(event, context):\n    return {\"tornado\": tornado.version}\n",
+            ),
+            ("stream/requirements.txt", "tornado==6.6.1\n"),
+        ],
+        |_| {},
+    );
+
+    let (status, output) = app.build();
+
+    assert_eq!(status, 0, "{output}");
+    assert!(app.path(".aws-sam/build/StreamFunction/tornado/test/test.key").is_file(), "{output}");
+    assert!(!output.contains("[secret-file]"), "{output}");
+    assert!(
+        output.contains("notice: .aws-sam/build/StreamFunction/tornado/test/test.key is a private key (its content starts with a private-key header), but a file of the installed distribution tornado 6.6.1, pulled in by tornado (from stream/requirements.txt)"),
+        "{output}"
+    );
+    assert!(output.contains("StreamFunction: import only -> ok"), "{output}");
+
+    // The app's own key, committed beside its code: a finding, and its content never printed.
+    app.write("stream/certs/dev.key", "-----BEGIN PRIVATE KEY-----\nMIIEvQ-own-key\n-----END PRIVATE KEY-----\n");
+    app.git(&["add", "-A"]);
+    app.git(&["-c", "user.name=t", "-c", "user.email=t@example.com", "commit", "-qm", "a dev key"]);
+    let (status, output) = app.build();
+    assert_eq!(status, 1, "{output}");
+    assert!(output.contains("[secret-file] stream/certs/dev.key"), "{output}");
+    assert!(output.contains("rm stream/certs/dev.key"), "{output}");
+    assert!(!output.contains("own-key"), "a secret's content was printed:\n{output}");
+}
+
+/// M: a template whose functions are all InlineCode: nothing to guard, and sam builds and
+/// deploys it, so lambda-build and the rehearsal do too.
+#[test]
+fn an_inline_code_template_builds_and_rehearses_with_nothing_to_guard() {
+    let body = "Resources:\n  Table:\n    Type: AWS::DynamoDB::Table\n    Properties:\n      BillingMode: PAY_PER_REQUEST\n      AttributeDefinitions: [{AttributeName: pk, AttributeType: S}]\n      KeySchema: [{AttributeName: pk, KeyType: HASH}]\n  InlineFunction:\n    Type: AWS::Serverless::Function\n    Properties:\n      Handler: index.handler\n      Runtime: python3.12\n      InlineCode: |\n        def handler(event, context):\n            return {\"ok\": True}\n";
+    let app = App::new(&[("template.yaml", &template(body))], |_| {});
+    let before = app.status();
+
+    let (status, output) = app.build();
+
+    assert_eq!(status, 0, "{output}");
+    assert!(output.contains("function InlineFunction is not guarded: InlineCode"), "{output}");
+    assert!(output.contains("notice: no Python function here has code on disk to build or guard"), "{output}");
+    assert!(app.built_template().contains("InlineCode"), "sam built no template");
+    let (status, output) = app.xtask(&["lambda-check"]);
+    assert_eq!(status, 0, "{output}");
+
+    let (status, output) = app.rehearse();
+    assert_eq!(status, 0, "{output}");
+    assert!(output.contains("Successfully created/updated stack"), "{output}");
+    assert_eq!(app.status(), before, "{output}");
+}
+
+/// R: with python-uv (no python3.14 here), sam builds from the derived template in
+/// `.aws-sam/xtask/`; what sam only uploads (a state machine's DefinitionUri, an OpenAPI file
+/// included with AWS::Include, a layer without BuildMethod) still names the app's files, as in
+/// plain sam build's output, and the rehearsal's sam deploy uploads them.
+#[test]
+fn paths_sam_only_uploads_resolve_from_the_derived_template() {
+    if !python_3_14_builds_with_uv() {
+        eprintln!("skipped: this machine has Docker or a python3.14, so no derived template is used");
+        return;
+    }
+    let body = |runtime: &str| {
+        format!("Resources:\n  SharedLayer:\n    Type: AWS::Serverless::LayerVersion\n    Properties:\n      ContentUri: layers/shared/\n      CompatibleRuntimes: [{runtime}]\n  TaskFunction:\n    Type: AWS::Serverless::Function\n    Properties:\n      CodeUri: task/\n      Handler: app.handler\n      Runtime: {runtime}\n      Layers: [!Ref SharedLayer]\n  Workflow:\n    Type: AWS::Serverless::StateMachine\n    Properties:\n      DefinitionUri: statemachine/workflow.asl.json\n      DefinitionSubstitutions:\n        TaskArn: !GetAtt TaskFunction.Arn\n      Policies:\n        - LambdaInvokePolicy:\n            FunctionName: !Ref TaskFunction\n  OrdersApi:\n    Type: AWS::Serverless::Api\n    Properties:\n      StageName: prod\n      DefinitionBody:\n        Fn::Transform:\n          Name: AWS::Include\n          Parameters:\n            Location: api/openapi.yaml\n")
+    };
+    let files = |runtime: &str| {
+        vec![
+            ("template.yaml".to_string(), template(&body(runtime))),
+            ("task/app.py".to_string(), "from shared import tag\n\n\ndef handler(event, context):\n    return tag(event)\n".to_string()),
+            ("task/requirements.txt".to_string(), String::new()),
+            ("layers/shared/python/shared.py".to_string(), "def tag(event):\n    return {'tagged': event}\n".to_string()),
+            ("statemachine/workflow.asl.json".to_string(), "{\"StartAt\": \"Task\", \"States\": {\"Task\": {\"Type\": \"Task\", \"Resource\": \"${TaskArn}\", \"End\": true}}}\n".to_string()),
+            ("api/openapi.yaml".to_string(), "openapi: 3.0.1\ninfo: {title: orders, version: '1'}\npaths: {}\n".to_string()),
+        ]
+    };
+    let as_refs = |files: &[(String, String)]| -> Vec<(String, String)> { files.to_vec() };
+    let owned = as_refs(&files("python3.14"));
+    let borrowed: Vec<(&str, &str)> = owned.iter().map(|(p, t)| (p.as_str(), t.as_str())).collect();
+    let app = App::new(&borrowed, |_| {});
+    let before = app.status();
+
+    let (status, output) = app.build();
+
+    assert_eq!(status, 0, "{output}");
+    assert!(output.contains("TaskFunction: no python3.14 here and no Docker: built with SAM's python-uv"), "{output}");
+    let built = app.built_template();
+    // Plain sam build of the same app on a runtime it can build here writes these paths.
+    let plain_owned = files("python3.11");
+    let plain_borrowed: Vec<(&str, &str)> = plain_owned.iter().map(|(p, t)| (p.as_str(), t.as_str())).collect();
+    let plain_app = App::new(&plain_borrowed, |_| {});
+    let (plain, plain_output) = plain_sam_build(&sam_of(&output), plain_app.dir.path(), "3.11.7");
+    assert_eq!(plain, 0, "{plain_output}");
+    let plain_built = plain_app.built_template();
+    for expected in [
+        "DefinitionUri: ../../statemachine/workflow.asl.json",
+        "Location: ../../api/openapi.yaml",
+        "ContentUri: ../../layers/shared",
+    ] {
+        assert!(plain_built.contains(expected), "plain sam build differs: {expected}\n{plain_built}");
+        assert!(built.contains(expected), "{expected}:\n{built}");
+    }
+    assert!(!built.contains("../xtask/"), "{built}");
+
+    let (status, output) = app.rehearse();
+    assert_eq!(status, 0, "{output}");
+    assert!(!output.contains("Unable to upload artifact"), "{output}");
+    assert!(output.contains("Successfully created/updated stack"), "{output}");
+    assert_eq!(app.status(), before, "{output}");
+}
