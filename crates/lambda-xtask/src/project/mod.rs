@@ -6,6 +6,7 @@ pub mod config;
 pub mod deploy_settings;
 pub mod health_check;
 pub mod layout;
+pub mod placeholder;
 pub mod samconfig;
 pub mod stack_template;
 pub mod target;

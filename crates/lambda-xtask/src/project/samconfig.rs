@@ -95,6 +95,17 @@ impl SamConfig {
 
     /// The named environment; an unknown name is bad input that lists the known ones.
     pub fn environment(&self, name: &str) -> Result<SamEnvironment> {
+        self.environment_or(name, None)
+    }
+
+    /// Whether the environment's table names its stack.
+    pub fn sets_stack_name(&self, name: &str) -> bool {
+        self.environment_or(name, None).is_ok()
+    }
+
+    /// The environment, with `default_stack_name` when its table names no stack (the
+    /// rehearsal's default); without one, a table with no stack_name is bad input.
+    pub fn environment_or(&self, name: &str, default_stack_name: Option<&str>) -> Result<SamEnvironment> {
         let shown = &self.shown_as;
         let Some(env) = self.environments.get(name) else {
             let known = self.environment_names();
@@ -120,7 +131,9 @@ impl SamConfig {
                 }
             }
         };
-        let Some(stack_name) = string("stack_name")?.filter(|s| !s.is_empty()) else {
+        let Some(stack_name) =
+            string("stack_name")?.filter(|s| !s.is_empty()).or_else(|| default_stack_name.map(String::from))
+        else {
             bad_input!("environment {name} has no stack_name: add stack_name = \"...\" to [{name}.deploy.parameters] in {shown}")
         };
         let resolve_s3 = match params.get("resolve_s3") {

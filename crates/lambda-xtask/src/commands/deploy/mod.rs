@@ -11,6 +11,7 @@ pub mod environment;
 pub mod health;
 mod post_deploy;
 pub mod preflight;
+mod rehearsal;
 mod sam_deploy;
 
 use std::fmt;
@@ -33,7 +34,7 @@ use crate::project::config::Project;
 use crate::project::deploy_settings::ResolvedEnvironment;
 use crate::project::layout;
 use crate::project::samconfig::SamEnvironment;
-use crate::project::stack_template::{EXISTING_ENDPOINT_PARAMETER, SUBNET_IDS_TYPE, VPC_ID_TYPE};
+use crate::project::stack_template::{EXISTING_ENDPOINT_PARAMETER, VPC_ID_TYPE};
 use crate::project::target::{self, Discovery};
 use crate::project::template::Template;
 use crate::run::exit::{status_of, INTERRUPTED};
@@ -441,7 +442,7 @@ fn non_empty_var(name: &str) -> Option<String> {
 }
 
 /// Every override names a template parameter, every parameter without a default gets a value
-/// (the rehearsal supplies the VPC and subnets it creates), and no value holds a character
+/// (the rehearsal supplies those of AWS-specific types from its local AWS), and no value holds a character
 /// sam's override syntax cannot carry.
 fn check_parameters(
     env: &SamEnvironment,
@@ -469,7 +470,7 @@ fn check_parameters(
         }
     }
     for param in &template.parameters {
-        let seeded = (settings.rehearsal && (param.kind == VPC_ID_TYPE || param.kind == SUBNET_IDS_TYPE))
+        let seeded = (settings.rehearsal && moto::seeds_parameter_type(&param.kind))
             || placeholders.iter().any(|(name, _)| *name == param.name);
         if param.default.is_none() && env.override_value(&param.name).is_none() && !seeded {
             bad_input!(
@@ -531,7 +532,12 @@ impl<'a> Deploy<'a> {
         let parameters = all_parameters(&self.plan.template, &self.plan.env, &self.computed);
         let before = preflight::ingress_subjects(&self.plan.template, &parameters, existing.as_ref(), &resources);
         pipeline.step("endpoint-ingress", || self.endpoint_ingress(&aws, &before, false))?;
-        let outcome = match pipeline.step(SAM_DEPLOY_STEP, || self.sam_deploy(&aws, &sam, &parameters)) {
+        // The rehearsal's moto has no SAM transform: the rehearsal applies it (see rehearsal.rs).
+        let template = match self.plan.settings.rehearsal {
+            true => pipeline.step("sam-transform", || self.sam_transform(&aws, &sam, &parameters))?,
+            false => built_template(self.plan.project),
+        };
+        let outcome = match pipeline.step(SAM_DEPLOY_STEP, || self.sam_deploy(&aws, &sam, &parameters, &template)) {
             Ok(outcome) => outcome,
             Err(err) => return Err(run_doctor(pipeline, &aws, self.plan, err)),
         };
@@ -743,11 +749,24 @@ impl<'a> Deploy<'a> {
         }
     }
 
+    fn sam_transform(&mut self, aws: &Aws, sam: &std::path::Path, parameters: &[(String, String)]) -> Result<PathBuf> {
+        let plan = self.plan;
+        rehearsal::package_and_transform(&rehearsal::TransformInput {
+            sh: self.sh,
+            aws,
+            sam,
+            project: plan.project,
+            bucket: plan.env.s3_bucket.as_deref().unwrap_or_default(),
+            parameters,
+        })
+    }
+
     fn sam_deploy(
         &mut self,
         aws: &Aws,
         sam: &std::path::Path,
         parameters: &[(String, String)],
+        template: &std::path::Path,
     ) -> Result<sam_deploy::DeployOutcome> {
         let (plan, stack) = (self.plan, self.stack());
         let tags = stack_tags(&plan.env, self.git, self.attempt.deployer.as_deref());
@@ -775,7 +794,7 @@ impl<'a> Deploy<'a> {
                 sam_dir: &plan.project.sam_dir(),
                 config,
                 stack,
-                built_template: &built_template(plan.project),
+                built_template: template,
                 parameters,
                 tags: &tags,
                 dry_run: plan.args.dry_run,
@@ -805,12 +824,23 @@ impl<'a> Deploy<'a> {
         Ok(())
     }
 
-    /// Each function's CodeSha256 as Lambda reports it, for the audit line.
+    /// Each function's CodeSha256 as Lambda reports it, for the audit line; each live function
+    /// compared with the build.
     fn deployed_code(&mut self, aws: &Aws) -> Result<()> {
-        let ids: Vec<&str> = self.plan.found.targets.iter().map(|t| t.config.logical_id.as_str()).collect();
+        let plan = self.plan;
+        let ids: Vec<&str> = plan.found.targets.iter().map(|t| t.config.logical_id.as_str()).collect();
         let resources = preflight::stack_resources(self.sh, aws, self.stack())?;
-        self.attempt.deployed = crate::evidence::deployed::read_step(self.sh, aws, self.stack(), &resources, &ids)?;
-        Ok(())
+        let live = crate::evidence::deployed::read_step(self.sh, aws, self.stack(), &resources, &ids)?;
+        self.attempt.deployed = live.iter().map(|l| l.code.clone()).collect();
+        let rehearsal = plan.settings.rehearsal;
+        post_deploy::check_live_functions(
+            plan.project,
+            &plan.found.targets,
+            &resources,
+            &live,
+            rehearsal,
+            &plan.env.name,
+        )
     }
 }
 
@@ -854,8 +884,15 @@ fn start_local_aws(sh: &Shell, plan: &Plan, aws: &mut Aws) -> Result<(moto::Moto
         eprintln!("    rehearsal defaults ({missing}): {}", plan.defaults.join(", "));
     }
     let executable = moto::locate(sh, &plan.project.config.deploy.moto_version)?;
-    let log = layout::moto_log(&plan.project.sam_dir());
-    let server = moto::MotoServer::start(&executable, &log, plan.settings.account_id.as_deref())?;
+    let sam_dir = plan.project.sam_dir();
+    let server = moto::MotoServer::start(&moto::MotoStart {
+        executable: &executable,
+        log: &layout::moto_log(&sam_dir),
+        account_id: plan.settings.account_id.as_deref(),
+        work_dir: &layout::rehearsal_dir(&sam_dir),
+        // What the rehearsal leaves is what lambda-doctor --env local reads, by replaying it.
+        recording: moto::Recording::RecordTo(&layout::rehearsal_recording(&sam_dir)),
+    })?;
     eprintln!("    local AWS (moto, {}) at {}", executable.display(), server.endpoint_url());
     for name in redact::CREDENTIAL_VARIABLES.iter().chain(&["AWS_PROFILE", "AWS_DEFAULT_PROFILE"]) {
         aws.remove_env(name);
