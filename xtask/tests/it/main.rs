@@ -19,6 +19,7 @@ mod faults;
 mod guards;
 mod incremental;
 mod racy_edits;
+mod rehearsal;
 mod rehearsal_faults;
 mod reliability;
 mod signals;

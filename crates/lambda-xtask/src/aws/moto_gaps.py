@@ -240,6 +240,11 @@ def _install():
 
     LambdaFunction.create_from_cloudformation_json = classmethod(create_function)
 
+    # A layer version's Ref is its ARN (a function's Layers name it so).
+    from moto.awslambda.models import LayerVersion
+
+    LayerVersion.physical_resource_id = property(lambda self: self.arn)
+
     # A layer published elsewhere (by ARN) is not in the local AWS; Lambda takes it as named.
     def layers_data(self, arns):
         backend = lambda_backends[self.account_id][self.region]
@@ -652,7 +657,7 @@ def _install():
         with_fallback(model)
         if model is not StandIn:
             stand_in_on_crash(model)
-    return sorted(m.cloudformation_type() for m in _installed if m is not StandIn) + ["stand-ins for the rest", "AWS::ApiGateway::RestApi Body", "AWS::Lambda::Version Ref", "AWS::Lambda::Function Architectures/Layers", "AWS::StepFunctions::StateMachine Definition*"]
+    return sorted(m.cloudformation_type() for m in _installed if m is not StandIn) + ["stand-ins for the rest", "AWS::ApiGateway::RestApi Body", "AWS::Lambda::Version Ref", "AWS::Lambda::Function Architectures/Layers", "AWS::Lambda::LayerVersion Ref", "AWS::StepFunctions::StateMachine Definition*"]
 
 
 try:

@@ -51,15 +51,7 @@ pub fn run(ui: &Ui, args: &DoctorArgs) -> Result<Finished> {
     let template_shown = project.config.template.display().to_string();
     let template = Template::load(&project.template_path(), &template_shown)?;
     let targets = target::resolve_targets(&project, &template)?;
-    if let Some(function) = &args.function {
-        if template.function(function).is_none() {
-            let known: Vec<&str> = template.functions.iter().map(|f| f.logical_id.as_str()).collect();
-            bad_input!(
-                "--function {function}: {template_shown} has no function of that logical id (it has: {})",
-                known.join(", ")
-            )
-        }
-    }
+    check_function(args, &template, &template_shown)?;
     let region = match env
         .region
         .clone()
@@ -140,6 +132,20 @@ pub fn examine(pipeline: &mut Pipeline, aws: &Aws, examination: &Examination) ->
         }
         Ok(diagnosis.findings)
     })
+}
+
+/// `--function` names a function of the template.
+fn check_function(args: &DoctorArgs, template: &Template, template_shown: &str) -> Result<()> {
+    if let Some(function) = &args.function {
+        if template.function(function).is_none() {
+            let known: Vec<&str> = template.functions.iter().map(|f| f.logical_id.as_str()).collect();
+            bad_input!(
+                "--function {function}: {template_shown} has no function of that logical id (it has: {})",
+                known.join(", ")
+            )
+        }
+    }
+    Ok(())
 }
 
 fn non_empty_var(name: &str) -> Option<String> {

@@ -45,6 +45,7 @@ pub struct SamConfig {
     text: String,
     shown_as: String,
     environments: BTreeMap<String, Table>,
+    has_version: bool,
 }
 
 /// samconfig.toml, which sam build reads from the template's dir: malformed, it fails sam
@@ -70,7 +71,13 @@ impl SamConfig {
             ),
             Err(err) => return Err(err).with_context(|| format!("reading {shown_as}")),
         };
-        SamConfig::parse(text, shown_as)
+        let config = SamConfig::parse(text, shown_as)?;
+        if !config.has_version {
+            bad_input!(
+                "{shown_as} has no `version = 0.1` line, and sam refuses a samconfig without one: add `version = 0.1` as its first line"
+            )
+        }
+        Ok(config)
     }
 
     pub fn parse(text: String, shown_as: &str) -> Result<SamConfig> {
@@ -79,6 +86,8 @@ impl SamConfig {
             // toml's message carries the line and column.
             Err(err) => bad_input!("{shown_as} is not valid TOML: {}", one_line(&err.to_string())),
         };
+        // sam reads the file only when its top-level version is a number with a fraction.
+        let has_version = matches!(table.get("version"), Some(Value::Float(_)));
         let environments = table
             .into_iter()
             .filter_map(|(name, value)| match value {
@@ -86,7 +95,7 @@ impl SamConfig {
                 _ => None,
             })
             .collect();
-        Ok(SamConfig { text, shown_as: shown_as.to_string(), environments })
+        Ok(SamConfig { text, shown_as: shown_as.to_string(), environments, has_version })
     }
 
     pub fn environment_names(&self) -> Vec<&str> {

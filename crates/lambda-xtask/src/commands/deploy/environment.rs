@@ -99,6 +99,23 @@ pub fn rehearsal_placeholders(template: &Template, env: &SamEnvironment) -> Vec<
         .collect()
 }
 
+/// Where the user puts a value for `key`, said so that doing exactly that works: into the
+/// environment's table when it has one, a new table when samconfig.toml has none, a new file
+/// (sam reads none without its `version` line) when there is no samconfig.toml.
+pub fn override_fix(env: &str, key: &str, samconfig_shown: &str, samconfig_exists: bool, in_samconfig: bool) -> String {
+    if in_samconfig {
+        format!("add \"{key}=...\" to parameter_overrides in [{env}.deploy.parameters] of {samconfig_shown}")
+    } else if samconfig_exists {
+        format!(
+            "add a [{env}.deploy.parameters] table holding parameter_overrides = \"{key}=...\" to {samconfig_shown}"
+        )
+    } else {
+        format!(
+            "create {samconfig_shown} holding the line version = 0.1 and a [{env}.deploy.parameters] table with parameter_overrides = \"{key}=...\""
+        )
+    }
+}
+
 /// `<directory>-<env>`, in the characters a stack name allows (letters, digits, `-`; a letter
 /// first; at most 128).
 pub fn default_stack(root: &Path, env: &str) -> String {

@@ -268,7 +268,10 @@ fn plan<'a>(
     let found = target::resolve_targets(project, &template)?;
     let placeholders =
         if settings.rehearsal { environment::rehearsal_placeholders(&template, &env) } else { Vec::new() };
-    check_parameters(&env, &template, &settings, &placeholders, &samconfig_shown, &template_shown)?;
+    let override_fix = |key: &str| {
+        environment::override_fix(name, key, &samconfig_shown, samconfig_path.exists(), resolved.in_samconfig)
+    };
+    check_parameters(&env, &template, &settings, &placeholders, &samconfig_shown, &override_fix, &template_shown)?;
     register_no_echo_values(&template, &env);
 
     let health = health::plan(
@@ -450,6 +453,7 @@ fn check_parameters(
     settings: &ResolvedEnvironment,
     placeholders: &[(String, String)],
     samconfig_shown: &str,
+    override_fix: &dyn Fn(&str) -> String,
     template_shown: &str,
 ) -> Result<()> {
     let name = &env.name;
@@ -474,9 +478,9 @@ fn check_parameters(
             || placeholders.iter().any(|(name, _)| *name == param.name);
         if param.default.is_none() && env.override_value(&param.name).is_none() && !seeded {
             bad_input!(
-                "{name} gives no value for {template_shown} parameter {} (no Default): add \"{}=...\" to parameter_overrides in [{name}.deploy.parameters] of {samconfig_shown}",
+                "{name} gives no value for {template_shown} parameter {} (no Default): {}",
                 param.name,
-                param.name
+                override_fix(&param.name)
             )
         }
     }
