@@ -1031,8 +1031,8 @@ fn health_check(sh: &Shell, plan: &Plan, deployed: &aws::Stack) -> (health::Heal
     }
 }
 
-/// The rehearsal's check: moto runs no SAM transform, so there is no API and no function;
-/// each built function's cold-start smoke test stands in for it, as lambda-build runs it.
+/// The rehearsal's check: moto invokes no function (that needs Docker), so there is no API to
+/// call; each built function's cold-start smoke test stands in for it, as lambda-build runs it.
 fn smoke_tests(plan: &Plan) -> (health::HealthRecord, Result<()>) {
     let mut record = health::HealthRecord::simple("smoke-test", false);
     let mut failed = Vec::new();

@@ -63,18 +63,8 @@ pub fn package_and_transform(input: &TransformInput) -> Result<PathBuf> {
     package(input, &packaged)?;
     eprintln!("    sam package: the build's code is in s3://{} (the local AWS)", input.bucket);
 
-    let python = translator_python(input.sh, input.sam, &project.config.sam_cli_version)?;
     let transformed = dir.join("transformed.json");
-    let parameters: serde_json::Map<String, serde_json::Value> =
-        input.parameters.iter().map(|(k, v)| (k.clone(), serde_json::Value::String(v.clone()))).collect();
-    let region = input.aws.region.as_str();
-    let sh = input.sh;
-    let command = cmd!(sh, "{python} -I -c {TRANSFORM_SCRIPT} {packaged} {transformed}")
-        .env("XTASK_PARAMETERS", serde_json::Value::Object(parameters).to_string())
-        .env("AWS_DEFAULT_REGION", region)
-        .env("AWS_REGION", region);
-    let stdout = process::capture(input.aws.apply_env(command), "the SAM transform", Some(TRANSFORM_TIMEOUT))
-        .with_context(|| format!("running the SAM transform with {}", python.display()))?;
+    let (python, stdout) = transform_with_sams_python(input, &packaged, &transformed)?;
     let answer: TransformAnswer = stdout
         .lines()
         .rev()
@@ -142,22 +132,42 @@ fn resource_summary<'a>(types: impl Iterator<Item = &'a String>) -> String {
     format!("{total} resources ({})", listed.join(", "))
 }
 
-/// The SAM CLI's own Python, which has aws-sam-translator: beside `sam` in its virtualenv, or
-/// the interpreter its script names; else (a SAM CLI of the native installers, which bundles
-/// no Python to borrow) the pinned SAM CLI of the tool cache, installed there when missing.
-pub fn translator_python(sh: &Shell, sam: &Path, sam_version: &str) -> Result<PathBuf> {
+/// Runs the transform with the SAM CLI's own Python, which has aws-sam-translator: the one
+/// beside `sam` in its virtualenv, or the interpreter its script names; else (a SAM CLI of the
+/// native installers, which bundles no Python to borrow) the pinned SAM CLI's of the tool
+/// cache, installed there when missing. Returns the Python and its answer.
+fn transform_with_sams_python(input: &TransformInput, packaged: &Path, out: &Path) -> Result<(PathBuf, String)> {
     let mut candidates = Vec::new();
-    if let Some(dir) = sam.canonicalize().ok().as_deref().and_then(Path::parent) {
+    if let Some(dir) = input.sam.canonicalize().ok().as_deref().and_then(Path::parent) {
         candidates.extend([dir.join("python3"), dir.join("python")]);
     }
-    candidates.extend(script_interpreter(sam));
-    for python in candidates {
-        if python.is_file() && has_translator(sh, &python) {
-            return Ok(python);
+    candidates.extend(script_interpreter(input.sam));
+    for python in candidates.into_iter().filter(|p| p.is_file()) {
+        match run_transform(input, &python, packaged, out) {
+            Ok(stdout) => return Ok((python, stdout)),
+            // Another Python (the SAM CLI is not installed in it): the next one.
+            Err(err) if format!("{err:#}").contains("No module named") => continue,
+            Err(err) => return Err(err),
         }
     }
-    let (cached_sam, _) = tools::locate_in_cache(sh, &PythonTool::sam_cli(sam_version))?;
-    Ok(cached_sam.with_file_name("python3"))
+    let sam_version = &input.project.config.sam_cli_version;
+    let (cached_sam, _) = tools::locate_in_cache(input.sh, &PythonTool::sam_cli(sam_version))?;
+    let python = cached_sam.with_file_name("python3");
+    let stdout = run_transform(input, &python, packaged, out)?;
+    Ok((python, stdout))
+}
+
+fn run_transform(input: &TransformInput, python: &Path, packaged: &Path, out: &Path) -> Result<String> {
+    let parameters: serde_json::Map<String, serde_json::Value> =
+        input.parameters.iter().map(|(k, v)| (k.clone(), serde_json::Value::String(v.clone()))).collect();
+    let region = input.aws.region.as_str();
+    let sh = input.sh;
+    let command = cmd!(sh, "{python} -I -c {TRANSFORM_SCRIPT} {packaged} {out}")
+        .env("XTASK_PARAMETERS", serde_json::Value::Object(parameters).to_string())
+        .env("AWS_DEFAULT_REGION", region)
+        .env("AWS_REGION", region);
+    process::capture(input.aws.apply_env(command), "the SAM transform", Some(TRANSFORM_TIMEOUT))
+        .with_context(|| format!("running the SAM transform with {}", python.display()))
 }
 
 /// The interpreter a `#!` line names, when it is a Python.
@@ -169,11 +179,6 @@ fn script_interpreter(script: &Path) -> Option<PathBuf> {
     let interpreter = first.strip_prefix("#!")?.split_whitespace().next()?;
     let name = Path::new(interpreter).file_name()?.to_str()?;
     name.starts_with("python").then(|| PathBuf::from(interpreter))
-}
-
-fn has_translator(sh: &Shell, python: &Path) -> bool {
-    let check = cmd!(sh, "{python} -I -c 'import samtranslator, samcli.yamlhelper'");
-    process::capture(check, "a check for aws-sam-translator", Some(Duration::from_secs(60))).is_ok()
 }
 
 /// Says which resources of the stack moto did not create (a stand-in answered for each), so
