@@ -13,10 +13,10 @@ use serde_json::Value;
 use crate::support::deploy::*;
 use crate::support::{run, FakeBin, RepoCopy};
 
-type Files = Vec<(String, String)>;
+pub type Files = Vec<(String, String)>;
 
 /// An app in a directory of its own (named like `hello-app-XXXXXX`), committed to git.
-fn app(name: &str, files: &Files, lambda_table: &str) -> RepoCopy {
+pub fn app(name: &str, files: &Files, lambda_table: &str) -> RepoCopy {
     let repo = RepoCopy { dir: tempfile::Builder::new().prefix(&format!("{name}-")).tempdir().unwrap() };
     for (path, text) in files {
         repo.write(path, text);
@@ -28,7 +28,7 @@ fn app(name: &str, files: &Files, lambda_table: &str) -> RepoCopy {
 
 /// The xtask's table as README tells a newcomer to write it: the template line (the functions
 /// are discovered from it), plus the samconfig and a short sam timeout for the tests.
-fn lambda_table() -> String {
+pub fn lambda_table() -> String {
     "template = \"template.yaml\"\nsamconfig = \"samconfig.toml\"\nsam_timeout_minutes = 5\n".to_string()
 }
 
@@ -81,7 +81,7 @@ def lambda_handler(event, context):
     }
 "#;
 
-fn files(list: &[(&str, &str)]) -> Files {
+pub fn files(list: &[(&str, &str)]) -> Files {
     list.iter().map(|(path, text)| (path.to_string(), text.to_string())).collect()
 }
 
@@ -101,7 +101,7 @@ fn hello_table(extra: &str) -> String {
 }
 
 /// The rehearsal as a user runs it: no AWS variables at all.
-fn rehearsal(repo: &RepoCopy) -> Command {
+pub fn rehearsal(repo: &RepoCopy) -> Command {
     let mut command = repo.xtask();
     command.args(["lambda-deploy", "--env", "local", "--container", "never"]);
     for name in [
@@ -123,7 +123,7 @@ fn git_status(repo: &RepoCopy) -> String {
     String::from_utf8(out.stdout).unwrap()
 }
 
-fn stack_name_of(repo: &RepoCopy) -> String {
+pub fn stack_name_of(repo: &RepoCopy) -> String {
     let dir = repo.dir.path().file_name().unwrap().to_string_lossy().into_owned();
     format!("{}-local", dir.trim_start_matches(|c: char| !c.is_ascii_alphabetic()).replace(['.', '_'], "-"))
 }

@@ -23,6 +23,7 @@ mod incremental;
 mod ownership;
 mod package_size;
 mod racy_edits;
+mod rehearsal;
 mod rehearsal_faults;
 mod reliability;
 mod shapes;

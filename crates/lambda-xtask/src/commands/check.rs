@@ -156,7 +156,7 @@ fn check_deployed(
             region: &region,
             stack: &env.stack_name,
             env: &env.name,
-            live: crate::evidence::deployed::read(&sh, &aws, &resources, &ids)?,
+            live: crate::evidence::deployed::read(&sh, &aws, &resources, &ids)?.into_iter().map(|l| l.code).collect(),
             recorded: crate::build::fingerprint::recorded_evidence(&project.sam_dir()),
             log: &log,
             log_shown: &log_shown,

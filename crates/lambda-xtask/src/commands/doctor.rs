@@ -12,11 +12,13 @@ use crate::aws::moto;
 use crate::aws::{self, Aws};
 use crate::bad_input;
 use crate::cli::DoctorArgs;
+use crate::commands::deploy::environment;
 use crate::diagnosis::examine::Examination;
 use crate::diagnosis::function::{names_a_secret, secret_name};
 use crate::diagnosis::{self, signatures, Context};
 use crate::project::config::Project;
-use crate::project::samconfig::{SamConfig, SamEnvironment};
+use crate::project::layout;
+use crate::project::samconfig::SamEnvironment;
 use crate::project::target;
 use crate::project::template::Template;
 use crate::run::pipeline::Pipeline;
@@ -34,21 +36,22 @@ pub fn run(ui: &Ui, args: &DoctorArgs) -> Result<Finished> {
     };
     let project = Project::discover()?;
     let samconfig_shown = project.samconfig().display().to_string();
-    let samconfig = SamConfig::load(&project.path(&project.samconfig()), &samconfig_shown)?;
-    let env = samconfig.environment(args.env.as_deref().unwrap_or_default())?;
-    let settings = project.config.deploy.environment(&env.name);
+    let name = args.env.as_deref().unwrap_or_default();
+    let settings = project.config.deploy.environment(name);
+    // The rehearsal's environment as the rehearsal resolved it: no samconfig.toml or table
+    // needed, the same default stack.
+    let env = environment::resolve(
+        &project.path(&project.samconfig()),
+        &samconfig_shown,
+        name,
+        settings.rehearsal,
+        &project.root,
+    )?
+    .sam;
     let template_shown = project.config.template.display().to_string();
     let template = Template::load(&project.template_path(), &template_shown)?;
     let targets = target::resolve_targets(&project, &template)?;
-    if let Some(function) = &args.function {
-        if template.function(function).is_none() {
-            let known: Vec<&str> = template.functions.iter().map(|f| f.logical_id.as_str()).collect();
-            bad_input!(
-                "--function {function}: {template_shown} has no function of that logical id (it has: {})",
-                known.join(", ")
-            )
-        }
-    }
+    check_function(args, &template, &template_shown)?;
     let region = match env
         .region
         .clone()
@@ -131,13 +134,29 @@ pub fn examine(pipeline: &mut Pipeline, aws: &Aws, examination: &Examination) ->
     })
 }
 
+/// `--function` names a function of the template.
+fn check_function(args: &DoctorArgs, template: &Template, template_shown: &str) -> Result<()> {
+    if let Some(function) = &args.function {
+        if template.function(function).is_none() {
+            let known: Vec<&str> = template.functions.iter().map(|f| f.logical_id.as_str()).collect();
+            bad_input!(
+                "--function {function}: {template_shown} has no function of that logical id (it has: {})",
+                known.join(", ")
+            )
+        }
+    }
+    Ok(())
+}
+
 fn non_empty_var(name: &str) -> Option<String> {
     std::env::var(name).ok().filter(|v| !v.is_empty())
 }
 
-/// moto again, for `--env local` without an endpoint: the rehearsal's seeded state is made
-/// again (bucket, VPC, endpoint, secrets), since moto keeps nothing once stopped; the stack
-/// the rehearsal deployed is not there any more, which the diagnosis says (`stack-missing`).
+/// moto again, for `--env local` without an endpoint: the last rehearsal's requests, recorded
+/// as it ran, are replayed into it, so that it holds the stack the rehearsal left (deployed or
+/// failed). With no recording (no rehearsal ran here), the rehearsal's seeded state is made
+/// again (bucket, VPC, endpoint, secrets) and the stack is missing, which the diagnosis says
+/// (`stack-missing`).
 fn start_local_aws(
     sh: &Shell,
     project: &Project,
@@ -147,18 +166,43 @@ fn start_local_aws(
     account_id: Option<&str>,
 ) -> Result<moto::MotoServer> {
     let executable = moto::locate(sh, &project.config.deploy.moto_version)?;
-    let log = project.sam_dir().join(".aws-sam").join("moto-server-doctor.log");
-    let server = moto::MotoServer::start(&executable, &log, account_id)?;
+    let sam_dir = project.sam_dir();
+    let recording = layout::rehearsal_recording(&sam_dir);
+    let recorded = recording.is_file();
+    let work_dir = layout::rehearsal_dir(&sam_dir).join("doctor");
+    let server = moto::MotoServer::start(&moto::MotoStart {
+        executable: &executable,
+        log: &layout::aws_sam_dir(&sam_dir).join("moto-server-doctor.log"),
+        account_id,
+        work_dir: &work_dir,
+        recording: if recorded { moto::Recording::ReplayFrom(&recording) } else { moto::Recording::None },
+    })?;
     eprintln!("    local AWS (moto) at {}", server.endpoint_url());
     for name in crate::sys::redact::CREDENTIAL_VARIABLES.iter().chain(&["AWS_PROFILE", "AWS_DEFAULT_PROFILE"]) {
         aws.remove_env(name);
     }
+    aws.set_env("NO_PROXY", "localhost,127.0.0.1");
+    aws.set_env("no_proxy", "localhost,127.0.0.1");
     aws.set_env("AWS_ENDPOINT_URL", server.endpoint_url());
     aws.set_env("AWS_ACCESS_KEY_ID", "rehearsal");
     aws.set_env("AWS_SECRET_ACCESS_KEY", "rehearsal");
     aws.set_env("AWS_CONFIG_FILE", "/dev/null");
     aws.set_env("AWS_SHARED_CREDENTIALS_FILE", "/dev/null");
     aws.set_env("AWS_EC2_METADATA_DISABLED", "true");
+    if recorded {
+        let requests =
+            crate::sys::beneath::read(&recording).map(|b| b.iter().filter(|&&c| c == b'\n').count()).unwrap_or(0);
+        server.replay(project.sam_timeout())?;
+        eprintln!(
+            "    replayed the last rehearsal into it: {requests} request(s) from {}",
+            recording.strip_prefix(&project.root).unwrap_or(&recording).display()
+        );
+        return Ok(server);
+    }
+    eprintln!(
+        "    no rehearsal recorded at {}: the local AWS holds only what a rehearsal seeds",
+        recording.strip_prefix(&project.root).unwrap_or(&recording).display()
+    );
     let secrets: Vec<String> =
         env.overrides.iter().filter(|o| names_a_secret(&o.key, &o.value)).map(|o| secret_name(&o.value)).collect();
     moto::seed(sh, aws, env, template, &secrets)?;

@@ -13,6 +13,7 @@ use serde_json::Value;
 use xshell::Shell;
 
 use crate::aws::Aws;
+use crate::guards::Finding;
 
 /// One function as deployed.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -31,29 +32,58 @@ struct GetFunction {
 }
 
 #[derive(Deserialize)]
+#[serde(rename_all = "PascalCase")]
 struct FunctionConfiguration {
-    #[serde(rename = "CodeSha256")]
     code_sha256: String,
-    #[serde(rename = "CodeSize")]
     code_size: Option<u64>,
+    runtime: Option<String>,
+    handler: Option<String>,
+    #[serde(default)]
+    architectures: Vec<String>,
+    #[serde(default)]
+    layers: Vec<FunctionLayer>,
+}
+
+#[derive(Deserialize)]
+#[serde(rename_all = "PascalCase")]
+struct FunctionLayer {
+    arn: String,
+}
+
+/// One function as Lambda runs it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct LiveFunction {
+    pub code: DeployedCode,
+    pub runtime: Option<String>,
+    pub handler: Option<String>,
+    pub architectures: Vec<String>,
+    /// Layer version ARNs, in order.
+    pub layers: Vec<String>,
 }
 
 /// The deployed code of each function in `logical_ids` that the stack has (`resources`:
 /// logical id to physical id). A function the stack lacks is left out: the caller says so.
-pub fn read(sh: &Shell, aws: &Aws, resources: &[(String, String)], logical_ids: &[&str]) -> Result<Vec<DeployedCode>> {
-    let mut deployed = Vec::new();
+pub fn read(sh: &Shell, aws: &Aws, resources: &[(String, String)], logical_ids: &[&str]) -> Result<Vec<LiveFunction>> {
+    let mut live = Vec::new();
     for id in logical_ids {
         let Some((_, function_name)) = resources.iter().find(|(logical, _)| logical == id) else { continue };
         let answer: GetFunction =
             aws.read(sh, &["lambda", "get-function", "--function-name", function_name], "aws lambda get-function")?;
-        deployed.push(DeployedCode {
-            logical_id: id.to_string(),
-            function_name: function_name.clone(),
-            code_sha256: answer.configuration.code_sha256,
-            code_size: answer.configuration.code_size,
+        let c = answer.configuration;
+        live.push(LiveFunction {
+            code: DeployedCode {
+                logical_id: id.to_string(),
+                function_name: function_name.clone(),
+                code_sha256: c.code_sha256,
+                code_size: c.code_size,
+            },
+            runtime: c.runtime,
+            handler: c.handler,
+            architectures: c.architectures,
+            layers: c.layers.into_iter().map(|l| l.arn).collect(),
         });
     }
-    Ok(deployed)
+    Ok(live)
 }
 
 /// The deploy's step: reads and prints each function's CodeSha256.
@@ -63,17 +93,119 @@ pub fn read_step(
     stack: &str,
     resources: &[(String, String)],
     logical_ids: &[&str],
-) -> Result<Vec<DeployedCode>> {
-    let deployed = read(sh, aws, resources, logical_ids)?;
+) -> Result<Vec<LiveFunction>> {
+    let live = read(sh, aws, resources, logical_ids)?;
     for id in logical_ids {
-        match deployed.iter().find(|d| d.logical_id == *id) {
-            Some(code) => eprintln!("    {id}: {} runs CodeSha256 {}", code.function_name, code.code_sha256),
-            None => eprintln!(
-                "    {id}: not among the resources of {stack} (moto runs no SAM transform): no CodeSha256 to record"
-            ),
+        match live.iter().find(|d| d.code.logical_id == *id) {
+            Some(function) => {
+                eprintln!("    {id}: {} runs CodeSha256 {}", function.code.function_name, function.code.code_sha256)
+            }
+            None => eprintln!("    {id}: not among the resources of {stack}: no CodeSha256 to record"),
         }
     }
-    Ok(deployed)
+    Ok(live)
+}
+
+/// What the build and the template say a function must run.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ExpectedFunction {
+    pub logical_id: String,
+    pub runtime: Option<String>,
+    pub handler: Option<String>,
+    pub architecture: String,
+    /// The CodeSha256 of the build's reproducible package, when the build recorded one.
+    pub code_sha256: Option<String>,
+    /// Where the build's package is, for the message.
+    pub package: Option<String>,
+    pub layers: Vec<ExpectedLayer>,
+}
+
+/// A layer the template gives the function.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum ExpectedLayer {
+    /// This ARN: a layer of the stack (its physical id) or a literal ARN.
+    Arn(String),
+    /// An expression (`!Sub`, a parameter) not evaluated here: only counted.
+    Unresolved(String),
+}
+
+/// Which properties the comparison can trust the live side for: the rehearsal's moto keeps a
+/// function's architectures and layers only with its gaps filled (see `aws/moto_gaps.py`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Compared {
+    pub architecture_and_layers: bool,
+}
+
+/// The live functions against the build: each difference in code, runtime, handler,
+/// architecture or layers is a finding. `redeploy` is the command that deploys the build again.
+pub fn mismatches(
+    expected: &[ExpectedFunction],
+    live: &[LiveFunction],
+    compared: Compared,
+    redeploy: &str,
+) -> Vec<Finding> {
+    let mut findings = Vec::new();
+    for want in expected {
+        let Some(have) = live.iter().find(|l| l.code.logical_id == want.logical_id) else { continue };
+        let id = &want.logical_id;
+        let name = &have.code.function_name;
+        let mut differ = |what: &str, live_value: String, built: String, path: Option<&str>| {
+            findings.push(Finding::new(
+                "deployed-function",
+                path.unwrap_or(id).to_string(),
+                format!("{id} ({name}) runs {what} {live_value}, but the build has {built}"),
+                "the function Lambda runs is not the build the guards and the smoke test passed",
+                format!("deploy the build again: {redeploy} (it builds and uploads the package afresh)"),
+            ));
+        };
+        if let Some(sha) = &want.code_sha256 {
+            if *sha != have.code.code_sha256 {
+                let package = want.package.as_deref();
+                differ(
+                    "CodeSha256",
+                    have.code.code_sha256.clone(),
+                    format!("{sha} ({})", package.unwrap_or("its package")),
+                    package,
+                );
+            }
+        }
+        if want.runtime.is_some() && want.runtime != have.runtime {
+            differ("runtime", shown(&have.runtime), shown(&want.runtime), None);
+        }
+        if want.handler.is_some() && want.handler != have.handler {
+            differ("handler", shown(&have.handler), shown(&want.handler), None);
+        }
+        if !compared.architecture_and_layers {
+            continue;
+        }
+        let architecture = have.architectures.first().map(String::as_str).unwrap_or("x86_64");
+        if architecture != want.architecture {
+            differ("architecture", architecture.to_string(), want.architecture.clone(), None);
+        }
+        let missing: Vec<&str> = want
+            .layers
+            .iter()
+            .filter_map(|l| match l {
+                ExpectedLayer::Arn(arn) if !have.layers.contains(arn) => Some(arn.as_str()),
+                _ => None,
+            })
+            .collect();
+        if !missing.is_empty() || have.layers.len() != want.layers.len() {
+            let built: Vec<&str> = want
+                .layers
+                .iter()
+                .map(|l| match l {
+                    ExpectedLayer::Arn(arn) | ExpectedLayer::Unresolved(arn) => arn.as_str(),
+                })
+                .collect();
+            differ("layers", format!("[{}]", have.layers.join(", ")), format!("[{}]", built.join(", ")), None);
+        }
+    }
+    findings
+}
+
+fn shown(value: &Option<String>) -> String {
+    value.clone().unwrap_or_else(|| "none".to_string())
 }
 
 /// Which recorded deploy put this code there: the last audit line of `env` whose `deployed`
@@ -161,5 +293,80 @@ mod tests {
         assert!(matches!(verdict(&log, "prod", "F", "A", "sha256:3"), Verdict::ThisBuild { line: 4, .. }));
         assert!(matches!(verdict(&log, "prod", "F", "A", "sha256:1"), Verdict::OtherBuild { line: 4, .. }));
         assert_eq!(verdict(&log, "prod", "F", "Z", "sha256:3"), Verdict::Unrecorded);
+    }
+}
+
+#[cfg(test)]
+mod comparison_tests {
+    use super::*;
+
+    fn live() -> LiveFunction {
+        LiveFunction {
+            code: DeployedCode {
+                logical_id: "Fn".into(),
+                function_name: "stack-Fn-ABC".into(),
+                code_sha256: "built=".into(),
+                code_size: Some(10),
+            },
+            runtime: Some("python3.11".into()),
+            handler: Some("app.handler".into()),
+            architectures: vec!["arm64".into()],
+            layers: vec!["arn:aws:lambda:us-east-1:123456789012:layer:Shared:1".into()],
+        }
+    }
+
+    fn expected() -> ExpectedFunction {
+        ExpectedFunction {
+            logical_id: "Fn".into(),
+            runtime: Some("python3.11".into()),
+            handler: Some("app.handler".into()),
+            architecture: "arm64".into(),
+            code_sha256: Some("built=".into()),
+            package: Some(".aws-sam/build/Fn.zip".into()),
+            layers: vec![ExpectedLayer::Arn("arn:aws:lambda:us-east-1:123456789012:layer:Shared:1".into())],
+        }
+    }
+
+    const ALL: Compared = Compared { architecture_and_layers: true };
+
+    #[test]
+    fn the_build_as_deployed_has_no_finding() {
+        assert!(mismatches(&[expected()], &[live()], ALL, "x").is_empty());
+    }
+
+    #[test]
+    fn each_difference_is_a_finding_naming_both_sides() {
+        let mut tampered = live();
+        tampered.code.code_sha256 = "other=".into();
+        tampered.runtime = Some("python3.12".into());
+        tampered.architectures = vec!["x86_64".into()];
+        tampered.layers.clear();
+        let findings = mismatches(&[expected()], &[tampered], ALL, "cargo xtask lambda-deploy --env local");
+        let problems: Vec<&str> = findings.iter().map(|f| f.problem.as_str()).collect();
+        assert_eq!(findings.len(), 4, "{problems:?}");
+        assert!(problems[0].contains("CodeSha256 other=") && problems[0].contains("built= (.aws-sam/build/Fn.zip)"));
+        assert_eq!(findings[0].path, ".aws-sam/build/Fn.zip");
+        assert!(problems[1].contains("runtime python3.12") && problems[1].contains("python3.11"));
+        assert!(problems[2].contains("architecture x86_64"));
+        assert!(problems[3].contains("layers []"));
+        assert!(findings.iter().all(|f| f.fix.contains("cargo xtask lambda-deploy --env local")));
+    }
+
+    #[test]
+    fn architecture_and_layers_wait_for_a_local_aws_that_keeps_them() {
+        let mut plain_moto = live();
+        plain_moto.architectures = vec!["x86_64".into()];
+        plain_moto.layers.clear();
+        assert!(mismatches(&[expected()], &[plain_moto], Compared { architecture_and_layers: false }, "x").is_empty());
+    }
+
+    #[test]
+    fn an_unresolved_layer_is_counted() {
+        let mut want = expected();
+        want.layers = vec![ExpectedLayer::Unresolved("!Sub arn:...:layer:Powertools:3".into())];
+        let mut have = live();
+        assert!(mismatches(&[want.clone()], &[have.clone()], ALL, "x").is_empty());
+        have.layers.push("arn:aws:lambda:us-east-1:1:layer:Other:1".into());
+        assert_eq!(mismatches(&[want], &[have], ALL, "x").len(), 1);
     }
 }

@@ -58,6 +58,18 @@ pub fn moto_log(sam_dir: &Path) -> PathBuf {
     aws_sam_dir(sam_dir).join("moto-server.log")
 }
 
+/// The rehearsal's own work: the packaged and transformed templates, moto's extension, the
+/// list of stand-ins, and the recording of every request made to moto, which the doctor
+/// replays to read what the rehearsal left: `.aws-sam/xtask-rehearsal/`.
+pub fn rehearsal_dir(sam_dir: &Path) -> PathBuf {
+    aws_sam_dir(sam_dir).join("xtask-rehearsal")
+}
+
+/// The last rehearsal's requests to its moto, in order.
+pub fn rehearsal_recording(sam_dir: &Path) -> PathBuf {
+    rehearsal_dir(sam_dir).join("moto-recording.jsonl")
+}
+
 /// The empty config file sam deploy reads for an environment without a samconfig table (the
 /// rehearsal's defaults), so it reads no other table of the user's samconfig.toml.
 pub fn empty_samconfig(sam_dir: &Path) -> PathBuf {

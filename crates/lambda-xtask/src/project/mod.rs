@@ -7,6 +7,7 @@ pub mod deploy_settings;
 pub mod health_check;
 pub mod intrinsics;
 pub mod layout;
+pub mod placeholder;
 pub mod runtime_sdk;
 pub mod samconfig;
 pub mod stack_template;

@@ -45,6 +45,7 @@ pub struct SamConfig {
     text: String,
     shown_as: String,
     environments: BTreeMap<String, Table>,
+    has_version: bool,
 }
 
 /// samconfig.toml, which sam build reads from the template's dir: malformed, it fails sam
@@ -116,7 +117,13 @@ impl SamConfig {
             ),
             Err(err) => return Err(err).with_context(|| format!("reading {shown_as}")),
         };
-        SamConfig::parse(text, shown_as)
+        let config = SamConfig::parse(text, shown_as)?;
+        if !config.has_version {
+            bad_input!(
+                "{shown_as} has no `version = 0.1` line, and sam refuses a samconfig without one: add `version = 0.1` as its first line"
+            )
+        }
+        Ok(config)
     }
 
     pub fn parse(text: String, shown_as: &str) -> Result<SamConfig> {
@@ -125,6 +132,8 @@ impl SamConfig {
             // toml's message carries the line and column.
             Err(err) => bad_input!("{shown_as} is not valid TOML: {}", one_line(&err.to_string())),
         };
+        // sam reads the file only when its top-level version is a number with a fraction.
+        let has_version = matches!(table.get("version"), Some(Value::Float(_)));
         let environments = table
             .into_iter()
             .filter_map(|(name, value)| match value {
@@ -132,7 +141,7 @@ impl SamConfig {
                 _ => None,
             })
             .collect();
-        Ok(SamConfig { text, shown_as: shown_as.to_string(), environments })
+        Ok(SamConfig { text, shown_as: shown_as.to_string(), environments, has_version })
     }
 
     pub fn environment_names(&self) -> Vec<&str> {
@@ -141,6 +150,17 @@ impl SamConfig {
 
     /// The named environment; an unknown name is bad input that lists the known ones.
     pub fn environment(&self, name: &str) -> Result<SamEnvironment> {
+        self.environment_or(name, None)
+    }
+
+    /// Whether the environment's table names its stack.
+    pub fn sets_stack_name(&self, name: &str) -> bool {
+        self.environment_or(name, None).is_ok()
+    }
+
+    /// The environment, with `default_stack_name` when its table names no stack (the
+    /// rehearsal's default); without one, a table with no stack_name is bad input.
+    pub fn environment_or(&self, name: &str, default_stack_name: Option<&str>) -> Result<SamEnvironment> {
         let shown = &self.shown_as;
         let Some(env) = self.environments.get(name) else {
             let known = self.environment_names();
@@ -166,7 +186,9 @@ impl SamConfig {
                 }
             }
         };
-        let Some(stack_name) = string("stack_name")?.filter(|s| !s.is_empty()) else {
+        let Some(stack_name) =
+            string("stack_name")?.filter(|s| !s.is_empty()).or_else(|| default_stack_name.map(String::from))
+        else {
             bad_input!("environment {name} has no stack_name: add stack_name = \"...\" to [{name}.deploy.parameters] in {shown}")
         };
         let resolve_s3 = match params.get("resolve_s3") {

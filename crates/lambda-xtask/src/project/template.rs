@@ -115,6 +115,40 @@ pub struct TemplateParameter {
     pub default: Option<String>,
     /// `NoEcho: true`: the value is a secret, never to be printed.
     pub no_echo: bool,
+    /// What CloudFormation accepts as its value.
+    pub constraints: ParameterConstraints,
+}
+
+/// A parameter's `AllowedValues`, `AllowedPattern`, `MinLength`/`MaxLength` and
+/// `MinValue`/`MaxValue`, as written.
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct ParameterConstraints {
+    pub allowed_values: Vec<String>,
+    pub allowed_pattern: Option<String>,
+    pub min_length: Option<usize>,
+    pub max_length: Option<usize>,
+    pub min_value: Option<f64>,
+    pub max_value: Option<f64>,
+}
+
+impl Eq for ParameterConstraints {}
+
+impl ParameterConstraints {
+    fn read(spec: &Yaml) -> ParameterConstraints {
+        let number = |key: &str| scalar(&spec[key]).and_then(|v| v.trim().parse::<f64>().ok());
+        let length = |key: &str| number(key).filter(|n| *n >= 0.0).map(|n| n as usize);
+        ParameterConstraints {
+            allowed_values: match &spec["AllowedValues"] {
+                Yaml::Array(items) => items.iter().filter_map(scalar).collect(),
+                _ => Vec::new(),
+            },
+            allowed_pattern: scalar(&spec["AllowedPattern"]),
+            min_length: length("MinLength"),
+            max_length: length("MaxLength"),
+            min_value: number("MinValue"),
+            max_value: number("MaxValue"),
+        }
+    }
 }
 
 /// One entry of `Outputs`: its name and its value as written (the text of a `!Sub`).
@@ -241,6 +275,7 @@ impl Template {
                     kind: spec["Type"].as_str().unwrap_or("String").to_string(),
                     default: scalar(&spec["Default"]),
                     no_echo: scalar(&spec["NoEcho"]).is_some_and(|v| v.eq_ignore_ascii_case("true")),
+                    constraints: ParameterConstraints::read(spec),
                 });
             }
         }

@@ -104,6 +104,13 @@ pub fn locate(sh: &Shell, tool: &PythonTool) -> Result<(PathBuf, Provenance)> {
     if let Some(found) = find(tool)? {
         return Ok(found);
     }
+    locate_in_cache(sh, tool)
+}
+
+/// The tool's executable in the cache, installed there when missing, whatever PATH holds:
+/// for what needs the tool's own virtualenv (its Python and libraries), which an install on
+/// PATH may not have (SAM CLI's native installers bundle no Python to borrow).
+pub fn locate_in_cache(sh: &Shell, tool: &PythonTool) -> Result<(PathBuf, Provenance)> {
     let tools_dir = cache_root()?.join("tools");
     let venv = tools_dir.join(tool.venv_name());
     let executable = venv.join("bin").join(tool.executable);

@@ -48,7 +48,13 @@ Resources:
 pub fn prepare(work: &Path, repo: &Path, xtask: &Path, project: &Project) -> Result<(MotoServer, Command)> {
     let sh = Shell::new()?;
     let moto_exe = lambda_xtask::aws::moto::locate(&sh, &project.config.deploy.moto_version)?;
-    let server = MotoServer::start(&moto_exe, &work.join("moto-bench.log"), None)?;
+    let server = MotoServer::start(&lambda_xtask::aws::moto::MotoStart {
+        executable: &moto_exe,
+        log: &work.join("moto-bench.log"),
+        account_id: None,
+        work_dir: &work.join("moto-bench"),
+        recording: lambda_xtask::aws::moto::Recording::None,
+    })?;
     let aws_exe = lambda_xtask::aws::locate(&sh, &project.config.deploy.awscli_version)?;
     let mut aws = Aws::new(aws_exe.clone(), "us-east-1".into(), None);
     let env: [(&str, String); 6] = [

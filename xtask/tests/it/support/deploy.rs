@@ -144,6 +144,27 @@ impl Moto {
     }
 }
 
+/// A moto holding what an app's last rehearsal left, as `lambda-doctor --env local` makes
+/// one: the rehearsal's recorded requests replayed, with the extension the rehearsal's moto
+/// loaded. `sam_dir` is the template's directory.
+pub fn replayed_rehearsal(sam_dir: &Path) -> Moto {
+    let work = sam_dir.join(".aws-sam/xtask-rehearsal");
+    let extension = work.join("moto-extension");
+    let recording = work.join("moto-recording.jsonl");
+    assert!(recording.is_file(), "no recording of the rehearsal at {}", recording.display());
+    let moto = Moto::start_with(&[
+        ("PYTHONPATH", extension.to_str().unwrap()),
+        ("MOTO_RECORDER_FILEPATH", recording.to_str().unwrap()),
+        ("NO_PROXY", "localhost,127.0.0.1"),
+    ]);
+    let mut stream = TcpStream::connect((Ipv4Addr::LOCALHOST, moto.port)).unwrap();
+    write!(stream, "POST /moto-api/recorder/replay-recording HTTP/1.0\r\nContent-Length: 0\r\n\r\n").unwrap();
+    let mut answer = String::new();
+    stream.read_to_string(&mut answer).unwrap();
+    assert!(answer.starts_with("HTTP/1.1 200") || answer.starts_with("HTTP/1.0 200"), "replay: {answer}");
+    moto
+}
+
 impl Drop for Moto {
     fn drop(&mut self) {
         // SAFETY: kill(2) on the server's own process group.

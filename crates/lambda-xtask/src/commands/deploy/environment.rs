@@ -6,9 +6,10 @@ use std::path::Path;
 
 use anyhow::Result;
 
+use crate::aws::moto;
 use crate::bad_input;
+use crate::project::placeholder;
 use crate::project::samconfig::{SamConfig, SamEnvironment};
-use crate::project::stack_template::{SUBNET_IDS_TYPE, VPC_ID_TYPE};
 use crate::project::template::Template;
 
 /// The rehearsal's region when its table names none: moto serves any, and the user's
@@ -42,9 +43,15 @@ pub fn resolve(
     let has_table = samconfig.as_ref().is_some_and(|c| c.environment_names().contains(&name));
     if !rehearsal || has_table {
         let config = samconfig.expect("loaded unless a rehearsal without samconfig.toml");
-        let mut sam = config.environment(name)?;
+        // The rehearsal's table holds what the user chose to set: what it leaves out is filled
+        // in as with no table at all, the stack's name too.
+        let default_stack_name = rehearsal.then(|| default_stack(root, name));
+        let mut sam = config.environment_or(name, default_stack_name.as_deref())?;
         let mut defaults = Vec::new();
         if rehearsal {
+            if default_stack_name.as_deref() == Some(sam.stack_name.as_str()) && !config.sets_stack_name(name) {
+                defaults.push(format!("stack {}", sam.stack_name));
+            }
             if sam.resolve_s3 {
                 bad_input!("{name} is the rehearsal against moto, where resolve_s3 fails: remove resolve_s3 from [{name}.deploy.parameters] of {samconfig_shown} (the rehearsal then uses a bucket of its own), or set s3_bucket = \"<name>\"")
             }
@@ -78,24 +85,35 @@ pub fn resolve(
 }
 
 /// Values for the parameters the rehearsal would otherwise lack (no Default, no override, not
-/// a VPC or subnets, which it creates): nothing runs in moto, so a value that names itself does.
-/// Parameters of the AWS-specific types (key pairs, SSM values) get none: the user must say.
+/// of a type the local AWS gives a value of its own: see `moto::seeds_parameter_type`):
+/// nothing runs in moto, so a value that names itself does, within the parameter's
+/// AllowedValues, AllowedPattern and length or value bounds. A parameter no such value can be
+/// shown for gets none: the user must say (`check_parameters`).
 pub fn rehearsal_placeholders(template: &Template, env: &SamEnvironment) -> Vec<(String, String)> {
     template
         .parameters
         .iter()
         .filter(|p| p.default.is_none() && env.override_value(&p.name).is_none())
-        .filter(|p| p.kind != VPC_ID_TYPE && p.kind != SUBNET_IDS_TYPE)
-        .filter_map(|p| {
-            let value = match p.kind.as_str() {
-                "String" => format!("rehearsal-{}", p.name.to_ascii_lowercase()),
-                "CommaDelimitedList" => "rehearsal".to_string(),
-                "Number" | "List<Number>" => "1".to_string(),
-                _ => return None,
-            };
-            Some((p.name.clone(), value))
-        })
+        .filter(|p| !moto::seeds_parameter_type(&p.kind))
+        .filter_map(|p| Some((p.name.clone(), placeholder::plain_value(p)?)))
         .collect()
+}
+
+/// Where the user puts a value for `key`, said so that doing exactly that works: into the
+/// environment's table when it has one, a new table when samconfig.toml has none, a new file
+/// (sam reads none without its `version` line) when there is no samconfig.toml.
+pub fn override_fix(env: &str, key: &str, samconfig_shown: &str, samconfig_exists: bool, in_samconfig: bool) -> String {
+    if in_samconfig {
+        format!("add \"{key}=...\" to parameter_overrides in [{env}.deploy.parameters] of {samconfig_shown}")
+    } else if samconfig_exists {
+        format!(
+            "add a [{env}.deploy.parameters] table holding parameter_overrides = \"{key}=...\" to {samconfig_shown}"
+        )
+    } else {
+        format!(
+            "create {samconfig_shown} holding the line version = 0.1 and a [{env}.deploy.parameters] table with parameter_overrides = \"{key}=...\""
+        )
+    }
 }
 
 /// `<directory>-<env>`, in the characters a stack name allows (letters, digits, `-`; a letter

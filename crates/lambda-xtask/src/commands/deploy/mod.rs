@@ -12,6 +12,7 @@ pub mod environment;
 pub mod health;
 mod post_deploy;
 pub mod preflight;
+mod rehearsal;
 mod sam_deploy;
 
 use std::fmt;
@@ -36,7 +37,7 @@ use crate::project::config::Project;
 use crate::project::deploy_settings::ResolvedEnvironment;
 use crate::project::layout;
 use crate::project::samconfig::SamEnvironment;
-use crate::project::stack_template::{EXISTING_ENDPOINT_PARAMETER, SUBNET_IDS_TYPE, VPC_ID_TYPE};
+use crate::project::stack_template::{EXISTING_ENDPOINT_PARAMETER, VPC_ID_TYPE};
 use crate::project::target::{self, Discovery};
 use crate::project::template::Template;
 use crate::run::exit::{status_of, INTERRUPTED};
@@ -260,17 +261,7 @@ fn plan<'a>(
     let settings_table = format!("[workspace.metadata.lambda.deploy.environments.{name}]");
 
     check_environment_flags(ui, args, &settings, name, &settings_table)?;
-    let region = match env
-        .region
-        .clone()
-        .or_else(|| non_empty_var("AWS_REGION"))
-        .or_else(|| non_empty_var("AWS_DEFAULT_REGION"))
-    {
-        Some(region) => region,
-        None => bad_input!(
-            "no region for {name}: set region in [{name}.deploy.parameters] of {samconfig_shown}, or AWS_REGION"
-        ),
-    };
+    let region = region_of(&env, &samconfig_shown)?;
     let allowed = guards::allow::Allowed::parse(&args.allow, team_guards)?;
     check_health_url(args)?;
 
@@ -279,7 +270,10 @@ fn plan<'a>(
     let found = target::resolve_targets(project, &template)?;
     let placeholders =
         if settings.rehearsal { environment::rehearsal_placeholders(&template, &env) } else { Vec::new() };
-    check_parameters(&env, &template, &settings, &placeholders, &samconfig_shown, &template_shown)?;
+    let override_fix = |key: &str| {
+        environment::override_fix(name, key, &samconfig_shown, samconfig_path.exists(), resolved.in_samconfig)
+    };
+    check_parameters(&env, &template, &settings, &placeholders, &samconfig_shown, &override_fix, &template_shown)?;
     register_no_echo_values(&template, &env);
 
     let health = health::plan(
@@ -322,6 +316,17 @@ fn plan<'a>(
         log,
     };
     Ok((plan, build))
+}
+
+/// The environment's region: samconfig.toml's, else AWS_REGION, else AWS_DEFAULT_REGION.
+fn region_of(env: &SamEnvironment, samconfig_shown: &str) -> Result<String> {
+    let name = &env.name;
+    match env.region.clone().or_else(|| non_empty_var("AWS_REGION")).or_else(|| non_empty_var("AWS_DEFAULT_REGION")) {
+        Some(region) => Ok(region),
+        None => bad_input!(
+            "no region for {name}: set region in [{name}.deploy.parameters] of {samconfig_shown}, or AWS_REGION"
+        ),
+    }
 }
 
 /// A NoEcho parameter's value is a secret: sam prints the overrides it deploys with.
@@ -534,7 +539,7 @@ fn non_empty_var(name: &str) -> Option<String> {
 }
 
 /// Every override names a template parameter, every parameter without a default gets a value
-/// (the rehearsal supplies the VPC and subnets it creates), and no value holds a character
+/// (the rehearsal supplies those of AWS-specific types from its local AWS), and no value holds a character
 /// sam's override syntax cannot carry.
 fn check_parameters(
     env: &SamEnvironment,
@@ -542,6 +547,7 @@ fn check_parameters(
     settings: &ResolvedEnvironment,
     placeholders: &[(String, String)],
     samconfig_shown: &str,
+    override_fix: &dyn Fn(&str) -> String,
     template_shown: &str,
 ) -> Result<()> {
     let name = &env.name;
@@ -562,13 +568,13 @@ fn check_parameters(
         }
     }
     for param in &template.parameters {
-        let seeded = (settings.rehearsal && (param.kind == VPC_ID_TYPE || param.kind == SUBNET_IDS_TYPE))
+        let seeded = (settings.rehearsal && moto::seeds_parameter_type(&param.kind))
             || placeholders.iter().any(|(name, _)| *name == param.name);
         if param.default.is_none() && env.override_value(&param.name).is_none() && !seeded {
             bad_input!(
-                "{name} gives no value for {template_shown} parameter {} (no Default): add \"{}=...\" to parameter_overrides in [{name}.deploy.parameters] of {samconfig_shown}",
+                "{name} gives no value for {template_shown} parameter {} (no Default): {}",
                 param.name,
-                param.name
+                override_fix(&param.name)
             )
         }
     }
@@ -647,11 +653,16 @@ impl<'a> Deploy<'a> {
         let parameters = all_parameters(&self.plan.template, &self.plan.env, &self.computed);
         let before = preflight::ingress_subjects(&self.plan.template, &parameters, existing.as_ref(), &resources);
         pipeline.step("endpoint-ingress", || self.endpoint_ingress(&aws, &before, false))?;
+        // The rehearsal's moto has no SAM transform: the rehearsal applies it (see rehearsal.rs).
+        let template = match self.plan.settings.rehearsal {
+            true => pipeline.step("sam-transform", || self.sam_transform(&aws, &sam, &parameters))?,
+            false => built_template(self.plan.project),
+        };
         // On record before the stack can change: if this run never ends (kill -9, a lost
         // machine), the log still says it started, from what, approved by whom.
         let started = audit_record(self.plan, self.git, &self.attempt, pipeline, None);
         pipeline.step("audit-started", || self.record_start(&started))?;
-        let outcome = match pipeline.step(SAM_DEPLOY_STEP, || self.sam_deploy(&aws, &sam, &parameters)) {
+        let outcome = match pipeline.step(SAM_DEPLOY_STEP, || self.sam_deploy(&aws, &sam, &parameters, &template)) {
             Ok(outcome) => outcome,
             Err(err) => return Err(run_doctor(pipeline, &aws, self.plan, err)),
         };
@@ -873,11 +884,24 @@ impl<'a> Deploy<'a> {
         }
     }
 
+    fn sam_transform(&mut self, aws: &Aws, sam: &std::path::Path, parameters: &[(String, String)]) -> Result<PathBuf> {
+        let plan = self.plan;
+        rehearsal::package_and_transform(&rehearsal::TransformInput {
+            sh: self.sh,
+            aws,
+            sam,
+            project: plan.project,
+            bucket: plan.env.s3_bucket.as_deref().unwrap_or_default(),
+            parameters,
+        })
+    }
+
     fn sam_deploy(
         &mut self,
         aws: &Aws,
         sam: &std::path::Path,
         parameters: &[(String, String)],
+        template: &std::path::Path,
     ) -> Result<sam_deploy::DeployOutcome> {
         let (plan, stack) = (self.plan, self.stack());
         let tags = stack_tags(&plan.env, self.git, self.attempt.deployer.as_deref());
@@ -905,7 +929,7 @@ impl<'a> Deploy<'a> {
                 sam_dir: &plan.project.sam_dir(),
                 config,
                 stack,
-                built_template: &built_template(plan.project),
+                built_template: template,
                 parameters,
                 tags: &tags,
                 dry_run: plan.args.dry_run,
@@ -935,12 +959,23 @@ impl<'a> Deploy<'a> {
         Ok(())
     }
 
-    /// Each function's CodeSha256 as Lambda reports it, for the audit line.
+    /// Each function's CodeSha256 as Lambda reports it, for the audit line; each live function
+    /// compared with the build.
     fn deployed_code(&mut self, aws: &Aws) -> Result<()> {
-        let ids: Vec<&str> = self.plan.found.targets.iter().map(|t| t.config.logical_id.as_str()).collect();
+        let plan = self.plan;
+        let ids: Vec<&str> = plan.found.targets.iter().map(|t| t.config.logical_id.as_str()).collect();
         let resources = preflight::stack_resources(self.sh, aws, self.stack())?;
-        self.attempt.deployed = crate::evidence::deployed::read_step(self.sh, aws, self.stack(), &resources, &ids)?;
-        Ok(())
+        let live = crate::evidence::deployed::read_step(self.sh, aws, self.stack(), &resources, &ids)?;
+        self.attempt.deployed = live.iter().map(|l| l.code.clone()).collect();
+        let rehearsal = plan.settings.rehearsal;
+        post_deploy::check_live_functions(
+            plan.project,
+            &plan.found.targets,
+            &resources,
+            &live,
+            rehearsal,
+            &plan.env.name,
+        )
     }
 }
 
@@ -984,8 +1019,15 @@ fn start_local_aws(sh: &Shell, plan: &Plan, aws: &mut Aws) -> Result<(moto::Moto
         eprintln!("    rehearsal defaults ({missing}): {}", plan.defaults.join(", "));
     }
     let executable = moto::locate(sh, &plan.project.config.deploy.moto_version)?;
-    let log = layout::moto_log(&plan.project.sam_dir());
-    let server = moto::MotoServer::start(&executable, &log, plan.settings.account_id.as_deref())?;
+    let sam_dir = plan.project.sam_dir();
+    let server = moto::MotoServer::start(&moto::MotoStart {
+        executable: &executable,
+        log: &layout::moto_log(&sam_dir),
+        account_id: plan.settings.account_id.as_deref(),
+        work_dir: &layout::rehearsal_dir(&sam_dir),
+        // What the rehearsal leaves is what lambda-doctor --env local reads, by replaying it.
+        recording: moto::Recording::RecordTo(&layout::rehearsal_recording(&sam_dir)),
+    })?;
     eprintln!("    local AWS (moto, {}) at {}", executable.display(), server.endpoint_url());
     for name in redact::CREDENTIAL_VARIABLES.iter().chain(&["AWS_PROFILE", "AWS_DEFAULT_PROFILE"]) {
         aws.remove_env(name);
@@ -1120,8 +1162,8 @@ fn health_check(sh: &Shell, plan: &Plan, deployed: &aws::Stack) -> (health::Heal
     }
 }
 
-/// The rehearsal's check: moto runs no SAM transform, so there is no API and no function;
-/// each built function's cold-start smoke test stands in for it, as lambda-build runs it.
+/// The rehearsal's check: moto invokes no function (that needs Docker), so there is no API to
+/// call; each built function's cold-start smoke test stands in for it, as lambda-build runs it.
 fn smoke_tests(plan: &Plan) -> (health::HealthRecord, Result<()>) {
     let mut record = health::HealthRecord::simple("smoke-test", false);
     let mut failed = Vec::new();

@@ -10,7 +10,13 @@ use xshell::{cmd, Shell};
 
 use super::health::{self, ExpectedStatus};
 use super::preflight;
-use crate::aws::{self, Aws, ChangeSetDescription, Stack};
+use crate::aws::{self, moto, Aws, ChangeSetDescription, Stack};
+use crate::evidence::{deployed, BuildEvidence};
+use crate::project::config::Project;
+use crate::project::layout;
+use crate::project::target::BuildTarget;
+use crate::project::template::LayerRef;
+use crate::run::pipeline::Findings;
 use crate::sys::process;
 use crate::sys::redact;
 
@@ -28,6 +34,95 @@ pub fn stack_complete(sh: &Shell, aws: &Aws, stack: &str) -> Result<Stack> {
     }
     eprintln!("    {stack} is {}", found.stack_status);
     Ok(found)
+}
+
+/// The live functions against the build (see [`deployed::mismatches`]): printed one line each,
+/// and a failure with a finding per difference. In a rehearsal, the resources moto did not
+/// create are named first.
+pub fn check_live_functions(
+    project: &Project,
+    targets: &[BuildTarget],
+    resources: &[(String, String)],
+    live: &[deployed::LiveFunction],
+    rehearsal: bool,
+    env: &str,
+) -> Result<()> {
+    let work_dir = layout::rehearsal_dir(&project.sam_dir());
+    if rehearsal {
+        super::rehearsal::report_stand_ins(project);
+    }
+    let compared = deployed::Compared { architecture_and_layers: !rehearsal || moto::gaps_filled(&work_dir) };
+    if !compared.architecture_and_layers {
+        eprintln!("    the local AWS keeps no architectures or layers (its gaps were not filled; see its log): compared are code, runtime and handler");
+    }
+    let evidence = crate::build::fingerprint::recorded_evidence(&project.sam_dir());
+    let expected: Vec<deployed::ExpectedFunction> =
+        targets.iter().map(|t| expected_function(t, evidence.as_ref(), resources)).collect();
+    let redeploy = format!("cargo xtask lambda-deploy --env {env}");
+    let findings = deployed::mismatches(&expected, live, compared, &redeploy);
+    for function in live {
+        let id = &function.code.logical_id;
+        if findings.iter().any(|f| f.problem.starts_with(&format!("{id} "))) {
+            continue;
+        }
+        let want = expected.iter().find(|e| &e.logical_id == id);
+        let code = match want.and_then(|w| w.code_sha256.as_ref()) {
+            Some(_) => "the build's package",
+            None => "code (the build recorded no package to compare with)",
+        };
+        eprintln!(
+            "    {id}: runs {code}, {} {}, handler {}, {} layer(s)",
+            function.runtime.as_deref().unwrap_or("no runtime"),
+            function.architectures.first().map(String::as_str).unwrap_or("x86_64"),
+            function.handler.as_deref().unwrap_or("none"),
+            function.layers.len()
+        );
+    }
+    Findings::fail_on(findings, "the live functions are not the build: deploy it again")
+}
+
+/// What the template and the build's evidence say `target` must run. A layer of the stack is
+/// found by its logical id, which the SAM transform suffixes with a hash of its content.
+fn expected_function(
+    target: &BuildTarget,
+    evidence: Option<&BuildEvidence>,
+    resources: &[(String, String)],
+) -> deployed::ExpectedFunction {
+    let id = &target.config.logical_id;
+    let package =
+        evidence.and_then(|e| e.artifacts.iter().find(|a| &a.logical_id == id)).and_then(|a| a.package.as_ref());
+    let layers = target
+        .template
+        .layers
+        .iter()
+        .map(|layer| match layer {
+            LayerRef::Resource(logical) => match resources.iter().find(|(r, _)| is_layer_version_of(r, logical)) {
+                Some((_, arn)) => deployed::ExpectedLayer::Arn(arn.clone()),
+                None => deployed::ExpectedLayer::Unresolved(logical.clone()),
+            },
+            LayerRef::External(text) if text.starts_with("arn:") && !text.contains("${") => {
+                deployed::ExpectedLayer::Arn(text.clone())
+            }
+            LayerRef::External(text) => deployed::ExpectedLayer::Unresolved(text.clone()),
+        })
+        .collect();
+    deployed::ExpectedFunction {
+        logical_id: id.clone(),
+        runtime: target.template.runtime.clone(),
+        handler: target.template.handler.clone(),
+        architecture: target.template.architecture.clone(),
+        code_sha256: package.map(|p| p.code_sha256.clone()),
+        package: package.map(|p| p.path.display().to_string()),
+        layers,
+    }
+}
+
+/// `Layer` itself, or `Layer` and the transform's 10 hex digits (`Layer3b1f0a6c2d`).
+fn is_layer_version_of(resource: &str, layer: &str) -> bool {
+    resource == layer
+        || resource
+            .strip_prefix(layer)
+            .is_some_and(|rest| rest.len() == 10 && rest.chars().all(|c| c.is_ascii_hexdigit()))
 }
 
 /// Prints a dry run's change set, as CloudFormation describes it.
@@ -158,6 +253,14 @@ mod tests {
     use super::*;
     use std::io::{BufRead, BufReader, Write};
     use std::net::TcpListener;
+
+    #[test]
+    fn a_layer_version_is_found_under_its_transformed_logical_id() {
+        assert!(is_layer_version_of("SharedLayer", "SharedLayer"));
+        assert!(is_layer_version_of("SharedLayer3b1f0a6c2d", "SharedLayer"));
+        assert!(!is_layer_version_of("SharedLayerPolicy", "SharedLayer"));
+        assert!(!is_layer_version_of("Shared", "SharedLayer"));
+    }
 
     #[test]
     fn the_backoff_is_1_2_4_8_then_15_seconds() {

@@ -77,8 +77,15 @@ pub fn sam_deploy(sh: &Shell, aws: &Aws, deploy: &SamDeploy) -> Result<DeployOut
     let region = &aws.region;
     let config: Vec<String> = match &deploy.config {
         SamDeployConfig::Samconfig { path, env, s3_bucket } => {
-            let mut args =
-                vec!["--config-file".into(), path.display().to_string(), "--config-env".into(), env.to_string()];
+            // The stack too: a rehearsal's table may leave it out (its default is the xtask's).
+            let mut args = vec![
+                "--config-file".into(),
+                path.display().to_string(),
+                "--config-env".into(),
+                env.to_string(),
+                "--stack-name".into(),
+                stack.to_string(),
+            ];
             if let Some(bucket) = s3_bucket {
                 args.extend(["--s3-bucket".to_string(), bucket.to_string()]);
             }
