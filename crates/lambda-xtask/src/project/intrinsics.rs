@@ -309,8 +309,8 @@ Values:
         assert_eq!(values[4], s("b"), "a CommaDelimitedList is a list, its items trimmed");
         assert_eq!(values[5], s("x86_64"));
         assert_eq!(values[6], s("cost ${Literal} in arm64"));
-        for unresolved in 7..12 {
-            assert_eq!(values[unresolved], None, "{unresolved}");
+        for (index, value) in values.iter().enumerate().take(12).skip(7) {
+            assert_eq!(*value, None, "{index}");
         }
     }
 

@@ -419,7 +419,7 @@ fn zip_function(project: &Project, function: &TemplateFunction, template_dir: &P
     check_zip_file(project, &path, &format!("function {id}: CodeUri {uri}"))?;
     let runtime = runtime_of(function)?;
     let names = crate::guards::zip_package::entry_names(&project.path(&path))?;
-    let entry = entry_of(function, &project.config.template.display().to_string(), &uri.to_string(), |script| {
+    let entry = entry_of(function, &project.config.template.display().to_string(), uri, |script| {
         names.iter().any(|name| name == script)
     })?;
     Ok(Some(ZipPackage { logical_id: id.clone(), path, runtime, entry: Some(entry) }))
