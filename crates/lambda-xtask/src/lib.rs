@@ -20,18 +20,20 @@
 //! - [`diagnosis`]: lambda-doctor's signatures and readers, shared with lambda-deploy;
 //! - [`sys`]: processes, signals, locks, redaction, tools, owned directories, atomic writes.
 
-// Every line this crate prints with `eprintln!` or `println!` passes through
-// `sys::redact::scrub`: these shadow the standard macros in every module declared below, so
-// no message (a quoted requirements line, a URL, a command line, an error chain) can print a
-// registered secret or a credential written into a URL, whoever adds the line.
-macro_rules! eprintln {
-    () => { ::std::eprintln!() };
-    ($($arg:tt)*) => { $crate::sys::redact::print_scrubbed(false, format_args!($($arg)*)) };
+#![deny(clippy::print_stdout, clippy::print_stderr)]
+
+// Everything this crate prints goes through the `Ui` (`ui::say`): `say!` is a line on stderr,
+// `say_out!` one on stdout, written to the Ui the command runs under (a test's capture, or the
+// process's streams) and scrubbed of registered secrets and of credentials in URLs on the way,
+// whoever adds the line. std's print macros are denied by clippy outside `ui.rs`.
+macro_rules! say {
+    () => { $crate::ui::say(false, format_args!("")) };
+    ($($arg:tt)*) => { $crate::ui::say(false, format_args!($($arg)*)) };
 }
 
-macro_rules! println {
-    () => { ::std::println!() };
-    ($($arg:tt)*) => { $crate::sys::redact::print_scrubbed(true, format_args!($($arg)*)) };
+macro_rules! say_out {
+    () => { $crate::ui::say(true, format_args!("")) };
+    ($($arg:tt)*) => { $crate::ui::say(true, format_args!($($arg)*)) };
 }
 
 pub mod aws;

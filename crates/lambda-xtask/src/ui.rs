@@ -143,19 +143,42 @@ impl Ui {
         self.line(format_args!("{} {text}", self.paint(Tone::Bad, "error:")));
     }
 
+    /// One line of the command's own output on stdout (a table, a verdict a script reads).
+    pub fn out(&self, text: impl Display) {
+        let line = format!("{}\n", crate::sys::redact::scrub(&text.to_string()));
+        self.write_stdout(line.as_bytes());
+    }
+
+    /// Makes this Ui the one `say!` and `say_out!` write to for the whole process (the
+    /// command's, set once in `main`).
+    pub fn install(&self) {
+        *PROCESS_UI.write().unwrap_or_else(|p| p.into_inner()) = Some(self.clone());
+    }
+
+    /// Runs `f` with this Ui as the one `say!` and `say_out!` write to on this thread: a test
+    /// runs a command in-process and reads everything it printed.
+    pub fn scope<R>(&self, f: impl FnOnce() -> R) -> R {
+        let previous = SCOPED_UI.with(|scoped| scoped.replace(Some(self.clone())));
+        let result = f();
+        SCOPED_UI.with(|scoped| scoped.replace(previous));
+        result
+    }
+
     /// A GitHub workflow command on stdout (the xtask's own lines go to stderr, so stdout
     /// carries nothing else), flushed so it is not held back behind a long sam run.
     pub fn emit(&self, command: &str) {
         let line = format!("{}\n", crate::sys::redact::scrub(command));
+        self.write_stdout(line.as_bytes());
+    }
+
+    fn write_stdout(&self, line: &[u8]) {
         match &self.sink {
             Sink::Process => {
                 let mut stdout = std::io::stdout().lock();
-                let _ = stdout.write_all(line.as_bytes());
+                let _ = stdout.write_all(line);
                 let _ = stdout.flush();
             }
-            Sink::Captured(captured) => {
-                captured.stdout.lock().unwrap_or_else(|p| p.into_inner()).extend_from_slice(line.as_bytes())
-            }
+            Sink::Captured(captured) => captured.stdout.lock().unwrap_or_else(|p| p.into_inner()).extend_from_slice(line),
         }
     }
 
@@ -198,6 +221,27 @@ impl Ui {
                 captured.stderr.lock().unwrap_or_else(|p| p.into_inner()).extend_from_slice(&written);
             }
         }
+    }
+}
+
+static PROCESS_UI: std::sync::RwLock<Option<Ui>> = std::sync::RwLock::new(None);
+
+thread_local! {
+    static SCOPED_UI: std::cell::RefCell<Option<Ui>> = const { std::cell::RefCell::new(None) };
+}
+
+/// What `say!` (stderr) and `say_out!` (stdout) print: a line through the Ui of this thread's
+/// [`Ui::scope`], else the process's ([`Ui::install`]), else a plain one on the process's
+/// streams (before `main` decided how to talk). Scrubbed of secrets either way.
+#[doc(hidden)]
+pub fn say(to_stdout: bool, args: std::fmt::Arguments) {
+    let ui = SCOPED_UI
+        .with(|scoped| scoped.borrow().clone())
+        .or_else(|| PROCESS_UI.read().unwrap_or_else(|p| p.into_inner()).clone())
+        .unwrap_or_else(|| Ui::new(Output::default()));
+    match to_stdout {
+        true => ui.out(args),
+        false => ui.line(args),
     }
 }
 
@@ -251,6 +295,20 @@ impl Tone {
 mod tests {
     use super::*;
     use std::collections::HashMap;
+
+    #[test]
+    fn what_say_prints_inside_a_scope_is_captured_scrubbed_and_nothing_leaks_after() {
+        crate::sys::redact::register("canary-ui-scope-4d1e");
+        let (ui, captured) = Ui::capture(Output::default());
+        ui.scope(|| {
+            say!("building {}", "HelloFunction");
+            say_out!("token canary-ui-scope-4d1e");
+        });
+        assert_eq!(captured.stderr(), "building HelloFunction\n");
+        assert_eq!(captured.stdout(), "token [redacted]\n");
+        say!("after the scope");
+        assert_eq!(captured.stderr(), "building HelloFunction\n", "the scope ended with the closure");
+    }
 
     fn detect(ci_flag: bool, vars: &[(&str, &str)], terminal: bool) -> Output {
         let env: HashMap<String, String> = vars.iter().map(|(k, v)| (k.to_string(), v.to_string())).collect();

@@ -460,7 +460,9 @@ fn every_parameter_defaulted_deploys_with_no_overrides_and_a_named_output_is_hea
         "health_check = { output = \"StatusPage\", path = \"/health\", expect_status = 200, expect_json = { status = \"healthy\" } }",
     );
     repo.write("Cargo.toml", &manifest);
-    git_commit(&repo);
+    // The two edited files only: the app has no .gitignore, and a tracked `.aws-sam/` is
+    // refused (exit 2) as the build's own work dir.
+    git_commit_paths(&repo, &["samconfig.toml", "Cargo.toml"]);
     let (status, output) = run(&mut deploy(&repo));
     assert_eq!(status, 0, "{output}");
     let url = format!("{base}/status/health");

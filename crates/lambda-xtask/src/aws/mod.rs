@@ -158,7 +158,7 @@ impl Aws {
                 Err(err) if attempt < self.retry.attempts && is_retryable(&err) => {
                     let delay = delays[attempt as usize - 1];
                     let reason = redact::scrub(&format!("{err:#}"));
-                    eprintln!(
+                    say!(
                         "    {what}: {}; retrying in {}s (attempt {} of {})",
                         last_part(&reason),
                         delay.as_secs_f64(),

@@ -81,7 +81,7 @@ impl MotoServer {
                     return Ok(server);
                 }
                 Err(err) => {
-                    eprintln!("    moto_server on port {port}: {err:#}; trying another port");
+                    say!("    moto_server on port {port}: {err:#}; trying another port");
                     last_error = Some(err);
                 }
             }
@@ -184,7 +184,7 @@ impl MotoServer {
 impl Drop for MotoServer {
     fn drop(&mut self) {
         self.stop();
-        eprintln!("    local AWS (moto) on port {} stopped", self.port);
+        say!("    local AWS (moto) on port {} stopped", self.port);
     }
 }
 
@@ -442,13 +442,13 @@ pub fn seed(
             args.extend(["--create-bucket-configuration", &constraint]);
         }
         aws.write(sh, &args, "aws s3api create-bucket")?;
-        eprintln!("    bucket {bucket}");
+        say!("    bucket {bucket}");
     }
     let plan = SeedPlan::for_template(template);
     let vpc = if plan.vpc {
         Some(seed_vpc(sh, aws, &plan)?)
     } else {
-        eprintln!("    no VPC: the template has no VpcConfig and no VPC, subnet or security group parameter");
+        say!("    no VPC: the template has no VpcConfig and no VPC, subnet or security group parameter");
         None
     };
     seed_parameters(sh, aws, template, env, vpc.as_ref(), &mut seeded)?;
@@ -471,7 +471,7 @@ fn seed_vpc(sh: &Shell, aws: &Aws, plan: &SeedPlan) -> Result<LocalVpc> {
         )?)?;
         subnets.push(subnet.subnet.subnet_id);
     }
-    eprintln!("    vpc {vpc} ({REHEARSAL_VPC_CIDR}), subnets {}", subnets.join(", "));
+    say!("    vpc {vpc} ({REHEARSAL_VPC_CIDR}), subnets {}", subnets.join(", "));
     let mut local = LocalVpc { id: vpc, subnets, group: None };
     if plan.security_group {
         let name = "rehearsal";
@@ -489,7 +489,7 @@ fn seed_vpc(sh: &Shell, aws: &Aws, plan: &SeedPlan) -> Result<LocalVpc> {
             ],
             "aws ec2 create-security-group",
         )?)?;
-        eprintln!("    security group {} ({name}) in {}", group.group_id, local.id);
+        say!("    security group {} ({name}) in {}", group.group_id, local.id);
         local.group = Some((group.group_id, name.to_string()));
     }
     if plan.endpoint {
@@ -546,7 +546,7 @@ fn seed_endpoint(sh: &Shell, aws: &Aws, vpc: &LocalVpc) -> Result<()> {
     ];
     args.extend(vpc.subnets.iter().map(String::as_str));
     let endpoint: CreatedEndpoint = parse(aws.write(sh, &args, "aws ec2 create-vpc-endpoint")?)?;
-    eprintln!(
+    say!(
         "    existing Secrets Manager endpoint {} (security group {} admits 443 from {REHEARSAL_VPC_CIDR})",
         endpoint.vpc_endpoint.vpc_endpoint_id, group.group_id
     );
@@ -588,7 +588,7 @@ fn seed_parameters(
         seeded.overrides.push((param.name.clone(), value));
     }
     if !shown.is_empty() {
-        eprintln!("    parameters from the local AWS: {}", shown.join(", "));
+        say!("    parameters from the local AWS: {}", shown.join(", "));
     }
     Ok(())
 }
@@ -710,7 +710,7 @@ fn seed_secrets(sh: &Shell, aws: &Aws, secret_names: &[String]) -> Result<()> {
             &["secretsmanager", "create-secret", "--name", name, "--secret-string", &value],
             "aws secretsmanager create-secret",
         )?;
-        eprintln!("    secret {name} (random value, never printed)");
+        say!("    secret {name} (random value, never printed)");
     }
     Ok(())
 }

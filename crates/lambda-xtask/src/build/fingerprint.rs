@@ -177,16 +177,25 @@ enum Recent {
 }
 
 /// `size:mtime_ns`; for an input modified too recently to trust its time, `racy:` and a hash
-/// of its content (a symlink's: its target), or [`UNVERIFIABLE`]; `missing`.
+/// of its content (a symlink's: its target), or [`UNVERIFIABLE`]; `missing`. An executable
+/// file ends in `:x`: `chmod -x` keeps size and mtime, and a script handler (`run.sh`) or a
+/// bundled binary without its execute bit breaks in Lambda.
 fn stamp(path: &Path, recent: Recent) -> String {
     let Ok(meta) = fs::symlink_metadata(path) else { return "missing".to_string() };
     let modified = meta.modified().ok();
     let racy = modified.is_none_or(|m| m > SystemTime::now() - RACY_WINDOW);
+    let mode = if executable(&meta) { ":x" } else { "" };
     if recent == Recent::Distrust && racy {
-        return racy_stamp(path, &meta);
+        let racy = racy_stamp(path, &meta);
+        return if racy == UNVERIFIABLE { racy } else { format!("{racy}{mode}") };
     }
     let nanos = modified.and_then(|m| m.duration_since(UNIX_EPOCH).ok()).map(|d| d.as_nanos()).unwrap_or_default();
-    format!("{}:{nanos}", meta.len())
+    format!("{}:{nanos}{mode}", meta.len())
+}
+
+fn executable(meta: &fs::Metadata) -> bool {
+    use std::os::unix::fs::PermissionsExt;
+    meta.file_type().is_file() && meta.permissions().mode() & 0o111 != 0
 }
 
 /// A racy file by content: equal content is the only thing that proves it unchanged. A FIFO,
@@ -310,6 +319,17 @@ mod tests {
         let mut f = Fingerprint::default();
         f.add_backend_tree("src", root).unwrap();
         f
+    }
+
+    #[test]
+    fn losing_the_execute_bit_is_a_difference_though_size_and_mtime_stay() {
+        use std::os::unix::fs::PermissionsExt;
+        let dir = tempfile::tempdir().unwrap();
+        write_old(&dir.path().join("run.sh"), "#!/bin/sh\n");
+        fs::set_permissions(dir.path().join("run.sh"), fs::Permissions::from_mode(0o755)).unwrap();
+        let before = tree_print(dir.path());
+        fs::set_permissions(dir.path().join("run.sh"), fs::Permissions::from_mode(0o644)).unwrap();
+        assert_eq!(tree_print(dir.path()).first_difference(&before).as_deref(), Some("src/run.sh changed"));
     }
 
     #[test]

@@ -166,7 +166,7 @@ pub fn sam_build(
         sh,
         "{sam} build --template-file {template_file} {container_flag...} {parallel_flag...} {base_dir_flag...} {overrides_flag...}"
     );
-    eprintln!("$ {build}");
+    say!("$ {build}");
     process::run(build, "sam build", Some(timeout))
         .with_context(|| format!("building in {} (sam's output is above)", sam_dir.display()))
 }

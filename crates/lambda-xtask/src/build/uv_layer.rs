@@ -91,7 +91,7 @@ pub fn build(sh: &Shell, uv: &Path, layer: &UvLayer, into: &Path) -> Result<usiz
             sh,
             "{uv} pip install -r {requirements} --target {python_dir} --python-version {version} --python-platform {platform}"
         );
-        eprintln!("$ {install}");
+        say!("$ {install}");
         process::run(install, "uv pip install", Some(Duration::from_secs(1800)))?;
     }
     let root = layer.repo_root.canonicalize().with_context(|| format!("resolving {}", layer.repo_root.display()))?;

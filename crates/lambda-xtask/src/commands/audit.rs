@@ -38,11 +38,11 @@ fn verify(file: Option<&PathBuf>) -> Result<Finished> {
     let (bytes, shown) = read_log(file)?;
     let verification = audit_log::verify(&bytes);
     if let Some(broken) = &verification.broken {
-        println!("{shown}:{}: chain broken: line {} {}", broken.line, broken.line, broken.why);
+        say_out!("{shown}:{}: chain broken: line {} {}", broken.line, broken.line, broken.why);
         return Ok(Finished::failed_as_printed("the audit log's chain is broken"));
     }
     if verification.unanchored {
-        println!(
+        say_out!(
             "{shown}: {} lines, none of them chained: nothing shows they are unedited (an xtask older than the chain wrote them, or their chain fields were removed); the next lambda-deploy anchors them",
             verification.lines
         );
@@ -52,9 +52,9 @@ fn verify(file: Option<&PathBuf>) -> Result<Finished> {
         0 => String::new(),
         n => format!(" (lines 1-{n} were written before the chain and are anchored by line {})", n + 1),
     };
-    println!("{shown}: {} lines, chain intact{start}", verification.lines);
+    say_out!("{shown}: {} lines, chain intact{start}", verification.lines);
     for (line, id) in unfinished_attempts(&String::from_utf8_lossy(&bytes)) {
-        println!(
+        say_out!(
             "{shown}:{line}: attempt {id} started sam deploy and recorded no end: the run was killed or lost (or is still running); check the stack"
         );
     }
@@ -116,13 +116,13 @@ fn show(file: Option<&PathBuf>, env: Option<&str>) -> Result<Finished> {
     let widths: Vec<usize> = (0..7).map(|c| rows.iter().map(|r| r[c].chars().count()).max().unwrap_or(0)).collect();
     for row in &rows {
         let cells: Vec<String> = row.iter().zip(&widths).map(|(cell, width)| format!("{cell:<width$}")).collect();
-        println!("{}", cells.join("  ").trim_end());
+        say_out!("{}", cells.join("  ").trim_end());
     }
     let verification = audit_log::verify(&bytes);
     match (&verification.broken, verification.unanchored) {
-        (Some(broken), _) => println!("chain: broken at line {} (lambda-audit verify says why)", broken.line),
-        (None, true) => println!("chain: none (no line is chained; lambda-audit verify says more)"),
-        (None, false) => println!("chain: intact over {} lines", verification.lines),
+        (Some(broken), _) => say_out!("chain: broken at line {} (lambda-audit verify says why)", broken.line),
+        (None, true) => say_out!("chain: none (no line is chained; lambda-audit verify says more)"),
+        (None, false) => say_out!("chain: intact over {} lines", verification.lines),
     }
     Ok(Finished::without_pipeline())
 }

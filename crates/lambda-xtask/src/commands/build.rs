@@ -37,7 +37,7 @@ pub fn run(ui: &Ui, extensions: &Extensions, args: &BuildArgs) -> Result<Finishe
     let prerequisites = Prerequisites::check(&project, args.container, &found, &args.allow, &extensions.guard_names())?;
     // After the checks: bad input stays one line.
     for line in discovery::describe(&found) {
-        eprintln!("{line}");
+        say!("{line}");
     }
 
     if args.dry_run {
@@ -156,12 +156,12 @@ pub fn plan(
         add_function_dirs(&mut current, project, found)?;
         match fingerprint::check(&project.sam_dir(), &project.build_dir(), &current) {
             Ok(()) => {
-                eprintln!(
+                say!(
                     "[{LAMBDA_BUILD}] up to date: nothing changed since the last successful build (--force rebuilds)"
                 );
                 return Ok(None);
             }
-            Err(reason) => eprintln!("[{LAMBDA_BUILD}] building: {reason}"),
+            Err(reason) => say!("[{LAMBDA_BUILD}] building: {reason}"),
         }
     }
     Ok(Some(BuildPlan { in_container, mode, allowed, inputs, uv_functions, uv_layers }))
@@ -302,7 +302,7 @@ fn stage_step(pipeline: &mut Pipeline, project: &Project, found: &Discovery) -> 
         for dir in &dirs {
             let left_out: Vec<String> =
                 tool.present_in(&project.root, dir).iter().map(|p| p.display().to_string()).collect();
-            eprintln!(
+            say!(
                 "    {}: the function dir holds the xtask's own files, so sam builds a copy of what git shows of it: {} files ({} bytes) in {}; left out: {}, and whatever git ignores",
                 tool_files::shown(dir),
                 report.files,
@@ -319,7 +319,7 @@ fn stage_step(pipeline: &mut Pipeline, project: &Project, found: &Discovery) -> 
 pub fn locate_sam_step(pipeline: &mut Pipeline, sh: &Shell, project: &Project) -> Result<PathBuf> {
     pipeline.step("sam-cli", || {
         let (sam, provenance) = tools::locate(sh, &PythonTool::sam_cli(&project.config.sam_cli_version))?;
-        eprintln!("    sam: {} ({})", sam.display(), provenance_label(provenance));
+        say!("    sam: {} ({})", sam.display(), provenance_label(provenance));
         Ok(sam)
     })
 }
@@ -360,7 +360,7 @@ pub fn build(
         let mut notices = Vec::new();
         let findings = guards::suite::pre_build(project, found, Some(&stage_dir), &mut notices)?;
         for notice in notices {
-            eprintln!("{notice}");
+            say!("{notice}");
         }
         Ok(allowed.enforce(findings))
     })?;
@@ -396,7 +396,7 @@ pub fn build(
     pipeline.guard_step("smoke-test", || {
         let (findings, notes) = guards::suite::smoke_test(project, found, sam_build::docker_answers)?;
         for note in notes {
-            eprintln!("{}", crate::sys::redact::scrub(&note));
+            say!("{}", crate::sys::redact::scrub(&note));
         }
         Ok(allowed.enforce(findings))
     })?;
@@ -438,7 +438,7 @@ fn copy_backend_steps(pipeline: &mut Pipeline, project: &Project, found: &Discov
         pipeline.step("copy-backend", || {
             let job = copy_backend::preflight(&project.root, shown, function_dir, &target.config.copy_to)?;
             if job.adopted {
-                eprintln!(
+                say!(
                     "    {}: no {} marker, but it holds exactly what {} holds: adopted as the xtask's copy",
                     target.dir.join(&target.config.copy_to).display(),
                     copy_backend::MARKER,
@@ -448,9 +448,9 @@ fn copy_backend_steps(pipeline: &mut Pipeline, project: &Project, found: &Discov
             let report = copy_backend(&job)?;
             let destination = target.dir.join(&target.config.copy_to);
             if report.up_to_date {
-                eprintln!("    {} -> {}: up to date", shown.display(), destination.display());
+                say!("    {} -> {}: up to date", shown.display(), destination.display());
             } else {
-                eprintln!(
+                say!(
                     "    {} -> {}: {} files copied, {} unchanged, {} dirs, {} symlinks",
                     shown.display(),
                     destination.display(),
@@ -475,10 +475,10 @@ fn native_pythons(
     uv_layers: &[String],
 ) -> Result<Vec<PathBuf>> {
     match mode {
-        ContainerMode::Auto => eprintln!(
+        ContainerMode::Auto => say!(
             "notice: no Docker daemon answers, so sam builds natively with the local Python; binary wheels are still fetched for manylinux"
         ),
-        _ => eprintln!("notice: building natively with the local Python (--container never)"),
+        _ => say!("notice: building natively with the local Python (--container never)"),
     }
     let mut pythons = Vec::new();
     let functions = found.targets.iter().filter(|t| !uv_functions.iter().any(|id| id == t.logical_id()));
@@ -495,7 +495,7 @@ fn native_pythons(
             found => found?,
         };
         if !pythons.contains(&python) {
-            eprintln!("    {runtime}: {} (handed to sam first on PATH)", python.display());
+            say!("    {runtime}: {} (handed to sam first on PATH)", python.display());
             pythons.push(python);
         }
     }
@@ -512,7 +512,7 @@ fn locate_uv(
     uv_layers: &[String],
 ) -> Result<PathBuf> {
     let (uv, provenance) = tools::locate(sh, &PythonTool::uv(&project.config.uv_version))?;
-    eprintln!("    uv: {} ({})", uv.display(), provenance_label(provenance));
+    say!("    uv: {} ({})", uv.display(), provenance_label(provenance));
     for layer in found.layers.iter().filter(|l| uv_layers.iter().any(|id| id == l.logical_id())) {
         let into = layout::prebuilt_layer_dir(&project.sam_dir(), layer.logical_id());
         let spec = uv_layer::UvLayer {
@@ -522,7 +522,7 @@ fn locate_uv(
             architecture: layer.architecture(),
         };
         let copied = uv_layer::build(sh, &uv, &spec, &into)?;
-        eprintln!(
+        say!(
             "    layer {}: no {} here and no Docker, and SAM's python-uv builds no layer: built with uv into {} ({copied} files of {} over its requirements, binary wheels only)",
             layer.logical_id(),
             layer.runtime,
@@ -532,7 +532,7 @@ fn locate_uv(
     }
     for id in uv_functions {
         let runtime = found.targets.iter().find(|t| t.logical_id() == id).map(|t| t.runtime.name.clone());
-        eprintln!(
+        say!(
             "    {id}: no {} here and no Docker: built with SAM's python-uv build method (beta), binary wheels only",
             runtime.unwrap_or_default()
         );
@@ -546,7 +546,7 @@ fn post_build_guards(project: &Project, found: &Discovery, allowed: &Allowed) ->
     let mut notices = Vec::new();
     let findings = guards::suite::post_build(project, found, &mut missing, &mut notices, sam_build::docker_answers)?;
     for notice in notices {
-        eprintln!("{notice}");
+        say!("{notice}");
     }
     if !missing.is_empty() {
         anyhow::bail!("sam build reported success but left no build output at {}", missing.join(", "));
@@ -567,12 +567,12 @@ fn record_evidence(project: &Project, targets: &[BuildTarget]) -> Result<crate::
     let evidence = crate::evidence::record_build(&project.root, &project.sam_dir(), &project.build_dir(), &facts)?;
     for artifact in &evidence.artifacts {
         let d = &artifact.digest;
-        eprintln!("    {}: {} ({} files, {} bytes)", artifact.logical_id, d.digest, d.files, d.bytes);
+        say!("    {}: {} ({} files, {} bytes)", artifact.logical_id, d.digest, d.files, d.bytes);
         if let Some(sbom) = &artifact.sbom {
-            eprintln!("      SBOM {} ({} distributions, {})", sbom.path.display(), sbom.components, sbom.sha256);
+            say!("      SBOM {} ({} distributions, {})", sbom.path.display(), sbom.components, sbom.sha256);
         }
         if let Some(package) = &artifact.package {
-            eprintln!(
+            say!(
                 "      package {} ({} bytes, reproducible; CodeSha256 once deployed: {})",
                 package.path.display(),
                 package.bytes,
@@ -596,7 +596,7 @@ fn clean_one(
     let verb = if dry_run { "would remove" } else { "removing" };
     let shared = if sharing.len() > 1 { format!(" (shared by {})", sharing.join(", ")) } else { String::new() };
     let Some(function_dir) = target.function_dir.owned() else {
-        eprintln!(
+        say!(
             "    {}{shared}: not cleaned: it holds the xtask's own files, so sam builds a staged copy of what git shows of it",
             target.dir_shown()
         );
@@ -606,10 +606,10 @@ fn clean_one(
         Some(allowlist) => {
             let doomed = clean::plan(function_dir, allowlist)?;
             if doomed.is_empty() {
-                eprintln!("    {}{shared}: nothing off the allowlist", dir.display());
+                say!("    {}{shared}: nothing off the allowlist", dir.display());
             }
             for entry in &doomed {
-                eprintln!("    {verb} {} {}", entry.kind.label(), dir.join(&entry.name).display());
+                say!("    {verb} {} {}", entry.kind.label(), dir.join(&entry.name).display());
             }
             if !dry_run {
                 clean::remove(function_dir, &doomed)?;
@@ -620,13 +620,13 @@ fn clean_one(
             let git = clean::GitView::read(&project.root, function_dir.path());
             let plan = clean::plan_safe(function_dir, &git)?;
             if plan.is_empty() {
-                eprintln!("    {}{shared}: no installed packages to remove", dir.display());
+                say!("    {}{shared}: no installed packages to remove", dir.display());
             }
             for (kind, path) in plan.listing() {
-                eprintln!("    {verb} {kind} {}", dir.join(path).display());
+                say!("    {verb} {kind} {}", dir.join(path).display());
             }
             if !git.in_repository {
-                eprintln!(
+                say!(
                     "notice: {} is not in a git checkout: clean removed only files whose content matches an installer's record",
                     dir.display()
                 );
@@ -643,7 +643,7 @@ fn dry_run(project: &Project, found: &Discovery) -> Result<()> {
     for (target, sharing) in found.function_dirs() {
         if let Some(src) = &target.config.backend_src {
             let destination = target.dir.join(&target.config.copy_to);
-            eprintln!(
+            say!(
                 "would copy {} to {} (replacing it once the copy is complete)",
                 src.display(),
                 destination.display()
@@ -651,14 +651,14 @@ fn dry_run(project: &Project, found: &Discovery) -> Result<()> {
             if let Some(dir) = target.function_dir.owned() {
                 let job = copy_backend::preflight(&project.root, src, dir, &target.config.copy_to)?;
                 for file in copy_backend::doomed_files(&job)? {
-                    eprintln!("    would delete file {} (not in {})", destination.join(file).display(), src.display());
+                    say!("    would delete file {} (not in {})", destination.join(file).display(), src.display());
                 }
             }
         }
         for finding in clean_one(project, target, &sharing, true)? {
-            eprintln!("{finding}");
+            say!("{finding}");
         }
     }
-    eprintln!("dry run: nothing was changed");
+    say!("dry run: nothing was changed");
     Ok(())
 }

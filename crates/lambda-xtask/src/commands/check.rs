@@ -31,7 +31,7 @@ pub fn run(ui: &Ui, extensions: &Extensions, args: &CheckArgs) -> Result<Finishe
         return check_deployed(ui, &project, &found.targets, env);
     }
     for line in crate::project::target::describe(&found) {
-        eprintln!("{line}");
+        say!("{line}");
     }
     // A build running now would show its half-written output to the guards: wait for it.
     let _lock = crate::sys::lock::RepoLock::acquire_if_built(&project.sam_dir())?;
@@ -46,7 +46,7 @@ pub fn run(ui: &Ui, extensions: &Extensions, args: &CheckArgs) -> Result<Finishe
         let mut notices = Vec::new();
         let findings = suite::pre_build(&project, &found, stage.as_ref().map(|s| s.1.as_path()), &mut notices)?;
         for notice in notices {
-            eprintln!("{notice}");
+            say!("{notice}");
         }
         Ok(allowed.enforce(findings))
     });
@@ -55,7 +55,7 @@ pub fn run(ui: &Ui, extensions: &Extensions, args: &CheckArgs) -> Result<Finishe
         let mut notices = Vec::new();
         let findings = suite::post_build(&project, &found, &mut missing, &mut notices, sam_build::docker_answers)?;
         for notice in notices {
-            eprintln!("{notice}");
+            say!("{notice}");
         }
         if !missing.is_empty() {
             // Nothing checked is not a pass: the smoke test would skip these too.
@@ -77,7 +77,7 @@ pub fn run(ui: &Ui, extensions: &Extensions, args: &CheckArgs) -> Result<Finishe
     let smoke = pipeline.guard_step("smoke-test", || {
         let (findings, notes) = suite::smoke_test(&project, &found, sam_build::docker_answers)?;
         for note in notes {
-            eprintln!("{}", crate::sys::redact::scrub(&note));
+            say!("{}", crate::sys::redact::scrub(&note));
         }
         Ok(allowed.enforce(findings))
     });
@@ -194,12 +194,12 @@ impl LiveCode<'_> {
         let log_shown = self.log_shown;
         let build_dir = self.project.build_dir().join(id);
         if !build_dir.is_dir() {
-            eprintln!("    {id}: no build output at hand ({}): cargo xtask lambda-build makes it", build_dir.display());
+            say!("    {id}: no build output at hand ({}): cargo xtask lambda-build makes it", build_dir.display());
             return Ok(false);
         }
         let build = crate::evidence::digest::tree_digest(&build_dir)?;
         let Some(code) = self.live.iter().find(|c| c.logical_id == id) else {
-            eprintln!(
+            say!(
                 "    {id}: stack {} in {} has no such function: nothing of it is deployed",
                 self.stack, self.region
             );
@@ -207,7 +207,7 @@ impl LiveCode<'_> {
         };
         // The build's own reproducible zip settles it without the log.
         if let Some((path, code_sha256)) = self.package(id, &build.digest).filter(|(_, sha)| *sha == code.code_sha256) {
-            eprintln!(
+            say!(
                 "    {id}: the live code is the build at hand ({}): {} runs CodeSha256 {code_sha256}, that of its reproducible package {}",
                 build.digest,
                 code.function_name,
@@ -220,7 +220,7 @@ impl LiveCode<'_> {
         };
         match deployed::verdict(self.log, self.env, id, &code.code_sha256, &build.digest) {
             Verdict::ThisBuild { line, started_at, commit: c } => {
-                eprintln!(
+                say!(
                     "    {id}: the live code is the build at hand ({}): {} runs CodeSha256 {}, deployed {started_at} from {} ({log_shown}:{line})",
                     build.digest,
                     code.function_name,
@@ -230,7 +230,7 @@ impl LiveCode<'_> {
                 Ok(true)
             }
             Verdict::OtherBuild { line, started_at, commit: c, artifact_digest } => {
-                eprintln!(
+                say!(
                     "    {id}: the live code is NOT the build at hand: {} runs CodeSha256 {}, the build {} deployed {started_at} from {} ({log_shown}:{line}); the build at hand is {}",
                     code.function_name,
                     code.code_sha256,
@@ -241,7 +241,7 @@ impl LiveCode<'_> {
                 Ok(false)
             }
             Verdict::Unrecorded => {
-                eprintln!(
+                say!(
                     "    {id}: {} runs CodeSha256 {}, which no deploy in {log_shown} recorded for {}: it was deployed by other means (console, another tool) or its audit line is missing",
                     code.function_name, code.code_sha256, self.env
                 );
@@ -287,12 +287,12 @@ fn check_directory(ui: &Ui, args: &CheckArgs, dir: &std::path::Path, allowed: &A
 
     let mut pipeline = Pipeline::new(ui, LAMBDA_CHECK);
     allowed.announce();
-    eprintln!("    checking {} against {}", dir.display(), runtime.describe());
+    say!("    checking {} against {}", dir.display(), runtime.describe());
     let result = pipeline.guard_step("file-guards", || {
         let (findings, notices, files) = suite::directory(&root, &shown_from, &runtime)?;
-        eprintln!("    {files} files walked");
+        say!("    {files} files walked");
         for notice in notices {
-            eprintln!("{notice}");
+            say!("{notice}");
         }
         Ok(allowed.enforce(findings))
     });

@@ -28,7 +28,7 @@ use crate::ui::Ui;
 
 pub fn run(ui: &Ui, args: &DoctorArgs) -> Result<Finished> {
     if args.print_signatures {
-        print!("{}", signatures::markdown_table());
+        say_out!("{}", signatures::markdown_table().trim_end_matches('\n'));
         return Ok(Finished::without_pipeline());
     }
     let Some(since) = diagnosis::parse_since(&args.since) else {
@@ -77,7 +77,7 @@ pub fn run(ui: &Ui, args: &DoctorArgs) -> Result<Finished> {
     let profile = if settings.rehearsal { None } else { env.profile.clone() };
     let mut aws = pipeline.step("aws-cli", || {
         let executable = aws::locate(&sh, &project.config.deploy.awscli_version)?;
-        eprintln!("    aws: {}", executable.display());
+        say!("    aws: {}", executable.display());
         Ok(Aws::new(executable, region.clone(), profile.clone()))
     })?;
     let _local_aws = if local {
@@ -106,14 +106,14 @@ pub fn examine(pipeline: &mut Pipeline, aws: &Aws, examination: &Examination) ->
     let observed = pipeline.step("read", || {
         let observed = examination.read(aws)?;
         match &observed.stack {
-            Some(stack) => eprintln!("    stack {} is {}", stack.stack_name, stack.stack_status),
-            None => eprintln!("    stack {} does not exist", examination.ctx.stack),
+            Some(stack) => say!("    stack {} is {}", stack.stack_name, stack.stack_status),
+            None => say!("    stack {} does not exist", examination.ctx.stack),
         }
         let events: usize = observed.events.iter().map(Vec::len).sum();
-        eprintln!("    {events} stack event(s), {} secret(s) named", observed.secrets.len());
+        say!("    {events} stack event(s), {} secret(s) named", observed.secrets.len());
         for function in &observed.functions {
-            eprintln!("    {}", function.config.summary());
-            eprintln!(
+            say!("    {}", function.config.summary());
+            say!(
                 "      {} log event(s) in {} since {}",
                 function.log_events.len(),
                 function.log_group,
@@ -125,10 +125,10 @@ pub fn examine(pipeline: &mut Pipeline, aws: &Aws, examination: &Examination) ->
     pipeline.guard_step("diagnosis", || {
         let diagnosis = examination.diagnose(&observed)?;
         for note in &diagnosis.notes {
-            eprintln!("    note: {note}");
+            say!("    note: {note}");
         }
         if diagnosis.healthy() {
-            eprintln!("    healthy: the stack is complete and no known failure shows in the logs");
+            say!("    healthy: the stack is complete and no known failure shows in the logs");
         }
         Ok(diagnosis.findings)
     })
@@ -177,7 +177,7 @@ fn start_local_aws(
         work_dir: &work_dir,
         recording: if recorded { moto::Recording::ReplayFrom(&recording) } else { moto::Recording::None },
     })?;
-    eprintln!("    local AWS (moto) at {}", server.endpoint_url());
+    say!("    local AWS (moto) at {}", server.endpoint_url());
     for name in crate::sys::redact::CREDENTIAL_VARIABLES.iter().chain(&["AWS_PROFILE", "AWS_DEFAULT_PROFILE"]) {
         aws.remove_env(name);
     }
@@ -193,13 +193,13 @@ fn start_local_aws(
         let requests =
             crate::sys::beneath::read(&recording).map(|b| b.iter().filter(|&&c| c == b'\n').count()).unwrap_or(0);
         server.replay(project.sam_timeout())?;
-        eprintln!(
+        say!(
             "    replayed the last rehearsal into it: {requests} request(s) from {}",
             recording.strip_prefix(&project.root).unwrap_or(&recording).display()
         );
         return Ok(server);
     }
-    eprintln!(
+    say!(
         "    no rehearsal recorded at {}: the local AWS holds only what a rehearsal seeds",
         recording.strip_prefix(&project.root).unwrap_or(&recording).display()
     );

@@ -168,21 +168,21 @@ fn local_sha(project: &Project, logical_id: &str, dir: &std::path::Path) -> Resu
 /// note, never a second failure: the deploy's error stands as it is.
 pub fn explain_failure(pipeline: &mut Pipeline, aws: &Aws, examination: &Examination) {
     let command = "lambda-deploy";
-    eprintln!("[{command}] doctor: reading the stack, its events and the logs since the deploy began ...");
+    say!("[{command}] doctor: reading the stack, its events and the logs since the deploy began ...");
     let started = std::time::Instant::now();
     let diagnosis = examination.read(aws).and_then(|observed| examination.diagnose(&observed));
     match diagnosis {
         Ok(diagnosis) => {
             for note in &diagnosis.notes {
-                eprintln!("    note: {note}");
+                say!("    note: {note}");
             }
             if diagnosis.findings.is_empty() {
-                eprintln!(
+                say!(
                     "[{command}] doctor: no known failure matches ({}); the error below stands as it is",
                     crate::run::record::seconds(started.elapsed())
                 );
             } else {
-                eprintln!(
+                say!(
                     "[{command}] doctor: {} finding(s) explain the failure ({}):",
                     diagnosis.findings.len(),
                     crate::run::record::seconds(started.elapsed())
@@ -191,7 +191,7 @@ pub fn explain_failure(pipeline: &mut Pipeline, aws: &Aws, examination: &Examina
             }
         }
         Err(err) => {
-            eprintln!("[{command}] doctor: could not read the stack ({err:#}); the error below stands as it is")
+            say!("[{command}] doctor: could not read the stack ({err:#}); the error below stands as it is")
         }
     }
 }

@@ -98,9 +98,9 @@ pub fn read_step(
     for id in logical_ids {
         match live.iter().find(|d| d.code.logical_id == *id) {
             Some(function) => {
-                eprintln!("    {id}: {} runs CodeSha256 {}", function.code.function_name, function.code.code_sha256)
+                say!("    {id}: {} runs CodeSha256 {}", function.code.function_name, function.code.code_sha256)
             }
-            None => eprintln!("    {id}: not among the resources of {stack}: no CodeSha256 to record"),
+            None => say!("    {id}: not among the resources of {stack}: no CodeSha256 to record"),
         }
     }
     Ok(live)

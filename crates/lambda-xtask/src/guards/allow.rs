@@ -52,7 +52,7 @@ impl Allowed {
     /// Said once at the start of a run, so an override is never silent.
     pub fn announce(&self) {
         for guard in &self.0 {
-            eprintln!("notice: --allow {guard}: its findings are shown but do not stop this run");
+            say!("notice: --allow {guard}: its findings are shown but do not stop this run");
         }
     }
 
@@ -63,8 +63,8 @@ impl Allowed {
         let (overridden, enforced): (Vec<Finding>, Vec<Finding>) =
             findings.into_iter().partition(|f| self.contains(f.guard));
         for finding in &overridden {
-            eprintln!("{}", crate::sys::redact::scrub(&finding.to_string()));
-            eprintln!("    allowed: --allow {} overrides this finding for this run only", finding.guard);
+            say!("{}", crate::sys::redact::scrub(&finding.to_string()));
+            say!("    allowed: --allow {} overrides this finding for this run only", finding.guard);
         }
         enforced
     }

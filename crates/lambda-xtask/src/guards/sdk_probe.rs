@@ -217,7 +217,7 @@ mod tests {
     fn a_bundled_botocore_older_than_the_runtime_boto3_breaks_and_a_matching_one_works() {
         use test_wheels::{self as wheels, *};
         let Some(python) = crate::sys::interpreters::find("python3.11") else {
-            eprintln!("skipped: no python3.11 here");
+            say!("skipped: no python3.11 here");
             return;
         };
         let runtime_dir = tempfile::tempdir().unwrap();

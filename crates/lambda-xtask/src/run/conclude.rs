@@ -34,6 +34,7 @@ impl Session {
     /// installs the signal handlers. An error is bad usage, to end the run with no report.
     pub fn set_up(&self, ci: bool, json: Option<PathBuf>) -> Result<Ui> {
         let ui = Ui::new(Output::detect(ci, json, |name| std::env::var(name).ok(), stderr_is_terminal()));
+        ui.install();
         // Like clap's own usage errors: one line, exit 2, and no report (it has nowhere to go).
         check_report_destination(ui.output())?;
         process::install_signal_handlers();

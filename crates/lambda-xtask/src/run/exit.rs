@@ -105,7 +105,7 @@ pub fn finish(result: anyhow::Result<()>) -> ExitCode {
         Ok(()) => ExitCode::SUCCESS,
         Err(err) => {
             let status = status_of(&err);
-            eprintln!("error: {}", error_text(&err));
+            say!("error: {}", error_text(&err));
             ExitCode::from(status)
         }
     }

@@ -31,7 +31,7 @@ impl RepoLock {
         match file.try_lock() {
             Ok(()) => {}
             Err(TryLockError::WouldBlock) => {
-                eprintln!(
+                say!(
                     "another cargo xtask run is working on this repository; waiting for it to finish ({})",
                     path.display()
                 );

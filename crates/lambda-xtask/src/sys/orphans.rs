@@ -49,7 +49,7 @@ pub fn stop_leftover(aws_sam: &OwnedDir) -> Result<()> {
     let group: i32 = fields.next().and_then(|g| g.parse().ok()).unwrap_or(0);
     let recorded_start: u64 = fields.next().and_then(|s| s.parse().ok()).unwrap_or(0);
     if group > 1 && is_that_group(group, recorded_start) {
-        eprintln!(
+        say!(
             "notice: an earlier xtask run was killed while its child (process group {group}) ran; stopping what is left of it before building"
         );
         stop_group(group);

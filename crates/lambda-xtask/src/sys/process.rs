@@ -42,7 +42,7 @@ pub fn install_signal_handlers() {
                     unsafe { libc::kill(-group, forwarded) };
                 }
                 if count == 1 {
-                    eprintln!(
+                    say!(
                         "\ninterrupted: waiting for the running step to stop (press Ctrl-C again to kill it now)"
                     );
                     thread::spawn(end_within_the_deadline);
@@ -66,12 +66,12 @@ fn end_within_the_deadline() {
     thread::sleep(CHILD_GRACE);
     let group = CHILD_GROUP.load(Ordering::SeqCst);
     if group > 0 {
-        eprintln!("interrupted: the running child did not stop within 1 s of the signal: killing it");
+        say!("interrupted: the running child did not stop within 1 s of the signal: killing it");
         // SAFETY: kill(2) with a negative pid signals a process group; no memory is touched.
         unsafe { libc::kill(-group, libc::SIGKILL) };
     }
     thread::sleep(RUN_DEADLINE - CHILD_GRACE);
-    eprintln!("interrupted: the run did not stop within 2 s of the signal: exiting now");
+    say!("interrupted: the run did not stop within 2 s of the signal: exiting now");
     std::process::exit(i32::from(crate::run::exit::INTERRUPTED));
 }
 

@@ -169,17 +169,6 @@ pub fn find_credential_url(text: &str) -> Option<String> {
         .map(mask_url_credentials)
 }
 
-/// `eprintln!` and `println!` of this crate (see `lib.rs`): the line, scrubbed.
-#[doc(hidden)]
-pub fn print_scrubbed(to_stdout: bool, args: std::fmt::Arguments) {
-    let line = scrub(&std::fmt::format(args));
-    if to_stdout {
-        std::println!("{line}");
-    } else {
-        std::eprintln!("{line}");
-    }
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;

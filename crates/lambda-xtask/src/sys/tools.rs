@@ -182,7 +182,7 @@ fn remove_install(venv: &Path) -> Result<()> {
 
 fn install(sh: &Shell, tool: &PythonTool, venv: &Path) -> Result<()> {
     let python = host_python()?;
-    eprintln!(
+    say!(
         "{} not found on PATH: installing {}=={} into {} (once; later runs reuse it)",
         tool.executable,
         tool.package,
@@ -208,13 +208,13 @@ fn install(sh: &Shell, tool: &PythonTool, venv: &Path) -> Result<()> {
                 });
         match installed {
             Ok(()) => {
-                eprintln!("    installed with {}", uv.display());
+                say!("    installed with {}", uv.display());
                 fs::write(venv.join(COMPLETE_MARKER), &requirement)
                     .with_context(|| format!("finishing {}", venv.display()))?;
                 return Ok(());
             }
             Err(err) => {
-                eprintln!("warning: uv could not install {requirement} ({err:#}); trying pip");
+                say!("warning: uv could not install {requirement} ({err:#}); trying pip");
                 remove_install(venv).with_context(|| format!("removing {}", venv.display()))?;
             }
         }

@@ -342,6 +342,15 @@ pub fn git_commit(repo: &RepoCopy) {
     }
 }
 
+/// Commits the named files, and nothing else of the working tree.
+pub fn git_commit_paths(repo: &RepoCopy, paths: &[&str]) {
+    let add: Vec<&str> = ["add", "--"].into_iter().chain(paths.iter().copied()).collect();
+    for args in [&add[..], &["-c", "user.name=test", "-c", "user.email=test@example.com", "commit", "-qm", "test"]] {
+        let status = Command::new("git").args(args).current_dir(repo.dir.path()).status().unwrap();
+        assert!(status.success(), "git {args:?}");
+    }
+}
+
 pub fn head_commit(repo: &RepoCopy) -> String {
     let out = Command::new("git").args(["rev-parse", "HEAD"]).current_dir(repo.dir.path()).output().unwrap();
     String::from_utf8(out.stdout).unwrap().trim().to_string()

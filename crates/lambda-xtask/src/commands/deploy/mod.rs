@@ -138,7 +138,7 @@ pub fn run(ui: &Ui, extensions: &Extensions, args: &DeployArgs) -> Result<Finish
     let result = match logged {
         Ok(_line) => {
             let result_text = serde_json::to_value(record.result).unwrap_or_default();
-            eprintln!(
+            say!(
                 "[{LAMBDA_DEPLOY}] audit: {} attempt appended to {shown_log}",
                 result_text.as_str().unwrap_or("an")
             );
@@ -149,7 +149,7 @@ pub fn run(ui: &Ui, extensions: &Extensions, args: &DeployArgs) -> Result<Finish
             match result {
                 Ok(()) => Err(err.context("the deploy itself succeeded")),
                 Err(first) => {
-                    eprintln!("error: {err:#}");
+                    say!("error: {err:#}");
                     Err(first)
                 }
             }
@@ -165,7 +165,7 @@ fn copy_to_audit_bucket(sh: &Shell, plan: &Plan, attempt: &Attempt, started_at: 
     // AWS started): an attempt that made no AWS call makes none for its record either, so the
     // "before any AWS call" refusals hold; the line is in the local log.
     let Some(aws) = &attempt.aws else {
-        eprintln!(
+        say!(
             "[lambda-deploy] audit: the attempt stopped before any AWS call; the line stays in the local log only"
         );
         return Ok(());
@@ -174,7 +174,7 @@ fn copy_to_audit_bucket(sh: &Shell, plan: &Plan, attempt: &Attempt, started_at: 
     let scratch = plan.project.sam_dir().join(".aws-sam");
     crate::evidence::audit_bucket::upload(sh, aws, bucket, &key, line, &scratch)
         .with_context(|| format!("copying the audit line to s3://{bucket}/{key} (it is in the local log)"))?;
-    eprintln!("[lambda-deploy] audit: copied to s3://{bucket}/{key}");
+    say!("[lambda-deploy] audit: copied to s3://{bucket}/{key}");
     Ok(())
 }
 
@@ -717,7 +717,7 @@ impl<'a> Deploy<'a> {
         let plan = self.plan;
         let line = plan.log.append(record)?;
         copy_to_audit_bucket(self.sh, plan, &self.attempt, &record.started_at, &line)?;
-        eprintln!("    attempt {} recorded as started in {}", self.attempt.id, plan.log.shown());
+        say!("    attempt {} recorded as started in {}", self.attempt.id, plan.log.shown());
         Ok(())
     }
 
@@ -731,7 +731,7 @@ impl<'a> Deploy<'a> {
             None => {
                 // A step of its own, so the audit record shows the build was reused.
                 pipeline.step("build-up-to-date", || {
-                    eprintln!("    --skip-build: the build output matches its manifest; not rebuilding");
+                    say!("    --skip-build: the build output matches its manifest; not rebuilding");
                     Ok(())
                 })?;
                 lambda_build::locate_sam_step(pipeline, self.sh, plan.project)
@@ -742,7 +742,7 @@ impl<'a> Deploy<'a> {
     fn aws_cli(&mut self) -> Result<Aws> {
         let plan = self.plan;
         let executable = aws::locate(self.sh, &plan.project.config.deploy.awscli_version)?;
-        eprintln!("    aws: {}", executable.display());
+        say!("    aws: {}", executable.display());
         let profile = if plan.settings.rehearsal { None } else { plan.env.profile.clone() };
         Ok(Aws::new(executable, plan.region.clone(), profile))
     }
@@ -760,7 +760,7 @@ impl<'a> Deploy<'a> {
             Some(identity) => identity.clone(),
             None => preflight::caller_identity(self.sh, aws)?,
         };
-        eprintln!("    account {} as {}", identity.account, identity.arn);
+        say!("    account {} as {}", identity.account, identity.arn);
         self.attempt.account = Some(identity.account.clone());
         self.attempt.deployer = Some(identity.arn.clone());
         match &self.plan.settings.account_id {
@@ -777,7 +777,7 @@ impl<'a> Deploy<'a> {
         let setting = format!("[workspace.metadata.lambda.deploy.environments.{}] audit_bucket", self.plan.env.name);
         match crate::evidence::audit_bucket::check(self.sh, aws, bucket, &setting)? {
             Ok(found) => {
-                eprintln!("    {found}");
+                say!("    {found}");
                 Ok(())
             }
             Err(problem) => Err(anyhow::Error::new(Aborted(problem))),
@@ -789,10 +789,10 @@ impl<'a> Deploy<'a> {
     fn stack_state(&mut self, aws: &Aws) -> Result<Option<aws::Stack>> {
         let stack = self.stack();
         let Some(found) = preflight::describe_stack(self.sh, aws, stack)? else {
-            eprintln!("    {stack} does not exist yet in {}: sam creates it", self.plan.region);
+            say!("    {stack} does not exist yet in {}: sam creates it", self.plan.region);
             return Ok(None);
         };
-        eprintln!("    {stack} is {}", found.stack_status);
+        say!("    {stack} is {}", found.stack_status);
         if found.stack_status == "ROLLBACK_COMPLETE" && self.plan.args.replace_failed_stack {
             preflight::delete_rolled_back_stack(self.sh, aws, stack, STACK_DELETE_TIMEOUT)?;
             return Ok(None);
@@ -806,7 +806,7 @@ impl<'a> Deploy<'a> {
         let findings = preflight::check_secrets(self.sh, aws, env, &self.plan.samconfig_shown)?;
         if findings.is_empty() {
             let count = preflight::secret_parameters(env).len();
-            eprintln!("    {count} secret(s) exist and none is scheduled for deletion");
+            say!("    {count} secret(s) exist and none is scheduled for deletion");
         }
         abort_on(findings)
     }
@@ -816,12 +816,12 @@ impl<'a> Deploy<'a> {
     fn vpc_endpoint(&mut self, aws: &Aws, resources: &[(String, String)]) -> Result<()> {
         let (plan, env) = (self.plan, &self.plan.env);
         let Some(param) = plan.template.parameter(EXISTING_ENDPOINT_PARAMETER) else {
-            eprintln!("    the template has no {EXISTING_ENDPOINT_PARAMETER} parameter: nothing to look up");
+            say!("    the template has no {EXISTING_ENDPOINT_PARAMETER} parameter: nothing to look up");
             return Ok(());
         };
         let configured = env.override_value(&param.name).map(|o| o.value.clone()).unwrap_or_default();
         if !configured.is_empty() {
-            eprintln!("    {} = {configured} (from {})", param.name, plan.samconfig_shown);
+            say!("    {} = {configured} (from {})", param.name, plan.samconfig_shown);
             return Ok(());
         }
         let vpc = plan.template.parameter_of_type(VPC_ID_TYPE).and_then(|p| {
@@ -832,19 +832,19 @@ impl<'a> Deploy<'a> {
                 .or_else(|| env.override_value(&p.name).map(|o| o.value.clone()))
         });
         let Some(vpc) = vpc else {
-            eprintln!("    no VPC parameter to look in: the stack creates its own endpoint");
+            say!("    no VPC parameter to look in: the stack creates its own endpoint");
             return Ok(());
         };
         let owned: Vec<String> = resources.iter().map(|(_, physical)| physical.clone()).collect();
         match preflight::find_existing_endpoint(self.sh, aws, &vpc, &owned)? {
             Some(endpoint) => {
-                eprintln!(
+                say!(
                     "    found the existing Secrets Manager endpoint {} in {vpc}: passing it as {} so the stack creates no duplicate (seed issue 1)",
                     endpoint.vpc_endpoint_id, param.name
                 );
                 self.computed.push((param.name.clone(), endpoint.vpc_endpoint_id));
             }
-            None => eprintln!("    no Secrets Manager endpoint in {vpc} outside this stack: the stack creates its own"),
+            None => say!("    no Secrets Manager endpoint in {vpc} outside this stack: the stack creates its own"),
         }
         Ok(())
     }
@@ -861,12 +861,12 @@ impl<'a> Deploy<'a> {
                 (Some(_), _) => "the template has no function security group to check",
             };
             let when = if after_deploy { "" } else { "; checked again after the deploy" };
-            eprintln!("    skipped: {why}{when}");
+            say!("    skipped: {why}{when}");
             return Ok(());
         };
         match preflight::check_ingress(self.sh, aws, endpoint, group, subjects.vpc.as_deref())? {
             preflight::Ingress::Allowed(how) => {
-                eprintln!("    endpoint {endpoint}: {how}");
+                say!("    endpoint {endpoint}: {how}");
                 Ok(())
             }
             preflight::Ingress::Missing { endpoint_group } => {
@@ -939,7 +939,7 @@ impl<'a> Deploy<'a> {
         self.attempt.change_set_id = outcome.change_set_id.clone();
         self.attempt.no_changes = Some(outcome.no_changes);
         if outcome.no_changes {
-            eprintln!("    no changes: {stack} already runs this template with these parameters");
+            say!("    no changes: {stack} already runs this template with these parameters");
         }
         Ok(outcome)
     }
@@ -949,12 +949,12 @@ impl<'a> Deploy<'a> {
         match &outcome.change_set_id {
             Some(id) => {
                 post_deploy::describe_change_set(self.sh, aws, id)?;
-                eprintln!(
+                say!(
                     "    dry run: nothing was executed; to discard the change set: {}",
                     aws.shown(&format!("cloudformation delete-change-set --change-set-name {id}"))
                 );
             }
-            None => eprintln!("    dry run: no changes, so no change set"),
+            None => say!("    dry run: no changes, so no change set"),
         }
         Ok(())
     }
@@ -1016,7 +1016,7 @@ fn start_local_aws(sh: &Shell, plan: &Plan, aws: &mut Aws) -> Result<(moto::Moto
         } else {
             format!("no [{}.deploy.parameters] in {}", plan.env.name, plan.samconfig_shown)
         };
-        eprintln!("    rehearsal defaults ({missing}): {}", plan.defaults.join(", "));
+        say!("    rehearsal defaults ({missing}): {}", plan.defaults.join(", "));
     }
     let executable = moto::locate(sh, &plan.project.config.deploy.moto_version)?;
     let sam_dir = plan.project.sam_dir();
@@ -1028,7 +1028,7 @@ fn start_local_aws(sh: &Shell, plan: &Plan, aws: &mut Aws) -> Result<(moto::Moto
         // What the rehearsal leaves is what lambda-doctor --env local reads, by replaying it.
         recording: moto::Recording::RecordTo(&layout::rehearsal_recording(&sam_dir)),
     })?;
-    eprintln!("    local AWS (moto, {}) at {}", executable.display(), server.endpoint_url());
+    say!("    local AWS (moto, {}) at {}", executable.display(), server.endpoint_url());
     for name in redact::CREDENTIAL_VARIABLES.iter().chain(&["AWS_PROFILE", "AWS_DEFAULT_PROFILE"]) {
         aws.remove_env(name);
     }
@@ -1060,12 +1060,12 @@ fn start_local_aws(sh: &Shell, plan: &Plan, aws: &mut Aws) -> Result<(moto::Moto
     let mut seeded = moto::seed(sh, aws, &plan.env, &plan.template, &secrets)?;
     if !plan.placeholders.is_empty() {
         let shown: Vec<String> = plan.placeholders.iter().map(|(k, v)| format!("{k}={v}")).collect();
-        eprintln!("    placeholders for parameters with no Default and no override: {}", shown.join(", "));
+        say!("    placeholders for parameters with no Default and no override: {}", shown.join(", "));
         seeded.overrides.extend(plan.placeholders.iter().cloned());
     }
     if let Some(bucket) = &plan.settings.audit_bucket {
         crate::evidence::audit_bucket::create_locked(sh, aws, bucket)?;
-        eprintln!("    audit bucket {bucket} (Object Lock, COMPLIANCE, 7 years)");
+        say!("    audit bucket {bucket} (Object Lock, COMPLIANCE, 7 years)");
     }
     Ok((server, seeded.overrides))
 }
@@ -1106,11 +1106,11 @@ fn health_check(sh: &Shell, plan: &Plan, deployed: &aws::Stack) -> (health::Heal
     use health::{HealthRecord, PlannedCheck, UrlSource};
     match &plan.health {
         PlannedCheck::Off => {
-            eprintln!("    health_check = \"off\" for {}: no check", plan.env.name);
+            say!("    health_check = \"off\" for {}: no check", plan.env.name);
             (HealthRecord::simple("off", true), Ok(()))
         }
         PlannedCheck::NoApi => {
-            eprintln!(
+            say!(
                 "    no check: {} has no execute-api URL output; name one with health_check = {{ output = \"...\" }} in [workspace.metadata.lambda.deploy.environments.{}]",
                 plan.project.config.template.display(),
                 plan.env.name
@@ -1189,7 +1189,7 @@ fn smoke_tests(plan: &Plan) -> (health::HealthRecord, Result<()>) {
             Err(err) => return (record, Err(err)),
         };
         for note in &report.notes {
-            eprintln!("{}", crate::sys::redact::scrub(note));
+            say!("{}", crate::sys::redact::scrub(note));
         }
         let enforced = plan.allowed.enforce(report.findings.clone());
         let answer = match (report.findings.first(), &report.body) {
@@ -1202,7 +1202,7 @@ fn smoke_tests(plan: &Plan) -> (health::HealthRecord, Result<()>) {
             failed.push(id.clone());
         }
         findings.extend(enforced);
-        eprintln!("    {id}: smoke test {}: {answer}", if passed { "passed" } else { "FAILED" });
+        say!("    {id}: smoke test {}: {answer}", if passed { "passed" } else { "FAILED" });
         record.functions.push(health::FunctionCheck { function: id, answer: redact::scrub(&answer), passed });
     }
     record.passed = failed.is_empty();

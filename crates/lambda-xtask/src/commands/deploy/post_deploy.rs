@@ -32,7 +32,7 @@ pub fn stack_complete(sh: &Shell, aws: &Aws, stack: &str) -> Result<Stack> {
             aws.shown(&format!("cloudformation describe-stack-events --stack-name {stack} --max-items 20"))
         )
     }
-    eprintln!("    {stack} is {}", found.stack_status);
+    say!("    {stack} is {}", found.stack_status);
     Ok(found)
 }
 
@@ -53,7 +53,7 @@ pub fn check_live_functions(
     }
     let compared = deployed::Compared { architecture_and_layers: !rehearsal || moto::gaps_filled(&work_dir) };
     if !compared.architecture_and_layers {
-        eprintln!("    the local AWS keeps no architectures or layers (its gaps were not filled; see its log): compared are code, runtime and handler");
+        say!("    the local AWS keeps no architectures or layers (its gaps were not filled; see its log): compared are code, runtime and handler");
     }
     let evidence = crate::build::fingerprint::recorded_evidence(&project.sam_dir());
     let expected: Vec<deployed::ExpectedFunction> =
@@ -70,7 +70,7 @@ pub fn check_live_functions(
             Some(_) => "the build's package",
             None => "code (the build recorded no package to compare with)",
         };
-        eprintln!(
+        say!(
             "    {id}: runs {code}, {} {}, handler {}, {} layer(s)",
             function.runtime.as_deref().unwrap_or("no runtime"),
             function.architectures.first().map(String::as_str).unwrap_or("x86_64"),
@@ -132,17 +132,17 @@ pub fn describe_change_set(sh: &Shell, aws: &Aws, change_set: &str) -> Result<Ch
         &["cloudformation", "describe-change-set", "--change-set-name", change_set],
         "aws cloudformation describe-change-set",
     )?;
-    eprintln!(
+    say!(
         "    change set {change_set}: {} ({}), {} change(s), not executed",
         described.status,
         described.execution_status.as_deref().unwrap_or("-"),
         described.changes.len()
     );
     if let Some(reason) = &described.status_reason {
-        eprintln!("    reason: {reason}");
+        say!("    reason: {reason}");
     }
     for change in described.changes.iter().filter_map(|c| c.resource_change.as_ref()) {
-        eprintln!(
+        say!(
             "      {:<8} {:<32} {:<32} replacement: {}",
             change.action.as_deref().unwrap_or("-"),
             change.logical_resource_id.as_deref().unwrap_or("-"),
@@ -224,7 +224,7 @@ pub fn http_health(
             health::judge(code, &body, expect_status, expect_json)
         };
         let Some(problem) = problem else {
-            eprintln!("    GET {url}: {answer} (expected {expected}; attempt {attempts})");
+            say!("    GET {url}: {answer} (expected {expected}; attempt {attempts})");
             return Ok(answer);
         };
         if Instant::now() + delay >= deadline {
@@ -236,7 +236,7 @@ pub fn http_health(
                 last_answer: answer,
             }));
         }
-        eprintln!("    GET {url}: {}; retrying in {}s", answer.chars().take(160).collect::<String>(), delay.as_secs());
+        say!("    GET {url}: {}; retrying in {}s", answer.chars().take(160).collect::<String>(), delay.as_secs());
         aws::sleep_unless_interrupted(delay)?;
         delay = delays.next().expect("an endless schedule");
     }

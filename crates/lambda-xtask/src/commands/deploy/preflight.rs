@@ -398,14 +398,14 @@ pub fn stack_state_finding(aws: &Aws, stack: &Stack, name: &str) -> Option<Findi
 
 /// `--replace-failed-stack`: deletes a ROLLBACK_COMPLETE stack and waits until it is gone.
 pub fn delete_rolled_back_stack(sh: &Shell, aws: &Aws, stack: &str, timeout: Duration) -> Result<()> {
-    eprintln!("    deleting {stack} (ROLLBACK_COMPLETE: it never held working resources)");
+    say!("    deleting {stack} (ROLLBACK_COMPLETE: it never held working resources)");
     aws.write(sh, &["cloudformation", "delete-stack", "--stack-name", stack], "aws cloudformation delete-stack")?;
     let deadline = Instant::now() + timeout;
     let mut delay = Duration::from_secs(1);
     loop {
         match describe_stack(sh, aws, stack)? {
             None => {
-                eprintln!("    {stack} deleted");
+                say!("    {stack} deleted");
                 return Ok(());
             }
             Some(s) if s.stack_status == "DELETE_FAILED" => {

@@ -61,7 +61,7 @@ pub fn package_and_transform(input: &TransformInput) -> Result<PathBuf> {
     std::fs::create_dir_all(&dir).with_context(|| format!("creating {}", dir.display()))?;
     let packaged = dir.join("packaged.yaml");
     package(input, &packaged)?;
-    eprintln!("    sam package: the build's code is in s3://{} (the local AWS)", input.bucket);
+    say!("    sam package: the build's code is in s3://{} (the local AWS)", input.bucket);
 
     let transformed = dir.join("transformed.json");
     let (python, stdout) = transform_with_sams_python(input, &packaged, &transformed)?;
@@ -74,7 +74,7 @@ pub fn package_and_transform(input: &TransformInput) -> Result<PathBuf> {
     if !answer.errors.is_empty() {
         refused(project, &answer.errors)?;
     }
-    eprintln!(
+    say!(
         "    SAM transform (aws-sam-translator of {}): {}",
         python.display(),
         resource_summary(answer.resources.values())
@@ -188,7 +188,7 @@ pub fn report_stand_ins(project: &Project) {
             Some(error) => format!("moto failed creating it ({error})"),
             None => "moto has no model of it".to_string(),
         };
-        eprintln!(
+        say!(
             "    {} ({}): not created by the local AWS, {why}; a stand-in answered its Ref and GetAtt, so the rehearsal proves nothing about it",
             stand_in.logical_id, stand_in.resource_type
         );

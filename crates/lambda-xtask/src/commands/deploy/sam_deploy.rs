@@ -122,7 +122,7 @@ pub fn sam_deploy(sh: &Shell, aws: &Aws, deploy: &SamDeploy) -> Result<DeployOut
     // sam is Python: without this its output reaches the pipe in blocks, not as it happens.
     .env("PYTHONUNBUFFERED", "1");
     let command = aws.apply_env(command);
-    eprintln!("{}", redact::scrub(&format!("$ {command}")));
+    say!("{}", redact::scrub(&format!("$ {command}")));
     let output = process::run_tee(command, "sam deploy", Some(deploy.timeout)).map_err(|err| {
         if status_of(&err) == INTERRUPTED {
             err.context(format!(

@@ -87,26 +87,26 @@ pub fn run(args: &InitArgs) -> Result<()> {
     }
 
     let verb = if existing.is_some() { "added to" } else { "wrote" };
-    eprintln!("{verb} Cargo.toml: [workspace.metadata.lambda] template = \"{template_text}\"");
+    say!("{verb} Cargo.toml: [workspace.metadata.lambda] template = \"{template_text}\"");
     for line in scaffold.describe(library.as_ref()) {
-        eprintln!("{line}");
+        say!("{line}");
     }
     if !missing_ignores.is_empty() {
-        eprintln!("added to .gitignore: {}", missing_ignores.join(" "));
+        say!("added to .gitignore: {}", missing_ignores.join(" "));
     }
     for line in report(&project, &found) {
-        eprintln!("{line}");
+        say!("{line}");
     }
     let hidden = scaffold::ignored_by_git(&root, &needed_in_every_clone(&root, &template, &written));
     if !hidden.is_empty() {
         let shown: Vec<String> = hidden.iter().map(|h| h.to_string()).collect();
-        eprintln!(
+        say!(
             "warning: git ignores {}, so a commit would leave it out and a fresh clone could not build the xtask; fix: git add -f {}",
             shown.join("; "),
             hidden.iter().map(|h| h.path.as_str()).collect::<Vec<_>>().join(" ")
         );
     }
-    eprintln!("next: cargo xtask lambda-build");
+    say!("next: cargo xtask lambda-build");
     Ok(())
 }
 

@@ -915,7 +915,7 @@ mod tests {
             .status()
             .is_ok_and(|s| s.success());
         if !mounted {
-            eprintln!("skipped: cannot bind-mount here");
+            say!("skipped: cannot bind-mount here");
             return;
         }
         let dir = owned(root.path(), &[]);
