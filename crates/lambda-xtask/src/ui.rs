@@ -178,7 +178,9 @@ impl Ui {
                 let _ = stdout.write_all(line);
                 let _ = stdout.flush();
             }
-            Sink::Captured(captured) => captured.stdout.lock().unwrap_or_else(|p| p.into_inner()).extend_from_slice(line),
+            Sink::Captured(captured) => {
+                captured.stdout.lock().unwrap_or_else(|p| p.into_inner()).extend_from_slice(line)
+            }
         }
     }
 

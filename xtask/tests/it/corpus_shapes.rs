@@ -469,7 +469,8 @@ fn paths_sam_only_uploads_resolve_from_the_derived_template() {
             ("task/requirements.txt".to_string(), String::new()),
             ("layers/shared/python/shared.py".to_string(), "def tag(event):\n    return {'tagged': event}\n".to_string()),
             ("statemachine/workflow.asl.json".to_string(), "{\"StartAt\": \"Task\", \"States\": {\"Task\": {\"Type\": \"Task\", \"Resource\": \"${TaskArn}\", \"End\": true}}}\n".to_string()),
-            ("api/openapi.yaml".to_string(), "openapi: 3.0.1\ninfo: {title: orders, version: '1'}\npaths: {}\n".to_string()),
+            // One method at least: API Gateway (and moto) refuses to deploy a REST API without one.
+            ("api/openapi.yaml".to_string(), "openapi: 3.0.1\ninfo: {title: orders, version: '1'}\npaths:\n  /orders:\n    get:\n      responses: {'200': {description: ok}}\n      x-amazon-apigateway-integration: {type: mock, requestTemplates: {application/json: '{\"statusCode\": 200}'}}\n".to_string()),
         ]
     };
     let as_refs = |files: &[(String, String)]| -> Vec<(String, String)> { files.to_vec() };

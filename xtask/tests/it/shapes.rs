@@ -193,6 +193,17 @@ fn code_uri_at_the_repository_root_ships_the_app_and_nothing_of_the_xtask_or_ign
         fs::read_to_string(app.path(".aws-sam/build/AgentFunction/agent/tools.py")).unwrap(),
         "def answer():\n    return '43'\n"
     );
+
+    // The audit log's default place is the root, inside this staged dir: the stage leaves it
+    // out as it leaves every xtask file, so the rehearsal runs (a corpus app got exit 2 here)
+    // and no artifact holds the log.
+    let (status, output) = app.xtask(&["lambda-deploy", "--env", "local", "--container", "never"]);
+    assert_eq!(status, 0, "{output}");
+    assert!(app.path("deploy-log.jsonl").is_file(), "{output}");
+    for id in ["AgentFunction", "HelloFunction"] {
+        let shipped = listing(&app.path(&format!(".aws-sam/build/{id}")));
+        assert!(!shipped.iter().any(|p| p == "deploy-log.jsonl"), "{id} ships the audit log");
+    }
 }
 
 fn template(resources: &str) -> String {

@@ -548,7 +548,8 @@ fn seed_endpoint(sh: &Shell, aws: &Aws, vpc: &LocalVpc) -> Result<()> {
     let endpoint: CreatedEndpoint = parse(aws.write(sh, &args, "aws ec2 create-vpc-endpoint")?)?;
     say!(
         "    existing Secrets Manager endpoint {} (security group {} admits 443 from {REHEARSAL_VPC_CIDR})",
-        endpoint.vpc_endpoint.vpc_endpoint_id, group.group_id
+        endpoint.vpc_endpoint.vpc_endpoint_id,
+        group.group_id
     );
     Ok(())
 }

@@ -156,9 +156,7 @@ pub fn plan(
         add_function_dirs(&mut current, project, found)?;
         match fingerprint::check(&project.sam_dir(), &project.build_dir(), &current) {
             Ok(()) => {
-                say!(
-                    "[{LAMBDA_BUILD}] up to date: nothing changed since the last successful build (--force rebuilds)"
-                );
+                say!("[{LAMBDA_BUILD}] up to date: nothing changed since the last successful build (--force rebuilds)");
                 return Ok(None);
             }
             Err(reason) => say!("[{LAMBDA_BUILD}] building: {reason}"),
@@ -643,11 +641,7 @@ fn dry_run(project: &Project, found: &Discovery) -> Result<()> {
     for (target, sharing) in found.function_dirs() {
         if let Some(src) = &target.config.backend_src {
             let destination = target.dir.join(&target.config.copy_to);
-            say!(
-                "would copy {} to {} (replacing it once the copy is complete)",
-                src.display(),
-                destination.display()
-            );
+            say!("would copy {} to {} (replacing it once the copy is complete)", src.display(), destination.display());
             if let Some(dir) = target.function_dir.owned() {
                 let job = copy_backend::preflight(&project.root, src, dir, &target.config.copy_to)?;
                 for file in copy_backend::doomed_files(&job)? {

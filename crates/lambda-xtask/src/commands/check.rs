@@ -199,10 +199,7 @@ impl LiveCode<'_> {
         }
         let build = crate::evidence::digest::tree_digest(&build_dir)?;
         let Some(code) = self.live.iter().find(|c| c.logical_id == id) else {
-            say!(
-                "    {id}: stack {} in {} has no such function: nothing of it is deployed",
-                self.stack, self.region
-            );
+            say!("    {id}: stack {} in {} has no such function: nothing of it is deployed", self.stack, self.region);
             return Ok(false);
         };
         // The build's own reproducible zip settles it without the log.

@@ -113,12 +113,7 @@ pub fn examine(pipeline: &mut Pipeline, aws: &Aws, examination: &Examination) ->
         say!("    {events} stack event(s), {} secret(s) named", observed.secrets.len());
         for function in &observed.functions {
             say!("    {}", function.config.summary());
-            say!(
-                "      {} log event(s) in {} since {}",
-                function.log_events.len(),
-                function.log_group,
-                observed.since
-            );
+            say!("      {} log event(s) in {} since {}", function.log_events.len(), function.log_group, observed.since);
         }
         Ok(observed)
     })?;

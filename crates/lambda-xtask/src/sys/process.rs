@@ -42,9 +42,7 @@ pub fn install_signal_handlers() {
                     unsafe { libc::kill(-group, forwarded) };
                 }
                 if count == 1 {
-                    say!(
-                        "\ninterrupted: waiting for the running step to stop (press Ctrl-C again to kill it now)"
-                    );
+                    say!("\ninterrupted: waiting for the running step to stop (press Ctrl-C again to kill it now)");
                     thread::spawn(end_within_the_deadline);
                 }
             }

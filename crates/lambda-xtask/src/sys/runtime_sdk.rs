@@ -75,11 +75,7 @@ fn install_once(set: &SdkSet, python: &Path, python_minor: u32, uv_version: &str
     }
     let sh = Shell::new()?;
     let (uv, _) = tools::locate(&sh, &PythonTool::uv(uv_version)).context("uv, to install the runtime's SDK")?;
-    say!(
-        "    installing the python3.{python_minor} runtime's SDK ({}) into {} (once)",
-        set.describe(),
-        dir.display()
-    );
+    say!("    installing the python3.{python_minor} runtime's SDK ({}) into {} (once)", set.describe(), dir.display());
     // Installed beside the final directory and renamed into place: a half-done install is
     // never seen under the final name.
     let staging = tempfile::Builder::new().prefix(".staging-").tempdir_in(&root)?;

@@ -138,10 +138,7 @@ pub fn run(ui: &Ui, extensions: &Extensions, args: &DeployArgs) -> Result<Finish
     let result = match logged {
         Ok(_line) => {
             let result_text = serde_json::to_value(record.result).unwrap_or_default();
-            say!(
-                "[{LAMBDA_DEPLOY}] audit: {} attempt appended to {shown_log}",
-                result_text.as_str().unwrap_or("an")
-            );
+            say!("[{LAMBDA_DEPLOY}] audit: {} attempt appended to {shown_log}", result_text.as_str().unwrap_or("an"));
             result
         }
         Err(err) => {
@@ -165,9 +162,7 @@ fn copy_to_audit_bucket(sh: &Shell, plan: &Plan, attempt: &Attempt, started_at: 
     // AWS started): an attempt that made no AWS call makes none for its record either, so the
     // "before any AWS call" refusals hold; the line is in the local log.
     let Some(aws) = &attempt.aws else {
-        say!(
-            "[lambda-deploy] audit: the attempt stopped before any AWS call; the line stays in the local log only"
-        );
+        say!("[lambda-deploy] audit: the attempt stopped before any AWS call; the line stays in the local log only");
         return Ok(());
     };
     let key = crate::evidence::audit_bucket::object_key(&plan.env.name, started_at, line);
@@ -395,8 +390,14 @@ fn check_log_placement(ui: &Ui, project: &Project, found: &Discovery, log: &LogP
     let setting = "set log in [workspace.metadata.lambda.deploy] to a path outside it (the default is deploy-log.jsonl at the repository root)";
     let mut sources: Vec<(PathBuf, String)> = Vec::new();
     for (target, _) in found.function_dirs() {
-        sources
-            .push((target.function_dir.path().to_path_buf(), format!("the function dir of {}", target.logical_id())));
+        // A staged function dir (the root, say) ships what git shows of it less the xtask's own
+        // files, and the audit log is one of them (`ToolFiles`): it never ships from there.
+        if !matches!(target.function_dir, target::CodeDir::Staged(_)) {
+            sources.push((
+                target.function_dir.path().to_path_buf(),
+                format!("the function dir of {}", target.logical_id()),
+            ));
+        }
         if let (Some(source), Some(shown)) = (&target.backend_src, &target.config.backend_src) {
             sources.push((source.clone(), format!("backend_src {} of {}", shown.display(), target.logical_id())));
         }

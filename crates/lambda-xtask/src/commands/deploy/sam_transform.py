@@ -6,6 +6,11 @@
 # argv: packaged template, output file. XTASK_PARAMETERS: the parameter values the deploy
 # passes, as a JSON object (in the environment, not argv: a NoEcho value is a secret).
 # stdout, last line: {"resources": {logical id: type}} or {"errors": [message, ...]}.
+#
+# CloudFormation also expands `Fn::Transform: {Name: AWS::Include, Parameters: {Location:
+# s3://...}}` (an OpenAPI body, say) from the object sam package uploaded; the local AWS does
+# not, so it is expanded here from the local AWS's bucket (AWS_ENDPOINT_URL) before the SAM
+# transform, which then sees the body as on a real deploy.
 import json
 import os
 import sys
@@ -23,9 +28,39 @@ class BundledPoliciesOnly:
         return {}
 
 
+def include_location(node):
+    if not (isinstance(node, dict) and list(node) == ["Fn::Transform"]):
+        return None
+    spec = node["Fn::Transform"]
+    if not (isinstance(spec, dict) and spec.get("Name") == "AWS::Include"):
+        return None
+    location = (spec.get("Parameters") or {}).get("Location")
+    return location if isinstance(location, str) and location.startswith("s3://") else None
+
+
+def expand_includes(node, s3):
+    location = include_location(node)
+    if location is not None:
+        bucket, _, key = location[len("s3://"):].partition("/")
+        try:
+            body = s3.get_object(Bucket=bucket, Key=key)["Body"].read().decode("utf-8")
+        except Exception:  # left as it is: the deploy then shows what the local AWS makes of it
+            return node
+        return expand_includes(yaml_parse(body), s3)
+    if isinstance(node, dict):
+        return {k: expand_includes(v, s3) for k, v in node.items()}
+    if isinstance(node, list):
+        return [expand_includes(v, s3) for v in node]
+    return node
+
+
 def main(packaged, out):
     with open(packaged) as f:
         template = yaml_parse(f.read())
+    if "AWS::Include" in json.dumps(template, default=str):
+        import boto3
+
+        template = expand_includes(template, boto3.client("s3"))
     parameters = json.loads(os.environ.get("XTASK_PARAMETERS") or "{}")
     try:
         transformed = transform(template, parameters, BundledPoliciesOnly())
