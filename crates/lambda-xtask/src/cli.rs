@@ -115,9 +115,13 @@ pub struct DeployArgs {
     /// `local`, the rehearsal against moto, which needs no table.
     #[arg(long)]
     pub env: String,
-    /// Reuse the build output when it is newer than all its inputs (else build anyway).
-    #[arg(long)]
+    /// Reuse the build output when its manifest proves it current (else build): the default,
+    /// accepted for scripts written when a deploy always rebuilt.
+    #[arg(long, conflicts_with = "force")]
     pub skip_build: bool,
+    /// Rebuild (and re-package) even when the build output is current.
+    #[arg(long)]
+    pub force: bool,
     /// Where sam build runs (as for lambda-build).
     #[arg(long, value_enum, default_value_t = ContainerMode::Auto)]
     pub container: ContainerMode,

@@ -17,6 +17,8 @@ use anyhow::{bail, Context, Result};
 
 #[path = "bench/doctor.rs"]
 mod doctor;
+#[path = "bench/packaging.rs"]
+mod packaging;
 #[path = "bench/smoke.rs"]
 mod smoke;
 
@@ -89,7 +91,15 @@ struct BenchArgs {
     /// Only the smoke test's costs, printed and not written to the report.
     #[arg(long)]
     smoke_only: bool,
+    /// Only these benchmarks (repeatable), printed and not written to the report: scan,
+    /// noop-build, noop-copy, startup, doctor, smoke, packaging, cold-compile.
+    #[arg(long, value_name = "BENCH")]
+    only: Vec<String>,
 }
+
+/// Every benchmark, in the report's order.
+const BENCHES: [&str; 8] =
+    ["scan", "noop-build", "noop-copy", "startup", "doctor", "smoke", "packaging", "cold-compile"];
 
 fn main() -> std::process::ExitCode {
     let args = <BenchArgs as clap::Parser>::parse();
@@ -112,6 +122,10 @@ fn built_xtask(root: &Path) -> Result<PathBuf> {
 }
 
 fn run(ui: &Ui, args: &BenchArgs) -> Result<()> {
+    let only: Vec<String> = if args.smoke_only { vec!["smoke".to_string()] } else { args.only.clone() };
+    if let Some(unknown) = only.iter().find(|name| !BENCHES.contains(&name.as_str())) {
+        lambda_xtask::bad_input!("--only {unknown}: no such benchmark; the benchmarks are {}", BENCHES.join(", "));
+    }
     let project = Project::discover()?;
     let mut bench = Bench {
         xtask: built_xtask(&project.root)?,
@@ -121,29 +135,20 @@ fn run(ui: &Ui, args: &BenchArgs) -> Result<()> {
         notes: Vec::new(),
         project,
     };
-    if args.smoke_only {
-        ui.line("bench: the smoke test's isolation");
-        bench.smoke()?;
+    for name in BENCHES {
+        if !only.is_empty() && !only.iter().any(|o| o == name) {
+            continue;
+        }
+        if name == "cold-compile" && args.quick {
+            bench.notes.push("Run with --quick: the cold compile was not measured.".to_string());
+            continue;
+        }
+        ui.line(format_args!("bench: {name}"));
+        bench.run(name)?;
+    }
+    if !only.is_empty() {
         ui.line(render(&bench.rows, &bench.notes, bench.runs));
         return Ok(());
-    }
-    ui.line("bench: scan");
-    bench.scan()?;
-    ui.line("bench: no-op build");
-    bench.noop_build()?;
-    ui.line("bench: no-op copy");
-    bench.noop_copy()?;
-    ui.line("bench: start-up");
-    bench.startup()?;
-    ui.line("bench: lambda-doctor against moto");
-    bench.doctor()?;
-    ui.line("bench: the smoke test's isolation");
-    bench.smoke()?;
-    if args.quick {
-        bench.notes.push("Run with --quick: the cold compile was not measured.".to_string());
-    } else {
-        ui.line("bench: cold compile (a minute or so)");
-        bench.cold_compile()?;
     }
 
     let report = render(&bench.rows, &bench.notes, bench.runs);
@@ -165,6 +170,54 @@ struct Bench {
 }
 
 impl Bench {
+    fn run(&mut self, name: &str) -> Result<()> {
+        match name {
+            "scan" => self.scan(),
+            "noop-build" => self.noop_build(),
+            "noop-copy" => self.noop_copy(),
+            "startup" => self.startup(),
+            "doctor" => self.doctor(),
+            "smoke" => self.smoke(),
+            "packaging" => self.packaging(),
+            "cold-compile" => self.cold_compile(),
+            _ => unreachable!("checked against BENCHES"),
+        }
+    }
+
+    /// The evidence step of a four-function app of real wheels against Python's zipfile.
+    fn packaging(&mut self) -> Result<()> {
+        let app = packaging::app(self.work.path())?;
+        packaging::check_python(&app)?;
+        let runs = self.runs.min(3);
+        let python = time_runs(1, runs, || quiet(&mut app.python_zipfile()))?;
+        let ours = time_runs(1, runs, || app.evidence_step())?;
+        let threads = lambda_xtask::sys::parallel::threads();
+        if app.zips(1)? != app.zips(threads)? {
+            bail!("the zips on 1 and {threads} threads differ");
+        }
+        let zip_one = time_runs(0, runs, || app.zips(1).map(drop))?;
+        let zip_all = time_runs(0, runs, || app.zips(threads).map(drop))?;
+        let ratio = ours.median.as_secs_f64() / python.median.as_secs_f64();
+        let size = format!("{} functions, {} files, {} MB", app.ids.len(), app.files, app.bytes / 1_000_000);
+        self.rows.push(Row {
+            what: format!("evidence step (digest, SBOM, zip) vs Python `zipfile` level 6: {size}"),
+            ours: secs(&ours),
+            baseline: secs(&python),
+            ratio: format!("{ratio:.2}x zipfile"),
+            target: "at most 1.0x zipfile".into(),
+            verdict: verdict(ratio <= 1.0),
+        });
+        self.rows.push(Row {
+            what: format!("the zips alone: {threads} threads vs 1 (byte-identical)"),
+            ours: secs(&zip_all),
+            baseline: secs(&zip_one),
+            ratio: format!("{:.2}x faster", zip_one.median.as_secs_f64() / zip_all.median.as_secs_f64()),
+            target: "-".into(),
+            verdict: "measured".into(),
+        });
+        Ok(())
+    }
+
     /// `lambda-check --dir` against `find -type f` on generated trees.
     fn scan(&mut self) -> Result<()> {
         let mut per_file = Vec::new();
@@ -377,6 +430,10 @@ fn children_cpu_time() -> Duration {
     }
     let time = |t: libc::timeval| Duration::new(t.tv_sec as u64, t.tv_usec as u32 * 1000);
     time(usage.ru_utime) + time(usage.ru_stime)
+}
+
+fn secs(timing: &Timing) -> String {
+    format!("{:.2} s (min {:.2})", timing.median.as_secs_f64(), timing.min.as_secs_f64())
 }
 
 fn verdict(met: bool) -> String {

@@ -157,3 +157,67 @@ fn a_no_op_build_skips_sam_and_every_input_change_rebuilds() {
     s.assert_rebuilds("running another xtask binary", "xtask/binary changed", &[]);
     s.assert_up_to_date("rebuilding with the new binary");
 }
+
+/// What the manifest of the last build recorded: each artifact's digest, SBOM and package.
+fn recorded_evidence(repo: &RepoCopy) -> serde_json::Value {
+    let text = fs::read_to_string(repo.path("infra/lambda/.aws-sam/xtask-build-manifest.json")).unwrap();
+    serde_json::from_str::<serde_json::Value>(&text).unwrap()["evidence"].clone()
+}
+
+/// The package's identity on disk: rewritten, it would have another inode or mtime.
+fn package_identity(repo: &RepoCopy) -> (u64, std::time::SystemTime, Vec<u8>) {
+    use std::os::unix::fs::MetadataExt;
+    let zip = repo.path("infra/lambda/.aws-sam/build/BackendFunction.zip");
+    let meta = fs::metadata(&zip).unwrap();
+    (meta.ino(), meta.modified().unwrap(), fs::read(&zip).unwrap())
+}
+
+#[test]
+fn a_deploy_of_an_up_to_date_build_neither_rebuilds_nor_repackages() {
+    let repo = RepoCopy::new();
+    crate::support::deploy::git_commit(&repo);
+    let sam = RecordingSam::wrapping(&crate::support::deploy::real_sam());
+    let s = Session { repo, sam, xtask: PathBuf::from(env!("CARGO_BIN_EXE_xtask")) };
+    let (ran, output) = s.build(&["--container", "never"]);
+    assert!(ran, "the first build ran no sam:\n{output}");
+    let (evidence, package) = (recorded_evidence(&s.repo), package_identity(&s.repo));
+    assert!(evidence["artifacts"][0]["package"]["code_sha256"].is_string(), "{evidence}");
+    let calls_before = fs::read_to_string(s.sam.dir.path().join("calls")).unwrap();
+
+    // The rehearsal: a whole deploy, against moto, with no --skip-build.
+    let report = s.repo.dir.path().join("deploy-report.json");
+    let mut command = Command::new(&s.xtask);
+    command
+        .current_dir(s.repo.dir.path())
+        .args(["lambda-deploy", "--env", "local", "--container", "never", "--json"])
+        .arg(&report)
+        .env("PATH", s.sam.path_env())
+        .env("DOCKER_HOST", "unix:///nonexistent/docker.sock");
+    for name in ["AWS_ENDPOINT_URL", "AWS_ACCESS_KEY_ID", "AWS_SECRET_ACCESS_KEY", "AWS_SESSION_TOKEN", "AWS_PROFILE"] {
+        command.env_remove(name);
+    }
+    let (status, output) = run(&mut command);
+    assert_eq!(status, 0, "{output}");
+
+    let report: serde_json::Value = serde_json::from_str(&fs::read_to_string(&report).unwrap()).unwrap();
+    let steps: Vec<&str> = report["steps"].as_array().unwrap().iter().map(|s| s["name"].as_str().unwrap()).collect();
+    assert!(steps.contains(&"build-up-to-date") && steps.contains(&"sam-deploy"), "{steps:?}");
+    for rebuilt in ["copy-backend", "clean", "pre-build-guards", "sam-build", "post-build-guards", "evidence"] {
+        assert!(!steps.contains(&rebuilt), "step {rebuilt} ran on an up-to-date build: {steps:?}");
+    }
+    // sam was called (package, deploy) but never to build.
+    let calls = fs::read_to_string(s.sam.dir.path().join("calls")).unwrap();
+    let new_calls = &calls[calls_before.len()..];
+    assert!(new_calls.lines().any(|l| l.starts_with("deploy")), "{new_calls}");
+    assert!(!new_calls.lines().any(|l| l.starts_with("build")), "sam build ran:\n{new_calls}");
+    // The package deployed is the one the build wrote, untouched, and the audit line says so.
+    assert_eq!(package_identity(&s.repo), package, "the package was rewritten");
+    assert_eq!(recorded_evidence(&s.repo), evidence, "the evidence was recomputed differently");
+    assert_eq!(report["deploy"]["artifacts"], evidence["artifacts"], "{}", report["deploy"]);
+
+    // --force rebuilds, as lambda-build --force does.
+    let (status, output) = run(command.arg("--force"));
+    assert_eq!(status, 0, "{output}");
+    let calls = fs::read_to_string(s.sam.dir.path().join("calls")).unwrap();
+    assert!(calls[calls_before.len()..].lines().any(|l| l.starts_with("build")), "--force did not rebuild");
+}

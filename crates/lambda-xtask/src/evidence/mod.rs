@@ -141,12 +141,11 @@ pub fn record_build(
 fn write_package(root: &Path, build_dir: &Path, logical_id: &str, dir: &Path) -> Result<PackageRef> {
     let time = package::entry_time(std::env::var("SOURCE_DATE_EPOCH").ok().as_deref(), package::commit_time(root))?;
     let zip = build_dir.join(format!("{logical_id}.zip"));
-    let bytes = package::write_zip(dir, &zip, time).with_context(|| format!("packaging {}", dir.display()))?;
-    let code = crate::sys::beneath::read(&zip).with_context(|| format!("reading {}", zip.display()))?;
+    let written = package::write_zip(dir, &zip, time).with_context(|| format!("packaging {}", dir.display()))?;
     Ok(PackageRef {
         path: zip.strip_prefix(root).unwrap_or(&zip).to_path_buf(),
-        bytes,
-        code_sha256: code_sha256(&code),
+        bytes: written.bytes,
+        code_sha256: base64(&written.sha256),
     })
 }
 

@@ -7,8 +7,9 @@
 //! two checkouts of one commit can upload different bytes and get different `CodeSha256`s
 //! (aws-sam-cli issue #4645). Here the entries are sorted by path, every timestamp is the same
 //! fixed time (`SOURCE_DATE_EPOCH` when set, else the commit's time), modes are normalised to
-//! 0644 or 0755, and deflate runs at a fixed level in a pinned miniz_oxide: the same build
-//! output gives the same bytes, hence the same `CodeSha256`.
+//! 0644 or 0755, and deflate runs at a fixed level in a pinned zlib-rs (Cargo.lock), each file
+//! by a fresh compressor: the same build output gives the same bytes, hence the same
+//! `CodeSha256`, whatever the number of threads deflating.
 
 use std::fs;
 use std::io::Write;
@@ -18,15 +19,18 @@ use std::path::{Path, PathBuf};
 use std::time::{Duration, UNIX_EPOCH};
 
 use anyhow::{bail, Context, Result};
+use sha2::{Digest, Sha256};
 
 /// Deflate level 6: zlib's default, the usual trade of size for time.
-const LEVEL: u8 = 6;
+const LEVEL: u32 = 6;
 
 /// One file to store: its path in the zip and where its bytes are.
 struct Member {
     name: Vec<u8>,
     source: PathBuf,
     executable: bool,
+    /// Its size when listed: the largest files are deflated first.
+    size: u64,
 }
 
 /// The fixed time of every entry: `SOURCE_DATE_EPOCH` (reproducible-builds.org), else the
@@ -43,86 +47,139 @@ pub fn entry_time(source_date_epoch: Option<&str>, commit_time: Option<u64>) -> 
 
 const DOS_EPOCH: u64 = 315_532_800;
 
-/// Zips everything below `root` into `zip`, reproducibly; returns the zip's bytes written.
+/// A zip written: its size and the SHA-256 of its bytes (Lambda's `CodeSha256`, once base64).
+#[derive(Debug)]
+pub struct Written {
+    pub bytes: u64,
+    pub sha256: [u8; 32],
+}
+
+/// Zips everything below `root` into `zip`, reproducibly, deflating on every core.
 /// A symlink is stored as the file it points to when that stays inside `root` (as sam does);
 /// one pointing out of it is refused rather than followed.
-pub fn write_zip(root: &Path, zip: &Path, time: u64) -> Result<u64> {
+pub fn write_zip(root: &Path, zip: &Path, time: u64) -> Result<Written> {
+    write_zip_with_threads(root, zip, time, crate::sys::parallel::threads())
+}
+
+/// [`write_zip`] on `threads` threads: each file is deflated on its own by a fresh compressor,
+/// so the bytes are the same whatever the thread count (a reused zlib-rs compressor can carry
+/// state from the previous file: zlib-rs issue #459).
+pub fn write_zip_with_threads(root: &Path, zip: &Path, time: u64, threads: usize) -> Result<Written> {
     let mut members = Vec::new();
     collect(root, root, &mut members)?;
     members.sort_by(|a, b| a.name.cmp(&b.name));
+    let deflated = crate::sys::parallel::map(&members, threads, |m| m.size, deflate)?;
     let (dos_time, dos_date) = dos_date_time(time);
 
-    let mut out = Vec::new();
+    // Written beside and renamed: a reader never sees half a zip.
+    let dir = zip.parent().unwrap_or(Path::new("."));
+    let temp = tempfile::NamedTempFile::new_in(dir).with_context(|| format!("creating a file in {}", dir.display()))?;
+    let mut out =
+        HashingWriter { inner: std::io::BufWriter::with_capacity(1 << 20, temp), hasher: Sha256::new(), written: 0 };
     let mut central = Vec::new();
-    for member in &members {
-        let data = crate::sys::beneath::read(&member.source)
-            .with_context(|| format!("reading {}", member.source.display()))?;
-        let crc = crc32(&data);
-        let (method, stored) = if data.is_empty() {
-            (0u16, Vec::new())
-        } else {
-            (8u16, miniz_oxide::deflate::compress_to_vec(&data, LEVEL))
-        };
-        let offset = out.len();
-        if offset > u32::MAX as usize || data.len() > u32::MAX as usize || stored.len() > u32::MAX as usize {
+    for (member, entry) in members.iter().zip(deflated) {
+        let offset = out.written;
+        if offset > u64::from(u32::MAX) || entry.size > u64::from(u32::MAX) || entry.stored.len() > u32::MAX as usize {
             bail!("{}: the package would need zip64, which Lambda's 250 MB limit never needs", root.display());
         }
         let flags: u16 = if member.name.is_ascii() { 0 } else { 0x0800 };
         let mode: u32 = if member.executable { 0o100755 } else { 0o100644 };
+        // The fields the local header and the central record share, in the same order.
+        let mut common = Vec::with_capacity(26);
+        common.extend_from_slice(&20u16.to_le_bytes());
+        common.extend_from_slice(&flags.to_le_bytes());
+        common.extend_from_slice(&entry.method.to_le_bytes());
+        common.extend_from_slice(&dos_time.to_le_bytes());
+        common.extend_from_slice(&dos_date.to_le_bytes());
+        common.extend_from_slice(&entry.crc.to_le_bytes());
+        common.extend_from_slice(&(entry.stored.len() as u32).to_le_bytes());
+        common.extend_from_slice(&(entry.size as u32).to_le_bytes());
+        common.extend_from_slice(&(member.name.len() as u16).to_le_bytes());
         // Local file header.
-        out.extend_from_slice(&0x0403_4b50u32.to_le_bytes());
-        out.extend_from_slice(&20u16.to_le_bytes());
-        out.extend_from_slice(&flags.to_le_bytes());
-        out.extend_from_slice(&method.to_le_bytes());
-        out.extend_from_slice(&dos_time.to_le_bytes());
-        out.extend_from_slice(&dos_date.to_le_bytes());
-        out.extend_from_slice(&crc.to_le_bytes());
-        out.extend_from_slice(&(stored.len() as u32).to_le_bytes());
-        out.extend_from_slice(&(data.len() as u32).to_le_bytes());
-        out.extend_from_slice(&(member.name.len() as u16).to_le_bytes());
-        out.extend_from_slice(&0u16.to_le_bytes());
-        out.extend_from_slice(&member.name);
-        out.extend_from_slice(&stored);
+        out.put(&0x0403_4b50u32.to_le_bytes())?;
+        out.put(&common)?;
+        out.put(&0u16.to_le_bytes())?;
+        out.put(&member.name)?;
+        out.put(&entry.stored)?;
         // Its central directory record: made by Unix (3), so the mode is honoured.
         central.extend_from_slice(&0x0201_4b50u32.to_le_bytes());
         central.extend_from_slice(&((3u16 << 8) | 20).to_le_bytes());
-        central.extend_from_slice(&20u16.to_le_bytes());
-        central.extend_from_slice(&flags.to_le_bytes());
-        central.extend_from_slice(&method.to_le_bytes());
-        central.extend_from_slice(&dos_time.to_le_bytes());
-        central.extend_from_slice(&dos_date.to_le_bytes());
-        central.extend_from_slice(&crc.to_le_bytes());
-        central.extend_from_slice(&(stored.len() as u32).to_le_bytes());
-        central.extend_from_slice(&(data.len() as u32).to_le_bytes());
-        central.extend_from_slice(&(member.name.len() as u16).to_le_bytes());
+        central.extend_from_slice(&common);
         central.extend_from_slice(&[0; 8]); // extra, comment, disk number, internal attributes
         central.extend_from_slice(&(mode << 16).to_le_bytes());
         central.extend_from_slice(&(offset as u32).to_le_bytes());
         central.extend_from_slice(&member.name);
     }
-    let central_offset = out.len();
-    if members.len() > usize::from(u16::MAX) || central_offset > u32::MAX as usize {
+    let central_offset = out.written;
+    if members.len() > usize::from(u16::MAX) || central_offset > u64::from(u32::MAX) {
         bail!("{}: the package would need zip64 ({} files)", root.display(), members.len());
     }
-    out.extend_from_slice(&central);
-    out.extend_from_slice(&0x0605_4b50u32.to_le_bytes());
-    out.extend_from_slice(&[0; 4]); // this disk, the central directory's disk
-    out.extend_from_slice(&(members.len() as u16).to_le_bytes());
-    out.extend_from_slice(&(members.len() as u16).to_le_bytes());
-    out.extend_from_slice(&(central.len() as u32).to_le_bytes());
-    out.extend_from_slice(&(central_offset as u32).to_le_bytes());
-    out.extend_from_slice(&0u16.to_le_bytes());
-
-    // Written beside and renamed: a reader never sees half a zip.
-    let dir = zip.parent().unwrap_or(Path::new("."));
-    let mut temp =
-        tempfile::NamedTempFile::new_in(dir).with_context(|| format!("creating a file in {}", dir.display()))?;
-    temp.write_all(&out).with_context(|| format!("writing {}", zip.display()))?;
+    out.put(&central)?;
+    let mut end = Vec::with_capacity(22);
+    end.extend_from_slice(&0x0605_4b50u32.to_le_bytes());
+    end.extend_from_slice(&[0; 4]); // this disk, the central directory's disk
+    end.extend_from_slice(&(members.len() as u16).to_le_bytes());
+    end.extend_from_slice(&(members.len() as u16).to_le_bytes());
+    end.extend_from_slice(&(central.len() as u32).to_le_bytes());
+    end.extend_from_slice(&(central_offset as u32).to_le_bytes());
+    end.extend_from_slice(&0u16.to_le_bytes());
+    out.put(&end)?;
+    let written = Written { bytes: out.written, sha256: out.hasher.finalize().into() };
+    let temp =
+        out.inner.into_inner().map_err(|e| e.into_error()).with_context(|| format!("writing {}", zip.display()))?;
     temp.as_file()
         .set_permissions(fs::Permissions::from_mode(0o644))
         .with_context(|| format!("writing {}", zip.display()))?;
     temp.persist(zip).with_context(|| format!("writing {}", zip.display()))?;
-    Ok(out.len() as u64)
+    Ok(written)
+}
+
+/// The zip's bytes go to the file and into the hash at once: no second read for `CodeSha256`.
+struct HashingWriter<W: Write> {
+    inner: W,
+    hasher: Sha256,
+    written: u64,
+}
+
+impl<W: Write> HashingWriter<W> {
+    fn put(&mut self, bytes: &[u8]) -> Result<()> {
+        self.inner.write_all(bytes).context("writing the package")?;
+        self.hasher.update(bytes);
+        self.written += bytes.len() as u64;
+        Ok(())
+    }
+}
+
+/// One member's entry data: its CRC, its size, and what the zip stores (deflated, or nothing
+/// for an empty file).
+struct Deflated {
+    crc: u32,
+    size: u64,
+    method: u16,
+    stored: Vec<u8>,
+}
+
+fn deflate(member: &Member) -> Result<Deflated> {
+    let data =
+        crate::sys::beneath::read(&member.source).with_context(|| format!("reading {}", member.source.display()))?;
+    let crc = crc32fast::hash(&data);
+    if data.is_empty() {
+        return Ok(Deflated { crc, size: 0, method: 0, stored: Vec::new() });
+    }
+    // Raw deflate (no zlib header), as zip stores it.
+    let mut compressor = flate2::Compress::new(flate2::Compression::new(LEVEL), false);
+    let mut stored = Vec::with_capacity(data.len() / 2 + 64);
+    loop {
+        let consumed = compressor.total_in() as usize;
+        let status = compressor
+            .compress_vec(&data[consumed..], &mut stored, flate2::FlushCompress::Finish)
+            .with_context(|| format!("deflating {}", member.source.display()))?;
+        if status == flate2::Status::StreamEnd {
+            break;
+        }
+        stored.reserve(stored.capacity().max(4096));
+    }
+    Ok(Deflated { crc, size: data.len() as u64, method: 8, stored })
 }
 
 fn collect(root: &Path, dir: &Path, members: &mut Vec<Member>) -> Result<()> {
@@ -152,6 +209,7 @@ fn collect(root: &Path, dir: &Path, members: &mut Vec<Member>) -> Result<()> {
                 name: relative.as_os_str().as_bytes().to_vec(),
                 source,
                 executable: source_meta.permissions().mode() & 0o111 != 0,
+                size: source_meta.len(),
             });
         }
     }
@@ -166,23 +224,6 @@ fn dos_date_time(seconds: u64) -> (u16, u16) {
     let (year, month, day) = (number(0..4), number(5..7), number(8..10));
     let (hour, minute, second) = (number(11..13), number(14..16), number(17..19));
     ((hour << 11) | (minute << 5) | (second / 2), ((year - 1980) << 9) | (month << 5) | day)
-}
-
-/// CRC-32 (IEEE 802.3), as zip wants it.
-fn crc32(bytes: &[u8]) -> u32 {
-    static TABLE: std::sync::OnceLock<[u32; 256]> = std::sync::OnceLock::new();
-    let table = TABLE.get_or_init(|| {
-        let mut table = [0u32; 256];
-        for (n, slot) in table.iter_mut().enumerate() {
-            let mut c = n as u32;
-            for _ in 0..8 {
-                c = if c & 1 != 0 { 0xEDB8_8320 ^ (c >> 1) } else { c >> 1 };
-            }
-            *slot = c;
-        }
-        table
-    });
-    !bytes.iter().fold(!0u32, |c, &b| table[((c ^ u32::from(b)) & 0xff) as usize] ^ (c >> 8))
 }
 
 /// Points `CodeUri: <logical id>` of each packaged function in sam's built template at its
@@ -242,6 +283,52 @@ mod tests {
     }
 
     #[test]
+    fn the_zip_is_the_same_on_one_thread_and_on_many() {
+        let (src, out) = (tempfile::tempdir().unwrap(), tempfile::tempdir().unwrap());
+        // Files of every size class, so that threads finish out of order: empty, tiny,
+        // compressible, incompressible, and one larger than the others together.
+        let mut seed = 0x2545_f491_4f6c_dd1du64;
+        let mut noise = |len: usize| -> Vec<u8> {
+            (0..len)
+                .map(|_| {
+                    seed ^= seed << 13;
+                    seed ^= seed >> 7;
+                    seed ^= seed << 17;
+                    seed as u8
+                })
+                .collect()
+        };
+        for n in 0..60 {
+            let dir = src.path().join(format!("pkg{}", n % 7));
+            fs::create_dir_all(&dir).unwrap();
+            let content = match n % 4 {
+                0 => Vec::new(),
+                1 => format!("x = {n}\n").into_bytes(),
+                2 => format!("def f{n}():\n    return {n}\n").repeat(300 + n * 40).into_bytes(),
+                _ => noise(1000 + n * 997),
+            };
+            fs::write(dir.join(format!("m{n}.py")), content).unwrap();
+        }
+        fs::write(src.path().join("big.so"), [noise(3_000_000), vec![7u8; 1_000_000]].concat()).unwrap();
+        let one = write_zip_with_threads(src.path(), &out.path().join("one.zip"), 1_767_830_400, 1).unwrap();
+        let bytes = fs::read(out.path().join("one.zip")).unwrap();
+        assert_eq!(one.bytes, bytes.len() as u64);
+        assert_eq!(one.sha256, <[u8; 32]>::from(Sha256::digest(&bytes)), "the hash is of the bytes written");
+        for threads in [2, 3, 8, 64] {
+            let zip = out.path().join(format!("{threads}.zip"));
+            let many = write_zip_with_threads(src.path(), &zip, 1_767_830_400, threads).unwrap();
+            assert_eq!(fs::read(&zip).unwrap(), bytes, "{threads} threads wrote other bytes than one");
+            assert_eq!(many.sha256, one.sha256);
+        }
+        // And what a reader finds in it is the tree.
+        let mut archive = zip::ZipArchive::new(fs::File::open(out.path().join("one.zip")).unwrap()).unwrap();
+        assert_eq!(archive.len(), 61);
+        let mut big = Vec::new();
+        std::io::Read::read_to_end(&mut archive.by_name("big.so").unwrap(), &mut big).unwrap();
+        assert_eq!(big, fs::read(src.path().join("big.so")).unwrap());
+    }
+
+    #[test]
     fn python_reads_the_zip_with_names_modes_times_and_contents() {
         let (src, out) = (tempfile::tempdir().unwrap(), tempfile::tempdir().unwrap());
         tree(src.path(), &FILES, 0o644);
@@ -276,11 +363,6 @@ mod tests {
         assert_eq!(entry_time(None, Some(1_767_830_400)).unwrap(), 1_767_830_400);
         assert_eq!(entry_time(Some(""), None).unwrap(), DOS_EPOCH);
         assert!(entry_time(Some("yesterday"), None).is_err());
-    }
-
-    #[test]
-    fn crc32_matches_the_check_value() {
-        assert_eq!(crc32(b"123456789"), 0xCBF4_3926);
     }
 
     #[test]

@@ -4,12 +4,14 @@
 
 pub mod atomic;
 pub mod beneath;
+pub mod cache_dir;
 pub mod git;
 pub mod interpreters;
 pub mod listener;
 pub mod lock;
 pub mod orphans;
 pub mod owned_dir;
+pub mod parallel;
 pub mod process;
 pub mod redact;
 pub mod runtime_sdk;

@@ -53,22 +53,7 @@ const INSTALL_TIMEOUT: Duration = Duration::from_secs(15 * 60);
 /// Marks a virtualenv whose install finished; a venv without it is removed and redone.
 const COMPLETE_MARKER: &str = ".xtask-complete";
 
-/// The per-user cache: `$LAMBDA_XTASK_CACHE`, else `$XDG_CACHE_HOME/lambda-xtask`, else
-/// `~/.cache/lambda-xtask`.
-pub fn cache_root() -> Result<PathBuf> {
-    if let Some(dir) = std::env::var_os("LAMBDA_XTASK_CACHE").filter(|d| !d.is_empty()) {
-        return Ok(PathBuf::from(dir));
-    }
-    if let Some(dir) = std::env::var_os("XDG_CACHE_HOME").filter(|d| !d.is_empty()) {
-        return Ok(PathBuf::from(dir).join("lambda-xtask"));
-    }
-    match std::env::var_os("HOME").filter(|d| !d.is_empty()) {
-        Some(home) => Ok(PathBuf::from(home).join(".cache").join("lambda-xtask")),
-        None => bad_input!(
-            "neither HOME nor XDG_CACHE_HOME is set: set LAMBDA_XTASK_CACHE to a directory for the tool cache"
-        ),
-    }
-}
+pub use crate::sys::cache_dir::cache_root;
 
 /// What the xtask itself wrote into the tool cache for `tools`: each one's finished virtualenv
 /// (proven by the marker it writes last) and its lock file. Nothing else under the cache is

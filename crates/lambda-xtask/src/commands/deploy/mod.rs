@@ -722,17 +722,20 @@ impl<'a> Deploy<'a> {
         Ok(())
     }
 
-    /// A deploy builds afresh unless --skip-build, which reuses the build output when its
-    /// manifest proves it current (the no-op check of lambda-build) and builds otherwise.
-    /// Returns sam's path.
+    /// A deploy reuses the build output when its manifest proves it current (the no-op check
+    /// of lambda-build: same inputs, output untouched), with the packages and evidence that
+    /// build recorded: no sam build, no guards again, no re-packaging. Otherwise, or with
+    /// --force, it builds. Returns sam's path.
     fn build(&mut self, pipeline: &mut Pipeline, prerequisites: lambda_build::Prerequisites) -> Result<PathBuf> {
         let plan = self.plan;
-        match lambda_build::plan(plan.project, &plan.found, prerequisites, !plan.args.skip_build)? {
+        match lambda_build::plan(plan.project, &plan.found, prerequisites, plan.args.force)? {
             Some(build) => lambda_build::build(pipeline, self.sh, plan.project, &plan.found, &build),
             None => {
                 // A step of its own, so the audit record shows the build was reused.
                 pipeline.step("build-up-to-date", || {
-                    say!("    --skip-build: the build output matches its manifest; not rebuilding");
+                    say!(
+                        "    the build output matches its manifest: deploying its packages as built (--force rebuilds)"
+                    );
                     Ok(())
                 })?;
                 lambda_build::locate_sam_step(pipeline, self.sh, plan.project)
