@@ -38,6 +38,24 @@ pub fn load(text: &str) -> Result<Yaml, YamlError> {
     if let Ok(json) = serde_json::from_str::<JsonNode>(text) {
         return Ok(json.0);
     }
+    let text = with_final_newline(text);
+    std::panic::catch_unwind(|| load_yaml(&text)).unwrap_or_else(|_| {
+        Err(YamlError("the YAML parser stopped at an unexpected end of the text (libyaml-safer panicked)".to_string()))
+    })
+}
+
+/// libyaml-safer 0.3 panics ("unexpected end of input") on a block scalar that ends the text
+/// without a final newline, which PyYAML (sam) reads fine: the text gets one. Every parse of
+/// a template goes through here (this loader and the size budget).
+pub fn with_final_newline(text: &str) -> std::borrow::Cow<'_, str> {
+    if text.ends_with('\n') {
+        std::borrow::Cow::Borrowed(text)
+    } else {
+        std::borrow::Cow::Owned(format!("{text}\n"))
+    }
+}
+
+fn load_yaml(text: &str) -> Result<Yaml, YamlError> {
     let mut bytes = text.as_bytes();
     let mut parser = Parser::new();
     parser.set_input_string(&mut bytes);

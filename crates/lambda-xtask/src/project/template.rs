@@ -553,6 +553,15 @@ fn scalar(node: &Yaml) -> Option<String> {
 mod tests {
     use super::*;
 
+    /// A corpus template (an Outputs block scalar last, no final newline) ended the run with
+    /// a panic of the YAML scanner (exit 101); sam reads it.
+    #[test]
+    fn a_template_ending_inside_a_block_scalar_without_a_newline_loads() {
+        let text = "Transform: AWS::Serverless-2016-10-31\nResources:\n  Fn:\n    Type: AWS::Serverless::Function\n    Properties:\n      CodeUri: fn/\n      Handler: app.handler\n      Runtime: python3.12\nOutputs:\n  Note:\n    Value: |\n      hello";
+        let template = Template::parse(text, "template.yaml").unwrap();
+        assert_eq!(template.functions.len(), 1);
+    }
+
     const TEMPLATE: &str = r#"
 Transform: AWS::Serverless-2016-10-31
 Parameters:

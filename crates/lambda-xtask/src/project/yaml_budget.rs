@@ -25,6 +25,13 @@ pub struct OverBudget {
 /// `Err` with the expanded size when the text expands past `max_nodes`. Text that does not
 /// parse is left to the loader, which names the syntax error.
 pub fn check(text: &str, max_nodes: u64) -> Result<(), OverBudget> {
+    // See `cfn_yaml::with_final_newline`. Any other panic of the scanner leaves the text to
+    // the loader, which says what it could not read, rather than ending the run.
+    let text = crate::project::cfn_yaml::with_final_newline(text);
+    std::panic::catch_unwind(|| count(&text, max_nodes)).unwrap_or(Ok(()))
+}
+
+fn count(text: &str, max_nodes: u64) -> Result<(), OverBudget> {
     let mut counter = Counter { anchors: HashMap::new(), open: Vec::new(), total: 0, aliased: 0 };
     let mut bytes = text.as_bytes();
     let mut parser = Parser::new();
@@ -98,6 +105,12 @@ impl Counter {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_block_scalar_at_the_end_without_a_final_newline_is_counted_not_a_crash() {
+        let text = "Outputs:\n  Note:\n    Value: |\n      hello";
+        assert_eq!(check(text, MAX_NODES), Ok(()));
+    }
 
     fn bomb(levels: usize) -> String {
         let mut text = String::from(
