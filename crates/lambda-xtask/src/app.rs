@@ -32,7 +32,7 @@ fn run(extensions: Extensions) -> ExitCode {
     if let Some((team, sub)) = team {
         let ui = match session.set_up(matches.get_flag("ci"), matches.get_one::<PathBuf>("json").cloned()) {
             Ok(ui) => ui,
-            Err(bad_usage) => return crate::run::exit::finish(Err(bad_usage)),
+            Err(bad_usage) => return crate::sys::exit::finish(Err(bad_usage)),
         };
         let result = (team.run)(&ui, sub).map(|()| Finished::without_pipeline());
         return session.conclude(&ui, team.command.get_name(), result);
@@ -43,7 +43,7 @@ fn run(extensions: Extensions) -> ExitCode {
     };
     let ui = match session.set_up(cli.ci, cli.json.clone()) {
         Ok(ui) => ui,
-        Err(bad_usage) => return crate::run::exit::finish(Err(bad_usage)),
+        Err(bad_usage) => return crate::sys::exit::finish(Err(bad_usage)),
     };
     let result = match &cli.command {
         Command::LambdaBuild(args) => commands::build::run(&ui, &extensions, args),

@@ -77,7 +77,7 @@ impl StepContext {
             .targets
             .iter()
             .map(|t| {
-                let build_dir = crate::project::layout::artifact_dir(&project.sam_dir(), t.logical_id());
+                let build_dir = crate::sys::layout::artifact_dir(&project.sam_dir(), t.logical_id());
                 let shown = build_dir.strip_prefix(&project.root).unwrap_or(&build_dir).display().to_string();
                 BuiltFunction {
                     logical_id: t.logical_id().to_string(),

@@ -2,23 +2,24 @@
 //! guards that stop the classic broken deploy before any damage. A repository's `cargo xtask`
 //! is a thin binary over this library: its `main` calls [`main`].
 //!
-//! The modules form a tree (checked by the `module_tree` test): `commands` use the shared
-//! modules below them, and no shared module imports a command.
+//! The modules form layers (checked by the `module_tree` test): each folder imports only the
+//! ones below it in this list, and no shared module imports a command.
 //!
-//! - [`cli`]: every flag and command name, as clap parses them;
 //! - [`commands`]: one module per command;
-//! - [`extend`]: what a team's own xtask adds: steps, guards and commands of its own;
-//! - [`run`]: the record of a run (exit statuses, steps, findings) and the pipeline;
-//! - [`render`]: pure text from that record: the JSON report, GitHub annotations, the summary;
-//! - [`ui`]: how the run talks to a terminal or a CI job;
-//! - [`guards`]: pure checks from files to findings;
-//! - [`evidence`]: artifact digests, SBOMs, packages and the chained audit log (issue 14);
-//! - [`build`]: the build's machinery (copy, clean, sam build, fingerprint);
-//! - [`project`]: the repository's configuration, layout, template and samconfig;
-//! - [`python`]: parsers for Python's packaging formats;
-//! - [`aws`]: the aws CLI and the local AWS (moto);
+//! - [`cli`]: every flag and command name, as clap parses them;
 //! - [`diagnosis`]: lambda-doctor's signatures and readers, shared with lambda-deploy;
-//! - [`sys`]: processes, signals, locks, redaction, tools, owned directories, atomic writes.
+//! - [`run`]: the record of a run (steps, findings), the pipeline, and its renderings: the
+//!   JSON report, GitHub annotations, the step summary;
+//! - [`extend`]: what a team's own xtask adds: steps, guards and commands of its own;
+//! - [`build`]: the build's machinery (copy, clean, sam build, fingerprint);
+//! - [`evidence`]: artifact digests, SBOMs, packages and the chained audit log;
+//! - [`guards`]: pure checks from files to findings;
+//! - [`aws`]: the aws CLI and the local AWS (moto);
+//! - [`project`]: the repository's configuration, template, samconfig, runtimes and targets;
+//! - [`python`]: parsers for Python's packaging formats;
+//! - [`ui`]: how the run talks to a terminal or a CI job;
+//! - [`sys`]: processes, signals, locks, the filesystem layer, redaction, tools, owned
+//!   directories, atomic writes, exit statuses, quoting, time formatting.
 
 #![deny(clippy::print_stdout, clippy::print_stderr)]
 
@@ -45,7 +46,6 @@ pub mod evidence;
 pub mod guards;
 pub mod project;
 pub mod python;
-pub mod render;
 pub mod run;
 pub mod sys;
 pub mod ui;

@@ -235,7 +235,7 @@ fn no_import_cycle_between_files() {
     let graph = dependencies();
     // The reader itself must see the dependencies that are there, or the check proves nothing.
     assert!(graph["run/pipeline.rs"].contains("run/record.rs"), "{:?}", graph["run/pipeline.rs"]);
-    assert!(graph["project/config.rs"].contains("run/exit.rs"), "bad_input! is from run/exit.rs");
+    assert!(graph["project/config.rs"].contains("sys/exit.rs"), "bad_input! is from sys/exit.rs");
     assert!(graph["commands/deploy/mod.rs"].contains("commands/deploy/audit.rs"));
     if let Some(cycle) = find_cycle(&graph) {
         panic!("import cycle between files: {}", cycle.join(" -> "));
@@ -385,4 +385,67 @@ fn the_layer_check_finds_a_direct_deletion_and_ignores_tests() {
     assert_eq!(direct_fs_calls("sys/beneath/mod.rs", text), Vec::<String>::new(), "the layer itself may");
     assert_eq!(direct_fs_calls("aws/moto.rs", "File::open(\"/dev/urandom\")"), Vec::<String>::new());
     assert_eq!(direct_fs_calls("aws/moto.rs", "File::open(&log)").len(), 1);
+}
+
+/// The library's folders (and top-level files), lowest first: each imports only what is below
+/// it, so the layers point one way and a command, the pipeline or a report is never reached
+/// from the machinery under it. `sys` is the machine and the filesystem layer (with exit
+/// statuses, quoting and time formatting, which everything uses); `project` is the user's
+/// repository read; guards are pure functions from files to findings; `run` is the pipeline,
+/// its record and its renderings; commands and the program sit on top.
+const LAYERS: [&[&str]; 15] = [
+    &["version"],
+    &["sys"],
+    &["ui"],
+    &["python"],
+    &["project"],
+    &["aws"],
+    &["guards"],
+    &["evidence"],
+    &["build"],
+    &["extend"],
+    &["run"],
+    &["diagnosis"],
+    &["cli"],
+    &["commands"],
+    &["app", "lib", "main"],
+];
+
+fn folder_of(file: &str) -> &str {
+    file.split('/').next().unwrap().trim_end_matches(".rs")
+}
+
+fn rank(folder: &str) -> usize {
+    LAYERS
+        .iter()
+        .position(|layer| layer.contains(&folder))
+        .unwrap_or_else(|| panic!("{folder} is in no layer of LAYERS: add it where it belongs"))
+}
+
+/// `importer -> imported` for each import of a folder at its own layer or above.
+fn upward_imports(graph: &BTreeMap<String, BTreeSet<String>>) -> Vec<String> {
+    let mut offenders = Vec::new();
+    for (file, targets) in graph {
+        for target in targets {
+            let (from, to) = (folder_of(file), folder_of(target));
+            if from != to && rank(to) >= rank(from) {
+                offenders.push(format!("{file} -> {target} ({from} imports {to}, which is not below it)"));
+            }
+        }
+    }
+    offenders
+}
+
+#[test]
+fn folders_import_only_the_layers_below_them() {
+    let offenders = upward_imports(&dependencies());
+    assert!(offenders.is_empty(), "imports that point up (see LAYERS): {offenders:#?}");
+}
+
+#[test]
+fn the_layer_check_finds_an_upward_import() {
+    let mut graph = dependencies();
+    assert!(upward_imports(&graph).is_empty());
+    graph.get_mut("sys/process.rs").unwrap().insert("run/pipeline.rs".to_string());
+    assert_eq!(upward_imports(&graph), ["sys/process.rs -> run/pipeline.rs (sys imports run, which is not below it)"],);
 }

@@ -56,7 +56,7 @@ pub const XRAY_SDK: WheelSpec =
 /// with the pure-Python `md.py` beside it: what another CPython imports instead.
 pub const CHARSET_NORMALIZER_CP311_X86_64: WheelSpec =
     WheelSpec { requirement: "charset-normalizer==3.4.0", platform: "manylinux2014_x86_64", python_version: "3.11" };
-/// The SDK a python3.11-3.13 runtime ships (see the xtask's `sys::runtime_sdk`).
+/// The SDK a python3.11-3.13 runtime ships (see the xtask's `guards::runtime_sdk`).
 pub const RUNTIME_BOTO3: WheelSpec =
     WheelSpec { requirement: "boto3==1.38.36", platform: "manylinux2014_x86_64", python_version: "3.11" };
 pub const RUNTIME_BOTOCORE: WheelSpec =

@@ -104,7 +104,7 @@ const BENCHES: [&str; 8] =
 fn main() -> std::process::ExitCode {
     let args = <BenchArgs as clap::Parser>::parse();
     let ui = Ui::new(Output::detect(false, None, |name| std::env::var(name).ok(), stderr_is_terminal()));
-    lambda_xtask::run::exit::finish(run(&ui, &args))
+    lambda_xtask::sys::exit::finish(run(&ui, &args))
 }
 
 /// The xtask binary the benchmarks run: `cargo build -p xtask`, beside this one in the target dir.

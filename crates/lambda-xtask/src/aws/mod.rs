@@ -17,7 +17,7 @@ use serde::de::DeserializeOwned;
 use serde::Deserialize;
 use xshell::{cmd, Shell};
 
-use crate::run::exit::{status_of, INTERRUPTED};
+use crate::sys::exit::{status_of, INTERRUPTED};
 use crate::sys::process;
 use crate::sys::redact;
 
@@ -213,7 +213,7 @@ pub fn timestamp_text(value: &serde_json::Value) -> String {
             .as_f64()
             .map(|secs| {
                 let millis = (secs.max(0.0) * 1000.0).round() as u64;
-                crate::render::time::utc_text(std::time::UNIX_EPOCH + Duration::from_millis(millis))
+                crate::sys::time::utc_text(std::time::UNIX_EPOCH + Duration::from_millis(millis))
             })
             .unwrap_or_else(|| n.to_string()),
         serde_json::Value::String(s) => s.clone(),

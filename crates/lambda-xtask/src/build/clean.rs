@@ -389,7 +389,7 @@ fn why_unreachable(dir: &OwnedDir, err: &std::io::Error) -> String {
     match refusal(err) {
         Some(Refusal::Symlink { path }) => format!(
             "it is reached through the symlink {} in the function dir",
-            crate::render::quote::escaped_path(path.strip_prefix(dir.path()).unwrap_or(path))
+            crate::sys::quote::escaped_path(path.strip_prefix(dir.path()).unwrap_or(path))
         ),
         Some(other) => other.to_string(),
         None => format!("it cannot be read ({err})"),

@@ -148,7 +148,7 @@ fn check_apart(repo_root: &Path, backend_src: &Path, target: &Path) -> Result<()
 fn prove_target(job: &CopyJob, target_shown: &Path) -> Result<bool> {
     let dir = &job.function_dir;
     let copy_to = Path::new(&job.copy_to);
-    let shell = crate::render::quote::shell(target_shown);
+    let shell = crate::sys::quote::shell(target_shown);
     if let Some(tracked) = dir.tracked_within(copy_to) {
         bad_input!(
             "{}: git tracks it, and copy-backend replaces {} with a copy of {} on every build: move the file into {} (git mv) or change copy_to",
@@ -311,10 +311,10 @@ fn check_removable(live: &Path) -> Result<()> {
             let err = std::io::Error::last_os_error();
             bail!(
                 "the previous copy {} cannot be replaced: {} does not let its entries be removed ({err}); make it writable (chmod -R u+w {}; chattr -R -i {} if it is immutable) and rerun",
-                crate::render::quote::escaped_path(live),
-                crate::render::quote::escaped_path(&dir),
-                crate::render::quote::shell(live),
-                crate::render::quote::shell(live)
+                crate::sys::quote::escaped_path(live),
+                crate::sys::quote::escaped_path(&dir),
+                crate::sys::quote::shell(live),
+                crate::sys::quote::shell(live)
             );
         }
     }
@@ -443,7 +443,7 @@ fn stage(job: &CopyJob, entries: &[SourceEntry], live: &Path, staging: &Path) ->
                     // scan is refused, never followed out. The copy carries the source's
                     // mtime, so the next run can tell it is current.
                     dir.copy_in(&job.source, &entry.relative, &target, *modified).with_context(|| {
-                        format!("copying {}", crate::render::quote::escaped_path(&job.source.join(&entry.relative)))
+                        format!("copying {}", crate::sys::quote::escaped_path(&job.source.join(&entry.relative)))
                     })?;
                     report.copied += 1;
                 }
@@ -480,20 +480,20 @@ pub fn walker(source: &Path) -> Result<ignore::Walk> {
 /// or a link to nothing, is refused by name: sam would fail on it with a message naming
 /// neither.
 fn checked_link_target(source_root: &Path, link: &Path) -> Result<PathBuf> {
-    let shown = crate::render::quote::escaped_path(link);
+    let shown = crate::sys::quote::escaped_path(link);
     let pointee = std::fs::read_link(link).with_context(|| format!("reading link {shown}"))?;
     let root = std::fs::canonicalize(source_root).with_context(|| format!("resolving {}", source_root.display()))?;
     let resolved = match std::fs::canonicalize(link) {
         Ok(resolved) => resolved,
         Err(err) if err.raw_os_error() == Some(libc::ELOOP) => bail!(
             "{shown} is a symlink loop (it points at {}, which leads back to itself): remove it or point it at a file inside {}",
-            crate::render::quote::escaped_path(&pointee),
+            crate::sys::quote::escaped_path(&pointee),
             source_root.display()
         ),
         Err(err) if err.kind() == std::io::ErrorKind::NotFound => bail!(
             "{shown} is a symlink to {}, which does not exist: remove it (rm {}) or point it at a file inside {}",
-            crate::render::quote::escaped_path(&pointee),
-            crate::render::quote::shell(link),
+            crate::sys::quote::escaped_path(&pointee),
+            crate::sys::quote::shell(link),
             source_root.display()
         ),
         Err(err) => return Err(err).with_context(|| format!("resolving link {shown}")),
@@ -501,8 +501,8 @@ fn checked_link_target(source_root: &Path, link: &Path) -> Result<PathBuf> {
     if !resolved.starts_with(&root) {
         bail!(
             "{shown} is a symlink to {} (resolved: {}), outside the backend source: replace it with the file itself or a link inside {}",
-            crate::render::quote::escaped_path(&pointee),
-            crate::render::quote::escaped_path(&resolved),
+            crate::sys::quote::escaped_path(&pointee),
+            crate::sys::quote::escaped_path(&resolved),
             source_root.display()
         );
     }
@@ -698,7 +698,7 @@ mod tests {
 
         write(&f.function_dir.join("src/notes.txt"), "mine");
         let err = job(&f).unwrap_err();
-        assert_eq!(crate::run::exit::status_of(&err), crate::run::exit::BAD_INPUT);
+        assert_eq!(crate::sys::exit::status_of(&err), crate::sys::exit::BAD_INPUT);
         assert!(err.to_string().contains("fn/src/notes.txt is not in backend/src"), "{err}");
         fs::remove_file(f.function_dir.join("src/notes.txt")).unwrap();
         write(&f.function_dir.join("src/lazy_app.py"), "app = 'edited here'\n");
@@ -715,7 +715,7 @@ mod tests {
         for (source, copy_to) in [("fn/src", "src"), ("fn", "src"), ("fn/src/inner", "src")] {
             fs::create_dir_all(f.repo.path().join(source)).unwrap();
             let err = preflight(f.repo.path(), Path::new(source), &f.function_dir, copy_to).unwrap_err();
-            assert_eq!(crate::run::exit::status_of(&err), crate::run::exit::BAD_INPUT, "{source}: {err}");
+            assert_eq!(crate::sys::exit::status_of(&err), crate::sys::exit::BAD_INPUT, "{source}: {err}");
             assert!(err.to_string().contains("would destroy the source"), "{err}");
         }
     }
@@ -839,7 +839,7 @@ mod tests {
         let f = fixture();
         fs::remove_dir_all(&f.source).unwrap();
         let err = job(&f).unwrap_err();
-        assert_eq!(crate::run::exit::status_of(&err), crate::run::exit::BAD_INPUT);
+        assert_eq!(crate::sys::exit::status_of(&err), crate::sys::exit::BAD_INPUT);
         assert!(format!("{err:#}").contains("backend/src"), "{err:#}");
     }
 }

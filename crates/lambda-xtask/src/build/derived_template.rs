@@ -45,7 +45,7 @@ impl Derivation {
 pub fn write(template: &Path, shown: &str, sam_dir: &Path, derivation: &Derivation) -> Result<PathBuf> {
     let text = crate::project::template::read_text(template, shown)?;
     let mut derived = derive(&text, shown, derivation)?;
-    let dir = crate::project::layout::xtask_dir(sam_dir);
+    let dir = crate::sys::layout::xtask_dir(sam_dir);
     std::fs::create_dir_all(&dir).with_context(|| format!("creating {}", dir.display()))?;
     let from = sam_dir.canonicalize().with_context(|| format!("resolving {}", sam_dir.display()))?;
     let to = dir.canonicalize().with_context(|| format!("resolving {}", dir.display()))?;

@@ -19,9 +19,9 @@ use ignore::WalkBuilder;
 use serde::{Deserialize, Serialize};
 
 use crate::evidence::BuildEvidence;
-use crate::project::layout;
+use crate::sys::layout;
 
-/// 2: racy files by content hash, names escaped byte for byte (see [`crate::render::quote::escaped`]).
+/// 2: racy files by content hash, names escaped byte for byte (see [`crate::sys::quote::escaped`]).
 const FORMAT: u32 = 2;
 const RACY_WINDOW: Duration = Duration::from_secs(2);
 /// The stamp of an input that could be neither trusted by its time nor hashed: it matches
@@ -61,7 +61,7 @@ impl Fingerprint {
             if !seen.insert(file.clone()) || seen.len() > 256 {
                 continue;
             }
-            let shown = crate::render::quote::escaped_path(file.strip_prefix(root).unwrap_or(&file));
+            let shown = crate::sys::quote::escaped_path(file.strip_prefix(root).unwrap_or(&file));
             self.add_file_content(&format!("{name}/{shown}"), &file);
             let Ok(text) = crate::sys::beneath::read_to_string(&file) else { continue };
             let dir = file.parent().unwrap_or(Path::new(""));
@@ -73,7 +73,7 @@ impl Fingerprint {
 
     /// A file's identity without reading it: for executables (sam, python, the xtask).
     pub fn add_file_stamp(&mut self, name: &str, path: &Path) {
-        let prefix = format!("{}:", crate::render::quote::escaped_path(path));
+        let prefix = format!("{}:", crate::sys::quote::escaped_path(path));
         self.add(name, format!("{prefix}{}", stamp(path, Recent::Distrust)));
         self.1.insert(name.to_string(), (prefix, path.to_path_buf()));
     }
@@ -89,7 +89,7 @@ impl Fingerprint {
     pub fn add_files(&mut self, name: &str, root: &Path, files: &[PathBuf]) {
         self.add(format!("{name}/"), "root");
         for relative in files {
-            let key = format!("{name}/{}", crate::render::quote::escaped_path(relative));
+            let key = format!("{name}/{}", crate::sys::quote::escaped_path(relative));
             let path = root.join(relative);
             self.add(key.clone(), stamp(&path, Recent::Distrust));
             self.1.insert(key, (String::new(), path));
@@ -121,7 +121,7 @@ impl Fingerprint {
                 continue;
             }
             // Escaped, not lossy: `c\xfe.py` and `c\xff.py` are two files, two keys.
-            let key = format!("{name}/{}", crate::render::quote::escaped_path(relative));
+            let key = format!("{name}/{}", crate::sys::quote::escaped_path(relative));
             if entry.file_type().is_some_and(|t| t.is_dir()) {
                 self.add(format!("{key}/"), "dir");
                 continue;

@@ -214,7 +214,7 @@ mod tests {
     #[test]
     fn always_without_docker_is_bad_input() {
         let err = use_container(ContainerMode::Always, || false).unwrap_err();
-        assert_eq!(crate::run::exit::status_of(&err), crate::run::exit::BAD_INPUT);
+        assert_eq!(crate::sys::exit::status_of(&err), crate::sys::exit::BAD_INPUT);
         assert!(err.to_string().contains("--container never"), "{err}");
     }
 }

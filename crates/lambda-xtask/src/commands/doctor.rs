@@ -17,12 +17,12 @@ use crate::diagnosis::examine::Examination;
 use crate::diagnosis::function::{names_a_secret, secret_name};
 use crate::diagnosis::{self, signatures, Context};
 use crate::project::config::Project;
-use crate::project::layout;
 use crate::project::samconfig::SamEnvironment;
 use crate::project::target;
 use crate::project::template::Template;
 use crate::run::pipeline::Pipeline;
 use crate::run::record::Finished;
+use crate::sys::layout;
 use crate::sys::tools;
 use crate::ui::Ui;
 

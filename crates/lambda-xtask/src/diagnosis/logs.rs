@@ -14,8 +14,8 @@ use super::context::{ArtifactLead, Context};
 use super::function::{EndpointIngress, FunctionConfiguration, SecretState};
 use super::signatures::{self as sig, fill};
 use super::stack::NotAuthorized;
-use crate::guards::runtime::LambdaRuntime;
 use crate::guards::Finding;
+use crate::project::runtime::LambdaRuntime;
 
 /// One event of `aws logs filter-log-events` (the CLI pages through and joins them).
 #[derive(Debug, Clone, Deserialize)]

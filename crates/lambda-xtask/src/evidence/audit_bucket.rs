@@ -72,7 +72,7 @@ pub fn check(sh: &Shell, aws: &Aws, bucket: &str, setting: &str) -> Result<std::
         "aws s3api get-bucket-versioning",
     ) {
         Ok(v) => v,
-        Err(err) if crate::run::exit::status_of(&err) == crate::run::exit::INTERRUPTED => return Err(err),
+        Err(err) if crate::sys::exit::status_of(&err) == crate::sys::exit::INTERRUPTED => return Err(err),
         Err(err) => {
             let why = crate::sys::redact::scrub(&format!("{err:#}"));
             let why = why.lines().last().unwrap_or_default().trim().to_string();

@@ -84,7 +84,7 @@ impl LogPath {
 
     /// The path as the configuration names it.
     pub fn shown(&self) -> String {
-        crate::render::quote::escaped_path(&self.relative)
+        crate::sys::quote::escaped_path(&self.relative)
     }
 
     pub fn path(&self) -> PathBuf {
@@ -106,7 +106,7 @@ impl LogPath {
 
     fn bad_input(&self, refusal: &Refusal, setting: &str) -> anyhow::Error {
         let shown = self.shown();
-        let word = crate::render::quote::shell(&self.relative);
+        let word = crate::sys::quote::shell(&self.relative);
         let message = match refusal {
             Refusal::Symlink { at } if at == &self.relative => format!(
                 "the audit log {shown} is a symlink: the xtask never writes through a link, which could append to a file outside the repository; remove the link (rm {word}: the file it points to stays) so the next deploy creates the log, or {setting}"
@@ -131,7 +131,7 @@ impl LogPath {
                 "the audit log {shown} cannot be appended to ({err}): make it writable, or {setting} you can append to"
             ),
         };
-        anyhow::Error::new(crate::run::exit::BadInput::new(message))
+        anyhow::Error::new(crate::sys::exit::BadInput::new(message))
     }
 
     /// Appends `record` (which must serialise to a JSON object) as the next chained line and
@@ -178,7 +178,7 @@ impl LogPath {
 /// a FIFO or a device is bad input, never waited on.
 pub fn read_named(path: &Path) -> Result<Vec<u8>> {
     use std::os::unix::fs::OpenOptionsExt;
-    let shown = crate::render::quote::escaped_path(path);
+    let shown = crate::sys::quote::escaped_path(path);
     let mut file = match std::fs::OpenOptions::new().read(true).custom_flags(libc::O_NONBLOCK).open(path) {
         Ok(file) => file,
         Err(err) if err.kind() == std::io::ErrorKind::NotFound => bad_input!(
@@ -682,7 +682,7 @@ mod tests {
         let dir = tempfile::tempdir().unwrap();
         let log = LogPath::check_readable(dir.path(), Path::new("deploy-log.jsonl"));
         assert_eq!(log.read_if_present().unwrap(), None);
-        assert_eq!(crate::run::exit::status_of(&log.read().unwrap_err()), crate::run::exit::BAD_INPUT);
+        assert_eq!(crate::sys::exit::status_of(&log.read().unwrap_err()), crate::sys::exit::BAD_INPUT);
         let outside = tempfile::tempdir().unwrap();
         fs::write(outside.path().join("other.jsonl"), "{}\n").unwrap();
         std::os::unix::fs::symlink(outside.path().join("other.jsonl"), dir.path().join("deploy-log.jsonl")).unwrap();
@@ -702,7 +702,7 @@ mod tests {
         let c_fifo = std::ffi::CString::new(fifo.to_str().unwrap()).unwrap();
         assert_eq!(unsafe { libc::mkfifo(c_fifo.as_ptr(), 0o644) }, 0);
         let err = read_named(&fifo).unwrap_err();
-        assert_eq!(crate::run::exit::status_of(&err), crate::run::exit::BAD_INPUT);
+        assert_eq!(crate::sys::exit::status_of(&err), crate::sys::exit::BAD_INPUT);
         assert!(err.to_string().contains("not a regular file"), "{err}");
     }
 }

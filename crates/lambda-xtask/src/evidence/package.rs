@@ -219,7 +219,7 @@ fn collect(root: &Path, dir: &Path, members: &mut Vec<Member>) -> Result<()> {
 /// DOS time and date (2-second resolution, no time zone: UTC here), clamped to 1980-2107.
 fn dos_date_time(seconds: u64) -> (u16, u16) {
     let seconds = seconds.clamp(DOS_EPOCH, 4_354_819_198);
-    let text = crate::render::time::rfc3339_utc(UNIX_EPOCH + Duration::from_secs(seconds));
+    let text = crate::sys::time::rfc3339_utc(UNIX_EPOCH + Duration::from_secs(seconds));
     let number = |range: std::ops::Range<usize>| text[range].parse::<u16>().unwrap_or(0);
     let (year, month, day) = (number(0..4), number(5..7), number(8..10));
     let (hour, minute, second) = (number(11..13), number(14..16), number(17..19));

@@ -11,9 +11,9 @@
 use std::path::Path;
 
 use super::files::{module_name, FileContext};
-use super::runtime::{Glibc, LambdaRuntime};
 use super::scan::{Format, Scan};
 use super::Finding;
+use crate::project::runtime::{Glibc, LambdaRuntime};
 use crate::python::wheel::Tag;
 
 pub const GUARD: &str = "python-abi";

@@ -81,7 +81,7 @@ mod tests {
     #[test]
     fn unknown_guard_is_bad_usage_naming_the_known_ones() {
         let err = Allowed::parse(&["platform".into()], &[]).unwrap_err();
-        assert_eq!(crate::run::exit::status_of(&err), crate::run::exit::BAD_INPUT);
+        assert_eq!(crate::sys::exit::status_of(&err), crate::sys::exit::BAD_INPUT);
         assert!(err.to_string().contains("platform-binary"), "{err}");
     }
 

@@ -202,7 +202,7 @@ mod tests {
 
     use super::*;
     use crate::guards::files::Place;
-    use crate::guards::runtime::LambdaRuntime;
+    use crate::project::runtime::LambdaRuntime;
     use crate::python::wheel::installed;
     use test_wheels::{self as wheels, *};
 

@@ -6,8 +6,8 @@ use std::cell::OnceCell;
 use std::collections::HashMap;
 use std::path::{Path, PathBuf};
 
-use super::runtime::LambdaRuntime;
 use super::source::FunctionSource;
+use crate::project::runtime::LambdaRuntime;
 use crate::python::wheel;
 
 /// The tree a scan covered.
@@ -81,7 +81,7 @@ impl<'a> FileContext<'a> {
     pub fn zip_entry(&self, path: &Path) -> Option<(String, String)> {
         let Place::Zip { extracted, zip } = self.place else { return None };
         let entry = path.strip_prefix(extracted).ok()?;
-        Some((crate::render::quote::shell(Path::new(zip)), crate::render::quote::shell(entry)))
+        Some((crate::sys::quote::shell(Path::new(zip)), crate::sys::quote::shell(entry)))
     }
 
     /// A path as findings show it: relative to the repository (or, for `--dir`, to where the
@@ -92,10 +92,10 @@ impl<'a> FileContext<'a> {
             Place::Directory { shown_from, .. } => shown_from,
             Place::Zip { extracted, zip } => {
                 let entry = path.strip_prefix(extracted).unwrap_or(path);
-                return format!("{zip}!/{}", crate::render::quote::escaped_path(entry));
+                return format!("{zip}!/{}", crate::sys::quote::escaped_path(entry));
             }
         };
-        crate::render::quote::escaped_path(path.strip_prefix(base).unwrap_or(path))
+        crate::sys::quote::escaped_path(path.strip_prefix(base).unwrap_or(path))
     }
 
     /// A path as a printed command names it: one shell word, pasteable into bash.
@@ -105,7 +105,7 @@ impl<'a> FileContext<'a> {
             Place::Directory { shown_from, .. } => shown_from,
             Place::Zip { extracted, .. } => extracted,
         };
-        crate::render::quote::shell(path.strip_prefix(base).unwrap_or(path))
+        crate::sys::quote::shell(path.strip_prefix(base).unwrap_or(path))
     }
 
     /// The distribution whose RECORD lists this file, if any. Read once, on first use: a

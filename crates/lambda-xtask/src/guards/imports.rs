@@ -10,7 +10,7 @@ use std::path::{Path, PathBuf};
 
 use anyhow::Result;
 
-use super::runtime::LambdaRuntime;
+use crate::project::runtime::LambdaRuntime;
 
 /// Python 3.11's `sys.stdlib_module_names` without private modules: what 3.10 to 3.14 share,
 /// corrected by [`removed_from_stdlib`] and [`ADDED_SINCE_311`].

@@ -11,8 +11,8 @@ use std::time::Duration;
 use anyhow::{Context, Result};
 use xshell::{cmd, Shell};
 
-use super::runtime::{Arch, LambdaRuntime};
 use super::task_root::TaskRoot;
+use crate::project::runtime::{Arch, LambdaRuntime};
 
 /// Where the Python runs.
 #[derive(Debug, Clone, PartialEq, Eq)]

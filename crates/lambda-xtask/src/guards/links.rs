@@ -23,12 +23,12 @@ pub fn check(scan: &Scan, ctx: &FileContext, boundary: &Path) -> Vec<Finding> {
     let boundary = boundary.canonicalize().unwrap_or_else(|_| boundary.to_path_buf());
     let mut findings = Vec::new();
     for (link, end) in &scan.links {
-        let target = std::fs::read_link(link).map(|t| crate::render::quote::escaped_path(&t)).unwrap_or_default();
+        let target = std::fs::read_link(link).map(|t| crate::sys::quote::escaped_path(&t)).unwrap_or_default();
         let problem = match end {
             LinkEnd::Resolved(resolved) if resolved.starts_with(&boundary) => continue,
             LinkEnd::Resolved(resolved) => format!(
                 "a symlink to {target} (resolved: {}), outside the repository: sam build copies what it points to into the package",
-                crate::render::quote::escaped_path(resolved)
+                crate::sys::quote::escaped_path(resolved)
             ),
             LinkEnd::Dangling => format!("a symlink to {target}, which does not exist: sam build fails copying it"),
             LinkEnd::Loop => format!("a symlink loop (it points at {target}, which leads back to itself)"),
@@ -60,7 +60,7 @@ pub fn check(scan: &Scan, ctx: &FileContext, boundary: &Path) -> Vec<Finding> {
 mod tests {
     use super::*;
     use crate::guards::files::Place;
-    use crate::guards::runtime::LambdaRuntime;
+    use crate::project::runtime::LambdaRuntime;
     use std::os::unix::fs::symlink;
 
     #[test]

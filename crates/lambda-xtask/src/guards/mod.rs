@@ -13,7 +13,7 @@ pub mod lambda_python;
 pub mod links;
 pub mod package_size;
 pub mod platform;
-pub mod runtime;
+pub mod runtime_sdk;
 pub mod scan;
 pub mod sdk_probe;
 pub mod secrets;

@@ -111,7 +111,7 @@ pub fn check(logical_id: &str, shown: &str, parts: &[Part], unmeasured: &[String
             part.size
                 .entries
                 .iter()
-                .map(move |(path, size)| (format!("{prefix}{}", crate::render::quote::escaped_path(path)), *size))
+                .map(move |(path, size)| (format!("{prefix}{}", crate::sys::quote::escaped_path(path)), *size))
         })
         .collect();
     biggest.sort_by_key(|entry| std::cmp::Reverse(entry.1));

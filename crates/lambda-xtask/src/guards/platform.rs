@@ -10,9 +10,9 @@
 
 use super::abi::{judge_tags, TagVerdict};
 use super::files::FileContext;
-use super::runtime::LambdaRuntime;
 use super::scan::{elf_machine_name, Format, Scan};
 use super::Finding;
+use crate::project::runtime::LambdaRuntime;
 
 pub const GUARD: &str = "platform-binary";
 
@@ -20,7 +20,7 @@ const WINDOWS_SYMPTOM: &str = "Lambda runs Linux: a Windows binary never loads (
 const MACOS_SYMPTOM: &str =
     "Lambda runs Linux: a macOS binary fails at import with 'invalid ELF header' (seed issue 6: packages installed on a Mac)";
 
-fn foreign_wheel_symptom(tag_lines: &[String], runtime: &crate::guards::runtime::LambdaRuntime) -> String {
+fn foreign_wheel_symptom(tag_lines: &[String], runtime: &crate::project::runtime::LambdaRuntime) -> String {
     if tag_lines.iter().any(|t| t.contains("win")) {
         WINDOWS_SYMPTOM.to_string()
     } else if tag_lines.iter().any(|t| t.contains("macosx")) {
@@ -142,8 +142,8 @@ mod tests {
 
     use super::*;
     use crate::guards::files::Place;
-    use crate::guards::runtime::LambdaRuntime;
     use crate::guards::scan::{scan, tests::write};
+    use crate::project::runtime::LambdaRuntime;
     use test_wheels::{self as wheels, *};
 
     fn findings(root: &Path, runtime: &LambdaRuntime) -> Vec<Finding> {

@@ -25,8 +25,8 @@ use object::read::elf::{FileHeader as _, SectionHeader as _};
 use object::read::macho::{FatArch as _, MachOFatFile32, MachOFatFile64};
 use object::{Endianness, FileKind, ReadCache, ReadRef};
 
-use super::runtime::Glibc;
 use super::source::installed_package_kind;
+use crate::project::runtime::Glibc;
 use crate::python::wheel::{parse_wheel, WheelFile};
 use crate::sys::beneath::{self, Kind};
 

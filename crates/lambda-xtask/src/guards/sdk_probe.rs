@@ -13,7 +13,7 @@ use serde::Deserialize;
 
 use super::lambda_python::{self, Interpreter};
 use super::task_root::TaskRoot;
-use crate::sys::runtime_sdk::InstalledSdk;
+use crate::guards::runtime_sdk::InstalledSdk;
 
 /// Importing boto3 and creating clients takes about a second; this is a hang.
 const PROBE_TIMEOUT: Duration = Duration::from_secs(120);
@@ -224,8 +224,10 @@ mod tests {
         for spec in [RUNTIME_BOTO3, RUNTIME_BOTOCORE, RUNTIME_S3TRANSFER, JMESPATH, DATEUTIL, SIX, URLLIB3] {
             wheels::install_into(spec, runtime_dir.path());
         }
-        let sdk =
-            InstalledSdk { set: crate::sys::runtime_sdk::pinned(11).unwrap(), dir: runtime_dir.path().to_path_buf() };
+        let sdk = InstalledSdk {
+            set: crate::guards::runtime_sdk::pinned(11).unwrap(),
+            dir: runtime_dir.path().to_path_buf(),
+        };
         let artifact = tempfile::tempdir().unwrap();
         wheels::install_into(BOTOCORE_1_35_72, artifact.path());
         let target = ProbeTarget { artifact: artifact.path(), layers: &[] };

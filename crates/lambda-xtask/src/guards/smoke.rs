@@ -14,7 +14,7 @@
 //! from requirements.txt would pass here and fail on Lambda (the seed's `No module named ...`
 //! failures). `sys.path` is what Lambda's is: the artifact, its layers, the runtime's own SDK
 //! (boto3, botocore, s3transfer at the runtime's versions, from the tool cache: see
-//! `sys::runtime_sdk`), the standard library. AWS is a stand-in (`sys::stand_in_aws`) that
+//! `guards::runtime_sdk`), the standard library. AWS is a stand-in (`sys::stand_in_aws`) that
 //! records each call and answers it with an error, reached with dummy credentials. The
 //! handler runs on a copy of the build output (see [`super::task_root`]): what it writes
 //! there is named, and never ships.
@@ -25,10 +25,10 @@ use std::time::Duration;
 use anyhow::{Context, Result};
 
 use super::lambda_python::{self, Interpreter};
-use super::runtime::LambdaRuntime;
 use super::task_root::{Change, TaskRoot, Written};
 use super::Finding;
-use crate::sys::runtime_sdk::InstalledSdk;
+use crate::guards::runtime_sdk::InstalledSdk;
+use crate::project::runtime::LambdaRuntime;
 use crate::sys::stand_in_aws::{describe_calls, AwsCall, StandInAws};
 
 pub const GUARD: &str = "smoke-test";
@@ -348,13 +348,13 @@ fn report_written(target: &SmokeTarget, written: &[Written], report: &mut SmokeR
                 Change::Modified => "changed",
                 Change::Removed => "removed",
             };
-            format!("{} ({change})", crate::render::quote::escaped_path(&w.relative))
+            format!("{} ({change})", crate::sys::quote::escaped_path(&w.relative))
         })
         .collect();
     let more = if written.len() > 5 { format!(" and {} more", written.len() - 5) } else { String::new() };
     report.findings.push(Finding::new(
         GUARD,
-        format!("{}/{}", root_shown(first), crate::render::quote::escaped_path(&first.relative)),
+        format!("{}/{}", root_shown(first), crate::sys::quote::escaped_path(&first.relative)),
         format!(
             "importing or invoking {}.{} writes into its task root or a layer: {}{more}; nothing reached the build output (the smoke test runs on a copy of it)",
             target.module,
@@ -374,10 +374,10 @@ fn report_build_output_changed(target: &SmokeTarget, changed: &[Written], report
         None => target.artifact_shown.clone(),
         Some(i) => target.layers_shown.get(i).cloned().unwrap_or_else(|| "a layer".into()),
     };
-    let names: Vec<String> = changed.iter().take(5).map(|w| crate::render::quote::escaped_path(&w.relative)).collect();
+    let names: Vec<String> = changed.iter().take(5).map(|w| crate::sys::quote::escaped_path(&w.relative)).collect();
     report.findings.push(Finding::new(
         GUARD,
-        format!("{root}/{}", crate::render::quote::escaped_path(&first.relative)),
+        format!("{root}/{}", crate::sys::quote::escaped_path(&first.relative)),
         format!(
             "the build output changed while the smoke test of {} ran on its copy: {}{}",
             target.logical_id,

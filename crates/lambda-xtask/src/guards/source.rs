@@ -13,35 +13,7 @@ pub const MISSING_SOURCE: &str = "missing-source";
 /// Reported by the clean step: untracked content no installer's record explains.
 pub const UNEXPLAINED_FILE: &str = "unexplained-file";
 
-/// What the pre-build guards need to know about one function.
-#[derive(Debug, Clone)]
-pub struct FunctionSource {
-    pub repo_root: PathBuf,
-    /// Absolute.
-    pub function_dir: PathBuf,
-    /// The copied backend's name inside the function dir and where it comes from (relative
-    /// to the repository), when the function has one.
-    pub copied_backend: Option<(String, PathBuf)>,
-    /// e.g. `handler.py`, from the template's Handler.
-    pub handler_file: String,
-    pub handler_attribute: String,
-    /// The Handler is a script an exec wrapper runs (`handler_file` is its path): it must be
-    /// an executable file, and nothing is imported.
-    pub script: bool,
-}
-
-impl FunctionSource {
-    /// A path as findings show it: relative to the repository, on one line (see
-    /// [`crate::render::quote::escaped`]).
-    fn shown(&self, path: &Path) -> String {
-        crate::render::quote::escaped_path(path.strip_prefix(&self.repo_root).unwrap_or(path))
-    }
-
-    /// A path as a printed command names it: one shell word, pasteable into bash.
-    pub(super) fn shell(&self, path: &Path) -> String {
-        crate::render::quote::shell(path.strip_prefix(&self.repo_root).unwrap_or(path))
-    }
-}
+pub use crate::project::source::FunctionSource;
 
 pub fn check(function: &FunctionSource) -> Vec<Finding> {
     let mut findings = stale_packages(function);

@@ -17,18 +17,18 @@ use anyhow::{Context, Result};
 use super::aws_sdk::{self, SdkPolicy};
 use super::files::{FileContext, Place};
 use super::lambda_python::{self, Interpreter};
-use super::runtime::LambdaRuntime;
 use super::sdk_probe::{self, ProbeTarget, SdkProbe};
 use super::smoke::{self, SmokeEvent, SmokeTarget, Surroundings};
 use super::smoke_events;
 use super::{abi, dependencies, links, package_size, platform, scan, secrets, source, zip_package, Finding};
+use crate::guards::runtime_sdk::{self, InstalledSdk};
 use crate::project::config::{Project, SmokeTestMode};
-use crate::project::layout;
+use crate::project::runtime::LambdaRuntime;
 use crate::project::target::{BuildTarget, Discovery, LayerTarget};
 use crate::project::template::EnvValue;
 use crate::python::pep508::MarkerEnv;
 use crate::python::{dependency_chain, wheel};
-use crate::sys::runtime_sdk::{self, InstalledSdk};
+use crate::sys::layout;
 use crate::sys::stand_in_aws::StandInAws;
 
 /// A cold start plus the first request; generous, since a slow import is still a pass.
@@ -258,7 +258,7 @@ fn package_size_finding(
             parts.push(package_size::Part { name: format!("layer {id}"), size });
         }
     }
-    let shown = crate::render::quote::escaped_path(artifact.strip_prefix(&project.root).unwrap_or(artifact));
+    let shown = crate::sys::quote::escaped_path(artifact.strip_prefix(&project.root).unwrap_or(artifact));
     Ok(package_size::check(&target.config.logical_id, &shown, &parts, &target.external_layers))
 }
 

@@ -13,9 +13,10 @@ use std::path::{Component, Path, PathBuf};
 use anyhow::{Context, Result};
 
 use super::files::{FileContext, Place};
-use super::runtime::LambdaRuntime;
 use super::{abi, platform, scan, secrets, source, Finding};
-use crate::bad_input;
+use crate::project::runtime::LambdaRuntime;
+pub use crate::sys::zip_archive::entry_names;
+use crate::sys::zip_archive::open;
 
 /// Findings on the zip itself, beside those of the file-level guards on its entries.
 pub const GUARD: &str = "zip-package";
@@ -39,33 +40,6 @@ pub struct EntryPoint<'a> {
 pub struct ZipReport {
     pub findings: Vec<Finding>,
     pub notices: Vec<String>,
-}
-
-/// The names of the zip's regular files, for discovery (is the Handler a file of it?). A file
-/// that is no zip is bad input: sam would upload it, and Lambda refuse it.
-pub fn entry_names(zip: &Path) -> Result<Vec<String>> {
-    let mut archive = open(zip)?;
-    let mut names = Vec::new();
-    for index in 0..archive.len() {
-        let Ok(entry) = archive.by_index_raw(index) else { continue };
-        if entry.is_file() {
-            if let Some(name) = entry.enclosed_name() {
-                names.push(name.to_string_lossy().replace('\\', "/"));
-            }
-        }
-    }
-    Ok(names)
-}
-
-fn open(zip: &Path) -> Result<zip::ZipArchive<fs::File>> {
-    let file = crate::sys::beneath::open_regular(zip).with_context(|| format!("opening {}", zip.display()))?;
-    match zip::ZipArchive::new(file) {
-        Ok(archive) => Ok(archive),
-        Err(err) => bad_input!(
-            "{} is not a zip archive Lambda can read ({err}): rebuild it, or point CodeUri at a directory",
-            zip.display()
-        ),
-    }
 }
 
 /// Checks the zip at `zip` (shown as `zip_shown`) for `runtime`; `entry` for a function,
@@ -327,6 +301,6 @@ mod tests {
         let path = dir.path().join("code.zip");
         fs::write(&path, "not a zip").unwrap();
         let err = entry_names(&path).unwrap_err();
-        assert_eq!(crate::run::exit::status_of(&err), crate::run::exit::BAD_INPUT);
+        assert_eq!(crate::sys::exit::status_of(&err), crate::sys::exit::BAD_INPUT);
     }
 }

@@ -9,7 +9,7 @@ use anyhow::{Context, Result};
 use serde::Deserialize;
 
 use crate::bad_input;
-use crate::project::layout;
+use crate::sys::layout;
 
 pub const DEFAULT_SAM_CLI_VERSION: &str = "1.170.0";
 
@@ -32,7 +32,7 @@ pub struct LambdaConfig {
     #[serde(default = "default_sam_timeout_minutes")]
     pub sam_timeout_minutes: u64,
     /// The AWS SDK a Lambda runtime ships, where it differs from the pinned table (see
-    /// `sys::runtime_sdk`): `[[workspace.metadata.lambda.runtime_sdk]]` entries with `runtime`,
+    /// `guards::runtime_sdk`): `[[workspace.metadata.lambda.runtime_sdk]]` entries with `runtime`,
     /// `boto3`, `botocore` and `s3transfer`. The smoke test loads it after the artifact and
     /// its layers, as Lambda does.
     #[serde(default)]
@@ -111,7 +111,7 @@ fn default_sam_cli_version() -> String {
     DEFAULT_SAM_CLI_VERSION.to_string()
 }
 
-pub const DEFAULT_UV_VERSION: &str = "0.13.9";
+pub use crate::sys::tools::DEFAULT_UV_VERSION;
 
 fn default_uv_version() -> String {
     DEFAULT_UV_VERSION.to_string()
@@ -356,7 +356,7 @@ backend_src = "backend/src"
         #[test]
         fn parse_config_never_panics(text in "\\PC{0,300}") {
             if let Err(err) = parse_config(&text) {
-                proptest::prop_assert_eq!(crate::run::exit::status_of(&err), crate::run::exit::BAD_INPUT);
+                proptest::prop_assert_eq!(crate::sys::exit::status_of(&err), crate::sys::exit::BAD_INPUT);
             }
         }
 
@@ -366,7 +366,7 @@ backend_src = "backend/src"
             let at = cut % SAMPLE.len();
             text.insert_str(at, &insert);
             if let Err(err) = parse_config(&text) {
-                proptest::prop_assert_eq!(crate::run::exit::status_of(&err), crate::run::exit::BAD_INPUT);
+                proptest::prop_assert_eq!(crate::sys::exit::status_of(&err), crate::sys::exit::BAD_INPUT);
                 proptest::prop_assert!(!err.to_string().contains('\n'), "not one line: {}", err);
             }
         }
@@ -390,7 +390,7 @@ backend_src = "backend/src"
         let text = format!("{SAMPLE}smoke_test = \"import\"\n");
         assert_eq!(parse_config(&text).unwrap().functions[0].smoke_test, SmokeTestMode::Import);
         let err = parse_config(&format!("{SAMPLE}smoke_test = \"skip\"\n")).unwrap_err();
-        assert_eq!(crate::run::exit::status_of(&err), crate::run::exit::BAD_INPUT);
+        assert_eq!(crate::sys::exit::status_of(&err), crate::sys::exit::BAD_INPUT);
     }
 
     #[test]
@@ -404,7 +404,7 @@ backend_src = "backend/src"
     fn unknown_key_is_bad_input() {
         let text = SAMPLE.replace("backend_src =", "backend_source =");
         let err = parse_config(&text).unwrap_err();
-        assert_eq!(crate::run::exit::status_of(&err), crate::run::exit::BAD_INPUT);
+        assert_eq!(crate::sys::exit::status_of(&err), crate::sys::exit::BAD_INPUT);
         assert!(err.to_string().contains("backend_source"), "{err}");
     }
 

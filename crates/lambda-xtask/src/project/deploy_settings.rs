@@ -182,7 +182,7 @@ mod tests {
     #[test]
     fn a_malformed_account_id_is_bad_input() {
         let err = parse("[environments.prod]\naccount_id = \"0518-2670\"\n").unwrap_err();
-        assert_eq!(crate::run::exit::status_of(&err), crate::run::exit::BAD_INPUT);
+        assert_eq!(crate::sys::exit::status_of(&err), crate::sys::exit::BAD_INPUT);
         assert!(err.to_string().contains("12-digit"), "{err}");
     }
 
@@ -199,14 +199,14 @@ mod tests {
         let settings = parse("[environments.sandbox]\nrehearsal = true\n").unwrap();
         assert!(settings.environment("sandbox").rehearsal);
         let err = parse("[environments.local]\nrehearsal = false\n").unwrap_err();
-        assert_eq!(crate::run::exit::status_of(&err), crate::run::exit::BAD_INPUT);
+        assert_eq!(crate::sys::exit::status_of(&err), crate::sys::exit::BAD_INPUT);
         assert!(err.to_string().contains("reserved for the rehearsal"), "{err}");
     }
 
     #[test]
     fn a_malformed_health_check_is_bad_input_naming_the_table() {
         let err = parse("[environments.dev]\nhealth_check = { expect_status = 500 }\n").unwrap_err();
-        assert_eq!(crate::run::exit::status_of(&err), crate::run::exit::BAD_INPUT);
+        assert_eq!(crate::sys::exit::status_of(&err), crate::sys::exit::BAD_INPUT);
         assert!(err.to_string().contains("[workspace.metadata.lambda.deploy.environments.dev] health_check"), "{err}");
         let settings = parse("[environments.dev]\nhealth_check = \"off\"\n").unwrap();
         assert_eq!(settings.environment("dev").health_check, HealthCheckSetting::Off);

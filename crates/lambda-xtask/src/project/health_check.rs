@@ -83,7 +83,7 @@ impl HealthCheckSetting {
                 ("expect_status", value) => check.expect_status = parse_status(value, table)?,
                 ("expect_json", value) => {
                     check.expect_json = Some(serde_json::to_value(value).map_err(|err| {
-                        crate::run::exit::BadInput::new(format!("{table} health_check.expect_json: {err}"))
+                        crate::sys::exit::BadInput::new(format!("{table} health_check.expect_json: {err}"))
                     })?)
                 }
                 (key, _) => bad_input!(
@@ -142,7 +142,7 @@ mod tests {
             "health_check = { url = \"http://x\" }",
         ] {
             let err = setting(bad).unwrap_err();
-            assert_eq!(crate::run::exit::status_of(&err), crate::run::exit::BAD_INPUT, "{bad}");
+            assert_eq!(crate::sys::exit::status_of(&err), crate::sys::exit::BAD_INPUT, "{bad}");
             assert!(!err.to_string().contains('\n'), "{err}");
         }
     }

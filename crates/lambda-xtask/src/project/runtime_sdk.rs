@@ -1,6 +1,6 @@
 //! The AWS SDK each Lambda Python runtime ships (boto3, botocore, s3transfer), as this tool
 //! assumes it: a pinned table per runtime, which `[[workspace.metadata.lambda.runtime_sdk]]`
-//! entries override. Installing a set is `sys::runtime_sdk`'s work.
+//! entries override. Installing a set is `guards::runtime_sdk`'s work.
 
 use std::str::FromStr;
 

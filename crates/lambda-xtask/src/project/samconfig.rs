@@ -405,7 +405,7 @@ resolve_s3 = true
     #[test]
     fn unknown_environment_lists_the_known_ones() {
         let err = config().environment("staging").unwrap_err();
-        assert_eq!(crate::run::exit::status_of(&err), crate::run::exit::BAD_INPUT);
+        assert_eq!(crate::sys::exit::status_of(&err), crate::sys::exit::BAD_INPUT);
         assert!(err.to_string().contains("defines dev, prod"), "{err}");
     }
 
@@ -419,7 +419,7 @@ resolve_s3 = true
     #[test]
     fn malformed_toml_names_the_line() {
         let err = SamConfig::parse("[dev.deploy.parameters\n".into(), "samconfig.toml").err().unwrap();
-        assert_eq!(crate::run::exit::status_of(&err), crate::run::exit::BAD_INPUT);
+        assert_eq!(crate::sys::exit::status_of(&err), crate::sys::exit::BAD_INPUT);
         assert!(err.to_string().contains("line 1"), "{err}");
     }
 
@@ -509,7 +509,7 @@ parameter_overrides = [
 
     /// Bad input (exit 2) on one line: what `exit::finish` prints for a samconfig error.
     fn assert_one_line_bad_input(err: &anyhow::Error) -> Result<(), proptest::test_runner::TestCaseError> {
-        proptest::prop_assert_eq!(crate::run::exit::status_of(err), crate::run::exit::BAD_INPUT, "{:#}", err);
+        proptest::prop_assert_eq!(crate::sys::exit::status_of(err), crate::sys::exit::BAD_INPUT, "{:#}", err);
         let shown = format!("{err:#}");
         proptest::prop_assert!(!shown.contains(['\n', '\r']), "not one line: {}", shown);
         Ok(())
@@ -657,7 +657,7 @@ parameter_overrides = [
     fn deeply_nested_toml_is_bad_input_not_a_stack_overflow() {
         for text in ["x = ".to_string() + &"[".repeat(100_000), "x = ".to_string() + &"{a = ".repeat(100_000)] {
             let err = SamConfig::parse(text, "samconfig.toml").err().expect("nested 100,000 deep");
-            assert_eq!(crate::run::exit::status_of(&err), crate::run::exit::BAD_INPUT);
+            assert_eq!(crate::sys::exit::status_of(&err), crate::sys::exit::BAD_INPUT);
         }
     }
 }

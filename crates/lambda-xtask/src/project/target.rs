@@ -10,9 +10,9 @@ use std::path::{Component, Path, PathBuf};
 use anyhow::{Context, Result};
 
 use crate::bad_input;
-use crate::guards::runtime::LambdaRuntime;
-use crate::guards::source::FunctionSource;
 use crate::project::config::{FunctionConfig, Project};
+use crate::project::runtime::LambdaRuntime;
+use crate::project::source::FunctionSource;
 use crate::project::template::{EnvValue, LayerRef, Template, TemplateFunction, TemplateLayer};
 use crate::python::requirements_txt;
 use crate::sys::owned_dir::OwnedDir;
@@ -212,7 +212,7 @@ pub struct Discovery {
     /// Functions with `PackageType: Image`: sam build needs Docker for them.
     pub images: Vec<String>,
     /// Functions and layers whose code is a `.zip`: sam builds none of them and uploads each
-    /// as it is; their entries are guarded (see [`crate::guards::zip_package`]).
+    /// as it is; their entries are guarded (see `guards::zip_package`).
     pub zips: Vec<ZipPackage>,
     /// Parameter overrides that change what sam builds (see `Template::build_overrides`):
     /// sam build is given them, so that it builds what the guards judge.
@@ -309,7 +309,7 @@ fn check_logical_ids(project: &Project, template: &Template) -> Result<()> {
             bad_input!(
                 "template {}: logical id {:?} is not alphanumeric (A-Z, a-z, 0-9), as CloudFormation requires: rename the resource",
                 project.config.template.display(),
-                crate::render::quote::cut(id)
+                crate::sys::quote::cut(id)
             )
         }
     }
@@ -377,7 +377,7 @@ fn discover_layer(
         )
     }
     crate::sys::owned_dir::check_readable_dir(&project.root, &dir).map_err(|problem| {
-        crate::run::exit::BadInput::new(format!(
+        crate::sys::exit::BadInput::new(format!(
             "layer {id}: ContentUri {uri} in {template_shown} {problem}: sam copies the layer as it is, links followed; make it a real directory inside the repository or fix ContentUri"
         ))
     })?;
@@ -418,7 +418,7 @@ fn zip_function(project: &Project, function: &TemplateFunction, template_dir: &P
     let path = code_dir(template_dir, uri, &format!("function {id}: CodeUri {uri:?}"))?;
     check_zip_file(project, &path, &format!("function {id}: CodeUri {uri}"))?;
     let runtime = runtime_of(function)?;
-    let names = crate::guards::zip_package::entry_names(&project.path(&path))?;
+    let names = crate::sys::zip_archive::entry_names(&project.path(&path))?;
     let entry = entry_of(function, &project.config.template.display().to_string(), uri, |script| {
         names.iter().any(|name| name == script)
     })?;
@@ -820,7 +820,7 @@ Resources:
             let manifest = format!("{MINIMAL}[[workspace.metadata.lambda.functions]]\nlogical_id = \"{id}\"\n");
             let (project, template) = project(repo.path(), &manifest, MIXED);
             let err = discover(&project, &template).unwrap_err();
-            assert_eq!(crate::run::exit::status_of(&err), crate::run::exit::BAD_INPUT);
+            assert_eq!(crate::sys::exit::status_of(&err), crate::sys::exit::BAD_INPUT);
             assert!(err.to_string().contains(expected), "{err}");
         }
     }
@@ -882,7 +882,7 @@ Resources:
         ] {
             let (p, t) = project(repo.path(), MINIMAL, &text(handler));
             let err = discover(&p, &t).unwrap_err();
-            assert_eq!(crate::run::exit::status_of(&err), crate::run::exit::BAD_INPUT);
+            assert_eq!(crate::sys::exit::status_of(&err), crate::sys::exit::BAD_INPUT);
             assert!(err.to_string().contains(expected), "{err}");
         }
     }
@@ -924,7 +924,7 @@ Resources:
         assert_eq!(target.handler.file, "app.py");
         let (p, t) = project(repo.path(), MINIMAL, &text(""));
         let err = discover(&p, &t).unwrap_err();
-        assert_eq!(crate::run::exit::status_of(&err), crate::run::exit::BAD_INPUT);
+        assert_eq!(crate::sys::exit::status_of(&err), crate::sys::exit::BAD_INPUT);
         assert!(err.to_string().contains("Architectures is !Ref Arch, which has no value here"), "{err}");
     }
 

@@ -668,6 +668,6 @@ Resources:
     #[test]
     fn invalid_yaml_is_bad_input() {
         let err = Template::parse("Resources: [unclosed", "t.yaml").unwrap_err();
-        assert_eq!(crate::run::exit::status_of(&err), crate::run::exit::BAD_INPUT);
+        assert_eq!(crate::sys::exit::status_of(&err), crate::sys::exit::BAD_INPUT);
     }
 }

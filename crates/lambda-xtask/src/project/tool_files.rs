@@ -16,7 +16,7 @@ use anyhow::Result;
 
 use crate::bad_input;
 use crate::project::config::Project;
-use crate::project::layout;
+use crate::sys::layout;
 
 /// Rust's files at the root, by name: the workspace manifest and lock, toolchain and lint
 /// configuration, cargo's own configuration and output, the xtask and crates.

@@ -208,7 +208,7 @@ fn check_line(line: &str) -> Result<(), String> {
     check_options(&options).map_err(|problem| {
         // The problem quotes the option; the line too, when it holds more than that.
         if line.contains(' ') {
-            format!("{:?}: {problem}", crate::render::quote::cut(line))
+            format!("{:?}: {problem}", crate::sys::quote::cut(line))
         } else {
             problem
         }

@@ -11,11 +11,11 @@ use std::time::{Duration, Instant, SystemTime};
 use anyhow::{Context, Result};
 
 use crate::bad_input;
-use crate::render::github;
-use crate::render::report::Report;
-use crate::run::exit::{error_text, status_of, BAD_INPUT};
+use crate::run::github;
 use crate::run::record::{Conclusion, Finished, RunRecord};
+use crate::run::report::Report;
 use crate::sys::atomic::write_atomically;
+use crate::sys::exit::{error_text, status_of, BAD_INPUT};
 use crate::sys::{process, redact};
 use crate::ui::{stderr_is_terminal, Output, Ui};
 

@@ -11,10 +11,10 @@ use anyhow::Result;
 
 use crate::extend::{Extensions, StepContext, TeamStep};
 use crate::guards::Finding;
-use crate::render::github;
-use crate::run::exit::{error_text, status_of, BAD_INPUT, INTERRUPTED};
+use crate::run::github;
 use crate::run::progress::{self, Heartbeat};
 use crate::run::record::{seconds, Finished, Outcome, RunRecord, StepFinding, StepRecord};
+use crate::sys::exit::{error_text, status_of, BAD_INPUT, INTERRUPTED};
 use crate::ui::{Tone, Ui};
 
 pub struct Pipeline {
@@ -315,8 +315,8 @@ mod tests {
     use std::time::Duration;
 
     use super::*;
-    use crate::render::report::Report;
     use crate::run::record::Conclusion;
+    use crate::run::report::Report;
 
     /// The deploy engineer's hook, end to end: a record set on the pipeline reaches the
     /// report, and a report with one validates against the committed schema.

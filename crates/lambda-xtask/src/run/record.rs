@@ -1,6 +1,6 @@
 //! What a run observed, as data: each step's outcome and duration, the findings of its guard
 //! steps, the step that failed, the error, and the deploy record. The pipeline fills it in;
-//! `render` turns it into the report and the step summary.
+//! `run::report` and `run::github` turn it into the report and the step summary.
 
 use std::time::{Duration, SystemTime};
 
@@ -77,8 +77,8 @@ impl RunOutcome {
     pub fn from_status(status: u8) -> RunOutcome {
         match status {
             0 => RunOutcome::Succeeded,
-            crate::run::exit::BAD_INPUT => RunOutcome::BadInput,
-            crate::run::exit::INTERRUPTED => RunOutcome::Interrupted,
+            crate::sys::exit::BAD_INPUT => RunOutcome::BadInput,
+            crate::sys::exit::INTERRUPTED => RunOutcome::Interrupted,
             _ => RunOutcome::Failed,
         }
     }

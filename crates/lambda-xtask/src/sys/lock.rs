@@ -10,7 +10,7 @@ use std::time::Duration;
 
 use anyhow::{Context, Result};
 
-use crate::project::layout;
+use crate::sys::layout;
 use crate::sys::owned_dir::OwnedDir;
 
 /// Held for the whole run; the OS releases the lock when the process ends, however it ends.

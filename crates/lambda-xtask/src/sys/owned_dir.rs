@@ -61,7 +61,7 @@ impl OwnedDir {
     /// which git tracks nothing, reached without a symlink from `sam_dir`; created when
     /// missing.
     pub fn aws_sam(sam_dir: &Path) -> Result<OwnedDir> {
-        let path = crate::project::layout::aws_sam_dir(sam_dir);
+        let path = crate::sys::layout::aws_sam_dir(sam_dir);
         let shown = path.display();
         check_aws_sam(sam_dir)?;
         let anchor = DirHandle::anchor(sam_dir).with_context(|| format!("opening {}", sam_dir.display()))?;
@@ -83,7 +83,7 @@ impl OwnedDir {
 /// which git tracks nothing and that holds no link where sam or the xtask write. Changes
 /// nothing (a dry run calls it too).
 pub fn check_aws_sam(sam_dir: &Path) -> Result<()> {
-    let path = crate::project::layout::aws_sam_dir(sam_dir);
+    let path = crate::sys::layout::aws_sam_dir(sam_dir);
     let shown = path.display();
     // The template's dir reached through a link (`infra -> /elsewhere`) would put .aws-sam,
     // and sam's wipe of .aws-sam/build, outside the repository.
@@ -102,8 +102,8 @@ pub fn check_aws_sam(sam_dir: &Path) -> Result<()> {
                 "{shown} is a symlink{}{}: sam build wipes .aws-sam/build and the xtask writes there, so it must be a real directory the xtask owns: remove the link ({}rm {}) and rerun",
                 link_target(&path),
                 if tracked_inside.is_empty() { "" } else { ", tracked by git" },
-                if tracked_inside.is_empty() { String::new() } else { format!("git rm --cached {} && ", crate::render::quote::shell(&path)) },
-                crate::render::quote::shell(&path)
+                if tracked_inside.is_empty() { String::new() } else { format!("git rm --cached {} && ", crate::sys::quote::shell(&path)) },
+                crate::sys::quote::shell(&path)
             ),
             Some(Kind::Dir) | None => {}
             Some(kind) => bad_input!(
@@ -115,7 +115,7 @@ pub fn check_aws_sam(sam_dir: &Path) -> Result<()> {
         bad_input!(
                 "{}: git tracks it, and .aws-sam is the build's own work dir (sam build wipes .aws-sam/build): untrack it (git rm -r --cached {}) and keep .aws-sam/ in .gitignore",
                 sam_dir.join(first).display(),
-                crate::render::quote::shell(&path)
+                crate::sys::quote::shell(&path)
             )
     }
     match anchor.dir(Path::new(".aws-sam")) {
@@ -201,7 +201,7 @@ fn check_owned_entries(aws_sam: &DirHandle) -> Result<()> {
                 bad_input!(
                     "{} is a mount point inside .aws-sam, which sam build wipes: unmount it (umount {}) and rerun",
                     path.display(),
-                    crate::render::quote::shell(&path)
+                    crate::sys::quote::shell(&path)
                 )
             }
             if entry.kind != Kind::Symlink && !entry.kind.is_special() {
@@ -212,7 +212,7 @@ fn check_owned_entries(aws_sam: &DirHandle) -> Result<()> {
                 path.display(),
                 entry.kind.describe(),
                 link_target(&path),
-                crate::render::quote::shell(&path)
+                crate::sys::quote::shell(&path)
             )
         }
     }
@@ -255,7 +255,7 @@ fn tracked_in_dir(dir: &Path) -> Vec<PathBuf> {
 /// ` (to TARGET)` for a link, for messages.
 fn link_target(path: &Path) -> String {
     match std::fs::read_link(path) {
-        Ok(target) => format!(" (to {})", crate::render::quote::escaped_path(&target)),
+        Ok(target) => format!(" (to {})", crate::sys::quote::escaped_path(&target)),
         Err(_) => String::new(),
     }
 }
@@ -276,7 +276,7 @@ mod tests {
         let home_inside = repo.path().join("home");
         std::fs::create_dir(&home_inside).unwrap();
         let err = OwnedDir::new_with_home(repo.path(), &home_inside, Some(home_inside.clone())).unwrap_err();
-        assert_eq!(crate::run::exit::status_of(&err), crate::run::exit::BAD_INPUT);
+        assert_eq!(crate::sys::exit::status_of(&err), crate::sys::exit::BAD_INPUT);
         assert!(err.to_string().contains("your home directory"), "{err}");
         let elsewhere = Some(repo.path().join("other-home"));
         assert!(OwnedDir::new_with_home(repo.path(), &home_inside, elsewhere).is_ok(), "refused for another reason");
@@ -284,7 +284,7 @@ mod tests {
         // `/`, also when the "repository" is `/` itself.
         for repo_root in [repo.path(), Path::new("/")] {
             let err = OwnedDir::new(repo_root, Path::new("/")).unwrap_err();
-            assert_eq!(crate::run::exit::status_of(&err), crate::run::exit::BAD_INPUT);
+            assert_eq!(crate::sys::exit::status_of(&err), crate::sys::exit::BAD_INPUT);
             assert!(err.to_string().contains("the root directory"), "{err}");
         }
     }
@@ -302,7 +302,7 @@ mod tests {
             [repo.path().to_path_buf(), outside.path().to_path_buf(), repo.path().join("link"), inside.join("..")]
         {
             let err = OwnedDir::new(repo.path(), &refused).unwrap_err();
-            assert_eq!(crate::run::exit::status_of(&err), crate::run::exit::BAD_INPUT, "{}", refused.display());
+            assert_eq!(crate::sys::exit::status_of(&err), crate::sys::exit::BAD_INPUT, "{}", refused.display());
         }
     }
 }

@@ -16,7 +16,7 @@ use std::time::{Duration, Instant};
 use anyhow::{anyhow, Context, Result};
 use signal_hook::consts::{SIGINT, SIGTERM};
 
-use crate::run::exit::Interrupted;
+use crate::sys::exit::Interrupted;
 
 /// Signals received so far (SIGINT or SIGTERM).
 static SIGNALS_RECEIVED: AtomicUsize = AtomicUsize::new(0);
@@ -70,7 +70,7 @@ fn end_within_the_deadline() {
     }
     thread::sleep(RUN_DEADLINE - CHILD_GRACE);
     say!("interrupted: the run did not stop within 2 s of the signal: exiting now");
-    std::process::exit(i32::from(crate::run::exit::INTERRUPTED));
+    std::process::exit(i32::from(crate::sys::exit::INTERRUPTED));
 }
 
 /// True once SIGINT or SIGTERM arrived.

@@ -12,6 +12,10 @@ use xshell::{cmd, Shell};
 use crate::bad_input;
 use crate::sys::process;
 
+/// The uv the tool cache holds unless `uv_version` says otherwise (it builds python-uv
+/// functions and provisions the runtime SDK).
+pub const DEFAULT_UV_VERSION: &str = "0.13.9";
+
 /// A command-line tool that ships as a PyPI package.
 #[derive(Debug, Clone)]
 pub struct PythonTool {
@@ -178,8 +182,7 @@ fn install(sh: &Shell, tool: &PythonTool, venv: &Path) -> Result<()> {
     let requirement = format!("{}=={}", tool.package, tool.version);
     // uv, when there is one (on PATH or already in the cache), installs in seconds what pip
     // takes most of a minute for (SAM CLI: ~3 s against ~49 s, measured); pip stays the fallback.
-    let uv =
-        if tool.executable == "uv" { None } else { find(&PythonTool::uv(crate::project::config::DEFAULT_UV_VERSION))? };
+    let uv = if tool.executable == "uv" { None } else { find(&PythonTool::uv(DEFAULT_UV_VERSION))? };
     if let Some((uv, _)) = uv {
         let installed =
             process::run(cmd!(sh, "{uv} venv --quiet --python {python} {venv}"), "uv venv", Some(INSTALL_TIMEOUT))

@@ -11,9 +11,9 @@ use std::time::{Duration, Instant};
 use anyhow::{bail, Context, Result};
 use xshell::Shell;
 
+use lambda_xtask::guards::runtime_sdk;
 use lambda_xtask::guards::task_root::TaskRoot;
 use lambda_xtask::project::config::Project;
-use lambda_xtask::sys::runtime_sdk;
 use lambda_xtask::sys::stand_in_aws::StandInAws;
 use lambda_xtask::sys::tools::{self, PythonTool};
 

@@ -110,7 +110,7 @@ pub fn attempt_id(started_at: SystemTime) -> String {
 /// `2026-01-08T14:03:09.123Z`: RFC 3339 in UTC, milliseconds.
 pub fn utc_text(time: SystemTime) -> String {
     let millis = time.duration_since(UNIX_EPOCH).unwrap_or_default().subsec_millis();
-    let seconds = crate::render::time::rfc3339_utc(time);
+    let seconds = crate::sys::time::rfc3339_utc(time);
     format!("{}.{millis:03}Z", seconds.trim_end_matches('Z'))
 }
 
@@ -171,7 +171,7 @@ mod tests {
         let dir = tempfile::tempdir().unwrap();
         std::fs::create_dir(dir.path().join("log-dir")).unwrap();
         let err = LogPath::check_appendable(dir.path(), std::path::Path::new("log-dir")).unwrap_err();
-        assert_eq!(crate::run::exit::status_of(&err), crate::run::exit::BAD_INPUT);
+        assert_eq!(crate::sys::exit::status_of(&err), crate::sys::exit::BAD_INPUT);
         assert!(err.to_string().contains("is a directory"), "{err}");
 
         std::fs::write(dir.path().join("file"), "").unwrap();

@@ -180,7 +180,7 @@ mod tests {
         assert_eq!(env.defaults, ["stack hello-app-local", "bucket hello-app-local-artifacts", "region us-east-1"]);
         // A real environment still needs its table.
         let err = resolve(&root.join("samconfig.toml"), "samconfig.toml", "dev", false, &root).unwrap_err();
-        assert_eq!(crate::run::exit::status_of(&err), crate::run::exit::BAD_INPUT);
+        assert_eq!(crate::sys::exit::status_of(&err), crate::sys::exit::BAD_INPUT);
     }
 
     #[test]

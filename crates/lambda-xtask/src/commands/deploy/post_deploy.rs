@@ -13,10 +13,10 @@ use super::preflight;
 use crate::aws::{self, moto, Aws, ChangeSetDescription, Stack};
 use crate::evidence::{deployed, BuildEvidence};
 use crate::project::config::Project;
-use crate::project::layout;
 use crate::project::target::BuildTarget;
 use crate::project::template::LayerRef;
 use crate::run::pipeline::Findings;
+use crate::sys::layout;
 use crate::sys::process;
 use crate::sys::redact;
 

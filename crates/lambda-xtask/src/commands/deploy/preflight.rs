@@ -79,7 +79,7 @@ pub fn unpushed_commit(env: &str, git: &GitState) -> Option<Finding> {
         return None;
     }
     let facts = &git.remote;
-    let quote = |text: &str| crate::render::quote::shell(std::path::Path::new(text));
+    let quote = |text: &str| crate::sys::quote::shell(std::path::Path::new(text));
     let (problem, fix) = if branches.is_none() {
         (
             format!(
@@ -252,7 +252,7 @@ pub struct CredentialContext<'a> {
 pub fn check_credentials(sh: &Shell, aws: &Aws, context: &CredentialContext) -> Result<Option<CallerIdentity>> {
     match caller_identity(sh, aws) {
         Ok(identity) => Ok(Some(identity)),
-        Err(err) if crate::run::exit::status_of(&err) == crate::run::exit::INTERRUPTED => Err(err),
+        Err(err) if crate::sys::exit::status_of(&err) == crate::sys::exit::INTERRUPTED => Err(err),
         Err(err) => {
             let text = format!("{err:#}");
             match CREDENTIAL_ERRORS.iter().find(|marker| text.contains(*marker)) {
@@ -279,7 +279,7 @@ pub fn credentials_bad_input(context: &CredentialContext, aws_said: &str) -> any
             None => format!("log in with aws sso login --profile <profile for {account}> and set profile in [{env}.deploy.parameters] of samconfig.toml (or AWS_PROFILE), or export credentials for it"),
         }
     };
-    anyhow::Error::new(crate::run::exit::BadInput::new(format!(
+    anyhow::Error::new(crate::sys::exit::BadInput::new(format!(
         "no valid AWS credentials for {env}, which expects {account} (aws: {aws_said}): {login}, then deploy again"
     )))
 }
@@ -732,7 +732,7 @@ mod tests {
             ci: false,
         };
         let err = credentials_bad_input(&context, "Unable to locate credentials");
-        assert_eq!(crate::run::exit::status_of(&err), crate::run::exit::BAD_INPUT);
+        assert_eq!(crate::sys::exit::status_of(&err), crate::sys::exit::BAD_INPUT);
         let text = err.to_string();
         assert!(text.starts_with("no valid AWS credentials for dev, which expects account 051826703172"), "{text}");
         assert!(text.contains("aws sso login --profile dev-admin"), "{text}");

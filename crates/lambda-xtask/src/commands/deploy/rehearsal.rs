@@ -24,8 +24,8 @@ use crate::aws::moto;
 use crate::aws::Aws;
 use crate::guards::Finding;
 use crate::project::config::Project;
-use crate::project::layout;
 use crate::run::pipeline::Findings;
+use crate::sys::layout;
 use crate::sys::process;
 use crate::sys::tools::{self, PythonTool};
 

@@ -15,7 +15,7 @@ use anyhow::{Context, Result};
 use xshell::{cmd, Shell};
 
 use crate::aws::Aws;
-use crate::run::exit::{status_of, INTERRUPTED};
+use crate::sys::exit::{status_of, INTERRUPTED};
 use crate::sys::process;
 use crate::sys::redact;
 

@@ -131,7 +131,7 @@ pub enum Refusal {
 
 impl fmt::Display for Refusal {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        let shown = |p: &Path| crate::render::quote::escaped_path(p);
+        let shown = |p: &Path| crate::sys::quote::escaped_path(p);
         match self {
             Refusal::Symlink { path } => write!(f, "{} is a symbolic link, which the xtask never follows", shown(path)),
             Refusal::Escapes { path } => write!(f, "{} leaves the directory it is relative to", shown(path)),

@@ -15,9 +15,9 @@ use anyhow::{Context, Result};
 use serde::Serialize;
 
 use crate::guards::Finding;
-use crate::render::time::rfc3339_utc;
 use crate::run::record::{Conclusion, Outcome, RunOutcome, StepFinding};
 use crate::sys::redact::scrub as mask_credentials;
+use crate::sys::time::rfc3339_utc;
 
 /// The major version of the report format; `schemas/report.v<N>.schema.json` describes it.
 pub const SCHEMA_VERSION: u32 = 1;

@@ -6,8 +6,8 @@
 //! in the message `%`, `\r` and `\n`; in a property value also `:` and `,`.
 
 use crate::guards::Finding;
-use crate::render::report::finding_message;
 use crate::run::record::{seconds, Conclusion, Outcome, RunOutcome};
+use crate::run::report::finding_message;
 use crate::sys::redact::scrub as mask_credentials;
 
 /// Escapes a workflow command's message.

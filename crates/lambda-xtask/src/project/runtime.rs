@@ -130,7 +130,7 @@ mod tests {
     fn bad_runtime_or_arch_is_bad_input() {
         for (runtime, arch) in [("nodejs20.x", "x86_64"), ("python3.x", "x86_64"), ("python3.11", "ppc64")] {
             let err = LambdaRuntime::new(runtime, arch).unwrap_err();
-            assert_eq!(crate::run::exit::status_of(&err), crate::run::exit::BAD_INPUT, "{runtime} {arch}");
+            assert_eq!(crate::sys::exit::status_of(&err), crate::sys::exit::BAD_INPUT, "{runtime} {arch}");
         }
     }
 

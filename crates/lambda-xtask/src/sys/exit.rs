@@ -56,7 +56,7 @@ fn cut_middle(message: String, max: usize) -> String {
 #[macro_export]
 macro_rules! bad_input {
     ($($arg:tt)*) => {
-        return Err(anyhow::Error::new($crate::run::exit::BadInput::new(format!($($arg)*))))
+        return Err(anyhow::Error::new($crate::sys::exit::BadInput::new(format!($($arg)*))))
     };
 }
 
