@@ -106,6 +106,9 @@ fn conclude(ui: &Ui, command: &str, started_at: SystemTime, duration: Duration, 
         Ok(()) => 0,
         Err(err) => status_of(err),
     };
+    if exit_status != BAD_INPUT {
+        crate::sys::interpreters::keep_probes();
+    }
     let conclusion = Conclusion { command: command.to_string(), ci: out.ci, started_at, duration, exit_status, run };
 
     if let Some(summary_path) = &out.step_summary {

@@ -92,10 +92,23 @@ fn patch_of(dir: &Path) -> u32 {
 /// shim is resolved as pyenv would (see [`pyenv_shim_target`]) instead of being run; what a
 /// binary reports is kept in the tool cache's probe file (see [`ProbeCache`]).
 pub fn search(runtime: &str, candidates: &[PathBuf]) -> Option<PathBuf> {
-    let mut cache = ProbeCache::load(crate::sys::cache_dir::cache_root().ok().map(|root| root.join(PROBE_FILE)));
-    let found = search_with(runtime, candidates, &mut cache, &PyenvSelection::from_env());
-    cache.save();
-    found
+    let mut process_cache = PROCESS_CACHE.lock().unwrap_or_else(std::sync::PoisonError::into_inner);
+    let cache = process_cache.get_or_insert_with(|| {
+        ProbeCache::load(crate::sys::cache_dir::cache_root().ok().map(|root| root.join(PROBE_FILE)))
+    });
+    search_with(runtime, candidates, cache, &PyenvSelection::from_env())
+}
+
+/// The probe cache, read once per run and written by [`keep_probes`] at its end.
+static PROCESS_CACHE: std::sync::Mutex<Option<ProbeCache>> = std::sync::Mutex::new(None);
+
+/// Writes what this run's probes learnt to the tool cache. The run's conclusion calls it
+/// unless the run ended in bad input, which changes nothing on disk, the tool cache included.
+pub fn keep_probes() {
+    let process_cache = PROCESS_CACHE.lock().unwrap_or_else(std::sync::PoisonError::into_inner);
+    if let Some(cache) = process_cache.as_ref() {
+        cache.save();
+    }
 }
 
 fn search_with(
