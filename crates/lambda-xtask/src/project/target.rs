@@ -53,12 +53,17 @@ pub struct Handler {
 impl Handler {
     /// A Handler as Lambda's Python runtime client reads it: the attribute after the last
     /// `.`, the module before it with each `/` read as a `.` (`agent/handler.lambda_handler`
-    /// imports `agent.handler`); each part of the module and the attribute an identifier.
-    /// `None` for anything the runtime could not import.
+    /// imports `agent.handler`). The client imports it with `importlib.import_module`, which
+    /// finds a module by its file name, not by Python's identifier rules: `my-fn.handler`
+    /// imports `my-fn.py`. So a part of the module may hold any character a file name may,
+    /// but it may not be empty (`a..b`, `./app`, `/abs/app` and `../up` do not import) nor hold
+    /// whitespace (Lambda's API refuses a Handler with any) or a control character. The
+    /// attribute is read with `getattr`, an identifier in any real module. `None` for anything
+    /// the runtime could not import.
     pub fn parse(handler: &str) -> Option<Handler> {
         let (module, attribute) = handler.rsplit_once('.')?;
         let parts: Vec<&str> = module.split(['.', '/']).collect();
-        if !parts.iter().all(|p| is_python_identifier(p)) || !is_python_identifier(attribute) {
+        if !parts.iter().all(|p| is_module_file_stem(p)) || !is_python_identifier(attribute) {
             return None;
         }
         Some(Handler { file: parts.join("/") + ".py", attribute: attribute.to_string() })
@@ -93,6 +98,13 @@ fn inside_package(path: &str) -> bool {
     !path.is_empty()
         && !path.starts_with('/')
         && Path::new(path).components().all(|c| matches!(c, Component::Normal(_) | Component::CurDir))
+}
+
+/// A part of a dotted module name that `importlib.import_module` can find as a file or
+/// directory of that name: not empty, no whitespace or control character (`.` and `/` are the
+/// separators it was split on).
+fn is_module_file_stem(s: &str) -> bool {
+    !s.is_empty() && !s.chars().any(|c| c.is_whitespace() || c.is_control())
 }
 
 pub fn is_python_identifier(s: &str) -> bool {
@@ -847,12 +859,19 @@ Resources:
         assert_eq!(parsed("agent/handler.lambda_handler"), Some(("agent/handler.py".into(), "lambda_handler".into())));
         assert_eq!(parsed("src/agent.tools.run"), Some(("src/agent/tools.py".into(), "run".into())));
         assert_eq!(Handler::parse("agent/handler.lambda_handler").unwrap().module(), "agent.handler");
+        // importlib imports a module by its file name: a hyphen is fine, as on Lambda.
+        assert_eq!(parsed("my-module.handler"), Some(("my-module.py".into(), "handler".into())));
+        assert_eq!(parsed("fns/create-snapshot.run"), Some(("fns/create-snapshot.py".into(), "run".into())));
+        assert_eq!(Handler::parse("fns/create-snapshot.run").unwrap().module(), "fns.create-snapshot");
+        assert_eq!(parsed("1st.handler"), Some(("1st.py".into(), "handler".into())));
         for bad in [
             "handler",
             "handler.",
             ".handler",
-            "my-module.handler",
+            "my module.handler",
+            "app\t.handler",
             "handler.1x",
+            "handler.my-fn",
             "a..b",
             "/abs/app.h",
             "../up.h",
@@ -878,13 +897,16 @@ Resources:
                 "Handler in template.yaml is !Sub ${Prefix}.handler, an intrinsic function",
             ),
             ("", "has no Handler"),
-            ("      Handler: 'app-main.handler'\n", "is not of the form module.function"),
+            ("      Handler: 'app..handler'\n", "is not of the form module.function"),
         ] {
             let (p, t) = project(repo.path(), MINIMAL, &text(handler));
             let err = discover(&p, &t).unwrap_err();
             assert_eq!(crate::run::exit::status_of(&err), crate::run::exit::BAD_INPUT);
             assert!(err.to_string().contains(expected), "{err}");
         }
+        // A hyphenated module file is what Lambda's importlib call imports: no bad input.
+        let (p, t) = project(repo.path(), MINIMAL, &text("      Handler: 'app-main.handler'\n"));
+        assert_eq!(discover(&p, &t).unwrap().targets[0].handler.file, "app-main.py");
     }
 
     #[test]
