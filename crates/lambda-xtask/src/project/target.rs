@@ -203,6 +203,12 @@ impl LayerTarget {
         self.layer.build_method.is_none()
     }
 
+    /// `makefile` as BuildMethod: what ships is only what its Makefile's `build-<LogicalId>`
+    /// target writes to `$ARTIFACTS_DIR`, never its ContentUri as such.
+    pub fn makefile(&self) -> bool {
+        self.layer.build_method.as_deref() == Some("makefile")
+    }
+
     /// `python3.X` as BuildMethod: built like a function, with pip (or uv, see the build).
     pub fn python_build(&self) -> bool {
         self.layer.build_method.as_deref().is_some_and(|m| m.starts_with("python3."))
@@ -382,7 +388,16 @@ fn discover_layer(
         discovery.zips.push(ZipPackage { logical_id: id.clone(), path: dir, runtime, entry: None });
         return Ok(());
     }
-    if crate::project::tool_files::ToolFiles::of(project).inside(&dir) {
+    let holds_tool_files = crate::project::tool_files::ToolFiles::of(project).inside(&dir);
+    if holds_tool_files && layer.build_method.as_deref() == Some("makefile") {
+        // aws-lambda-builders' CustomMakeWorkflow copies ContentUri (less .aws-sam and .git) to
+        // a scratch dir and runs make there: the layer is what make writes to $ARTIFACTS_DIR,
+        // never the dir itself, and that output is guarded after the build.
+        discovery.notices.push(format!(
+            "notice: layer {id}: ContentUri {uri} is {}, which also holds the xtask's own files (target/, Cargo.toml, .aws-sam/...): its BuildMethod makefile ships only what the Makefile writes to $ARTIFACTS_DIR, which is guarded after the build; sam copies the directory (less .aws-sam and .git) to a scratch dir to run make, so a large target/ makes that copy slow",
+            crate::project::tool_files::shown(&dir)
+        ));
+    } else if holds_tool_files {
         bad_input!(
             "layer {id}: ContentUri {uri} in {template_shown} is {}, which also holds the xtask's own files (target/, Cargo.toml, .aws-sam/...) that sam would put in the layer: give the layer its own directory",
             crate::project::tool_files::shown(&dir)
@@ -907,6 +922,28 @@ Resources:
         // A hyphenated module file is what Lambda's importlib call imports: no bad input.
         let (p, t) = project(repo.path(), MINIMAL, &text("      Handler: 'app-main.handler'\n"));
         assert_eq!(discover(&p, &t).unwrap().targets[0].handler.file, "app-main.py");
+    }
+
+    #[test]
+    fn a_root_content_uri_is_refused_unless_a_makefile_builds_the_layer() {
+        let repo = tempfile::tempdir().unwrap();
+        std::fs::create_dir_all(repo.path().join("fn")).unwrap();
+        let text = |metadata: &str| {
+            format!("Resources:\n  Deps:\n    Type: AWS::Serverless::LayerVersion\n    Properties: {{ContentUri: ./, CompatibleRuntimes: [python3.12]}}\n{metadata}  Fn:\n    Type: AWS::Serverless::Function\n    Properties: {{CodeUri: fn/, Handler: app.handler, Runtime: python3.12, Layers: [!Ref Deps]}}\n")
+        };
+        // Shipped as it is, or copied whole by a Python build: target/ and Cargo.toml would ship.
+        for metadata in ["", "    Metadata: {BuildMethod: python3.12}\n"] {
+            let (p, t) = project(repo.path(), MINIMAL, &text(metadata));
+            let err = discover(&p, &t).unwrap_err();
+            assert_eq!(crate::run::exit::status_of(&err), crate::run::exit::BAD_INPUT, "{metadata}");
+            assert!(err.to_string().contains("that sam would put in the layer"), "{err}");
+        }
+        // A makefile build ships only what make writes to $ARTIFACTS_DIR: a notice, no refusal.
+        let (p, t) = project(repo.path(), MINIMAL, &text("    Metadata: {BuildMethod: makefile}\n"));
+        let found = discover(&p, &t).unwrap();
+        assert!(found.layers[0].makefile());
+        assert_eq!(found.targets[0].layers, ["Deps"]);
+        assert!(found.notices.iter().any(|n| n.contains("layer Deps") && n.contains("$ARTIFACTS_DIR")), "{:?}", found.notices);
     }
 
     #[test]
