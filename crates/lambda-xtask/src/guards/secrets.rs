@@ -106,7 +106,7 @@ impl PemHeaders {
     /// The headers in at most `limit` bytes of `reader`, a line at a time (memory bounded by
     /// `limit`); stops at the first private-key header.
     fn read(reader: impl std::io::BufRead, limit: u64) -> PemHeaders {
-        use std::io::{BufRead, Read};
+        use std::io::BufRead;
         let mut headers = PemHeaders::default();
         let mut reader = reader.take(limit.saturating_add(1));
         let mut line = Vec::new();
