@@ -270,15 +270,16 @@ fn resolve_module(function_dir: &Path, module: &str) -> Option<PathBuf> {
             .and_then(|rest| rest.strip_suffix(".so"))
             .is_some_and(|tag| tag.is_empty() || (tag.starts_with('.') && !tag[1..].contains('.')))
     };
-    let found = [base.with_extension("py"), base.join("__init__.py"), base.with_extension("pyc")]
-        .into_iter()
-        .find(|p| p.is_file())
-        .or_else(|| {
-            let parent = base.parent()?;
-            std::fs::read_dir(parent).ok()?.flatten().map(|entry| entry.path()).find(|path| {
-                path.file_name().and_then(|n| n.to_str()).is_some_and(extension_module) && path.is_file()
-            })
-        });
+    let found =
+        [base.with_extension("py"), base.join("__init__.py"), base.with_extension("pyc")]
+            .into_iter()
+            .find(|p| p.is_file())
+            .or_else(|| {
+                let parent = base.parent()?;
+                std::fs::read_dir(parent).ok()?.flatten().map(|entry| entry.path()).find(|path| {
+                    path.file_name().and_then(|n| n.to_str()).is_some_and(extension_module) && path.is_file()
+                })
+            });
     found.or_else(|| base.is_dir().then_some(base))
 }
 

@@ -943,7 +943,11 @@ Resources:
         let found = discover(&p, &t).unwrap();
         assert!(found.layers[0].makefile());
         assert_eq!(found.targets[0].layers, ["Deps"]);
-        assert!(found.notices.iter().any(|n| n.contains("layer Deps") && n.contains("$ARTIFACTS_DIR")), "{:?}", found.notices);
+        assert!(
+            found.notices.iter().any(|n| n.contains("layer Deps") && n.contains("$ARTIFACTS_DIR")),
+            "{:?}",
+            found.notices
+        );
     }
 
     #[test]
