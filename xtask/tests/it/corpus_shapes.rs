@@ -1,5 +1,5 @@
-//! The shapes of the corpus run's failure classes (CORPUS.md: N, S, F, J, G, M, R and the
-//! smoke test's parameter values), each on an app written here in that shape (no one else's
+//! The shapes of the corpus run's failure classes (CORPUS.md: N, S, F, J, G, M, R, U, W, X, Y
+//! and the smoke test's parameter values), each on an app written here in that shape (no one else's
 //! code): a fresh git repository whose only xtask configuration is the template line, built by
 //! the real xtask binary with the real SAM CLI, and where it matters compared with what plain
 //! `sam build` does with the same template.
@@ -506,4 +506,150 @@ fn paths_sam_only_uploads_resolve_from_the_derived_template() {
     assert!(!output.contains("Unable to upload artifact"), "{output}");
     assert!(output.contains("Successfully created/updated stack"), "{output}");
     assert_eq!(app.status(), before, "{output}");
+}
+
+/// W: a Handler whose module file has a hyphen (`create-report.handler`, and the path form
+/// `tasks/run-nightly.handler`): Lambda's runtime client imports it with importlib, so the
+/// tool builds it and its smoke test imports it the same way, for real: a missing import in
+/// it is then found at that import.
+#[test]
+fn a_hyphenated_handler_module_is_imported_as_lambda_imports_it() {
+    let body = "Resources:\n  ReportFunction:\n    Type: AWS::Serverless::Function\n    Properties:\n      CodeUri: report/\n      Handler: create-report.handler\n      Runtime: python3.11\n  NightlyFunction:\n    Type: AWS::Serverless::Function\n    Properties:\n      CodeUri: jobs/\n      Handler: tasks/run-nightly.handler\n      Runtime: python3.11\n";
+    let app = App::new(
+        &[
+            ("template.yaml", &template(body)),
+            ("report/create-report.py", HANDLER),
+            ("jobs/tasks/__init__.py", ""),
+            ("jobs/tasks/run-nightly.py", HANDLER),
+        ],
+        |_| {},
+    );
+    let before = app.status();
+
+    let (status, output) = app.build();
+
+    assert_eq!(status, 0, "{output}");
+    assert_eq!(app.status(), before, "{output}");
+    assert!(output.contains("ReportFunction: import only -> ok"), "{output}");
+    assert!(output.contains("NightlyFunction: import only -> ok"), "{output}");
+
+    // The smoke test really imports the hyphenated module: an import it lacks fails there.
+    app.write("report/create-report.py", &format!("import reportlab_not_installed\n{HANDLER}"));
+    let (status, output) = app.build();
+    assert_eq!(status, 1, "{output}");
+    assert!(output.contains("No module named 'reportlab_not_installed'"), "{output}");
+}
+
+/// X: the handler imports `v1.schemas.order` where `v1/schemas/` has no `__init__.py`: a
+/// namespace package, which Python (and Lambda) imports; no missing-source finding.
+#[test]
+fn a_package_directory_without_init_imports_as_a_namespace_package() {
+    let body = "Resources:\n  OrdersFunction:\n    Type: AWS::Serverless::Function\n    Properties:\n      CodeUri: api/\n      Handler: app.handler\n      Runtime: python3.11\n";
+    let app = App::new(
+        &[
+            ("template.yaml", &template(body)),
+            (
+                "api/app.py",
+                "from v1.schemas import order\nimport v1.schemas.order\n\n\ndef handler(event, context):\n    return {\"fields\": order.FIELDS}\n",
+            ),
+            ("api/v1/__init__.py", ""),
+            ("api/v1/schemas/order.py", "FIELDS = [\"id\", \"total\"]\n"),
+        ],
+        |_| {},
+    );
+
+    let (status, output) = app.build();
+
+    assert_eq!(status, 0, "{output}");
+    assert!(!output.contains("[missing-source]"), "{output}");
+    assert!(output.contains("OrdersFunction: import only -> ok"), "{output}");
+}
+
+/// A CA bundle of our own making: `comment_bytes` of comment lines, then `blocks` PEM blocks
+/// (placeholder bodies: only the headers are judged).
+fn pem_bundle(comment_bytes: usize, blocks: &[&str]) -> String {
+    let mut text = String::new();
+    while text.len() < comment_bytes {
+        text.push_str("# Issuer: CN=Example Root CA, O=Example Trust Services, C=XX (public)\n");
+    }
+    for label in blocks {
+        text.push_str(&format!("-----BEGIN {label}-----\nMIIBexamplebody{}\n-----END {label}-----\n", label.len()));
+    }
+    text
+}
+
+/// Y: a CA bundle whose first certificate follows 5.5 KB of comments (grpcio's `roots.pem`
+/// shape) ships: only certificates, however far in. A private key far into a `.pem` is still
+/// found, and its content never printed.
+#[test]
+fn a_certificate_bundle_with_a_long_preamble_ships_and_a_key_deep_in_a_pem_is_found() {
+    let body = "Resources:\n  TlsFunction:\n    Type: AWS::Serverless::Function\n    Properties:\n      CodeUri: tls/\n      Handler: app.handler\n      Runtime: python3.11\n";
+    let app = App::new(
+        &[
+            ("template.yaml", &template(body)),
+            ("tls/app.py", HANDLER),
+            ("tls/certs/roots.pem", &pem_bundle(5561, &["CERTIFICATE", "CERTIFICATE", "CERTIFICATE"])),
+        ],
+        |_| {},
+    );
+
+    let (status, output) = app.build();
+
+    assert_eq!(status, 0, "{output}");
+    assert!(!output.contains("[secret-file]"), "{output}");
+    assert!(app.path(".aws-sam/build/TlsFunction/certs/roots.pem").is_file(), "{output}");
+
+    let with_key = pem_bundle(5561, &["CERTIFICATE"]).replace("MIIBexamplebody", "MIIBownkeybody")
+        + &pem_bundle(2000, &["EC PRIVATE KEY"]).replace("MIIBexamplebody", "MIIBownkeybody");
+    app.write("tls/certs/roots.pem", &with_key);
+    app.git(&["add", "tls/certs/roots.pem"]);
+    app.git(&["-c", "user.name=t", "-c", "user.email=t@example.com", "commit", "-qm", "a key"]);
+    let (status, output) = app.build();
+    assert_eq!(status, 1, "{output}");
+    assert!(output.contains("[secret-file] tls/certs/roots.pem"), "{output}");
+    assert!(output.contains("a private key"), "{output}");
+    assert!(!output.contains("ownkeybody"), "a secret's content was printed:\n{output}");
+}
+
+/// U: a layer with `BuildMethod: makefile` and `ContentUri: ./` (the repository root): sam
+/// runs its `build-<LogicalId>` target and ships only what it writes to $ARTIFACTS_DIR, so
+/// that is no reason to refuse; the layer is built, guarded and used by the smoke test, and
+/// none of the xtask's files ship in it.
+#[test]
+fn a_makefile_layer_over_the_repository_root_ships_only_what_make_writes() {
+    let body = "Resources:\n  DepsLayer:\n    Type: AWS::Serverless::LayerVersion\n    Properties:\n      ContentUri: ./\n      CompatibleRuntimes: [python3.11]\n    Metadata:\n      BuildMethod: makefile\n  PriceFunction:\n    Type: AWS::Serverless::Function\n    Properties:\n      CodeUri: price/\n      Handler: app.handler\n      Runtime: python3.11\n      Layers: [!Ref DepsLayer]\n";
+    let app = App::new(
+        &[
+            ("template.yaml", &template(body)),
+            ("Makefile", "build-DepsLayer:\n\tmkdir -p \"$(ARTIFACTS_DIR)/python\"\n\tcp shared/pricing.py \"$(ARTIFACTS_DIR)/python/\"\n"),
+            ("shared/pricing.py", "def with_tax(amount):\n    return round(amount * 1.2, 2)\n"),
+            ("price/app.py", "from pricing import with_tax\n\n\ndef handler(event, context):\n    return {\"total\": with_tax(10)}\n"),
+        ],
+        |_| {},
+    );
+    let before = app.status();
+
+    let (status, output) = app.build();
+
+    assert_eq!(status, 0, "{output}");
+    assert_eq!(app.status(), before, "{output}");
+    assert!(output.contains("notice: layer DepsLayer: ContentUri ./ is"), "{output}");
+    assert!(output.contains("$ARTIFACTS_DIR"), "{output}");
+    assert!(output.contains("PriceFunction: import only -> ok"), "{output}");
+    assert!(app.path(".aws-sam/build/DepsLayer/python/pricing.py").is_file(), "{output}");
+    for tool_file in ["Cargo.toml", "python/Cargo.toml", "template.yaml", "Makefile"] {
+        assert!(!app.path(".aws-sam/build/DepsLayer").join(tool_file).exists(), "{tool_file} shipped in the layer");
+    }
+
+    // lambda-init on the app as it was before adoption (no config): the same notice, exit 0.
+    fs::remove_file(app.path("Cargo.toml")).unwrap();
+    let (status, output) = app.xtask(&["lambda-init"]);
+    assert_eq!(status, 0, "{output}");
+    assert!(output.contains("notice: layer DepsLayer: ContentUri ./ is"), "{output}");
+
+    // The same root ContentUri without a BuildMethod ships the root as it is: still refused.
+    app.write("template.yaml", &template(&body.replace("    Metadata:\n      BuildMethod: makefile\n", "")));
+    let (status, output) = app.build();
+    assert_eq!(status, 2, "{output}");
+    assert!(output.contains("that sam would put in the layer"), "{output}");
 }

@@ -265,7 +265,15 @@ fn add_function_dirs(inputs: &mut Fingerprint, project: &Project, found: &Discov
     }
     for layer in &found.layers {
         let dir = project.path(&layer.dir);
-        inputs.add_tree(&format!("layer/{}", layer.logical_id()), &dir);
+        let name = format!("layer/{}", layer.logical_id());
+        if tool.inside(&layer.dir) {
+            // A makefile layer over the root (the only kind allowed to hold the xtask's own
+            // files): what make reads is what git shows of it, not target/ or .aws-sam/.
+            let files = stage::files(&project.root, &tool, &[layer.dir.as_path()])?;
+            inputs.add_files(&name, &project.root, &files);
+        } else {
+            inputs.add_tree(&name, &dir);
+        }
         let requirements = dir.join("requirements.txt");
         inputs.add_requirements(&format!("requirements/{}", layer.logical_id()), &requirements, &project.root);
     }

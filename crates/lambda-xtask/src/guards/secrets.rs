@@ -5,8 +5,11 @@
 //! package manager's token file in it is a leaked secret. Judged by name (`credentials`,
 //! `.pgpass`, `.npmrc`, `.netrc`, `.env`, `id_rsa` and its kin, `*.pem`, `*.key`) and by
 //! content: a file that starts with a PEM or OpenSSH private-key header is a private key
-//! whatever it is called. A `.pem` holding only certificates (certifi's `cacert.pem`) is
-//! public and passes. A pip requirements or constraints file (or `pip.conf`) whose URL
+//! whatever it is called. A PEM file (a `.pem`, or a file whose start shows a PEM header) is
+//! judged by every header in it, read in chunks up to [`PEM_LIMIT`]: a private-key header
+//! anywhere is a private key, and one holding only certificates (certifi's `cacert.pem`,
+//! grpcio's `roots.pem`, whose first certificate follows 5 KB of comments) is public and
+//! passes. A pip requirements or constraints file (or `pip.conf`) whose URL
 //! carries a credential (`--index-url https://deploy:TOKEN@host/simple`) is a leaked token
 //! too: sam copies the function's requirements.txt into the package. The file's content is
 //! never printed (the URL is shown with its credential masked). The files are those of the
@@ -55,10 +58,22 @@ fn is_pip_file(name: &OsStr) -> bool {
     listing || name == "pip.conf" || name == "pip.ini"
 }
 
-/// Why a file looks like a secret, if it does.
-pub fn classify(name: &OsStr, start: &[u8]) -> Option<&'static str> {
+/// How much of a PEM file is read for its headers: CA bundles are a few hundred KB; a larger
+/// `.pem` is judged unread past this (a finding, not a pass).
+const PEM_LIMIT: u64 = 4 << 20;
+
+/// Why a file whose whole content is `content` looks like a secret, if it does.
+pub fn classify(name: &OsStr, content: &[u8]) -> Option<&'static str> {
+    judge(name, content, &PemHeaders::read(content, u64::MAX))
+}
+
+/// Why a file looks like a secret, from its name, its `start` and the PEM headers in it.
+fn judge(name: &OsStr, start: &[u8], headers: &PemHeaders) -> Option<&'static str> {
     if starts_with_private_key(start) {
         return Some("a private key (its content starts with a private-key header)");
+    }
+    if headers.private_key {
+        return Some("a private key (a private-key header in it)");
     }
     let name = name.as_encoded_bytes();
     if SECRET_NAMES.iter().any(|secret| name == secret.as_bytes()) {
@@ -67,10 +82,62 @@ pub fn classify(name: &OsStr, start: &[u8]) -> Option<&'static str> {
     if name.ends_with(b".key") {
         return Some("a key file by its name (*.key)");
     }
-    if name.ends_with(b".pem") && !only_certificates(start) {
+    if name.ends_with(b".pem") && !headers.truncated && !headers.only_certificates() {
         return Some("a PEM file that is not only certificates (*.pem)");
     }
+    if name.ends_with(b".pem") && headers.truncated {
+        return Some("a PEM file larger than 4 MiB, not read to its end (*.pem)");
+    }
     None
+}
+
+/// The kinds of PEM block a file's header lines (`-----BEGIN <LABEL>-----`) announce.
+#[derive(Debug, Default)]
+struct PemHeaders {
+    private_key: bool,
+    certificate: bool,
+    /// Any other block: a public key, a CRL, parameters, or a label this does not know.
+    other: bool,
+    /// The file is longer than what was read.
+    truncated: bool,
+}
+
+impl PemHeaders {
+    /// The headers in at most `limit` bytes of `reader`, a line at a time (memory bounded by
+    /// `limit`); stops at the first private-key header.
+    fn read(reader: impl std::io::BufRead, limit: u64) -> PemHeaders {
+        use std::io::BufRead;
+        let mut headers = PemHeaders::default();
+        let mut reader = reader.take(limit.saturating_add(1));
+        let mut line = Vec::new();
+        let mut total: u64 = 0;
+        loop {
+            line.clear();
+            match reader.read_until(b'\n', &mut line) {
+                Ok(0) | Err(_) => break,
+                Ok(n) => total += n as u64,
+            }
+            let text = line.trim_ascii();
+            if !text.starts_with(b"-----BEGIN ") {
+                continue;
+            }
+            if text.ends_with(b"PRIVATE KEY-----") {
+                headers.private_key = true;
+                return headers;
+            }
+            match text {
+                b"-----BEGIN CERTIFICATE-----" | b"-----BEGIN TRUSTED CERTIFICATE-----" => headers.certificate = true,
+                _ => headers.other = true,
+            }
+        }
+        headers.truncated = total > limit;
+        headers
+    }
+
+    /// A PEM file whose every block is a certificate (a CA bundle).
+    fn only_certificates(&self) -> bool {
+        self.certificate && !self.other && !self.private_key
+    }
 }
 
 fn starts_with_private_key(start: &[u8]) -> bool {
@@ -82,21 +149,6 @@ fn starts_with_private_key(start: &[u8]) -> bool {
 fn first_line(text: &[u8]) -> &[u8] {
     let end = memchr::memchr(b'\n', text).unwrap_or(text.len());
     text[..end].trim_ascii_end()
-}
-
-/// True for a PEM file whose every block is a certificate (a CA bundle), judged on its start.
-fn only_certificates(start: &[u8]) -> bool {
-    let mut saw_certificate = false;
-    for line in start.split(|b| *b == b'\n') {
-        let line = line.trim_ascii();
-        if line.starts_with(b"-----BEGIN ") {
-            if line != b"-----BEGIN CERTIFICATE-----" && line != b"-----BEGIN TRUSTED CERTIFICATE-----" {
-                return false;
-            }
-            saw_certificate = true;
-        }
-    }
-    saw_certificate
 }
 
 /// Extensions whose content is not read for a key header: Python code and bytecode and native
@@ -118,7 +170,23 @@ pub fn check_file(path: &Path, name: &OsStr) -> Option<&'static str> {
     if code {
         return classify(name, b"");
     }
-    classify(name, &read_start(path))
+    let start = read_start(path);
+    let pem = bytes.ends_with(b".pem") || memchr::memmem::find(&start, b"-----BEGIN ").is_some();
+    if pem && start.len() == HEADER_WINDOW {
+        // A PEM file longer than its start: its headers may come later (a CA bundle's first
+        // certificate after pages of comments, a key after a certificate), so read it through.
+        return judge(name, &start, &pem_headers_of(path));
+    }
+    classify(name, &start)
+}
+
+/// The PEM headers of the regular file at `path`, streamed (never a FIFO or device: see
+/// [`crate::sys::beneath::open_regular`]); none for a file that cannot be read.
+fn pem_headers_of(path: &Path) -> PemHeaders {
+    match crate::sys::beneath::open_regular(path) {
+        Ok(file) => PemHeaders::read(std::io::BufReader::with_capacity(64 << 10, file), PEM_LIMIT),
+        Err(_) => PemHeaders::default(),
+    }
 }
 
 /// The findings for the likely secrets the scan found (`Scan::secrets`: hidden files included,
@@ -266,6 +334,55 @@ mod tests {
         }
         assert_eq!(found("module.py"), None);
         assert_eq!(found("ext.so"), None);
+    }
+
+    /// A CA bundle whose first certificate follows more comment than the first read shows.
+    fn bundle_after_comments(comment_bytes: usize, blocks: &[&str]) -> String {
+        let mut text = String::new();
+        while text.len() < comment_bytes {
+            text.push_str("# Issuer: CN=Example Root CA, O=Example Trust Services, C=XX, a public root\n");
+        }
+        for label in blocks {
+            text.push_str(&format!("-----BEGIN {label}-----\nMIIBexampleexampleexample\n-----END {label}-----\n"));
+        }
+        text
+    }
+
+    #[test]
+    fn a_pem_file_is_judged_by_every_header_in_it() {
+        let dir = tempfile::tempdir().unwrap();
+        let found = |name: &str, text: &str| {
+            std::fs::write(dir.path().join(name), text).unwrap();
+            check_file(&dir.path().join(name), OsStr::new(name))
+        };
+        // Certificates only, the first one past the first read: public, no finding.
+        let bundle = bundle_after_comments(5561, &["CERTIFICATE", "CERTIFICATE"]);
+        assert_eq!(found("roots.pem", &bundle), None);
+        // A private key after the certificates, far in: a private key.
+        let with_key = bundle_after_comments(5561, &["CERTIFICATE", "RSA PRIVATE KEY"]);
+        assert_eq!(found("roots.pem", &with_key), Some("a private key (a private-key header in it)"));
+        // Whatever the name, once the start shows PEM: a certificate and then a key.
+        let chain = bundle_after_comments(0, &["CERTIFICATE"]) + &bundle_after_comments(5000, &["PRIVATE KEY"]);
+        assert_eq!(found("server.crt", &chain), Some("a private key (a private-key header in it)"));
+        // Comments only, or another block after the certificates: not only certificates.
+        assert!(found("roots.pem", &bundle_after_comments(6000, &[])).is_some());
+        assert!(found("roots.pem", &bundle_after_comments(6000, &["CERTIFICATE", "X509 CRL"])).is_some());
+        // A FIFO named .pem is never opened (the walk would hang): judged by its name alone.
+        let fifo = dir.path().join("pipe.pem");
+        rustix::fs::mknodat(rustix::fs::CWD, &fifo, rustix::fs::FileType::Fifo, rustix::fs::Mode::RUSR, 0).unwrap();
+        assert!(check_file(&fifo, OsStr::new("pipe.pem")).is_some());
+    }
+
+    #[test]
+    fn a_pem_file_past_the_limit_is_not_passed_unread() {
+        let mut text = bundle_after_comments(0, &["CERTIFICATE"]);
+        text.push_str(&"# padding\n".repeat((PEM_LIMIT as usize) / 10 + 1));
+        let headers = PemHeaders::read(text.as_bytes(), PEM_LIMIT);
+        assert!(headers.truncated && headers.certificate);
+        assert_eq!(
+            judge(OsStr::new("big.pem"), b"", &headers),
+            Some("a PEM file larger than 4 MiB, not read to its end (*.pem)")
+        );
     }
 
     #[test]

@@ -229,9 +229,30 @@ fn local_imports(text: &str, function: &FunctionSource) -> Vec<String> {
     modules
 }
 
+/// Where Python's path finder would find `module` in the function dir, if anywhere: its
+/// source (`a/b.py`), a package (`a/b/__init__.py`), a compiled extension (`a/b.so`,
+/// `a/b.cpython-312-x86_64-linux-gnu.so`, `a/b.abi3.so`), bytecode without source (`a/b.pyc`),
+/// or else a directory `a/b/`, which imports as a namespace package (PEP 420) with or without
+/// an `__init__.py`.
 fn resolve_module(function_dir: &Path, module: &str) -> Option<PathBuf> {
     let base = function_dir.join(module.replace('.', "/"));
-    [base.with_extension("py"), base.join("__init__.py")].into_iter().find(|p| p.is_file())
+    let stem = base.file_name()?.to_str()?.to_string();
+    let extension_module = |name: &str| {
+        name.strip_prefix(stem.as_str())
+            .and_then(|rest| rest.strip_suffix(".so"))
+            .is_some_and(|tag| tag.is_empty() || (tag.starts_with('.') && !tag[1..].contains('.')))
+    };
+    let found =
+        [base.with_extension("py"), base.join("__init__.py"), base.with_extension("pyc")]
+            .into_iter()
+            .find(|p| p.is_file())
+            .or_else(|| {
+                let parent = base.parent()?;
+                std::fs::read_dir(parent).ok()?.flatten().map(|entry| entry.path()).find(|path| {
+                    path.file_name().and_then(|n| n.to_str()).is_some_and(extension_module) && path.is_file()
+                })
+            });
+    found.or_else(|| base.is_dir().then_some(base))
 }
 
 #[cfg(test)]
@@ -323,6 +344,27 @@ mod tests {
         fs::remove_file(f.function_dir.join("src/lazy_app.py")).unwrap();
         write(&f.function_dir.join("src/lazy_app/__init__.py"), "app = 1\n");
         assert_eq!(check(&f), []);
+    }
+
+    #[test]
+    fn a_directory_without_init_imports_as_a_namespace_package() {
+        let repo = tempfile::tempdir().unwrap();
+        let f = function(repo.path());
+        fs::remove_file(f.function_dir.join("src/lazy_app.py")).unwrap();
+        // `src/lazy_app/` holds modules but no `__init__.py`: Python imports src.lazy_app.
+        write(&f.function_dir.join("src/lazy_app/views.py"), "app = 1\n");
+        assert_eq!(check(&f), []);
+        // A compiled extension or bytecode without source imports too.
+        fs::remove_dir_all(f.function_dir.join("src/lazy_app")).unwrap();
+        write(&f.function_dir.join("src/lazy_app.cpython-312-x86_64-linux-gnu.so"), "\x7fELF");
+        assert_eq!(check(&f), []);
+        fs::remove_file(f.function_dir.join("src/lazy_app.cpython-312-x86_64-linux-gnu.so")).unwrap();
+        write(&f.function_dir.join("src/lazy_app.pyc"), "");
+        assert_eq!(check(&f), []);
+        // A file of another module's name is no import of this one.
+        fs::remove_file(f.function_dir.join("src/lazy_app.pyc")).unwrap();
+        write(&f.function_dir.join("src/lazy_app_old.so"), "");
+        assert_eq!(check(&f).len(), 1);
     }
 
     #[test]

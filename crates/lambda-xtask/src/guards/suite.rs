@@ -126,7 +126,9 @@ pub fn pre_build(
         findings.extend(report.findings);
         notices.extend(report.notices);
     }
-    for layer in &found.layers {
+    // A makefile layer ships only what its Makefile writes, judged after the build: its dir
+    // (the repository root, say) is no part of the layer.
+    for layer in found.layers.iter().filter(|l| !l.makefile()) {
         // A layer without a BuildMethod ships its dir as it is, installed packages included:
         // only what cannot load on Lambda is a finding.
         let root = project.path(&layer.dir);

@@ -53,12 +53,17 @@ pub struct Handler {
 impl Handler {
     /// A Handler as Lambda's Python runtime client reads it: the attribute after the last
     /// `.`, the module before it with each `/` read as a `.` (`agent/handler.lambda_handler`
-    /// imports `agent.handler`); each part of the module and the attribute an identifier.
-    /// `None` for anything the runtime could not import.
+    /// imports `agent.handler`). The client imports it with `importlib.import_module`, which
+    /// finds a module by its file name, not by Python's identifier rules: `my-fn.handler`
+    /// imports `my-fn.py`. So a part of the module may hold any character a file name may,
+    /// but it may not be empty (`a..b`, `./app`, `/abs/app` and `../up` do not import) nor hold
+    /// whitespace (Lambda's API refuses a Handler with any) or a control character. The
+    /// attribute is read with `getattr`, an identifier in any real module. `None` for anything
+    /// the runtime could not import.
     pub fn parse(handler: &str) -> Option<Handler> {
         let (module, attribute) = handler.rsplit_once('.')?;
         let parts: Vec<&str> = module.split(['.', '/']).collect();
-        if !parts.iter().all(|p| is_python_identifier(p)) || !is_python_identifier(attribute) {
+        if !parts.iter().all(|p| is_module_file_stem(p)) || !is_python_identifier(attribute) {
             return None;
         }
         Some(Handler { file: parts.join("/") + ".py", attribute: attribute.to_string() })
@@ -93,6 +98,13 @@ fn inside_package(path: &str) -> bool {
     !path.is_empty()
         && !path.starts_with('/')
         && Path::new(path).components().all(|c| matches!(c, Component::Normal(_) | Component::CurDir))
+}
+
+/// A part of a dotted module name that `importlib.import_module` can find as a file or
+/// directory of that name: not empty, no whitespace or control character (`.` and `/` are the
+/// separators it was split on).
+fn is_module_file_stem(s: &str) -> bool {
+    !s.is_empty() && !s.chars().any(|c| c.is_whitespace() || c.is_control())
 }
 
 pub fn is_python_identifier(s: &str) -> bool {
@@ -189,6 +201,12 @@ impl LayerTarget {
     /// No BuildMethod: sam ships ContentUri as it is, with no build output of its own.
     pub fn as_is(&self) -> bool {
         self.layer.build_method.is_none()
+    }
+
+    /// `makefile` as BuildMethod: what ships is only what its Makefile's `build-<LogicalId>`
+    /// target writes to `$ARTIFACTS_DIR`, never its ContentUri as such.
+    pub fn makefile(&self) -> bool {
+        self.layer.build_method.as_deref() == Some("makefile")
     }
 
     /// `python3.X` as BuildMethod: built like a function, with pip (or uv, see the build).
@@ -370,7 +388,16 @@ fn discover_layer(
         discovery.zips.push(ZipPackage { logical_id: id.clone(), path: dir, runtime, entry: None });
         return Ok(());
     }
-    if crate::project::tool_files::ToolFiles::of(project).inside(&dir) {
+    let holds_tool_files = crate::project::tool_files::ToolFiles::of(project).inside(&dir);
+    if holds_tool_files && layer.build_method.as_deref() == Some("makefile") {
+        // aws-lambda-builders' CustomMakeWorkflow copies ContentUri (less .aws-sam and .git) to
+        // a scratch dir and runs make there: the layer is what make writes to $ARTIFACTS_DIR,
+        // never the dir itself, and that output is guarded after the build.
+        discovery.notices.push(format!(
+            "notice: layer {id}: ContentUri {uri} is {}, which also holds the xtask's own files (target/, Cargo.toml, .aws-sam/...): its BuildMethod makefile ships only what the Makefile writes to $ARTIFACTS_DIR, which is guarded after the build; sam copies the directory (less .aws-sam and .git) to a scratch dir to run make, so a large target/ makes that copy slow",
+            crate::project::tool_files::shown(&dir)
+        ));
+    } else if holds_tool_files {
         bad_input!(
             "layer {id}: ContentUri {uri} in {template_shown} is {}, which also holds the xtask's own files (target/, Cargo.toml, .aws-sam/...) that sam would put in the layer: give the layer its own directory",
             crate::project::tool_files::shown(&dir)
@@ -847,12 +874,19 @@ Resources:
         assert_eq!(parsed("agent/handler.lambda_handler"), Some(("agent/handler.py".into(), "lambda_handler".into())));
         assert_eq!(parsed("src/agent.tools.run"), Some(("src/agent/tools.py".into(), "run".into())));
         assert_eq!(Handler::parse("agent/handler.lambda_handler").unwrap().module(), "agent.handler");
+        // importlib imports a module by its file name: a hyphen is fine, as on Lambda.
+        assert_eq!(parsed("my-module.handler"), Some(("my-module.py".into(), "handler".into())));
+        assert_eq!(parsed("fns/create-snapshot.run"), Some(("fns/create-snapshot.py".into(), "run".into())));
+        assert_eq!(Handler::parse("fns/create-snapshot.run").unwrap().module(), "fns.create-snapshot");
+        assert_eq!(parsed("1st.handler"), Some(("1st.py".into(), "handler".into())));
         for bad in [
             "handler",
             "handler.",
             ".handler",
-            "my-module.handler",
+            "my module.handler",
+            "app\t.handler",
             "handler.1x",
+            "handler.my-fn",
             "a..b",
             "/abs/app.h",
             "../up.h",
@@ -878,13 +912,42 @@ Resources:
                 "Handler in template.yaml is !Sub ${Prefix}.handler, an intrinsic function",
             ),
             ("", "has no Handler"),
-            ("      Handler: 'app-main.handler'\n", "is not of the form module.function"),
+            ("      Handler: 'app..handler'\n", "is not of the form module.function"),
         ] {
             let (p, t) = project(repo.path(), MINIMAL, &text(handler));
             let err = discover(&p, &t).unwrap_err();
             assert_eq!(crate::sys::exit::status_of(&err), crate::sys::exit::BAD_INPUT);
             assert!(err.to_string().contains(expected), "{err}");
         }
+        // A hyphenated module file is what Lambda's importlib call imports: no bad input.
+        let (p, t) = project(repo.path(), MINIMAL, &text("      Handler: 'app-main.handler'\n"));
+        assert_eq!(discover(&p, &t).unwrap().targets[0].handler.file, "app-main.py");
+    }
+
+    #[test]
+    fn a_root_content_uri_is_refused_unless_a_makefile_builds_the_layer() {
+        let repo = tempfile::tempdir().unwrap();
+        std::fs::create_dir_all(repo.path().join("fn")).unwrap();
+        let text = |metadata: &str| {
+            format!("Resources:\n  Deps:\n    Type: AWS::Serverless::LayerVersion\n    Properties: {{ContentUri: ./, CompatibleRuntimes: [python3.12]}}\n{metadata}  Fn:\n    Type: AWS::Serverless::Function\n    Properties: {{CodeUri: fn/, Handler: app.handler, Runtime: python3.12, Layers: [!Ref Deps]}}\n")
+        };
+        // Shipped as it is, or copied whole by a Python build: target/ and Cargo.toml would ship.
+        for metadata in ["", "    Metadata: {BuildMethod: python3.12}\n"] {
+            let (p, t) = project(repo.path(), MINIMAL, &text(metadata));
+            let err = discover(&p, &t).unwrap_err();
+            assert_eq!(crate::run::exit::status_of(&err), crate::run::exit::BAD_INPUT, "{metadata}");
+            assert!(err.to_string().contains("that sam would put in the layer"), "{err}");
+        }
+        // A makefile build ships only what make writes to $ARTIFACTS_DIR: a notice, no refusal.
+        let (p, t) = project(repo.path(), MINIMAL, &text("    Metadata: {BuildMethod: makefile}\n"));
+        let found = discover(&p, &t).unwrap();
+        assert!(found.layers[0].makefile());
+        assert_eq!(found.targets[0].layers, ["Deps"]);
+        assert!(
+            found.notices.iter().any(|n| n.contains("layer Deps") && n.contains("$ARTIFACTS_DIR")),
+            "{:?}",
+            found.notices
+        );
     }
 
     #[test]

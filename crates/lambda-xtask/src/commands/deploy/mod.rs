@@ -402,7 +402,8 @@ fn check_log_placement(ui: &Ui, project: &Project, found: &Discovery, log: &LogP
             sources.push((source.clone(), format!("backend_src {} of {}", shown.display(), target.logical_id())));
         }
     }
-    for layer in &found.layers {
+    // A makefile layer ships what its Makefile writes, not its dir.
+    for layer in found.layers.iter().filter(|l| !l.makefile()) {
         sources.push((project.path(&layer.dir), format!("the layer {}", layer.logical_id())));
     }
     for (dir, what) in sources {

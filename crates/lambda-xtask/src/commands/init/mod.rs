@@ -226,7 +226,7 @@ fn report(project: &Project, found: &discovery::Discovery) -> Vec<String> {
             "layer {}: {}, ContentUri {}; guards: platform-binary, python-abi",
             layer.logical_id(),
             layer.runtime,
-            layer.dir.display()
+            crate::project::tool_files::shown(&layer.dir)
         ));
     }
     for zip in &found.zips {
