@@ -935,7 +935,7 @@ Resources:
         for metadata in ["", "    Metadata: {BuildMethod: python3.12}\n"] {
             let (p, t) = project(repo.path(), MINIMAL, &text(metadata));
             let err = discover(&p, &t).unwrap_err();
-            assert_eq!(crate::run::exit::status_of(&err), crate::run::exit::BAD_INPUT, "{metadata}");
+            assert_eq!(crate::sys::exit::status_of(&err), crate::sys::exit::BAD_INPUT, "{metadata}");
             assert!(err.to_string().contains("that sam would put in the layer"), "{err}");
         }
         // A makefile build ships only what make writes to $ARTIFACTS_DIR: a notice, no refusal.
