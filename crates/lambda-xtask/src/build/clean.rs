@@ -162,7 +162,7 @@ impl SafePlan {
                     UNEXPLAINED,
                     shown.display().to_string(),
                     format!("{why}; sam build copies it into the artifact as it is"),
-                    "a package installed here on macOS or Windows ships instead of the Linux build: 'os' has no attribute 'add_dll_directory' (seed issue 6)",
+                    "a package installed here on macOS or Windows ships instead of the Linux build: 'os' has no attribute 'add_dll_directory'",
                     format!(
                         "if an installer put it there: rm -rf {0}; if it is your source: git add {0} (or list the dir's entries in allowlist)",
                         shown.display()

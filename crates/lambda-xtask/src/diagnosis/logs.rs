@@ -230,13 +230,14 @@ fn log_finding(
     let resource = format!("function {} ({})", logs.logical_id, logs.config.function_name);
     let times = if count == 1 { "once".to_string() } else { format!("{count} times") };
     let symptom = format!("{} logged {times} since {}, latest: {}", logs.log_group, logs.since, shorten(line));
-    let seed = signature.seed.map(|s| format!("; seed {s}")).unwrap_or_default();
+    // The table's `seed` field is our own cross-reference to the incident report (docs list
+    // it); a user's finding names their resources and the symptom only.
     let (problem, fix) = match id {
-        sig::SECRET_DELETED => return deleted_secret_finding(ctx, logs, signature, resource, symptom, &seed),
+        sig::SECRET_DELETED => return deleted_secret_finding(ctx, logs, signature, resource, symptom),
         sig::NOT_AUTHORIZED => return not_authorized_finding(ctx, logs, subject, line, resource, symptom),
         _ => problem_and_fix(ctx, logs, signature, subject),
     };
-    Finding::new(signature.id, resource, problem, format!("{symptom}{seed}"), fix)
+    Finding::new(signature.id, resource, problem, symptom, fix)
 }
 
 /// A secret the function reads is marked for deletion: the finding of the secret the stack or
@@ -247,7 +248,6 @@ fn deleted_secret_finding(
     signature: &sig::Signature,
     resource: String,
     symptom: String,
-    seed: &str,
 ) -> Finding {
     let deleted: Vec<&SecretState> = logs.secrets.iter().filter(|s| s.deleted_date.is_some()).collect();
     match deleted.first() {
@@ -256,7 +256,7 @@ fn deleted_secret_finding(
             signature.id,
             resource,
             format!("{}: a secret the function reads is marked for deletion, but none the stack or function names is", signature.cause),
-            format!("{symptom}{seed}"),
+            symptom,
             format!("find it: aws secretsmanager list-secrets --include-planned-deletion {}; then restore it (aws secretsmanager restore-secret --secret-id <id> {}) or point the function at the live one", ctx.aws_opts(), ctx.aws_opts()),
         ),
     }
@@ -358,11 +358,10 @@ fn timeout_finding(ctx: &Context, logs: &FunctionLogs, ingress: &EndpointIngress
             signature.cause
         ),
         format!(
-            "{} logged {times} since {}, latest: {}; seed {}",
+            "{} logged {times} since {}, latest: {}",
             logs.log_group,
             logs.since,
             shorten(line),
-            signature.seed.unwrap_or("-")
         ),
         fill(
             signature.fix,
@@ -394,11 +393,8 @@ pub fn secret_finding(ctx: &Context, secret: &SecretState, seen_in_logs: Option<
     let signature = sig::signature(sig::SECRET_DELETED);
     let shown_id = secret.arn.clone().unwrap_or_else(|| secret.id.clone());
     let symptom = match seen_in_logs {
-        Some(line) => format!("{line}; seed {}", signature.seed.unwrap_or("-")),
-        None => format!(
-            "every read of it fails: \"You can't perform this operation on the secret because it was marked for deletion\" (seed {})",
-            signature.seed.unwrap_or("-")
-        ),
+        Some(line) => line,
+        None => "every read of it fails: \"You can't perform this operation on the secret because it was marked for deletion\"".to_string(),
     };
     Finding::new(
         signature.id,

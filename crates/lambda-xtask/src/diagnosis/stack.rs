@@ -169,7 +169,7 @@ pub fn status_finding(ctx: &Context, stack: &StackDescription, root: Option<&Sta
         signature.id,
         format!("stack {}", ctx.stack),
         format!("stack {} is {status}: {}{because}", ctx.stack, signature.cause),
-        format!("sam deploy fails on it without changing anything (seed {})", signature.seed.unwrap_or("-")),
+        "sam deploy fails on it without changing anything".to_string(),
         fill(
             signature.fix,
             &[("env", &ctx.env), ("stack", &ctx.stack), ("aws-opts", &ctx.aws_opts()), ("skip", &skip)],
@@ -203,7 +203,7 @@ pub fn event_finding(ctx: &Context, event: &StackEvent) -> Finding {
             signature.id,
             resource,
             format!("{}: {}", event.logical_resource_id, signature.cause),
-            format!("{symptom}; seed {}", signature.seed.unwrap_or("-")),
+            symptom.to_string(),
             fill(
                 signature.fix,
                 &[("env", &ctx.env), ("vpc", vpc), ("region", &ctx.region), ("aws-opts", &ctx.aws_opts())],
@@ -272,7 +272,7 @@ impl NotAuthorized {
             signature.id,
             resource,
             format!("{principal} may not {}{on}: {}", self.action, signature.cause),
-            format!("{symptom}; seed {}", signature.seed.unwrap_or("-")),
+            symptom.to_string(),
             fill(
                 signature.fix,
                 &[

@@ -26,7 +26,7 @@ pub const GUARD: &str = "bundled-aws-sdk";
 /// The packages that make up the SDK, in dependency order.
 pub const SDK: [&str; 3] = ["boto3", "botocore", "s3transfer"];
 
-const SYMPTOM: &str = "the same error on Lambda at the first cold start that loads boto3: Lambda loads the artifact's SDK packages before the runtime's, and a mix that does not fit together fails at import (the seed's cannot import name 'six' from 'botocore.compat' was one)";
+const SYMPTOM: &str = "the same error on Lambda at the first cold start that loads boto3: Lambda loads the artifact's SDK packages before the runtime's, and a mix that does not fit together fails at import (cannot import name 'six' from 'botocore.compat', say)";
 
 /// What the guard needs to know about the function.
 pub struct SdkPolicy<'a> {

@@ -4,7 +4,7 @@
 //! `Requires-Python` must admit the runtime.
 //!
 //! sam's copy of the function dir over the resolved wheels is how an artifact ends up with
-//! a set pip never resolved together (seed issue 2: a bundled boto3 against an older
+//! a set pip never resolved together (a bundled boto3 against an older
 //! s3transfer, `cannot import name 'six' from 'botocore.compat'`).
 
 use std::collections::BTreeMap;
@@ -24,7 +24,7 @@ pub const GUARD: &str = "dependency-consistency";
 pub const RUNTIME_PROVIDED: [&str; 7] =
     ["boto3", "botocore", "s3transfer", "jmespath", "python-dateutil", "six", "urllib3"];
 
-const SEED_SYMPTOM: &str = "ImportError or AttributeError at import or first use, the way a mismatched bundled SDK failed with cannot import name 'six' from 'botocore.compat' (seed issue 2)";
+const SEED_SYMPTOM: &str = "ImportError or AttributeError at import or first use, the way a mismatched bundled SDK failed with cannot import name 'six' from 'botocore.compat'";
 
 pub fn check(installed: &[Installed], env: &MarkerEnv, ctx: &FileContext, requirements_txt: &str) -> Vec<Finding> {
     let mut by_name: BTreeMap<&str, Vec<&Installed>> = BTreeMap::new();

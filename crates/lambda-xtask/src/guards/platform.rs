@@ -16,9 +16,9 @@ use crate::project::runtime::LambdaRuntime;
 
 pub const GUARD: &str = "platform-binary";
 
-const WINDOWS_SYMPTOM: &str = "Lambda runs Linux: a Windows binary never loads (ImportError), and a delvewheel-patched package fails at import with 'os' has no attribute 'add_dll_directory' (seed issue 6)";
+const WINDOWS_SYMPTOM: &str = "Lambda runs Linux: a Windows binary never loads (ImportError), and a delvewheel-patched package fails at import with 'os' has no attribute 'add_dll_directory'";
 const MACOS_SYMPTOM: &str =
-    "Lambda runs Linux: a macOS binary fails at import with 'invalid ELF header' (seed issue 6: packages installed on a Mac)";
+    "Lambda runs Linux: a macOS binary fails at import with 'invalid ELF header' (packages installed on a Mac)";
 
 fn foreign_wheel_symptom(tag_lines: &[String], runtime: &crate::project::runtime::LambdaRuntime) -> String {
     if tag_lines.iter().any(|t| t.contains("win")) {
@@ -54,7 +54,7 @@ pub fn check(scan: &Scan, ctx: &FileContext) -> Vec<Finding> {
             GUARD,
             ctx.shown(path),
             "carries a `# start delvewheel patch` block: this package was installed from a Windows wheel",
-            "AttributeError: module 'os' has no attribute 'add_dll_directory' at import (seed issue 6)",
+            "AttributeError: module 'os' has no attribute 'add_dll_directory' at import",
             ctx.remedy(path),
         ));
     }

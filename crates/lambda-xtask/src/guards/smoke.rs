@@ -453,7 +453,7 @@ fn report_raised(
         GUARD,
         path,
         format!("{during} {}.{} failed: {error}", target.module, target.attribute),
-        "the same error on Lambda's first cold start: Runtime.ImportModuleError or a 502 from API Gateway (the seed's No module named 'src' was this)",
+        "the same error on Lambda's first cold start: Runtime.ImportModuleError or a 502 from API Gateway",
         fix,
     );
     if let Some(line) = line {

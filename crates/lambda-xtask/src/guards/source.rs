@@ -1,5 +1,5 @@
 //! Pre-build guards on the function's source, run before sam: installed packages where only
-//! source belongs (seed issue 6), a missing copied backend and a handler whose import cannot
+//! source belongs, a missing copied backend and a handler whose import cannot
 //! resolve (seed issue 5, `No module named 'src'`).
 
 use std::path::{Path, PathBuf};
@@ -66,12 +66,14 @@ pub fn stale_packages(function: &FunctionSource) -> Vec<Finding> {
         };
         flagged.push(path.to_path_buf());
         findings.push(Finding::new(
-STALE_PACKAGE,
-function.shown(path),
-format!("{kind} in the function's source: sam build ships it as-is instead of installing a fresh Linux wheel"),
-"packages installed on macOS or Windows run on Linux: 'os' has no attribute 'add_dll_directory' (seed issue 6)",
-stale_fix(function, path),
-));
+            STALE_PACKAGE,
+            function.shown(path),
+            format!(
+                "{kind} in the function's source: sam build ships it as-is instead of installing a fresh Linux wheel"
+            ),
+            "packages installed on macOS or Windows run on Linux: 'os' has no attribute 'add_dll_directory'",
+            stale_fix(function, path),
+        ));
     }
     findings
 }
@@ -103,7 +105,7 @@ pub fn missing_source(function: &FunctionSource) -> Vec<Finding> {
                 MISSING_SOURCE,
                 function.shown(&copied),
                 format!("the backend source is not copied in: {} is missing", function.shown(&copied)),
-                format!("No module named '{copy_to}' at the first request (seed issue 5)"),
+                format!("No module named '{copy_to}' at the first request"),
                 format!("run cargo xtask lambda-build (its copy-backend step copies {} there)", backend_src.display()),
             ));
             // Every import from it would be reported again below; one finding says it.
@@ -148,7 +150,7 @@ pub fn missing_source(function: &FunctionSource) -> Vec<Finding> {
                 MISSING_SOURCE,
                 function.shown(&expected),
                 format!("{} imports {module}, which is not in the function dir", function.handler_file),
-                format!("No module named '{module}' at the first request (seed issue 5)"),
+                format!("No module named '{module}' at the first request"),
                 match &function.copied_backend {
                     Some((_, backend_src)) => format!(
                         "add {} to {} (copy-backend copies it in) or fix the import in {}",

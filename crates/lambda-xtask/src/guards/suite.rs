@@ -470,7 +470,7 @@ pub fn directory(dir: &Path, shown_from: &Path, runtime: &LambdaRuntime) -> Resu
                 source::STALE_PACKAGE,
                 ctx.shown(path),
                 format!("{kind}: an installed package where only source belongs; sam build ships it as-is"),
-                "packages installed on macOS or Windows run on Linux: 'os' has no attribute 'add_dll_directory' (seed issue 6)",
+                "packages installed on macOS or Windows run on Linux: 'os' has no attribute 'add_dll_directory'",
                 format!("rm -rf {} and let requirements.txt install it", ctx.shell(path)),
             )
         })

@@ -65,7 +65,7 @@ pub struct EnvironmentSettings {
     /// Required for protected environments.
     pub account_id: Option<String>,
     /// Every Secrets Manager secret the environment names must start with this, e.g.
-    /// `credmate/production/` (seed issue 4: stale secrets lived under `credmate/prod/`).
+    /// `credmate/production/` (stale secrets lived under `credmate/prod/`).
     pub secret_prefix: Option<String>,
     /// Overrides the top-level `health_timeout_seconds`.
     pub health_timeout_seconds: Option<u64>,

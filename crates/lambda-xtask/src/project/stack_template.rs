@@ -6,7 +6,7 @@
 pub const EXISTING_ENDPOINT_PARAMETER: &str = "ExistingSecretsManagerVpcEndpoint";
 /// The endpoint the stack creates when that parameter is empty.
 pub const ENDPOINT_RESOURCE: &str = "SecretsManagerVpcEndpoint";
-/// The function's security group, which the endpoint must admit on 443 (seed issue 3).
+/// The function's security group, which the endpoint must admit on 443.
 pub const LAMBDA_SECURITY_GROUP_RESOURCE: &str = "LambdaSecurityGroup";
 pub const LAMBDA_SECURITY_GROUP_OUTPUT: &str = "LambdaSecurityGroupId";
 pub const ENDPOINT_OUTPUT: &str = "SecretsManagerVpcEndpointId";

@@ -817,7 +817,7 @@ impl<'a> Deploy<'a> {
     }
 
     /// An existing Secrets Manager endpoint in the VPC, outside this stack, is passed to the
-    /// template so the stack creates no duplicate (seed issue 1).
+    /// template so the stack creates no duplicate.
     fn vpc_endpoint(&mut self, aws: &Aws, resources: &[(String, String)]) -> Result<()> {
         let (plan, env) = (self.plan, &self.plan.env);
         let Some(param) = plan.template.parameter(EXISTING_ENDPOINT_PARAMETER) else {
@@ -844,7 +844,7 @@ impl<'a> Deploy<'a> {
         match preflight::find_existing_endpoint(self.sh, aws, &vpc, &owned)? {
             Some(endpoint) => {
                 say!(
-                    "    found the existing Secrets Manager endpoint {} in {vpc}: passing it as {} so the stack creates no duplicate (seed issue 1)",
+                    "    found the existing Secrets Manager endpoint {} in {vpc}: passing it as {} so the stack creates no duplicate",
                     endpoint.vpc_endpoint_id, param.name
                 );
                 self.computed.push((param.name.clone(), endpoint.vpc_endpoint_id));
@@ -854,7 +854,7 @@ impl<'a> Deploy<'a> {
         Ok(())
     }
 
-    /// The endpoint admits the function's security group on 443 (seed issue 3): before the
+    /// The endpoint admits the function's security group on 443: before the
     /// deploy a missing rule aborts it; after, the stack is already changed, so it is a
     /// failure to fix.
     fn endpoint_ingress(&mut self, aws: &Aws, subjects: &preflight::IngressSubjects, after_deploy: bool) -> Result<()> {

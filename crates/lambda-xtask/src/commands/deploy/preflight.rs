@@ -165,7 +165,7 @@ pub struct OfflineSecrets<'a> {
 }
 
 /// Secret names follow the environment's path convention, and ARNs point at its region and
-/// account (seed issue 4: prod named secrets under credmate/prod/, scheduled for deletion,
+/// account (prod named secrets under credmate/prod/, scheduled for deletion,
 /// while the live ones were under credmate/production/).
 pub fn secret_conventions(check: &OfflineSecrets) -> Vec<Finding> {
     let env = &check.env.name;
@@ -185,7 +185,7 @@ pub fn secret_conventions(check: &OfflineSecrets) -> Vec<Finding> {
                         "{} names secret {name}, outside {env}'s path convention {prefix} ({})",
                         param.key, param.value
                     ),
-                    "a secret outside the environment's path is likely stale: the seed's credmate/prod/ secrets were scheduled for deletion and the function failed reading them (seed issue 4)",
+                    "a secret outside the environment's path is likely stale: a secret left at an old path is often one scheduled for deletion, which the function then fails to read",
                     format!(
                         "point {} at the secret under {prefix} (aws secretsmanager list-secrets --filters Key=name,Values={prefix} --region {}), or fix secret_prefix in [workspace.metadata.lambda.deploy.environments.{env}]",
                         param.key, check.region
@@ -456,7 +456,7 @@ pub fn check_secrets(sh: &Shell, aws: &Aws, env: &SamEnvironment, samconfig_show
                         secret.arn,
                         aws::timestamp_text(&date)
                     ),
-                    "secret was marked for deletion: the function cannot read it (seed issue 4)",
+                    "secret was marked for deletion: the function cannot read it",
                     format!(
                         "point {} at the live secret, or restore this one: {}",
                         param.key,
@@ -601,7 +601,7 @@ pub fn ingress_finding(
         format!(
             "{when}the Secrets Manager endpoint {endpoint}'s security group {endpoint_group} does not admit tcp 443 from the function's security group {lambda_group}"
         ),
-        "the function times out after 30 s reaching Secrets Manager (seed issue 3)",
+        "the function times out after 30 s reaching Secrets Manager",
         format!(
             "{}; then keep the rule in {iac} (aws_security_group_rule.vpc_endpoint_from_lambda with vpc_endpoint_security_group_id = \"{endpoint_group}\", lambda_security_group_id = \"{lambda_group}\") so that rebuilding the infrastructure does not lose it",
             aws.shown(&format!(
