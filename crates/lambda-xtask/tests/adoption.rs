@@ -5,9 +5,12 @@
 //! remote). The app's .gitignore holds the rules of common Python ignore templates, which must
 //! hide nothing lambda-init wrote.
 //!
-//! The adopted app builds into this workspace's target dir with this workspace's Cargo.lock,
-//! so the dependencies compile once for every test here (the git form compiles the library
-//! itself again: a git source is another package to cargo).
+//! The adopted app builds with this workspace's Cargo.lock into a target dir of its own inside
+//! this workspace's, shared by the tests here, so the dependencies compile once for all of them
+//! (the git form compiles the library itself again: a git source is another package to cargo).
+//! Not this workspace's target dir itself: the app's package is named `xtask` too, and its
+//! binary would replace `target/debug/xtask`, which the end-to-end tests run (a CI run's
+//! tests then ran the binary built from the git checkout in cargo's cache).
 
 use std::fs;
 use std::path::{Path, PathBuf};
@@ -17,10 +20,11 @@ fn repo_root() -> PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR")).join("../..").canonicalize().unwrap()
 }
 
-/// This workspace's target dir: the test binary runs from `<target>/debug/deps/`.
+/// The adopted apps' target dir, inside this workspace's (the test binary runs from
+/// `<target>/debug/deps/`).
 fn target_dir() -> PathBuf {
     let exe = std::env::current_exe().unwrap();
-    exe.ancestors().nth(3).unwrap().to_path_buf()
+    exe.ancestors().nth(3).unwrap().join("adopted-apps")
 }
 
 fn write(root: &Path, relative: &str, text: &str) {

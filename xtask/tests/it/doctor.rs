@@ -260,7 +260,10 @@ fn every_log_signature_is_named_with_its_fix_and_unknown_errors_are_shown_raw() 
 
     let windows = finding(&output, "windows-binary");
     assert!(windows.contains("psycopg2: a package in the artifact is a Windows wheel"), "{windows}");
-    assert!(!windows.contains("seed issue"), "a finding names the user's resources, not our incident report: {windows}");
+    assert!(
+        !windows.contains("seed issue"),
+        "a finding names the user's resources, not our incident report: {windows}"
+    );
 
     let elf = finding(&output, "invalid-elf-header");
     assert!(
@@ -336,7 +339,10 @@ fn a_timeout_in_a_vpc_function_names_both_groups_and_the_ingress_command() {
         "{timeout}"
     );
     assert!(timeout.contains("Task timed out after 30.03 seconds"), "{timeout}");
-    assert!(!timeout.contains("seed issue"), "a finding names the user's resources, not our incident report: {timeout}");
+    assert!(
+        !timeout.contains("seed issue"),
+        "a finding names the user's resources, not our incident report: {timeout}"
+    );
     assert!(
         timeout.contains(&format!(
             "fix:     aws ec2 authorize-security-group-ingress --group-id {} --protocol tcp --port 443 --source-group {} --region {REGION}",
@@ -388,7 +394,10 @@ fn a_secret_marked_for_deletion_and_a_refused_read_name_the_secret_and_the_comma
         "{deleted}"
     );
     assert!(deleted.contains("marked for deletion."), "{deleted}");
-    assert!(!deleted.contains("seed issue"), "a finding names the user's resources, not our incident report: {deleted}");
+    assert!(
+        !deleted.contains("seed issue"),
+        "a finding names the user's resources, not our incident report: {deleted}"
+    );
     assert!(
         deleted.contains(&format!("fix:     aws secretsmanager restore-secret --secret-id {secret} --region {REGION}")),
         "{deleted}"
@@ -443,7 +452,10 @@ fn recorded_stack_failures_name_the_root_cause_and_not_the_cascade() {
     );
     let endpoint = finding(&output, "endpoint-already-exists");
     assert!(endpoint.contains("conflicting DNS domain for secretsmanager.us-east-1.amazonaws.com"), "{endpoint}");
-    assert!(!endpoint.contains("seed issue"), "a finding names the user's resources, not our incident report: {endpoint}");
+    assert!(
+        !endpoint.contains("seed issue"),
+        "a finding names the user's resources, not our incident report: {endpoint}"
+    );
     assert!(
         endpoint.contains(&format!(
             "add \"ExistingSecretsManagerVpcEndpoint=<endpoint>\" to parameter_overrides in [{ENV}.deploy.parameters]"

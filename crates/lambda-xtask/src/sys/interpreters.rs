@@ -93,10 +93,14 @@ fn patch_of(dir: &Path) -> u32 {
 /// binary reports is kept in the tool cache's probe file (see [`ProbeCache`]).
 pub fn search(runtime: &str, candidates: &[PathBuf]) -> Option<PathBuf> {
     let mut process_cache = PROCESS_CACHE.lock().unwrap_or_else(std::sync::PoisonError::into_inner);
-    let cache = process_cache.get_or_insert_with(|| {
-        ProbeCache::load(crate::sys::cache_dir::cache_root().ok().map(|root| root.join(PROBE_FILE)))
-    });
+    let cache = process_cache.get_or_insert_with(|| ProbeCache::load(probe_file()));
     search_with(runtime, candidates, cache, &PyenvSelection::from_env())
+}
+
+/// Where the probe cache lives: the tool cache's `interpreters.json` (one of the xtask's own
+/// outputs when the cache is inside a repository).
+pub fn probe_file() -> Option<PathBuf> {
+    crate::sys::cache_dir::cache_root().ok().map(|root| root.join(PROBE_FILE))
 }
 
 /// The probe cache, read once per run and written by [`keep_probes`] at its end.

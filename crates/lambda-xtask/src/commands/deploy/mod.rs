@@ -448,8 +448,8 @@ fn same_file(a: &Path, b: &Path) -> bool {
 
 /// The xtask's own outputs, which never make the tree dirty: SAM's build dir (where the
 /// xtask also keeps its lock, manifest and the moto log), the audit log, a `--json` report,
-/// the tool venvs it installed when its cache is inside the repository (those alone, not the
-/// cache's directory), and the backend copied into a function dir.
+/// the tool venvs it installed and its interpreter probes when its cache is inside the
+/// repository (those alone, not the cache's directory), and the backend copied into a function dir.
 fn own_outputs(ui: &Ui, project: &Project) -> Vec<OwnOutput> {
     let mut outputs = vec![
         OwnOutput::Written(layout::aws_sam_dir(&project.sam_dir())),
@@ -465,7 +465,7 @@ fn own_outputs(ui: &Ui, project: &Project) -> Vec<OwnOutput> {
         tools::PythonTool::uv(&project.config.uv_version),
     ];
     let root = project.root.canonicalize().unwrap_or_else(|_| project.root.clone());
-    for entry in tools::cache_entries(&tools) {
+    for entry in tools::cache_entries(&tools).into_iter().chain(crate::sys::interpreters::probe_file()) {
         // Compared with the root as git sees it: the cache may be named through a symlink.
         let entry = match (entry.parent().map(Path::canonicalize), entry.file_name()) {
             (Some(Ok(dir)), Some(name)) => dir.join(name),
