@@ -7,7 +7,7 @@
 //!
 //! Read from the files only: nothing is built or run. Links with a scheme (`https:`,
 //! `mailto:`) are not followed; a `#L10` into a source file is GitHub's line anchor and is not
-//! checked. docs/notes/ holds drafts, not pages.
+//! checked.
 
 use std::collections::{BTreeMap, BTreeSet};
 use std::fs;
