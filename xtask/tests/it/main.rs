@@ -26,6 +26,7 @@ mod racy_edits;
 mod rehearsal;
 mod rehearsal_faults;
 mod reliability;
+mod sample_template;
 mod shapes;
 mod signals;
 mod smoke_apps;

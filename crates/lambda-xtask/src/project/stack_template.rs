@@ -16,26 +16,7 @@ pub const SUBNET_IDS_TYPE: &str = "List<AWS::EC2::Subnet::Id>";
 
 #[cfg(test)]
 mod tests {
-    use super::*;
     use crate::project::template::Template;
-    use std::path::Path;
-
-    #[test]
-    fn reads_the_sample_template() {
-        let path = Path::new(env!("CARGO_MANIFEST_DIR")).join("../../infra/lambda/template.yaml");
-        let template = Template::load(&path, "template.yaml").unwrap();
-        let endpoint = template.parameter(EXISTING_ENDPOINT_PARAMETER).unwrap();
-        assert_eq!(endpoint.default.as_deref(), Some(""));
-        assert_eq!(template.parameter("AlarmEvaluationPeriods").unwrap().default.as_deref(), Some("1"));
-        assert_eq!(template.parameter("VpcId").unwrap().default, None);
-        assert_eq!(template.parameter_of_type(SUBNET_IDS_TYPE).unwrap().name, "SubnetIds");
-        assert!(template.has_resource(LAMBDA_SECURITY_GROUP_RESOURCE));
-        assert!(template.parameters.iter().all(|p| !p.no_echo));
-        // The default health check's URL: the one execute-api output.
-        let api: Vec<&str> = template.outputs.iter().filter(|o| o.is_api_url()).map(|o| o.name.as_str()).collect();
-        assert_eq!(api, ["ApiUrl"]);
-        assert!(template.uses_vpc);
-    }
 
     #[test]
     fn no_echo_parameters_are_known() {
