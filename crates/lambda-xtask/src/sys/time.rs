@@ -33,6 +33,13 @@ mod tests {
     use super::*;
 
     #[test]
+    fn utc_text_formats_known_instants() {
+        assert_eq!(utc_text(UNIX_EPOCH), "1970-01-01T00:00:00.000Z");
+        assert_eq!(utc_text(UNIX_EPOCH + Duration::from_millis(951_782_400_250)), "2000-02-29T00:00:00.250Z");
+        assert_eq!(utc_text(UNIX_EPOCH + Duration::from_secs(1_767_830_400 + 3_723)), "2026-01-08T01:02:03.000Z");
+    }
+
+    #[test]
     fn dates_are_utc_rfc3339() {
         assert_eq!(rfc3339_utc(UNIX_EPOCH), "1970-01-01T00:00:00Z");
         // The seed's deploy day, and a leap day.

@@ -107,25 +107,13 @@ pub fn attempt_id(started_at: SystemTime) -> String {
     crate::evidence::digest::sha256_hex(seed.as_bytes())[..16].to_string()
 }
 
-/// `2026-01-08T14:03:09.123Z`: RFC 3339 in UTC, milliseconds.
-pub fn utc_text(time: SystemTime) -> String {
-    let millis = time.duration_since(UNIX_EPOCH).unwrap_or_default().subsec_millis();
-    let seconds = crate::sys::time::rfc3339_utc(time);
-    format!("{}.{millis:03}Z", seconds.trim_end_matches('Z'))
-}
+/// The audit line's times: `sys::time::utc_text`, the one time formatting of the xtask.
+pub use crate::sys::time::utc_text;
 
 #[cfg(test)]
 mod tests {
     use super::*;
     use crate::evidence::audit_log::LogPath;
-    use std::time::Duration;
-
-    #[test]
-    fn utc_text_formats_known_instants() {
-        assert_eq!(utc_text(UNIX_EPOCH), "1970-01-01T00:00:00.000Z");
-        assert_eq!(utc_text(UNIX_EPOCH + Duration::from_millis(951_782_400_250)), "2000-02-29T00:00:00.250Z");
-        assert_eq!(utc_text(UNIX_EPOCH + Duration::from_secs(1_767_830_400 + 3_723)), "2026-01-08T01:02:03.000Z");
-    }
 
     fn record(result: AttemptResult) -> AuditRecord {
         AuditRecord {
