@@ -6,8 +6,8 @@ use std::cell::OnceCell;
 use std::collections::HashMap;
 use std::path::{Path, PathBuf};
 
-use super::source::FunctionSource;
 use crate::project::runtime::LambdaRuntime;
+use crate::project::source::FunctionSource;
 use crate::python::wheel;
 
 /// The tree a scan covered.

@@ -13,7 +13,7 @@ pub const MISSING_SOURCE: &str = "missing-source";
 /// Reported by the clean step: untracked content no installer's record explains.
 pub const UNEXPLAINED_FILE: &str = "unexplained-file";
 
-pub use crate::project::source::FunctionSource;
+use crate::project::source::FunctionSource;
 
 pub fn check(function: &FunctionSource) -> Vec<Finding> {
     let mut findings = stale_packages(function);

@@ -15,7 +15,6 @@ use anyhow::{Context, Result};
 use super::files::{FileContext, Place};
 use super::{abi, platform, scan, secrets, source, Finding};
 use crate::project::runtime::LambdaRuntime;
-pub use crate::sys::zip_archive::entry_names;
 use crate::sys::zip_archive::open;
 
 /// Findings on the zip itself, beside those of the file-level guards on its entries.
@@ -223,6 +222,7 @@ fn script(extracted: &Path, ctx: &FileContext, file: &str) -> Vec<Finding> {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::sys::zip_archive::entry_names;
     use std::io::Write;
 
     /// A zip of (name, bytes, unix mode) written with the zip crate.

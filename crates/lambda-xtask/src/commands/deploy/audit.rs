@@ -107,9 +107,6 @@ pub fn attempt_id(started_at: SystemTime) -> String {
     crate::evidence::digest::sha256_hex(seed.as_bytes())[..16].to_string()
 }
 
-/// The audit line's times: `sys::time::utc_text`, the one time formatting of the xtask.
-pub use crate::sys::time::utc_text;
-
 #[cfg(test)]
 mod tests {
     use super::*;

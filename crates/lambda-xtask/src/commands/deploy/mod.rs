@@ -201,8 +201,8 @@ fn audit_record(
     AuditRecord {
         schema: audit::SCHEMA_VERSION,
         attempt_id: attempt.id.clone(),
-        started_at: audit::utc_text(attempt.started_at),
-        ended_at: result.map(|_| audit::utc_text(SystemTime::now())),
+        started_at: crate::sys::time::utc_text(attempt.started_at),
+        ended_at: result.map(|_| crate::sys::time::utc_text(SystemTime::now())),
         env: plan.env.name.clone(),
         stack: plan.env.stack_name.clone(),
         region: Some(plan.region.clone()),
