@@ -44,11 +44,8 @@ fn walk(node: &Value, property: &str, values: &BTreeMap<&str, &str>, found: &mut
     match node {
         Value::Object(map) => {
             if let (1, Some(name)) = (map.len(), map.get("Fn::ImportValue")) {
-                let import = Import {
-                    name: resolve(name, values),
-                    written: name.to_string(),
-                    property: property.to_string(),
-                };
+                let import =
+                    Import { name: resolve(name, values), written: name.to_string(), property: property.to_string() };
                 if !found.contains(&import) {
                     found.push(import);
                 }
@@ -190,7 +187,8 @@ pub fn stand_in_exports(
     parameters: &[(String, String)],
 ) -> Result<()> {
     let text = crate::sys::beneath::read(transformed).with_context(|| format!("reading {}", transformed.display()))?;
-    let template: Value = serde_json::from_slice(&text).with_context(|| format!("parsing {}", transformed.display()))?;
+    let template: Value =
+        serde_json::from_slice(&text).with_context(|| format!("parsing {}", transformed.display()))?;
     if !text.windows(b"Fn::ImportValue".len()).any(|w| w == b"Fn::ImportValue") {
         return Ok(());
     }
@@ -220,10 +218,7 @@ pub fn stand_in_exports(
             continue;
         }
         let value = stand_in_value(name, &import.property, region, &identity.account);
-        outputs.insert(
-            format!("Export{}", outputs.len() + 1),
-            json!({"Value": value, "Export": {"Name": name}}),
-        );
+        outputs.insert(format!("Export{}", outputs.len() + 1), json!({"Value": value, "Export": {"Name": name}}));
         shown.push((name.clone(), value));
     }
     if outputs.is_empty() {
@@ -267,8 +262,7 @@ mod tests {
         }});
         let parameters = [("Stack".to_string(), "shared".to_string())];
         let found = imports(&template, &parameters, &[("AWS::Region", "eu-west-1")]);
-        let names: Vec<(Option<&str>, &str)> =
-            found.iter().map(|i| (i.name.as_deref(), i.property.as_str())).collect();
+        let names: Vec<(Option<&str>, &str)> = found.iter().map(|i| (i.name.as_deref(), i.property.as_str())).collect();
         assert_eq!(
             names,
             [
@@ -285,11 +279,20 @@ mod tests {
     #[test]
     fn stand_in_values_are_arns_where_the_name_or_the_property_asks_for_one() {
         let value = |name: &str, property: &str| stand_in_value(name, property, "us-east-1", "123456789012");
-        assert_eq!(value("app-todo-table-read-policy", "ManagedPolicyArns"), "arn:aws:iam::123456789012:policy/app-todo-table-read-policy");
+        assert_eq!(
+            value("app-todo-table-read-policy", "ManagedPolicyArns"),
+            "arn:aws:iam::123456789012:policy/app-todo-table-read-policy"
+        );
         assert_eq!(value("app-TopicArn", "TOPIC"), "arn:aws:sns:us-east-1:123456789012:app-TopicArn");
-        assert_eq!(value("app-OrdersTableArn", "Resource"), "arn:aws:dynamodb:us-east-1:123456789012:table/app-OrdersTableArn");
+        assert_eq!(
+            value("app-OrdersTableArn", "Resource"),
+            "arn:aws:dynamodb:us-east-1:123456789012:table/app-OrdersTableArn"
+        );
         assert_eq!(value("app-todo-table", "TODO_TABLE"), "rehearsal-app-todo-table");
-        assert_eq!(value("cognito-UserPoolAdminGroupName", "ADMIN_GROUP_NAME"), "rehearsal-cognito-userpooladmingroupname");
+        assert_eq!(
+            value("cognito-UserPoolAdminGroupName", "ADMIN_GROUP_NAME"),
+            "rehearsal-cognito-userpooladmingroupname"
+        );
         assert_eq!(value("shared-ExecRoleArn", "Role"), "arn:aws:iam::123456789012:role/shared-ExecRoleArn");
     }
 }
