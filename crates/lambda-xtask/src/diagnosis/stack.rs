@@ -297,6 +297,21 @@ pub fn word_starting<'a>(text: &'a str, prefix: &str) -> Option<&'a str> {
         .map(|w| w.trim_end_matches(['.', ')', ':', ';']))
 }
 
+/// `No export named X found`: CloudFormation refused the change set over an import (and moto
+/// keeps refusing to read the stack over it). A finding naming the export, or `None`.
+pub fn import_not_exported(ctx: &Context, error: &str) -> Option<Finding> {
+    let (_, rest) = error.split_once("No export named ")?;
+    let name = rest.split_once(" found")?.0.trim();
+    let signature = sig::signature(sig::IMPORT_NOT_EXPORTED);
+    Some(Finding::new(
+        signature.id,
+        format!("stack {}", ctx.stack),
+        format!("Fn::ImportValue {name}: {}", signature.cause),
+        format!("No export named {name} found: nothing of the stack is created"),
+        fill(signature.fix, &[("name", name), ("aws-opts", &ctx.aws_opts())]),
+    ))
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -350,19 +365,4 @@ mod tests {
         assert_eq!(old.action, "ec2:CreateVpcEndpoint");
         assert!(NotAuthorized::parse("Resource creation cancelled").is_none());
     }
-}
-
-/// `No export named X found`: CloudFormation refused the change set over an import (and moto
-/// keeps refusing to read the stack over it). A finding naming the export, or `None`.
-pub fn import_not_exported(ctx: &Context, error: &str) -> Option<Finding> {
-    let (_, rest) = error.split_once("No export named ")?;
-    let name = rest.split_once(" found")?.0.trim();
-    let signature = sig::signature(sig::IMPORT_NOT_EXPORTED);
-    Some(Finding::new(
-        signature.id,
-        format!("stack {}", ctx.stack),
-        format!("Fn::ImportValue {name}: {}", signature.cause),
-        format!("No export named {name} found: nothing of the stack is created"),
-        fill(signature.fix, &[("name", name), ("aws-opts", &ctx.aws_opts())]),
-    ))
 }
