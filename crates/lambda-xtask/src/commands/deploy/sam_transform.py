@@ -202,6 +202,20 @@ def resource_type(resource):
     return kind if isinstance(kind, str) else ""
 
 
+def getatt_as_list(node):
+    """`Fn::GetAtt: Role.Arn` (the dotted string CloudFormation also takes) as the list
+    `[Role, Arn]`: moto reads only the list, and takes the string's first letter for a
+    resource ("references undefined resource C")."""
+    if isinstance(node, dict):
+        return {
+            k: (v.split(".", 1) if k == "Fn::GetAtt" and isinstance(v, str) and "." in v else getatt_as_list(v))
+            for k, v in node.items()
+        }
+    if isinstance(node, list):
+        return [getatt_as_list(v) for v in node]
+    return node
+
+
 def main(packaged, out):
     with open(packaged) as f:
         template = yaml_parse(f.read())
@@ -220,7 +234,7 @@ def main(packaged, out):
         return
     with open(out, "w") as f:
         # A date (an unquoted AWSTemplateFormatVersion) is written as the text it was.
-        json.dump(transformed, f, indent=1, default=str)
+        json.dump(getatt_as_list(transformed), f, indent=1, default=str)
     resources = {k: v.get("Type", "") for k, v in transformed.get("Resources", {}).items()}
     print(json.dumps({"resources": resources, "not_rehearsed": includes.not_rehearsed}))
 
