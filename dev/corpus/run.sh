@@ -56,7 +56,7 @@ step() {
 }
 
 grep -v '^#' "$here/apps.tsv" | while IFS=$'\t' read -r id repo commit path render template; do
-    if [ $# -gt 0 ] && ! printf '%s\n' "$@" | grep -qx "$id"; then
+    if [ $# -gt 0 ] && ! printf '%s\n' "$@" | grep -x "$id" >/dev/null; then
         continue
     fi
     echo "== $id ($repo $path @ ${commit:0:8})"

@@ -653,3 +653,134 @@ fn a_makefile_layer_over_the_repository_root_ships_only_what_make_writes() {
     assert_eq!(status, 2, "{output}");
     assert!(output.contains("that sam would put in the layer"), "{output}");
 }
+
+/// Z: an OpenAPI body included with `AWS::Include` whose `Location` is `!Ref` of a parameter
+/// (an S3 URL the app's CI uploads and passes at deploy time). The rehearsal cannot read it:
+/// a minimal OpenAPI document stands in, the rest is rehearsed, and a notice says what was
+/// not; the SAM transform's refusal of the unexpanded include is never stated as the real
+/// deploy's. Given a value that names a file of the repository, the file is included for real.
+#[test]
+fn an_include_located_by_a_parameter_gets_a_stand_in_unless_its_value_names_a_file() {
+    let body = "Parameters:\n  ApiSpecUrl:\n    Type: String\n    Description: S3 URL of the OpenAPI document, uploaded by CI\nResources:\n  NotesApi:\n    Type: AWS::Serverless::Api\n    Properties:\n      StageName: dev\n      Cors:\n        AllowOrigin: \"'*'\"\n      DefinitionBody:\n        Fn::Transform:\n          Name: AWS::Include\n          Parameters:\n            Location: !Ref ApiSpecUrl\n  ListNotesFunction:\n    Type: AWS::Serverless::Function\n    Properties:\n      CodeUri: notes/\n      Handler: app.handler\n      Runtime: python3.11\n      Events:\n        List:\n          Type: Api\n          Properties: {RestApiId: !Ref NotesApi, Path: /notes, Method: get}\n";
+    let spec = "openapi: 3.0.1\ninfo: {title: notes, version: '1'}\npaths:\n  /notes-from-the-spec:\n    get:\n      responses: {'200': {description: ok}}\n      x-amazon-apigateway-integration: {type: mock, requestTemplates: {application/json: '{\"statusCode\": 200}'}}\n";
+    let app = App::new(
+        &[
+            ("template.yaml", &template(body)),
+            ("notes/app.py", HANDLER),
+            ("notes/requirements.txt", ""),
+            ("api/notes.yaml", spec),
+        ],
+        |_| {},
+    );
+    let before = app.status();
+
+    let (status, output) = app.rehearse();
+
+    assert_eq!(status, 0, "{output}");
+    assert!(
+        output.contains("notice: the AWS::Include at !Ref ApiSpecUrl (rehearsal-apispecurl) of resource NotesApi is supplied at deploy time and not rehearsed"),
+        "{output}"
+    );
+    assert!(
+        output.contains("a minimal OpenAPI document (one mock GET /rehearsal-stand-in) stands in for it"),
+        "{output}"
+    );
+    assert!(!output.contains("the SAM transform refuses the template"), "{output}");
+    assert!(output.contains("Successfully created/updated stack"), "{output}");
+    assert_eq!(app.status(), before, "{output}");
+
+    // The rehearsal's environment names the repository's file: it is included for real.
+    app.write(
+        "samconfig.toml",
+        "version = 0.1\n[local.deploy.parameters]\nparameter_overrides = \"ApiSpecUrl=api/notes.yaml\"\n",
+    );
+    app.write("Cargo.toml", &format!("{ONE_LINE_CONFIG}samconfig = \"samconfig.toml\"\n"));
+    app.git(&["add", "samconfig.toml", "Cargo.toml"]);
+    app.git(&["-c", "user.name=t", "-c", "user.email=t@example.com", "commit", "-qm", "samconfig"]);
+
+    let (status, output) = app.rehearse();
+
+    assert_eq!(status, 0, "{output}");
+    assert!(!output.contains("AWS::Include at"), "{output}");
+    let transformed = fs::read_to_string(app.path(".aws-sam/xtask-rehearsal/transformed.json")).unwrap();
+    assert!(transformed.contains("/notes-from-the-spec"), "{transformed}");
+    assert!(!transformed.contains("rehearsal-stand-in"), "{transformed}");
+    assert!(output.contains("Successfully created/updated stack"), "{output}");
+}
+
+/// AC: a VPC id and subnets declared `Type: String` with placeholder Defaults (`VPC_ID`,
+/// `subnet-1,subnet-2`), used by a security group's VpcId and a load balancer's Subnets: they
+/// are VPC parameters by their use, so the rehearsal's own VPC fills them and says so.
+#[test]
+fn string_parameters_used_as_a_vpc_and_subnets_take_the_rehearsal_s_vpc() {
+    let body = "Parameters:\n  NetworkId:\n    Type: String\n    Default: VPC_ID\n  PublicSubnets:\n    Type: String\n    Default: subnet-1,subnet-2\nResources:\n  HelloFunction:\n    Type: AWS::Serverless::Function\n    Properties:\n      CodeUri: hello/\n      Handler: app.handler\n      Runtime: python3.11\n  WebGroup:\n    Type: AWS::EC2::SecurityGroup\n    Properties:\n      GroupDescription: http in\n      VpcId: !Ref NetworkId\n      SecurityGroupIngress:\n        - {IpProtocol: tcp, FromPort: 80, ToPort: 80, CidrIp: 0.0.0.0/0}\n  WebBalancer:\n    Type: AWS::ElasticLoadBalancingV2::LoadBalancer\n    Properties:\n      Type: application\n      Scheme: internet-facing\n      Subnets: !Split [',', !Ref PublicSubnets]\n      SecurityGroups: [!Ref WebGroup]\n";
+    let app = App::new(
+        &[("template.yaml", &template(body)), ("hello/app.py", HANDLER), ("hello/requirements.txt", "")],
+        |_| {},
+    );
+
+    let (status, output) = app.rehearse();
+
+    assert_eq!(status, 0, "{output}");
+    assert!(!output.contains("no VPC:"), "{output}");
+    assert!(
+        output.contains("by their use in the template, not their Type: NetworkId (Type String, used as AWS::EC2::VPC::Id), PublicSubnets (Type String, used as List<AWS::EC2::Subnet::Id>)"),
+        "{output}"
+    );
+    let seeded = output.lines().find(|l| l.contains("parameters from the local AWS:")).expect("seeded parameters");
+    assert!(seeded.contains("NetworkId=vpc-") && seeded.contains("PublicSubnets=subnet-"), "{seeded}");
+    assert!(!seeded.contains("VPC_ID") && !seeded.contains("subnet-1,") && !seeded.ends_with("subnet-2"), "{seeded}");
+    assert!(!output.contains("InvalidSubnetID"), "{output}");
+    assert!(output.contains("Successfully created/updated stack"), "{output}");
+}
+
+/// AD: `Fn::ImportValue` of exports of a prerequisite stack (a shared user pool and a policy,
+/// named with `!Sub` over a parameter). The local AWS has no such stack: one stand-in stack
+/// exports each name, with a value of a sensible shape, and a notice names each import.
+#[test]
+fn imports_of_a_prerequisite_stack_are_exported_by_a_stand_in() {
+    let body = "Parameters:\n  AuthStackName:\n    Type: String\n    Default: shared-auth\nResources:\n  AuthorizerRole:\n    Type: AWS::IAM::Role\n    Properties:\n      AssumeRolePolicyDocument:\n        Version: '2012-10-17'\n        Statement: [{Effect: Allow, Principal: {Service: lambda.amazonaws.com}, Action: sts:AssumeRole}]\n      ManagedPolicyArns:\n        - Fn::ImportValue: !Sub ${AuthStackName}-read-policy\n  AuthorizerFunction:\n    Type: AWS::Serverless::Function\n    Properties:\n      CodeUri: auth/\n      Handler: app.handler\n      Runtime: python3.11\n      Role: !GetAtt AuthorizerRole.Arn\n      Environment:\n        Variables:\n          USER_POOL_ID:\n            Fn::ImportValue: !Sub ${AuthStackName}-UserPool\n          ADMIN_GROUP:\n            Fn::ImportValue: !Sub \"${AuthStackName}-AdminGroupName\"\n";
+    let app = App::new(
+        &[("template.yaml", &template(body)), ("auth/app.py", HANDLER), ("auth/requirements.txt", "")],
+        |_| {},
+    );
+
+    let (status, output) = app.rehearse();
+
+    assert_eq!(status, 0, "{output}");
+    for (name, value) in [
+        ("shared-auth-read-policy", "arn:aws:iam::123456789012:policy/shared-auth-read-policy"),
+        ("shared-auth-UserPool", "rehearsal-shared-auth-userpool"),
+        ("shared-auth-AdminGroupName", "rehearsal-shared-auth-admingroupname"),
+    ] {
+        let line = format!("notice: Fn::ImportValue {name}: no stack of the local AWS exports it, so the stand-in stack rehearsal-imports-stand-in exports {value}; the real account must have the stack that exports it");
+        assert!(output.contains(&line), "{line}\n{output}");
+    }
+    assert!(!output.contains("No export named"), "{output}");
+    assert!(output.contains("Successfully created/updated stack"), "{output}");
+}
+
+/// AD, the doctor: an import whose name the rehearsal cannot resolve gets no stand-in; the
+/// deploy fails on it, and the doctor (after the failure, and `lambda-doctor --env local`)
+/// names the import and what to deploy first, not only "could not read the stack".
+#[test]
+fn an_import_with_no_export_is_the_doctor_s_finding() {
+    let body = "Parameters:\n  SharedNames:\n    Type: CommaDelimitedList\n    Default: shared-bus-name,other\nResources:\n  PublishFunction:\n    Type: AWS::Serverless::Function\n    Properties:\n      CodeUri: publish/\n      Handler: app.handler\n      Runtime: python3.11\n      Environment:\n        Variables:\n          BUS_NAME:\n            Fn::ImportValue: !Select [0, !Ref SharedNames]\n";
+    let app = App::new(
+        &[("template.yaml", &template(body)), ("publish/app.py", HANDLER), ("publish/requirements.txt", "")],
+        |_| {},
+    );
+
+    let (status, output) = app.rehearse();
+
+    assert_ne!(status, 0, "{output}");
+    assert!(output.contains("the rehearsal cannot resolve the export's name, so nothing stands in for it"), "{output}");
+    assert!(output.contains("No export named shared-bus-name found"), "{output}");
+    assert!(!output.contains("could not read the stack"), "{output}");
+    assert!(output.contains("import-not-exported"), "{output}");
+    assert!(output.contains("deploy first the stack that exports shared-bus-name"), "{output}");
+
+    let (_, output) = app.xtask(&["lambda-doctor", "--env", "local"]);
+    assert!(!output.contains("could not read the stack"), "{output}");
+    assert!(output.contains("deploy first the stack that exports shared-bus-name"), "{output}");
+}

@@ -391,7 +391,7 @@ pub struct SeedPlan {
 
 impl SeedPlan {
     pub fn for_template(template: &Template) -> SeedPlan {
-        let kinds = || template.parameters.iter().map(|p| list_item(&p.kind));
+        let kinds = || template.parameters.iter().map(|p| list_item(template.parameter_kind(p)));
         let security_group = kinds().any(|k| k == SECURITY_GROUP_ID || k == SECURITY_GROUP_NAME);
         let vpc = template.uses_vpc || security_group || kinds().any(|k| k == VPC_ID_TYPE || k == SUBNET_ID);
         let endpoint = vpc && template.parameter(EXISTING_ENDPOINT_PARAMETER).is_some();
@@ -452,7 +452,7 @@ pub fn seed(
     let vpc = if plan.vpc {
         Some(seed_vpc(sh, aws, &plan)?)
     } else {
-        say!("    no VPC: the template has no VpcConfig and no VPC, subnet or security group parameter");
+        say!("    no VPC: no function has a VpcConfig, and no parameter is a VPC, subnet or security group id by its Type or by its use");
         None
     };
     seed_parameters(sh, aws, template, env, vpc.as_ref(), &mut seeded)?;
@@ -572,7 +572,12 @@ fn seed_parameters(
 ) -> Result<()> {
     let mut values = LocalValues { sh, aws, vpc, subnet_turn: 0, image: None };
     let mut shown = Vec::new();
-    for param in template.parameters.iter().filter(|p| seeds_parameter_type(&p.kind)) {
+    let mut by_use = Vec::new();
+    for param in template.parameters.iter().filter(|p| seeds_parameter_type(template.parameter_kind(p))) {
+        let kind = template.parameter_kind(param);
+        if kind != param.kind {
+            by_use.push(format!("{} (Type {}, used as {kind})", param.name, param.kind));
+        }
         let given = env.override_value(&param.name).map(|o| o.value.clone()).or_else(|| param.default.clone());
         let value = if let Some(inner) = ssm_value_type(&param.kind) {
             let name = given.unwrap_or_else(|| format!("/rehearsal/{}", param.name));
@@ -582,15 +587,21 @@ fn seed_parameters(
             let name = given.unwrap_or_else(|| format!("/rehearsal/{}", param.name));
             values.ensure_ssm_parameter(&name, "String", &param.name)?;
             name
-        } else if let Some(local) = values.vpc_value(&param.kind) {
+        } else if let Some(local) = values.vpc_value(kind) {
             local
         } else if let Some(given) = given {
             given
         } else {
-            values.value_of(&param.kind, &param.name)?
+            values.value_of(kind, &param.name)?
         };
         shown.push(format!("{}={value}", param.name));
         seeded.overrides.push((param.name.clone(), value));
+    }
+    if !by_use.is_empty() {
+        say!(
+            "    by their use in the template, not their Type: {}; their values (an id of the real account or a placeholder such as VPC_ID) do not exist in the local AWS, so the rehearsal's VPC gives them",
+            by_use.join(", ")
+        );
     }
     if !shown.is_empty() {
         say!("    parameters from the local AWS: {}", shown.join(", "));
@@ -756,5 +767,18 @@ mod tests {
         )
         .unwrap();
         assert_eq!(SeedPlan::for_template(&sample), SeedPlan { vpc: true, security_group: false, endpoint: true });
+    }
+
+    #[test]
+    fn string_parameters_used_as_a_vpc_subnets_or_groups_are_seeded_by_their_use() {
+        let text = "Parameters:\n  Vpc: {Type: String, Default: VPC_ID}\n  Subnets: {Type: String, Default: 'subnet-1,subnet-2'}\n  One: {Type: String}\n  Groups: {Type: CommaDelimitedList}\n  Name: {Type: String, Default: app}\nResources:\n  Lb:\n    Type: AWS::ElasticLoadBalancingV2::LoadBalancer\n    Properties:\n      Name: !Ref Name\n      Subnets: !Split [',', !Ref Subnets]\n  Sg:\n    Type: AWS::EC2::SecurityGroup\n    Properties: {GroupDescription: x, VpcId: !Ref Vpc}\n  F:\n    Type: AWS::Serverless::Function\n    Properties:\n      VpcConfig: {SubnetIds: [!Ref One], SecurityGroupIds: !Ref Groups}\n";
+        let template = Template::parse(text, "t").unwrap();
+        let kind = |name: &str| template.parameter_kind(template.parameter(name).unwrap()).to_string();
+        assert_eq!(kind("Vpc"), VPC_ID_TYPE);
+        assert_eq!(kind("Subnets"), "List<AWS::EC2::Subnet::Id>");
+        assert_eq!(kind("One"), SUBNET_ID);
+        assert_eq!(kind("Groups"), "List<AWS::EC2::SecurityGroup::Id>");
+        assert_eq!(kind("Name"), "String");
+        assert_eq!(SeedPlan::for_template(&template), SeedPlan { vpc: true, security_group: true, endpoint: false });
     }
 }

@@ -778,6 +778,23 @@ def _install():
 
         model.create_from_cloudformation_json = classmethod(create)
 
+    # --- Fn::ImportValue in a change set: moto gives the stack a change set creates no -------
+    # exports to import from (only create_stack does), so every import fails "No export
+    # named"; AWS resolves them against the region's exports, as create_stack does here.
+    from moto.cloudformation.models import CloudFormationBackend
+
+    original_create_change_set = CloudFormationBackend.create_change_set
+
+    def create_change_set(self, stack_name, *args, **kwargs):
+        change_set_id, stack_id = original_create_change_set(self, stack_name, *args, **kwargs)
+        stack = self.stacks.get(stack_id)
+        if stack is not None and not stack.cross_stack_resources:
+            stack.cross_stack_resources = self.exports
+            stack.resource_map.cross_stack_resources = self.exports
+        return change_set_id, stack_id
+
+    CloudFormationBackend.create_change_set = create_change_set
+
     original_class_from_type = parsing.resource_class_from_type
 
     def resource_class_from_type(resource_type):

@@ -91,8 +91,21 @@ pub fn run(ui: &Ui, args: &DoctorArgs) -> Result<Finished> {
 /// The examination's steps on `pipeline`: read, then the diagnosis as a guard step (its
 /// findings are printed, annotated in CI and land in the report; any fails the step).
 pub fn examine(pipeline: &mut Pipeline, aws: &Aws, examination: &Examination) -> Result<()> {
+    // A stack whose change set failed over an import cannot be read (moto re-raises it): the
+    // import is the finding.
+    let mut unreadable = None;
     let observed = pipeline.step("read", || {
-        let observed = examination.read(aws)?;
+        let observed = match examination.read(aws) {
+            Ok(observed) => observed,
+            Err(err) => match crate::diagnosis::stack::import_not_exported(&examination.ctx, &format!("{err:#}")) {
+                Some(finding) => {
+                    say!("    stack {} cannot be read while an import of it has no export", examination.ctx.stack);
+                    unreadable = Some(finding);
+                    return Ok(None);
+                }
+                None => return Err(err),
+            },
+        };
         match &observed.stack {
             Some(stack) => say!("    stack {} is {}", stack.stack_name, stack.stack_status),
             None => say!("    stack {} does not exist", examination.ctx.stack),
@@ -103,10 +116,13 @@ pub fn examine(pipeline: &mut Pipeline, aws: &Aws, examination: &Examination) ->
             say!("    {}", function.config.summary());
             say!("      {} log event(s) in {} since {}", function.log_events.len(), function.log_group, observed.since);
         }
-        Ok(observed)
+        Ok(Some(observed))
     })?;
     pipeline.guard_step("diagnosis", || {
-        let diagnosis = examination.diagnose(&observed)?;
+        let Some(observed) = &observed else {
+            return Ok(unreadable.take().into_iter().collect());
+        };
+        let diagnosis = examination.diagnose(observed)?;
         for note in &diagnosis.notes {
             say!("    note: {note}");
         }

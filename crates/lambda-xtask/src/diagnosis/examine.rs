@@ -190,8 +190,12 @@ pub fn explain_failure(pipeline: &mut Pipeline, aws: &Aws, examination: &Examina
                 pipeline.explain("doctor", diagnosis.findings);
             }
         }
-        Err(err) => {
-            say!("[{command}] doctor: could not read the stack ({err:#}); the error below stands as it is")
-        }
+        Err(err) => match super::stack::import_not_exported(&examination.ctx, &format!("{err:#}")) {
+            Some(finding) => {
+                say!("[{command}] doctor: the stack cannot be read while an import of it has no export; 1 finding explains the failure:");
+                pipeline.explain("doctor", vec![finding]);
+            }
+            None => say!("[{command}] doctor: could not read the stack ({err:#}); the error below stands as it is"),
+        },
     }
 }

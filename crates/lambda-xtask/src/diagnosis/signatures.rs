@@ -47,6 +47,7 @@ pub const ROLLBACK_COMPLETE: &str = "stack-rollback-complete";
 pub const UPDATE_ROLLBACK_FAILED: &str = "stack-update-rollback-failed";
 pub const STACK_FAILED: &str = "stack-failed";
 pub const STACK_MISSING: &str = "stack-missing";
+pub const IMPORT_NOT_EXPORTED: &str = "import-not-exported";
 pub const ENDPOINT_EXISTS: &str = "endpoint-already-exists";
 pub const NOT_AUTHORIZED: &str = "not-authorized";
 pub const NO_MODULE_SRC: &str = "import-missing-source";
@@ -95,6 +96,14 @@ pub const SIGNATURES: &[Signature] = &[
         cause: "nothing is deployed under this stack name in this account and region",
         seed: None,
         fix: "cargo xtask lambda-deploy --env <env> (or check the account and region: aws sts get-caller-identity)",
+    },
+    Signature {
+        id: IMPORT_NOT_EXPORTED,
+        source: Source::StackStatus,
+        look_for: "`No export named <name> found` (the change set, or reading the stack)",
+        cause: "the template imports (Fn::ImportValue) an export that no stack of this account and region has, so CloudFormation refuses the change set",
+        seed: None,
+        fix: "deploy first the stack that exports <name> (the app's README names its prerequisite stacks) in this account and region, or fix the name the template imports; aws cloudformation list-exports <aws-opts> lists what is exported",
     },
     Signature {
         id: ENDPOINT_EXISTS,

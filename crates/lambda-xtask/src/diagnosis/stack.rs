@@ -270,6 +270,21 @@ pub fn word_starting<'a>(text: &'a str, prefix: &str) -> Option<&'a str> {
         .map(|w| w.trim_end_matches(['.', ')', ':', ';']))
 }
 
+/// `No export named X found`: CloudFormation refused the change set over an import (and moto
+/// keeps refusing to read the stack over it). A finding naming the export, or `None`.
+pub fn import_not_exported(ctx: &Context, error: &str) -> Option<Finding> {
+    let (_, rest) = error.split_once("No export named ")?;
+    let name = rest.split_once(" found")?.0.trim();
+    let signature = sig::signature(sig::IMPORT_NOT_EXPORTED);
+    Some(Finding::new(
+        signature.id,
+        format!("stack {}", ctx.stack),
+        format!("Fn::ImportValue {name}: {}", signature.cause),
+        format!("No export named {name} found: nothing of the stack is created"),
+        fill(signature.fix, &[("name", name), ("aws-opts", &ctx.aws_opts())]),
+    ))
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -280,6 +295,18 @@ mod tests {
 
     fn fixture(name: &str) -> String {
         std::fs::read_to_string(format!("{}/tests/fixtures/doctor/{name}", env!("CARGO_MANIFEST_DIR"))).unwrap()
+    }
+
+    #[test]
+    fn a_missing_export_names_the_import_and_what_to_deploy_first() {
+        let ctx = Context { env: "dev".into(), stack: "app".into(), region: "eu-west-1".into(), profile: None };
+        let error = "aws cloudformation describe-stacks: An error occurred (ValidationError) when calling the DescribeStacks operation: No export named shared-UserPool found.";
+        let finding = import_not_exported(&ctx, error).unwrap();
+        assert_eq!(finding.guard, sig::IMPORT_NOT_EXPORTED);
+        assert!(finding.problem.starts_with("Fn::ImportValue shared-UserPool: "), "{}", finding.problem);
+        assert!(finding.fix.starts_with("deploy first the stack that exports shared-UserPool"), "{}", finding.fix);
+        assert!(finding.fix.ends_with("list-exports --region eu-west-1 lists what is exported"), "{}", finding.fix);
+        assert!(import_not_exported(&ctx, "Stack with id app does not exist").is_none());
     }
 
     #[test]

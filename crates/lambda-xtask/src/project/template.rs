@@ -196,6 +196,12 @@ pub struct Template {
     /// function's or layer's Runtime, Architectures, Handler, CodeUri, Layers or ContentUri
     /// (or Globals'), whose value differs from their Default. sam build gets them too.
     pub build_overrides: Vec<(String, String)>,
+    /// Parameters a resource uses as a VPC, subnet or security group id (a `Ref` in its
+    /// `VpcId`, `Subnets`, `SubnetIds` or `SecurityGroupIds`, `VpcConfig`'s among them),
+    /// whatever Type they declare, with the AWS type that use means
+    /// (`List<AWS::EC2::Subnet::Id>` for a comma list): a `Type: String` with a placeholder
+    /// Default (`VPC_ID`, `subnet-1,subnet-2`) is as much a VPC parameter as a typed one.
+    pub network_uses: Vec<(String, String)>,
 }
 
 impl Template {
@@ -299,7 +305,19 @@ impl Template {
             _ => Vec::new(),
         };
         let build_overrides = build_overrides(&doc, &parameter_values, overrides);
-        Ok(Template { functions, layers, parameters, resources, outputs, uses_vpc, build_overrides })
+        let network_uses = network_uses(&doc, &parameters);
+        Ok(Template { functions, layers, parameters, resources, outputs, uses_vpc, build_overrides, network_uses })
+    }
+
+    /// The parameter's type as the rehearsal treats it: its declared Type, or, for a plain
+    /// `String` or `CommaDelimitedList` a resource uses as a VPC, subnet or security group id,
+    /// the AWS type of that use (see [`Template::network_uses`]).
+    pub fn parameter_kind<'a>(&'a self, param: &'a TemplateParameter) -> &'a str {
+        let plain = matches!(param.kind.as_str(), "String" | "CommaDelimitedList");
+        match self.network_uses.iter().find(|(name, _)| *name == param.name) {
+            Some((_, kind)) if plain => kind,
+            _ => &param.kind,
+        }
     }
 
     pub fn parameter(&self, name: &str) -> Option<&TemplateParameter> {
@@ -321,6 +339,66 @@ impl Template {
     pub fn layer(&self, logical_id: &str) -> Option<&TemplateLayer> {
         self.layers.iter().find(|l| l.logical_id == logical_id)
     }
+}
+
+/// The properties whose value is a VPC, subnet or security group id (or a list of them), and
+/// the AWS type of one item.
+const NETWORK_PROPERTIES: [(&str, &str); 6] = [
+    ("VpcId", "AWS::EC2::VPC::Id"),
+    ("SubnetId", "AWS::EC2::Subnet::Id"),
+    ("Subnets", "AWS::EC2::Subnet::Id"),
+    ("SubnetIds", "AWS::EC2::Subnet::Id"),
+    ("SecurityGroupId", "AWS::EC2::SecurityGroup::Id"),
+    ("SecurityGroupIds", "AWS::EC2::SecurityGroup::Id"),
+];
+
+/// Each parameter a resource's (or `Globals`') network property refers to with `Ref`, with
+/// the AWS type of that use: a list (`List<...>`) when the parameter is a
+/// `CommaDelimitedList`, is split (`Fn::Split`), or holds a comma in its Default.
+fn network_uses(doc: &Yaml, parameters: &[TemplateParameter]) -> Vec<(String, String)> {
+    fn walk(node: &Yaml, property: Option<(&'static str, bool)>, found: &mut Vec<(String, &'static str, bool)>) {
+        match node {
+            Yaml::Hash(map) => {
+                for (key, value) in map {
+                    let Some(key) = key.as_str() else { continue };
+                    match (key, property) {
+                        ("Ref", Some((kind, split))) => {
+                            if let Some(name) = value.as_str() {
+                                found.push((name.to_string(), kind, split));
+                            }
+                        }
+                        ("Fn::Split", Some((kind, _))) => walk(value, Some((kind, true)), found),
+                        _ => {
+                            let inner = NETWORK_PROPERTIES
+                                .iter()
+                                .find(|(name, _)| *name == key)
+                                .map(|(_, kind)| (*kind, false))
+                                .or(property.filter(|_| cfn_yaml::is_intrinsic(node)));
+                            walk(value, inner, found)
+                        }
+                    }
+                }
+            }
+            Yaml::Array(items) => items.iter().for_each(|item| walk(item, property, found)),
+            _ => {}
+        }
+    }
+    let mut found = Vec::new();
+    walk(&doc["Resources"], None, &mut found);
+    walk(&doc["Globals"], None, &mut found);
+    let mut uses: Vec<(String, String)> = Vec::new();
+    for (name, kind, split) in found {
+        let Some(param) = parameters.iter().find(|p| p.name == name) else { continue };
+        if uses.iter().any(|(n, _)| *n == name) {
+            continue;
+        }
+        let list = split
+            || param.kind.starts_with("List<")
+            || param.kind == "CommaDelimitedList"
+            || param.default.as_deref().is_some_and(|d| d.contains(','));
+        uses.push((name, if list { format!("List<{kind}>") } else { kind.to_string() }));
+    }
+    uses
 }
 
 /// The template's text; not found or not UTF-8 (sam reads it as UTF-8 and fails) is bad input.

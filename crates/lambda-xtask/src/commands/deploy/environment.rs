@@ -94,7 +94,7 @@ pub fn rehearsal_placeholders(template: &Template, env: &SamEnvironment) -> Vec<
         .parameters
         .iter()
         .filter(|p| p.default.is_none() && env.override_value(&p.name).is_none())
-        .filter(|p| !moto::seeds_parameter_type(&p.kind))
+        .filter(|p| !moto::seeds_parameter_type(template.parameter_kind(p)))
         .filter_map(|p| Some((p.name.clone(), placeholder::plain_value(p)?)))
         .collect()
 }

@@ -10,6 +10,7 @@
 pub mod audit;
 pub mod environment;
 pub mod health;
+mod imports;
 mod post_deploy;
 pub mod preflight;
 mod rehearsal;
@@ -559,7 +560,7 @@ fn check_parameters(
         }
     }
     for param in &template.parameters {
-        let seeded = (settings.rehearsal && moto::seeds_parameter_type(&param.kind))
+        let seeded = (settings.rehearsal && moto::seeds_parameter_type(template.parameter_kind(param)))
             || placeholders.iter().any(|(name, _)| *name == param.name);
         if param.default.is_none() && env.override_value(&param.name).is_none() && !seeded {
             bad_input!(
@@ -880,14 +881,17 @@ impl<'a> Deploy<'a> {
 
     fn sam_transform(&mut self, aws: &Aws, sam: &std::path::Path, parameters: &[(String, String)]) -> Result<PathBuf> {
         let plan = self.plan;
-        rehearsal::package_and_transform(&rehearsal::TransformInput {
+        let transformed = rehearsal::package_and_transform(&rehearsal::TransformInput {
             sh: self.sh,
             aws,
             sam,
             project: plan.project,
             bucket: plan.env.s3_bucket.as_deref().unwrap_or_default(),
             parameters,
-        })
+        })?;
+        // The stacks the template imports from are prerequisites the local AWS lacks.
+        imports::stand_in_exports(self.sh, aws, &plan.env.stack_name, &transformed, parameters)?;
+        Ok(transformed)
     }
 
     fn sam_deploy(

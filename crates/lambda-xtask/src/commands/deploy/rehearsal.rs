@@ -50,6 +50,37 @@ struct TransformAnswer {
     resources: std::collections::BTreeMap<String, String>,
     #[serde(default)]
     errors: Vec<String>,
+    #[serde(default)]
+    not_rehearsed: Vec<NotRehearsed>,
+}
+
+/// An `AWS::Include` the rehearsal could not read (see sam_transform.py).
+#[derive(Deserialize)]
+struct NotRehearsed {
+    resource: String,
+    /// As written: `!Ref ApiDefinitionLocation`, `s3://bucket/openapi.yaml`.
+    location: String,
+    /// What it resolved to, if it did.
+    value: Option<String>,
+    /// What stands in for it, if anything does.
+    stand_in: Option<String>,
+    why: String,
+}
+
+impl NotRehearsed {
+    fn location(&self) -> String {
+        match &self.value {
+            Some(value) if *value != self.location => format!("{} ({value})", self.location),
+            _ => self.location.clone(),
+        }
+    }
+
+    fn of_resource(&self) -> String {
+        match self.resource.as_str() {
+            "" => String::new(),
+            id => format!(" of resource {id}"),
+        }
+    }
 }
 
 /// Packages and transforms the built template; returns the transformed template's path,
@@ -71,8 +102,23 @@ pub fn package_and_transform(input: &TransformInput) -> Result<PathBuf> {
         .find(|line| line.starts_with('{'))
         .and_then(|line| serde_json::from_str(line).ok())
         .with_context(|| format!("the SAM transform ({}) gave no answer: {stdout}", python.display()))?;
+    for include in &answer.not_rehearsed {
+        let instead = match &include.stand_in {
+            Some(stand_in) => format!("{stand_in} stands in for it so that the rest is rehearsed"),
+            None => "nothing stands in for it".to_string(),
+        };
+        say!(
+            "    notice: the AWS::Include at {}{} is supplied at deploy time and not rehearsed: {}; {instead}. The real deploy includes the document found there; the rehearsal proves nothing about it",
+            include.location(),
+            include.of_resource(),
+            include.why
+        );
+    }
     if !answer.errors.is_empty() {
-        refused(project, &answer.errors)?;
+        match answer.not_rehearsed.is_empty() {
+            true => refused(project, &answer.errors)?,
+            false => refused_without_includes(project, &answer.errors, &answer.not_rehearsed)?,
+        }
     }
     say!(
         "    SAM transform (aws-sam-translator of {}): {}",
@@ -120,6 +166,32 @@ fn refused(project: &Project, errors: &[String]) -> Result<()> {
     Findings::fail_with(findings, "the SAM transform refuses the template: nothing was deployed")
 }
 
+/// The transform refused the template as the rehearsal could give it, without the documents
+/// it includes from where only the real deploy reads: the error may be the stand-in's, not
+/// the template's, so it is not stated as the real deploy's.
+fn refused_without_includes(project: &Project, errors: &[String], includes: &[NotRehearsed]) -> Result<()> {
+    let template = project.config.template.display().to_string();
+    let missing: Vec<String> = includes.iter().map(|i| format!("{}{}", i.location(), i.of_resource())).collect();
+    let findings = errors
+        .iter()
+        .map(|error| {
+            Finding::new(
+                "sam-transform",
+                template.clone(),
+                format!(
+                    "the rehearsal cannot apply the SAM transform without the AWS::Include at {}: with what stood in for it, the transform says: {error}",
+                    missing.join(", ")
+                ),
+                "the rehearsal stops here: it cannot tell whether the real deploy's transform, with the included document, accepts the template",
+                format!(
+                    "give the include's parameter a value the rehearsal can read (a file of the repository) in parameter_overrides of the rehearsal's environment, or check the template with the document in place: `sam validate --lint -t {template}`"
+                ),
+            )
+        })
+        .collect();
+    Findings::fail_with(findings, "the rehearsal could not apply the SAM transform: nothing was deployed")
+}
+
 /// `AWS::IAM::Role x2, AWS::Lambda::Function, ...`, in type order.
 fn resource_summary<'a>(types: impl Iterator<Item = &'a String>) -> String {
     let mut counts = std::collections::BTreeMap::<&str, usize>::new();
@@ -164,6 +236,8 @@ fn run_transform(input: &TransformInput, python: &Path, packaged: &Path, out: &P
     let sh = input.sh;
     let command = cmd!(sh, "{python} -I -c {TRANSFORM_SCRIPT} {packaged} {out}")
         .env("XTASK_PARAMETERS", serde_json::Value::Object(parameters).to_string())
+        .env("XTASK_PROJECT_ROOT", &input.project.root)
+        .env("XTASK_TEMPLATE_DIR", input.project.template_path().parent().unwrap_or(&input.project.root))
         .env("AWS_DEFAULT_REGION", region)
         .env("AWS_REGION", region);
     process::capture(input.aws.apply_env(command), "the SAM transform", Some(TRANSFORM_TIMEOUT))
