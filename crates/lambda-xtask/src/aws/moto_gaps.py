@@ -446,6 +446,118 @@ def _install():
 
     Document.create_from_cloudformation_json = classmethod(create_document)
 
+    # --- ELBv2: numbers and strings as CloudFormation types them ---------------------------
+    # CloudFormation converts each property to the type its resource declares (`Port: 80`,
+    # `StatusCode: 404`, `HttpCode: 200`, `Priority: !Ref NumberParameter`) before it calls
+    # ELBv2, which is what moto's own API gets too. moto's CloudFormation passes the template's
+    # values on as written: a regular expression on an integer StatusCode or HttpCode raises a
+    # TypeError (the listener becomes a stand-in, and its rules find no listener), and rules
+    # whose priorities mix "10" and 20 fail to sort. A value of another type than declared is
+    # converted; one of the declared type is passed on as it is.
+    def to_string(value):
+        if isinstance(value, bool):
+            return "true" if value else "false"
+        if isinstance(value, (int, float)):
+            return str(value)
+        return value
+
+    def to_integer(value):
+        if isinstance(value, str) and re.fullmatch(r"\s*[+-]?\d+\s*", value):
+            return int(value)
+        if isinstance(value, float) and value.is_integer():
+            return int(value)
+        return value
+
+    # The declared scalar types (CloudFormation's resource specification), by property path:
+    # a dict for an object, a one-element list for a list of that shape.
+    strings_of = [to_string]
+    key_values = [{"Key": to_string, "Value": to_string}]
+    action = {
+        "Order": to_integer,
+        "FixedResponseConfig": {"StatusCode": to_string, "ContentType": to_string, "MessageBody": to_string},
+        "RedirectConfig": {"Port": to_string, "StatusCode": to_string, "Host": to_string, "Path": to_string, "Query": to_string, "Protocol": to_string},
+        "ForwardConfig": {
+            "TargetGroups": [{"Weight": to_integer}],
+            "TargetGroupStickinessConfig": {"DurationSeconds": to_integer},
+        },
+        # Long in the API (a String in the Listener's CloudFormation schema, which converts it).
+        "AuthenticateCognitoConfig": {"SessionTimeout": to_integer},
+        "AuthenticateOidcConfig": {"SessionTimeout": to_integer},
+    }
+    elbv2_types = {
+        "AWS::ElasticLoadBalancingV2::Listener": {
+            "Port": to_integer,
+            "DefaultActions": [action],
+            "ListenerAttributes": key_values,
+        },
+        "AWS::ElasticLoadBalancingV2::ListenerRule": {
+            "Priority": to_integer,
+            "Actions": [action],
+            "Conditions": [
+                {
+                    "Values": strings_of,
+                    "HostHeaderConfig": {"Values": strings_of},
+                    "PathPatternConfig": {"Values": strings_of},
+                    "HttpHeaderConfig": {"HttpHeaderName": to_string, "Values": strings_of},
+                    "HttpRequestMethodConfig": {"Values": strings_of},
+                    "QueryStringConfig": {"Values": key_values},
+                    "SourceIpConfig": {"Values": strings_of},
+                }
+            ],
+        },
+        "AWS::ElasticLoadBalancingV2::TargetGroup": {
+            "Port": to_integer,
+            "HealthCheckPort": to_string,
+            "HealthCheckIntervalSeconds": to_integer,
+            "HealthCheckTimeoutSeconds": to_integer,
+            "HealthyThresholdCount": to_integer,
+            "UnhealthyThresholdCount": to_integer,
+            "Matcher": {"HttpCode": to_string, "GrpcCode": to_string},
+            "Targets": [{"Port": to_integer}],
+            "TargetGroupAttributes": key_values,
+        },
+    }
+
+    def typed(value, shape):
+        """`value` with each scalar the shape types converted; the rest as it was."""
+        if callable(shape):
+            return shape(value)
+        if isinstance(shape, list) and isinstance(value, list):
+            return [typed(item, shape[0]) for item in value]
+        if isinstance(shape, dict) and isinstance(value, dict):
+            return {key: typed(item, shape[key]) if key in shape else item for key, item in value.items()}
+        return value
+
+    from moto.elbv2.models import FakeListener, FakeListenerRule, FakeTargetGroup
+
+    def with_declared_types(model):
+        shape = elbv2_types[model.cloudformation_type()]
+
+        def retyped(cloudformation_json):
+            properties = cloudformation_json.get("Properties")
+            if not isinstance(properties, dict):
+                return cloudformation_json
+            return dict(cloudformation_json, Properties=typed(properties, shape))
+
+        original_create = model.create_from_cloudformation_json.__func__
+
+        def create(cls, resource_name, cloudformation_json, account_id, region_name, **kwargs):
+            return original_create(cls, resource_name, retyped(cloudformation_json), account_id, region_name, **kwargs)
+
+        model.create_from_cloudformation_json = classmethod(create)
+        if "update_from_cloudformation_json" in model.__dict__:
+            original_update = model.update_from_cloudformation_json.__func__
+
+            def update(cls, original_resource, new_resource_name, cloudformation_json, account_id, region_name):
+                return original_update(
+                    cls, original_resource, new_resource_name, retyped(cloudformation_json), account_id, region_name
+                )
+
+            model.update_from_cloudformation_json = classmethod(update)
+
+    for model in (FakeListener, FakeListenerRule, FakeTargetGroup):
+        with_declared_types(model)
+
     # --- CloudFormation: a resource after what it DependsOn -------------------------------
     # moto creates a resource when it is first named (a Ref or GetAtt creates its target on
     # the spot), and orders by DependsOn only the top level of a new stack: a change set (what
@@ -813,7 +925,7 @@ def _install():
         with_fallback(model)
         if model is not StandIn:
             stand_in_on_crash(model)
-    return sorted(m.cloudformation_type() for m in _installed if m is not StandIn) + ["stand-ins for the rest", "AWS::ApiGateway::RestApi Body", "AWS::Lambda::Version Ref", "AWS::Lambda::Function Architectures/Layers", "AWS::Lambda::LayerVersion Ref", "AWS::StepFunctions::StateMachine Definition*", "AWS::ApiGateway caller credentials", "AWS::Lambda::LayerVersion unreadable content", "AWS::SSM::Document DocumentFormat", "DependsOn order"]
+    return sorted(m.cloudformation_type() for m in _installed if m is not StandIn) + ["stand-ins for the rest", "AWS::ApiGateway::RestApi Body", "AWS::Lambda::Version Ref", "AWS::Lambda::Function Architectures/Layers", "AWS::Lambda::LayerVersion Ref", "AWS::StepFunctions::StateMachine Definition*", "AWS::ApiGateway caller credentials", "AWS::Lambda::LayerVersion unreadable content", "AWS::SSM::Document DocumentFormat", "AWS::ElasticLoadBalancingV2 property types", "DependsOn order"]
 
 
 try:
