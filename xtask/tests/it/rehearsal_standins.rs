@@ -1,9 +1,11 @@
 //! The rehearsal (`lambda-deploy --env local`) on apps that real CloudFormation deploys but that
-//! moto, as it comes, fails on (CORPUS.md: AA, AB, AE, AF): an SSM document without a format,
-//! an API whose integrations run with the caller's credentials, rules on a bus they depend on,
-//! and a layer whose content a custom resource makes. Each app is written here in the shape of
-//! real ones; the real xtask, SAM CLI, aws CLI and moto run, and what the rehearsal's moto held
-//! is read back by replaying its recorded requests into another moto, as the doctor does.
+//! moto, as it comes, fails on (CORPUS.md: AA, AB, AE, AF, and sp-alb-lambda-rest-api-sam-py's
+//! listener): an SSM document without a format, an API whose integrations run with the caller's
+//! credentials, rules on a bus they depend on, a layer whose content a custom resource makes, and
+//! a load balancer listener with numbers where CloudFormation declares strings. Each app is
+//! written here in the shape of real ones; the real xtask, SAM CLI, aws CLI and moto run, and
+//! what the rehearsal's moto held is read back by replaying its recorded requests into another
+//! moto, as the doctor does.
 
 use crate::deploy_any_app::{app, files, lambda_table, rehearsal, stack_name_of, Files};
 use crate::support::deploy::*;
@@ -281,4 +283,134 @@ fn a_layer_a_custom_resource_makes_is_an_empty_stand_in_and_said_so() {
     let layer = physical(&moto, &stack, "SdkLayer");
     let function = moto.aws(&["lambda", "get-function", "--function-name", &physical(&moto, &stack, "AskFunction")]);
     assert_eq!(function["Configuration"]["Layers"][0]["Arn"], layer.as_str(), "{function}");
+}
+
+const FRONT_DOOR_TEMPLATE: &str = r#"AWSTemplateFormatVersion: '2010-09-09'
+Transform: AWS::Serverless-2016-10-31
+Description: front-door, a function behind an application load balancer, 404 for any other path
+
+Parameters:
+  HelloPriority:
+    Type: Number
+    Default: 10
+
+Resources:
+  Network:
+    Type: AWS::EC2::VPC
+    Properties:
+      CidrBlock: 10.20.0.0/16
+
+  SubnetA:
+    Type: AWS::EC2::Subnet
+    Properties:
+      VpcId: !Ref Network
+      CidrBlock: 10.20.1.0/24
+      AvailabilityZone: !Select [0, !GetAZs '']
+
+  SubnetB:
+    Type: AWS::EC2::Subnet
+    Properties:
+      VpcId: !Ref Network
+      CidrBlock: 10.20.2.0/24
+      AvailabilityZone: !Select [1, !GetAZs '']
+
+  DoorSecurityGroup:
+    Type: AWS::EC2::SecurityGroup
+    Properties:
+      GroupDescription: http in
+      VpcId: !Ref Network
+      SecurityGroupIngress:
+        - IpProtocol: tcp
+          FromPort: 80
+          ToPort: 80
+          CidrIp: 0.0.0.0/0
+
+  HelloFunction:
+    Type: AWS::Serverless::Function
+    Properties:
+      CodeUri: hello/
+      Handler: app.lambda_handler
+      Runtime: python3.11
+
+  HelloInvokePermission:
+    Type: AWS::Lambda::Permission
+    Properties:
+      FunctionName: !GetAtt HelloFunction.Arn
+      Action: lambda:InvokeFunction
+      Principal: elasticloadbalancing.amazonaws.com
+
+  DoorBalancer:
+    Type: AWS::ElasticLoadBalancingV2::LoadBalancer
+    Properties:
+      Type: application
+      Scheme: internet-facing
+      Subnets: [!Ref SubnetA, !Ref SubnetB]
+      SecurityGroups: [!Ref DoorSecurityGroup]
+
+  HelloTargets:
+    Type: AWS::ElasticLoadBalancingV2::TargetGroup
+    DependsOn: HelloInvokePermission
+    Properties:
+      TargetType: lambda
+      HealthCheckEnabled: false
+      Targets:
+        - Id: !GetAtt HelloFunction.Arn
+
+  DoorListener:
+    Type: AWS::ElasticLoadBalancingV2::Listener
+    Properties:
+      LoadBalancerArn: !Ref DoorBalancer
+      Port: 80
+      Protocol: HTTP
+      DefaultActions:
+        - Type: fixed-response
+          FixedResponseConfig:
+            ContentType: text/plain
+            MessageBody: nothing here
+            StatusCode: 404
+
+  HelloRule:
+    Type: AWS::ElasticLoadBalancingV2::ListenerRule
+    Properties:
+      ListenerArn: !Ref DoorListener
+      Priority: !Ref HelloPriority
+      Conditions:
+        - Field: path-pattern
+          Values: [/hello]
+      Actions:
+        - Type: forward
+          TargetGroupArn: !Ref HelloTargets
+"#;
+
+/// CloudFormation converts each ELBv2 property to the type it declares (`Port: 80`,
+/// `StatusCode: 404`); moto's CloudFormation passed the integer StatusCode to a regular
+/// expression, so the listener was a stand-in and its rule found no listener.
+#[test]
+fn a_load_balancer_listener_with_numbers_for_strings_is_rehearsed_as_cloudformation_types_them() {
+    let repo = app("front-door", &app_files(FRONT_DOOR_TEMPLATE, &["hello"]), &lambda_table());
+    let (status, output) = run(&mut rehearsal(&repo));
+    assert_eq!(status, 0, "{output}");
+    assert!(!output.contains("(AWS::ElasticLoadBalancingV2::"), "no load balancer part is a stand-in:\n{output}");
+
+    let stack = stack_name_of(&repo);
+    let moto = replayed_rehearsal(repo.dir.path());
+    let balancer = physical(&moto, &stack, "DoorBalancer");
+    let listeners = moto.aws(&["elbv2", "describe-listeners", "--load-balancer-arn", &balancer]);
+    let listener = &listeners["Listeners"][0];
+    assert_eq!(listener["ListenerArn"], physical(&moto, &stack, "DoorListener").as_str(), "{listeners}");
+    assert_eq!(listener["Port"], 80, "{listeners}");
+    let default = &listener["DefaultActions"][0];
+    assert_eq!(default["Type"], "fixed-response", "{listeners}");
+    assert_eq!(default["FixedResponseConfig"]["StatusCode"], "404", "{listeners}");
+
+    let rules = moto.aws(&["elbv2", "describe-rules", "--listener-arn", listener["ListenerArn"].as_str().unwrap()]);
+    let rule = rules["Rules"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|r| r["IsDefault"] == false)
+        .unwrap_or_else(|| panic!("{rules}"));
+    assert_eq!(rule["Priority"], "10", "{rules}");
+    assert_eq!(rule["Conditions"][0]["Values"][0], "/hello", "{rules}");
+    assert_eq!(rule["Actions"][0]["TargetGroupArn"], physical(&moto, &stack, "HelloTargets").as_str(), "{rules}");
 }
