@@ -157,20 +157,40 @@ fn first_line(text: &[u8]) -> &[u8] {
 /// each of them cost a scan of 10,000 files five times `find`.
 const CODE_EXTENSIONS: [&str; 10] = ["py", "pyc", "pyo", "pyi", "pyx", "pxd", "so", "pyd", "dll", "dylib"];
 
+/// The files an installer writes into a `*.dist-info` dir about the package (its metadata, the
+/// list of installed files, the installer's name, the request flag): text in known formats,
+/// never a key, so their content is not read (a site-packages tree has one of each per
+/// package). `direct_url.json`, licenses and anything else there are read as any file is.
+const INSTALLER_RECORDS: [&str; 4] = ["METADATA", "RECORD", "INSTALLER", "REQUESTED"];
+
+fn installer_record(path: &Path, name: &[u8]) -> bool {
+    INSTALLER_RECORDS.iter().any(|record| name == record.as_bytes())
+        && path.parent().and_then(Path::file_name).is_some_and(|dir| dir.as_encoded_bytes().ends_with(b".dist-info"))
+}
+
 /// Why the file at `path`, named `name`, looks like a secret, if it does: by its name, or by
 /// the start of its content unless its extension says it is code (see [`CODE_EXTENSIONS`]).
 /// Called for every file of the parallel scan.
 pub fn check_file(path: &Path, name: &OsStr) -> Option<&'static str> {
+    check_file_read(path, name, None)
+}
+
+/// [`check_file`] for a file whose content the scan has already read whole (`content`): no
+/// second open.
+pub fn check_file_read(path: &Path, name: &OsStr, content: Option<&[u8]>) -> Option<&'static str> {
     if is_pip_file(name) && pip_file_has_credential(path) {
         return Some(CREDENTIAL_URL);
     }
     let bytes = name.as_encoded_bytes();
     let extension = bytes.iter().rposition(|b| *b == b'.').map(|i| &bytes[i + 1..]);
     let code = extension.is_some_and(|ext| CODE_EXTENSIONS.iter().any(|c| ext.eq_ignore_ascii_case(c.as_bytes())));
-    if code {
+    if code || installer_record(path, bytes) {
         return classify(name, b"");
     }
-    let start = read_start(path);
+    let start = match content {
+        Some(content) => content[..content.len().min(HEADER_WINDOW)].to_vec(),
+        None => read_start(path),
+    };
     let pem = bytes.ends_with(b".pem") || memchr::memmem::find(&start, b"-----BEGIN ").is_some();
     if pem && start.len() == HEADER_WINDOW {
         // A PEM file longer than its start: its headers may come later (a CA bundle's first
