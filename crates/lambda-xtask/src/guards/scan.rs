@@ -232,7 +232,7 @@ fn visit(
         }
     }
     files.fetch_add(1, Ordering::Relaxed);
-    let wheel = in_dist_info(path) && name == "WHEEL";
+    let wheel = name == "WHEEL" && in_dist_info(path);
     // A WHEEL file is read once, for its tags and the secret check both.
     let content = wheel.then(|| beneath::read(path));
     let read = content.as_ref().and_then(|c| c.as_ref().ok()).map(Vec::as_slice);
@@ -295,8 +295,12 @@ fn error_path(err: &ignore::Error) -> Option<PathBuf> {
     }
 }
 
+/// Whether the file at `path` (as the walk made it: no trailing slash, no `.`) sits directly
+/// in a `*.dist-info` dir; from the path's bytes, without parsing its components (this runs
+/// for every file of the scan).
 fn in_dist_info(path: &Path) -> bool {
-    path.parent().and_then(Path::file_name).is_some_and(|dir| dir.as_encoded_bytes().ends_with(b".dist-info"))
+    let bytes = path.as_os_str().as_encoded_bytes();
+    memchr::memrchr(b'/', bytes).is_some_and(|slash| bytes[..slash].ends_with(b".dist-info"))
 }
 
 fn inspect_file(path: &Path, name: &str) -> Vec<Item> {

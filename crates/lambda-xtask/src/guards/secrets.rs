@@ -13,8 +13,8 @@
 //! carries a credential (`--index-url https://deploy:TOKEN@host/simple`) is a leaked token
 //! too: sam copies the function's requirements.txt into the package. The file's content is
 //! never printed (the URL is shown with its credential masked). The files are those of the
-//! guards' one parallel walk ([`super::scan`]); Python code and native modules are judged by
-//! name only.
+//! guards' one parallel walk ([`super::scan`]); Python code, native modules and an installer's
+//! records in a `*.dist-info` dir (see [`INSTALLER_RECORDS`]) are judged by name only.
 
 use std::ffi::OsStr;
 use std::path::Path;
@@ -310,6 +310,31 @@ fn read_start(path: &Path) -> Vec<u8> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn an_installers_records_are_judged_by_name_anything_else_by_content() {
+        let dir = tempfile::tempdir().unwrap();
+        let key = "-----BEGIN RSA PRIVATE KEY-----\nMIIE\n";
+        for (relative, found) in [
+            ("six-1.0.dist-info/METADATA", false),
+            ("six-1.0.dist-info/RECORD", false),
+            ("six-1.0.dist-info/direct_url.json", true),
+            ("six-1.0.dist-info/licenses/LICENSE", true),
+            ("six/RECORD", true),
+            ("METADATA", true),
+        ] {
+            let path = dir.path().join(relative);
+            std::fs::create_dir_all(path.parent().unwrap()).unwrap();
+            std::fs::write(&path, key).unwrap();
+            assert_eq!(check_file(&path, path.file_name().unwrap()).is_some(), found, "{relative}");
+            let content = std::fs::read(&path).unwrap();
+            assert_eq!(
+                check_file_read(&path, path.file_name().unwrap(), Some(&content)).is_some(),
+                found,
+                "{relative}"
+            );
+        }
+    }
 
     #[test]
     fn keys_are_found_by_content_whatever_their_name() {
