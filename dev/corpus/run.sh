@@ -25,12 +25,13 @@ bin="$(cargo metadata --format-version 1 --no-deps --manifest-path "$root/Cargo.
     python3 -c 'import json,sys; print(json.load(sys.stdin)["target_directory"])')/debug/lambda-xtask"
 
 # fetch REPO COMMIT PATH DEST: the app's files at COMMIT (PATH "." for the whole repository).
-# CORPUS_MIRRORS: a directory of bare mirrors named OWNER+NAME (or OWNER+NAME/repo) to use
+# CORPUS_MIRRORS: a directory of mirrors named OWNER+NAME (or OWNER+NAME/repo, bare or with .git) to use
 # instead of cloning from GitHub.
 fetch() {
     local repo=$1 commit=$2 path=$3 dest=$4 mirror="$out/.mirrors/${1//\//+}"
     local given="${CORPUS_MIRRORS:-/nonexistent}/${repo//\//+}"
     [ -d "$given/repo" ] && given="$given/repo"
+    [ -d "$given/.git" ] && given="$given/.git"
     [ -d "$given" ] && mirror="$given"
     if [ ! -d "$mirror" ]; then
         git clone -q --bare --filter=blob:none "https://github.com/$repo.git" "$mirror"

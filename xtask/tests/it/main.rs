@@ -25,6 +25,7 @@ mod package_size;
 mod racy_edits;
 mod rehearsal;
 mod rehearsal_faults;
+mod rehearsal_standins;
 mod reliability;
 mod sample_template;
 mod shapes;

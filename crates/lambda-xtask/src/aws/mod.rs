@@ -7,6 +7,7 @@
 //! number of times; calls that change something never retry.
 
 pub mod moto;
+pub mod stack;
 
 use std::ffi::OsString;
 use std::path::PathBuf;
@@ -294,9 +295,37 @@ pub struct StackResources {
 #[serde(rename_all = "PascalCase")]
 pub struct StackResource {
     #[serde(default)]
-    pub logical_resource_id: Option<String>,
+    pub logical_resource_id: String,
     #[serde(default)]
     pub physical_resource_id: Option<String>,
+    #[serde(default)]
+    pub resource_type: String,
+}
+
+/// `describe-stack-events`, newest first as AWS returns them.
+#[derive(Debug, Deserialize)]
+#[serde(rename_all = "PascalCase")]
+pub struct StackEvents {
+    pub stack_events: Vec<StackEvent>,
+}
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(rename_all = "PascalCase")]
+pub struct StackEvent {
+    #[serde(default)]
+    pub stack_name: String,
+    #[serde(default)]
+    pub stack_id: Option<String>,
+    pub logical_resource_id: String,
+    #[serde(default)]
+    pub physical_resource_id: Option<String>,
+    #[serde(default)]
+    pub resource_type: String,
+    #[serde(default)]
+    pub timestamp: Option<serde_json::Value>,
+    pub resource_status: String,
+    #[serde(default)]
+    pub resource_status_reason: Option<String>,
 }
 
 #[derive(Debug, Deserialize)]

@@ -228,6 +228,10 @@ pub struct StandIn {
     /// moto's own error, when it has a model of the type but crashed creating it.
     #[serde(default)]
     pub moto_error: Option<String>,
+    /// A resource moto did create, but from less than the template gives (a layer whose
+    /// content it could not read): what was left out and what the rehearsal then proves.
+    #[serde(default)]
+    pub stand_in: Option<String>,
 }
 
 /// The stand-ins listed since the file was emptied (one JSON object a line).

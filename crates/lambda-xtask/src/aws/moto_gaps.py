@@ -9,6 +9,7 @@
 # stack holds these resources and the aws CLI can read them back. Nothing here runs unless
 # moto lacks the type or the property; a moto without the backends named skips the gap.
 
+import base64
 import json
 import os
 import sys
@@ -27,6 +28,18 @@ def _install():
     from moto.moto_api._internal import mock_random
 
     supported = {m.cloudformation_type() for m in CloudFormationModel.__subclasses__()}
+
+    # What the rehearsal names after the deploy: one JSON object a line (see moto.rs).
+    standins_log = os.environ.get("XTASK_MOTO_STANDINS")
+
+    def list_stand_in(entry):
+        if standins_log:
+            with open(standins_log, "a") as log:
+                log.write(json.dumps(entry) + "\n")
+
+    # Each value a stand-in gave for a Ref or GetAtt, with the resource that gave it: a
+    # resource built from one is built from nothing real.
+    stand_in_values = {}
 
     def arn_region_account(arn):
         parts = arn.split(":")
@@ -144,6 +157,31 @@ def _install():
                 )
                 return cls(api_id, name)
         return ApiGatewayStage
+
+    # An integration run with the caller's own credentials: API Gateway takes the ARN
+    # `arn:aws:iam::*:user/*` (what the SAM transform writes for an AWS_IAM authorizer with
+    # InvokeRole CALLER_CREDENTIALS, its default); moto refuses any ARN not of its account.
+    import inspect
+    import re
+    from moto.apigateway.models import APIGatewayBackend
+    from moto.utilities.utils import get_partition
+
+    caller_credentials = re.compile(r"arn:aws[a-z-]*:iam::\*:user/\*")
+    original_put_integration = APIGatewayBackend.put_integration
+    put_integration_signature = inspect.signature(original_put_integration)
+
+    def put_integration(self, *args, **kwargs):
+        bound = put_integration_signature.bind(self, *args, **kwargs)
+        credentials = bound.arguments.get("credentials")
+        if not (isinstance(credentials, str) and caller_credentials.fullmatch(credentials)):
+            return original_put_integration(*bound.args, **bound.kwargs)
+        # moto's own checks run on an ARN of its account; the integration keeps the one given.
+        bound.arguments["credentials"] = "arn:%s:iam::%s:user/*" % (get_partition(self.region_name), self.account_id)
+        integration = original_put_integration(*bound.args, **bound.kwargs)
+        integration.credentials = credentials
+        return integration
+
+    APIGatewayBackend.put_integration = put_integration
 
     # A deployment's Ref is its id (a stage names it as its DeploymentId).
     from moto.apigateway.models import Deployment
@@ -336,6 +374,104 @@ def _install():
                 config = backend.create_function_url_config(function.function_arn, p)
                 return cls(function.function_arn, config.url)
         return LambdaUrl
+
+    # A layer whose content a stand-in names (the bucket and key a custom resource would
+    # write, which moto does not run) or whose bucket the local AWS does not have (one outside
+    # the stack): there is nothing to read, so it is created empty and listed as a stand-in.
+    original_layer = LayerVersion.create_from_cloudformation_json.__func__
+    empty_zip = base64.b64encode(b"PK\x05\x06" + b"\x00" * 18).decode("ascii")
+
+    def layer_content_missing(content, account_id, region_name):
+        """Why the content cannot be read from the local AWS, or None when it can be."""
+        bucket, key = content.get("S3Bucket"), content.get("S3Key")
+        if "ZipFile" in content or not isinstance(bucket, str) or not isinstance(key, str):
+            return None
+        makers = []
+        for value in (bucket, key):
+            maker = stand_in_values.get(value)
+            if maker and maker not in makers:
+                makers.append(maker)
+        if makers:
+            named = ", ".join("%s (%s)" % (logical_id, kind) for logical_id, kind in makers)
+            return "its Content (S3Bucket, S3Key) comes from %s, which the local AWS did not run" % named
+        from moto.s3.exceptions import MissingBucket
+        from moto.s3.models import s3_backends
+
+        try:
+            s3_backends[account_id][get_partition(region_name)].get_bucket(bucket)
+        except MissingBucket:
+            return "its Content is in s3://%s, a bucket the local AWS does not have" % bucket
+        return None
+
+    def create_layer(cls, resource_name, cloudformation_json, account_id, region_name, **kwargs):
+        properties = cloudformation_json.get("Properties") or {}
+        content = properties.get("Content")
+        why = layer_content_missing(content, account_id, region_name) if isinstance(content, dict) else None
+        if why is None:
+            return original_layer(cls, resource_name, cloudformation_json, account_id, region_name, **kwargs)
+        empty = dict(cloudformation_json, Properties=dict(properties, Content={"ZipFile": empty_zip}))
+        layer = original_layer(cls, resource_name, empty, account_id, region_name, **kwargs)
+        list_stand_in(
+            {
+                "logical_id": kwargs.get("LogicalId"),
+                "type": "AWS::Lambda::LayerVersion",
+                "stand_in": "%s: the layer was created empty, so the rehearsal proves nothing about its content" % why,
+            }
+        )
+        return layer
+
+    LayerVersion.create_from_cloudformation_json = classmethod(create_layer)
+
+    # --- SSM: a document as CloudFormation creates it --------------------------------------
+    # DocumentFormat defaults to JSON, and Content (an object in the template) is sent in that
+    # format; moto passes neither on ("Invalid document format None").
+    from moto.ssm.models import Document
+
+    original_document = Document.create_from_cloudformation_json.__func__
+
+    def create_document(cls, resource_name, cloudformation_json, account_id, region_name, **kwargs):
+        properties = dict(cloudformation_json.get("Properties") or {})
+        document_format = properties.get("DocumentFormat") or "JSON"
+        properties["DocumentFormat"] = document_format
+        content = properties.get("Content")
+        if isinstance(content, (dict, list)):
+            if document_format == "YAML":
+                import yaml
+
+                properties["Content"] = yaml.safe_dump(content, sort_keys=False)
+            else:
+                properties["Content"] = json.dumps(content)
+        filled = dict(cloudformation_json, Properties=properties)
+        return original_document(cls, resource_name, filled, account_id, region_name, **kwargs)
+
+    Document.create_from_cloudformation_json = classmethod(create_document)
+
+    # --- CloudFormation: a resource after what it DependsOn -------------------------------
+    # moto creates a resource when it is first named (a Ref or GetAtt creates its target on
+    # the spot), and orders by DependsOn only the top level of a new stack: a change set (what
+    # sam deploy executes) creates in template order, and a resource created on the spot skips
+    # its own DependsOn. So a resource's DependsOn are created first, wherever it is created.
+    from moto.cloudformation.parsing import ResourceMap
+
+    original_resource = ResourceMap.__getitem__
+
+    def resource_after_dependencies(self, key):
+        parsed = self._parsed_resources
+        resource_json = self._resource_json_map.get(key) if key not in parsed else None
+        if isinstance(resource_json, dict) and resource_json.get("DependsOn"):
+            creating = self.__dict__.setdefault("_xtask_creating", set())
+            if key not in creating:
+                creating.add(key)
+                try:
+                    depends_on = resource_json["DependsOn"]
+                    for name in [depends_on] if isinstance(depends_on, str) else depends_on:
+                        if name in self._resource_json_map and name not in parsed and name not in creating:
+                            self[name]
+                finally:
+                    creating.discard(key)
+        return original_resource(self, key)
+
+    ResourceMap.__getitem__ = resource_after_dependencies
 
     # --- SNS and SQS: subscriptions and policies as resources of their own ---------------
     from moto.sns.models import sns_backends
@@ -575,15 +711,16 @@ def _install():
     # Docker): a stand-in answers Ref and GetAtt, and is listed for the rehearsal to say so.
     import moto.cloudformation.parsing as parsing
 
-    standins_log = os.environ.get("XTASK_MOTO_STANDINS")
-
     class StandIn(CloudFormationModel):
         __module__ = "moto.cloudformation.xtask_gaps"
 
-        def __init__(self, name, resource_type, account_id, region_name):
+        def __init__(self, name, resource_type, account_id, region_name, logical_id=None):
             self.name, self.resource_type = name, resource_type
             service, kind = (resource_type.split("::") + ["", ""])[1:3]
             self.arn = "arn:aws:%s:%s:%s:%s/%s" % (service.lower(), region_name, account_id, kind.lower(), name)
+            maker = (logical_id or name, resource_type)
+            for value in (self.name, self.arn):
+                stand_in_values[value] = maker
 
         @staticmethod
         def cloudformation_name_type():
@@ -598,7 +735,11 @@ def _install():
             return True
 
         def get_cfn_attribute(self, attribute_name):
-            return self.arn if attribute_name.endswith("Arn") else "%s-%s" % (self.name, attribute_name)
+            if attribute_name.endswith("Arn"):
+                return self.arn
+            value = "%s-%s" % (self.name, attribute_name)
+            stand_in_values[value] = stand_in_values[self.name]
+            return value
 
         @property
         def physical_resource_id(self):
@@ -607,13 +748,11 @@ def _install():
         @classmethod
         def create_from_cloudformation_json(cls, resource_name, cloudformation_json, account_id, region_name, **kwargs):
             resource_type = kwargs.get("ResourceType", "")
-            if standins_log:
-                with open(standins_log, "a") as log:
-                    entry = {"logical_id": kwargs.get("LogicalId"), "type": resource_type}
-                    if "Crash" in kwargs:
-                        entry["moto_error"] = kwargs["Crash"]
-                    log.write(json.dumps(entry) + "\n")
-            return cls(resource_name, resource_type, account_id, region_name)
+            entry = {"logical_id": kwargs.get("LogicalId"), "type": resource_type}
+            if "Crash" in kwargs:
+                entry["moto_error"] = kwargs["Crash"]
+            list_stand_in(entry)
+            return cls(resource_name, resource_type, account_id, region_name, kwargs.get("LogicalId"))
 
         @classmethod
         def delete_from_cloudformation_json(cls, *args, **kwargs):
@@ -657,7 +796,7 @@ def _install():
         with_fallback(model)
         if model is not StandIn:
             stand_in_on_crash(model)
-    return sorted(m.cloudformation_type() for m in _installed if m is not StandIn) + ["stand-ins for the rest", "AWS::ApiGateway::RestApi Body", "AWS::Lambda::Version Ref", "AWS::Lambda::Function Architectures/Layers", "AWS::Lambda::LayerVersion Ref", "AWS::StepFunctions::StateMachine Definition*"]
+    return sorted(m.cloudformation_type() for m in _installed if m is not StandIn) + ["stand-ins for the rest", "AWS::ApiGateway::RestApi Body", "AWS::Lambda::Version Ref", "AWS::Lambda::Function Architectures/Layers", "AWS::Lambda::LayerVersion Ref", "AWS::StepFunctions::StateMachine Definition*", "AWS::ApiGateway caller credentials", "AWS::Lambda::LayerVersion unreadable content", "AWS::SSM::Document DocumentFormat", "DependsOn order"]
 
 
 try:

@@ -129,15 +129,7 @@ fn check_deployed(
             "{env_name} is a rehearsal: its local AWS stops when the deploy ends, so nothing stays deployed to compare"
         )
     }
-    let region = env
-        .region
-        .clone()
-        .or_else(|| std::env::var("AWS_REGION").ok())
-        .or_else(|| std::env::var("AWS_DEFAULT_REGION").ok())
-        .filter(|r| !r.is_empty());
-    let Some(region) = region else {
-        bad_input!("no region for {env_name}: set region in [{env_name}.deploy.parameters] of {samconfig_shown}, or AWS_REGION")
-    };
+    let region = env.region(&samconfig_shown)?;
     let log_shown = project.config.deploy.log.display().to_string();
     // Read as the deploy writes it: beneath the repository, never a FIFO or through a link.
     let log = crate::evidence::audit_log::LogPath::check_readable(&project.root, &project.config.deploy.log)
@@ -149,7 +141,7 @@ fn check_deployed(
     let result = pipeline.step("deployed", || {
         let executable = aws::locate(&sh, &project.config.deploy.awscli_version)?;
         let aws = aws::Aws::new(executable, region.clone(), env.profile.clone());
-        let resources = crate::commands::deploy::preflight::stack_resources(&sh, &aws, &env.stack_name)?;
+        let resources = aws::stack::physical_ids(&sh, &aws, &env.stack_name)?;
         let ids: Vec<&str> = targets.iter().map(|t| t.config.logical_id.as_str()).collect();
         let judge = LiveCode {
             project,

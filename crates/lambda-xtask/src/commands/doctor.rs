@@ -52,19 +52,7 @@ pub fn run(ui: &Ui, args: &DoctorArgs) -> Result<Finished> {
     let template = Template::load(&project.template_path(), &template_shown)?;
     let targets = target::resolve_targets(&project, &template)?;
     check_function(args, &template, &template_shown)?;
-    let region = match env
-        .region
-        .clone()
-        .or_else(|| non_empty_var("AWS_REGION"))
-        .or_else(|| non_empty_var("AWS_DEFAULT_REGION"))
-    {
-        Some(region) => region,
-        None => bad_input!(
-            "no region for {}: set region in [{}.deploy.parameters] of {samconfig_shown}, or AWS_REGION",
-            env.name,
-            env.name
-        ),
-    };
+    let region = env.region(&samconfig_shown)?;
     tools::check_obtainable(&tools::PythonTool::aws_cli(&project.config.deploy.awscli_version))?;
     // The rehearsal's AWS is moto: without an endpoint to read, the doctor starts it again.
     let local = settings.rehearsal && non_empty_var("AWS_ENDPOINT_URL").is_none();

@@ -173,8 +173,8 @@ mod fixture_tests {
     }
 
     fn observed(stacks: &str, events: &str) -> Observed {
-        let described: stack::DescribeStacks = fixture(stacks);
-        let events: stack::StackEvents = fixture(events);
+        let described: crate::aws::Stacks = fixture(stacks);
+        let events: crate::aws::StackEvents = fixture(events);
         Observed {
             stack: described.stacks.into_iter().next(),
             events: vec![events.stack_events],

@@ -11,34 +11,17 @@ use xshell::Shell;
 
 use super::function::{endpoint_admits, names_a_secret, EndpointIngress, FunctionConfiguration, SecretState};
 use super::logs::{self, LogEvent};
-use super::stack::{self, DescribeStacks, StackDescription, StackEvent, StackEvents};
+use super::stack::{self, StackDescription, StackEvent};
 use super::{Observed, ObservedFunction};
-use crate::aws::{self, Aws, SecurityGroups, VpcEndpoints, Vpcs};
+use crate::aws::{self, Aws, SecurityGroups, StackResource, VpcEndpoints, Vpcs};
 
 /// Events of the stack's recent operations; the last operation of even a large stack fits.
-const MAX_EVENTS: &str = "500";
+const MAX_EVENTS: usize = 500;
 /// Log events read per function over `--since`.
 const MAX_LOG_EVENTS: &str = "50000";
 /// The stack output and parameter that name the function's Secrets Manager endpoint.
 const ENDPOINT_OUTPUT: &str = "SecretsManagerVpcEndpointId";
 const ENDPOINT_PARAMETER: &str = "ExistingSecretsManagerVpcEndpoint";
-
-#[derive(Debug, Deserialize)]
-#[serde(rename_all = "PascalCase")]
-struct StackResources {
-    stack_resources: Vec<StackResource>,
-}
-
-#[derive(Debug, Deserialize)]
-#[serde(rename_all = "PascalCase")]
-struct StackResource {
-    #[serde(default)]
-    logical_resource_id: String,
-    #[serde(default)]
-    physical_resource_id: Option<String>,
-    #[serde(default)]
-    resource_type: String,
-}
 
 #[derive(Debug, Deserialize)]
 #[serde(rename_all = "PascalCase")]
@@ -246,33 +229,15 @@ fn secret_jobs<'a>(
 }
 
 pub fn describe_stack(aws: &Aws, stack: &str) -> Result<Option<StackDescription>> {
-    let stacks: Option<DescribeStacks> = aws.read_optional(
-        &shell()?,
-        &["cloudformation", "describe-stacks", "--stack-name", stack],
-        "aws cloudformation describe-stacks",
-        &["does not exist"],
-    )?;
-    Ok(stacks.and_then(|s| s.stacks.into_iter().next()).filter(|s| s.stack_status != "DELETE_COMPLETE"))
+    aws::stack::describe(&shell()?, aws, stack)
 }
 
 pub fn stack_events(aws: &Aws, stack: &str) -> Result<Vec<StackEvent>> {
-    let events: Option<StackEvents> = aws.read_optional(
-        &shell()?,
-        &["cloudformation", "describe-stack-events", "--stack-name", stack, "--max-items", MAX_EVENTS],
-        "aws cloudformation describe-stack-events",
-        &["does not exist"],
-    )?;
-    Ok(events.map(|e| e.stack_events).unwrap_or_default())
+    aws::stack::events(&shell()?, aws, stack, MAX_EVENTS)
 }
 
 fn stack_resources(aws: &Aws, stack: &str) -> Result<Vec<StackResource>> {
-    let resources: Option<StackResources> = aws.read_optional(
-        &shell()?,
-        &["cloudformation", "describe-stack-resources", "--stack-name", stack],
-        "aws cloudformation describe-stack-resources",
-        &["does not exist"],
-    )?;
-    Ok(resources.map(|r| r.stack_resources).unwrap_or_default())
+    aws::stack::resources(&shell()?, aws, stack)
 }
 
 pub fn function_configuration(aws: &Aws, name: &str) -> Result<FunctionConfiguration> {

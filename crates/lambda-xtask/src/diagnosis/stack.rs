@@ -7,40 +7,13 @@
 //! stack ... was not successfully created". The root cause is the first FAILED event of the
 //! operation that is none of these.
 
-use serde::Deserialize;
-
 use super::context::Context;
 use super::signatures::{self as sig, fill};
 use crate::guards::Finding;
 
-/// The stack as `describe-stacks` describes it: the one reading the deploy uses too.
-pub use crate::aws::{Stack as StackDescription, Stacks as DescribeStacks};
-
-/// `describe-stack-events`, newest first as AWS returns them.
-#[derive(Debug, Deserialize)]
-#[serde(rename_all = "PascalCase")]
-pub struct StackEvents {
-    pub stack_events: Vec<StackEvent>,
-}
-
-#[derive(Debug, Clone, Deserialize)]
-#[serde(rename_all = "PascalCase")]
-pub struct StackEvent {
-    #[serde(default)]
-    pub stack_name: String,
-    #[serde(default)]
-    pub stack_id: Option<String>,
-    pub logical_resource_id: String,
-    #[serde(default)]
-    pub physical_resource_id: Option<String>,
-    #[serde(default)]
-    pub resource_type: String,
-    #[serde(default)]
-    pub timestamp: Option<serde_json::Value>,
-    pub resource_status: String,
-    #[serde(default)]
-    pub resource_status_reason: Option<String>,
-}
+/// The stack as `describe-stacks` describes it, and its events: the one reading the deploy
+/// uses too (crate::aws::stack).
+pub use crate::aws::{Stack as StackDescription, StackEvent};
 
 impl StackEvent {
     fn is_stack_itself(&self) -> bool {
@@ -302,7 +275,7 @@ mod tests {
     use super::*;
 
     fn events(json: &str) -> Vec<StackEvent> {
-        serde_json::from_str::<StackEvents>(json).unwrap().stack_events
+        serde_json::from_str::<crate::aws::StackEvents>(json).unwrap().stack_events
     }
 
     fn fixture(name: &str) -> String {

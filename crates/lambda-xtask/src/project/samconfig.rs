@@ -36,6 +36,22 @@ pub struct SamEnvironment {
 }
 
 impl SamEnvironment {
+    /// The region sam and the aws CLI deploy this environment to: samconfig.toml's, else
+    /// AWS_REGION, else AWS_DEFAULT_REGION (an empty variable counts as unset). The one
+    /// resolution every command uses; none is bad input.
+    pub fn region(&self, samconfig_shown: &str) -> Result<String> {
+        let from_env = |name: &str| std::env::var(name).ok().filter(|v| !v.is_empty());
+        match self.region.clone().or_else(|| from_env("AWS_REGION")).or_else(|| from_env("AWS_DEFAULT_REGION")) {
+            Some(region) => Ok(region),
+            None => {
+                let name = &self.name;
+                bad_input!(
+                    "no region for {name}: set region in [{name}.deploy.parameters] of {samconfig_shown}, or AWS_REGION"
+                )
+            }
+        }
+    }
+
     pub fn override_value(&self, key: &str) -> Option<&ParameterOverride> {
         self.overrides.iter().rev().find(|o| o.key == key)
     }

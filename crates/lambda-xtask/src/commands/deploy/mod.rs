@@ -256,7 +256,7 @@ fn plan<'a>(
     let settings_table = format!("[workspace.metadata.lambda.deploy.environments.{name}]");
 
     check_environment_flags(ui, args, &settings, name, &settings_table)?;
-    let region = region_of(&env, &samconfig_shown)?;
+    let region = env.region(&samconfig_shown)?;
     let allowed = guards::allow::Allowed::parse(&args.allow, team_guards)?;
     check_health_url(args)?;
 
@@ -311,17 +311,6 @@ fn plan<'a>(
         log,
     };
     Ok((plan, build))
-}
-
-/// The environment's region: samconfig.toml's, else AWS_REGION, else AWS_DEFAULT_REGION.
-fn region_of(env: &SamEnvironment, samconfig_shown: &str) -> Result<String> {
-    let name = &env.name;
-    match env.region.clone().or_else(|| non_empty_var("AWS_REGION")).or_else(|| non_empty_var("AWS_DEFAULT_REGION")) {
-        Some(region) => Ok(region),
-        None => bad_input!(
-            "no region for {name}: set region in [{name}.deploy.parameters] of {samconfig_shown}, or AWS_REGION"
-        ),
-    }
 }
 
 /// A NoEcho parameter's value is a secret: sam prints the overrides it deploys with.
@@ -647,7 +636,7 @@ impl<'a> Deploy<'a> {
         }
         let existing = pipeline.step("stack-state", || self.stack_state(&aws))?;
         let resources = match &existing {
-            Some(_) => preflight::stack_resources(self.sh, &aws, self.stack())?,
+            Some(_) => aws::stack::physical_ids(self.sh, &aws, self.stack())?,
             None => Vec::new(),
         };
         pipeline.step("secrets", || self.secrets(&aws))?;
@@ -680,7 +669,7 @@ impl<'a> Deploy<'a> {
         let deployed = pipeline.step("stack-status", || post_deploy::stack_complete(self.sh, aws, self.stack()))?;
         pipeline.step("deployed-code", || self.deployed_code(aws))?;
         pipeline.step("endpoint-ingress-after", || {
-            let resources = preflight::stack_resources(self.sh, aws, self.stack())?;
+            let resources = aws::stack::physical_ids(self.sh, aws, self.stack())?;
             let after = preflight::ingress_subjects(&self.plan.template, parameters, Some(&deployed), &resources);
             self.endpoint_ingress(aws, &after, true)
         })?;
@@ -793,7 +782,7 @@ impl<'a> Deploy<'a> {
     /// --replace-failed-stack included).
     fn stack_state(&mut self, aws: &Aws) -> Result<Option<aws::Stack>> {
         let stack = self.stack();
-        let Some(found) = preflight::describe_stack(self.sh, aws, stack)? else {
+        let Some(found) = aws::stack::describe(self.sh, aws, stack)? else {
             say!("    {stack} does not exist yet in {}: sam creates it", self.plan.region);
             return Ok(None);
         };
@@ -969,7 +958,7 @@ impl<'a> Deploy<'a> {
     fn deployed_code(&mut self, aws: &Aws) -> Result<()> {
         let plan = self.plan;
         let ids: Vec<&str> = plan.found.targets.iter().map(|t| t.config.logical_id.as_str()).collect();
-        let resources = preflight::stack_resources(self.sh, aws, self.stack())?;
+        let resources = aws::stack::physical_ids(self.sh, aws, self.stack())?;
         let live = crate::evidence::deployed::read_step(self.sh, aws, self.stack(), &resources, &ids)?;
         self.attempt.deployed = live.iter().map(|l| l.code.clone()).collect();
         let rehearsal = plan.settings.rehearsal;

@@ -9,7 +9,6 @@ use anyhow::{bail, Context, Result};
 use xshell::{cmd, Shell};
 
 use super::health::{self, ExpectedStatus};
-use super::preflight;
 use crate::aws::{self, moto, Aws, ChangeSetDescription, Stack};
 use crate::evidence::{deployed, BuildEvidence};
 use crate::project::config::Project;
@@ -21,7 +20,7 @@ use crate::sys::process;
 use crate::sys::redact;
 
 pub fn stack_complete(sh: &Shell, aws: &Aws, stack: &str) -> Result<Stack> {
-    let Some(found) = preflight::describe_stack(sh, aws, stack)? else {
+    let Some(found) = crate::aws::stack::describe(sh, aws, stack)? else {
         bail!("stack {stack} does not exist after the deploy")
     };
     if !matches!(found.stack_status.as_str(), "CREATE_COMPLETE" | "UPDATE_COMPLETE") {

@@ -9,7 +9,7 @@ use std::time::{Duration, Instant};
 use anyhow::{bail, Result};
 use xshell::Shell;
 
-use crate::aws::{self, Aws, CallerIdentity, SecretDescription, SecurityGroups, Stack, StackResources, Stacks, Vpcs};
+use crate::aws::{self, Aws, CallerIdentity, SecretDescription, SecurityGroups, Stack, Vpcs};
 use crate::guards::Finding;
 use crate::project::samconfig::{ParameterOverride, SamEnvironment};
 use crate::project::stack_template::{
@@ -25,9 +25,6 @@ pub const ACCOUNT: &str = "aws-account";
 pub const STACK_STATE: &str = "stack-state";
 pub const SECRET: &str = "secret";
 pub const ENDPOINT_INGRESS: &str = "endpoint-ingress";
-
-/// `describe-stacks` answers this for a stack that does not exist.
-pub const STACK_MISSING: [&str; 1] = ["does not exist"];
 
 // ---------------------------------------------------------------------------------------
 // Offline
@@ -301,32 +298,6 @@ pub fn account_finding(env: &str, identity: &CallerIdentity, expected: &str) -> 
     })
 }
 
-pub fn describe_stack(sh: &Shell, aws: &Aws, stack: &str) -> Result<Option<Stack>> {
-    let stacks: Option<Stacks> = aws.read_optional(
-        sh,
-        &["cloudformation", "describe-stacks", "--stack-name", stack],
-        "aws cloudformation describe-stacks",
-        &STACK_MISSING,
-    )?;
-    // A deleted stack is as good as none.
-    Ok(stacks.and_then(|s| s.stacks.into_iter().next()).filter(|s| s.stack_status != "DELETE_COMPLETE"))
-}
-
-pub fn stack_resources(sh: &Shell, aws: &Aws, stack: &str) -> Result<Vec<(String, String)>> {
-    let resources: Option<StackResources> = aws.read_optional(
-        sh,
-        &["cloudformation", "describe-stack-resources", "--stack-name", stack],
-        "aws cloudformation describe-stack-resources",
-        &STACK_MISSING,
-    )?;
-    Ok(resources
-        .map(|r| r.stack_resources)
-        .unwrap_or_default()
-        .into_iter()
-        .filter_map(|r| Some((r.logical_resource_id?, r.physical_resource_id?)))
-        .collect())
-}
-
 /// A stack in a state sam cannot update, with why and the exact command that gets it out.
 /// `None` for updatable states (and REVIEW_IN_PROGRESS: a change set never executed, e.g.
 /// by --dry-run on a new stack, which sam deploys over).
@@ -403,7 +374,7 @@ pub fn delete_rolled_back_stack(sh: &Shell, aws: &Aws, stack: &str, timeout: Dur
     let deadline = Instant::now() + timeout;
     let mut delay = Duration::from_secs(1);
     loop {
-        match describe_stack(sh, aws, stack)? {
+        match aws::stack::describe(sh, aws, stack)? {
             None => {
                 say!("    {stack} deleted");
                 return Ok(());

@@ -184,8 +184,17 @@ fn script_interpreter(script: &Path) -> Option<PathBuf> {
 pub fn report_stand_ins(project: &Project) {
     let stand_ins = moto::read_stand_ins(&layout::rehearsal_dir(&project.sam_dir()));
     for stand_in in &stand_ins {
+        if let Some(what) = &stand_in.stand_in {
+            say!("    {} ({}): {what}", stand_in.logical_id, stand_in.resource_type);
+            continue;
+        }
+        let custom = stand_in.resource_type.starts_with("Custom::")
+            || stand_in.resource_type == "AWS::CloudFormation::CustomResource";
         let why = match &stand_in.moto_error {
             Some(error) => format!("moto failed creating it ({error})"),
+            None if custom => {
+                "a custom resource: the local AWS does not run the function its ServiceToken names".to_string()
+            }
             None => "moto has no model of it".to_string(),
         };
         say!(
