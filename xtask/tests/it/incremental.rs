@@ -141,6 +141,16 @@ fn a_no_op_build_skips_sam_and_every_input_change_rebuilds() {
     s.assert_rebuilds("deleting a file of the build output", "the build output was modified", &[]);
     s.assert_up_to_date("repairing the build output");
 
+    // The no-op check stats only what the manifest lists: a file added deep in the output
+    // (an entry it never listed) is still seen, by its directory's time.
+    s.repo.write("infra/lambda/.aws-sam/build/BackendFunction/fastapi/middleware/added.py", "X = 1\n");
+    s.assert_rebuilds(
+        "adding a file to the build output",
+        "the build output was modified: build/BackendFunction/fastapi/middleware/added.py is new",
+        &[],
+    );
+    s.assert_up_to_date("repairing the build output again");
+
     s.repo.write("infra/lambda/functions/backend/six.py", "");
     s.assert_rebuilds("polluting the function dir", "function/BackendFunction/six.py is new", &[]);
     assert!(!s.repo.path("infra/lambda/functions/backend/six.py").exists(), "clean did not run");

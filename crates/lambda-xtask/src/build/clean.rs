@@ -59,21 +59,24 @@ pub struct GitView {
 }
 
 impl GitView {
-    /// Asks git about `dir` (absolute, inside `root`).
+    /// Asks git about `dir` (absolute, inside `root`): what it tracks and what it ignores.
     pub fn read(root: &Path, dir: &Path) -> GitView {
-        let list = |extra: &[&str]| -> Option<HashSet<PathBuf>> {
-            let mut command = Command::new("git");
-            command.arg("-C").arg(dir).args(["ls-files", "-z"]).args(extra).arg("--").arg(".");
-            let out = crate::sys::process::capture(command, "git ls-files", Some(Duration::from_secs(60))).ok()?;
-            Some(out.split('\0').filter(|p| !p.is_empty()).map(PathBuf::from).collect())
-        };
         let _ = root;
+        let mut view = GitView::tracked_only(dir);
+        if view.in_repository {
+            view.ignored = ignored_below(dir).unwrap_or_default();
+        }
+        view
+    }
+
+    /// What git tracks in `dir`, from the run's one listing of the checkout, without the
+    /// ignored files (a second git): enough for the allowlist check, which only asks what
+    /// git tracks.
+    pub fn tracked_only(dir: &Path) -> GitView {
         match crate::sys::owned_dir::git_tracked(dir, ".") {
-            Some(tracked) => GitView {
-                in_repository: true,
-                tracked: tracked.into_iter().collect(),
-                ignored: list(&["--others", "--ignored", "--exclude-standard"]).unwrap_or_default(),
-            },
+            Some(tracked) => {
+                GitView { in_repository: true, tracked: tracked.into_iter().collect(), ..GitView::default() }
+            }
             None => GitView::default(),
         }
     }
@@ -82,6 +85,14 @@ impl GitView {
     pub fn tracks(&self, relative: &Path) -> bool {
         self.tracked.iter().any(|t| t.starts_with(relative))
     }
+}
+
+/// The untracked files git ignores below `dir`, relative to it.
+fn ignored_below(dir: &Path) -> Option<HashSet<PathBuf>> {
+    let mut command = Command::new("git");
+    command.arg("-C").arg(dir).args(["ls-files", "-z", "--others", "--ignored", "--exclude-standard", "--", "."]);
+    let out = crate::sys::process::capture(command, "git ls-files", Some(Duration::from_secs(60))).ok()?;
+    Some(out.split('\0').filter(|p| !p.is_empty()).map(PathBuf::from).collect())
 }
 
 /// The entries a clean of `function_dir` with an allowlist removes, sorted by name. Reads only

@@ -21,8 +21,9 @@ use serde::{Deserialize, Serialize};
 use crate::evidence::BuildEvidence;
 use crate::sys::layout;
 
-/// 2: racy files by content hash, names escaped byte for byte (see [`crate::sys::quote::escaped`]).
-const FORMAT: u32 = 2;
+/// 2: racy files by content hash, names escaped byte for byte (see [`crate::sys::quote::escaped`]);
+/// 3: directories with their mtime and mode (see [`dir_stamp`]).
+const FORMAT: u32 = 3;
 const RACY_WINDOW: Duration = Duration::from_secs(2);
 /// The stamp of an input that could be neither trusted by its time nor hashed: it matches
 /// nothing, not even itself, so the next build always runs.
@@ -107,7 +108,7 @@ impl Fingerprint {
     /// nothing, so the build runs and meets it, and every directory is an input too, so a new
     /// empty one is a change.
     fn add_walk(&mut self, name: &str, root: &Path, walker: ignore::Walk, recent: Recent) {
-        self.add(format!("{name}/"), if root.is_dir() { "root" } else { "missing" });
+        self.add(format!("{name}/"), dir_stamp("root", root, recent));
         for (at, entry) in walker.enumerate() {
             let entry = match entry {
                 Ok(entry) => entry,
@@ -123,7 +124,7 @@ impl Fingerprint {
             // Escaped, not lossy: `c\xfe.py` and `c\xff.py` are two files, two keys.
             let key = format!("{name}/{}", crate::sys::quote::escaped_path(relative));
             if entry.file_type().is_some_and(|t| t.is_dir()) {
-                self.add(format!("{key}/"), "dir");
+                self.add(format!("{key}/"), dir_stamp("dir", entry.path(), recent));
                 continue;
             }
             self.add(key.clone(), stamp(entry.path(), recent));
@@ -138,6 +139,7 @@ impl Fingerprint {
                 None => return Some(format!("{name} is new")),
                 Some(old)
                     if (old != digest || digest.ends_with(UNVERIFIABLE))
+                        && !same_dir(old, digest)
                         && !self.same_content_as_recorded_racy(name, old) =>
                 {
                     return Some(format!("{name} changed"))
@@ -212,6 +214,58 @@ fn racy_stamp(path: &Path, meta: &fs::Metadata) -> String {
     }
 }
 
+/// A directory (`kind` is `dir`, or `root` for a tree's own root) as `kind:mtime_ns:mode`, or
+/// `missing`. The time is only a shortcut for the no-op check (see [`unchanged_by_stat`]): a
+/// directory's entries cannot change without moving it. An input directory modified too
+/// recently to trust its time is just `kind`, which the shortcut never accepts.
+fn dir_stamp(kind: &str, path: &Path, recent: Recent) -> String {
+    use std::os::unix::fs::PermissionsExt;
+    let Ok(meta) = fs::symlink_metadata(path) else { return "missing".to_string() };
+    if !meta.is_dir() {
+        return "missing".to_string();
+    }
+    let modified = meta.modified().ok();
+    if recent == Recent::Distrust && modified.is_none_or(|m| m > SystemTime::now() - RACY_WINDOW) {
+        return kind.to_string();
+    }
+    let nanos = modified.and_then(|m| m.duration_since(UNIX_EPOCH).ok()).map(|d| d.as_nanos()).unwrap_or_default();
+    format!("{kind}:{nanos}:{:o}", meta.permissions().mode() & 0o7777)
+}
+
+/// Two stamps of one directory: the same kind is the same input (its entries are inputs of
+/// their own); the time and mode only serve the shortcut.
+fn same_dir(old: &str, new: &str) -> bool {
+    let kind = |s: &str| s.split(':').next().unwrap_or_default().to_string();
+    let is_dir = |s: &str| s == "dir" || s == "root" || s.starts_with("dir:") || s.starts_with("root:");
+    is_dir(old) && is_dir(new) && kind(old) == kind(new)
+}
+
+/// The no-op shortcut for a tree recorded as `name` below `root`: true when every directory
+/// recorded has its recorded time and mode (so none gained, lost or renamed an entry) and
+/// every file its recorded stamp, all by `stat` alone: one call per recorded entry, no
+/// listing. False at the first doubt (an escaped name, a walk error, a directory recorded
+/// without its time, any difference): the caller then walks the tree as the build does.
+fn unchanged_by_stat(recorded: &Fingerprint, name: &str, root: &Path, recent: Recent) -> bool {
+    let prefix = format!("{name}/");
+    let mut any = false;
+    for (key, digest) in recorded.0.range(prefix.clone()..) {
+        let Some(relative) = key.strip_prefix(&prefix) else { break };
+        any = true;
+        if relative.contains('\\') || relative.starts_with('!') {
+            return false;
+        }
+        let unchanged = match relative.strip_suffix('/') {
+            _ if relative.is_empty() => digest.starts_with("root:") && dir_stamp("root", root, recent) == *digest,
+            Some(dir) => digest.starts_with("dir:") && dir_stamp("dir", &root.join(dir), recent) == *digest,
+            None => !digest.starts_with("racy:") && stamp(&root.join(relative), recent) == *digest,
+        };
+        if !unchanged {
+            return false;
+        }
+    }
+    any
+}
+
 fn one_line(err: &ignore::Error) -> String {
     err.to_string().replace(['\n', '\r'], " ")
 }
@@ -271,6 +325,9 @@ pub fn check(sam_dir: &Path, build_dir: &Path, inputs: &Fingerprint) -> std::res
     }
     if let Some(difference) = inputs.first_difference(&manifest.inputs) {
         return Err(difference);
+    }
+    if unchanged_by_stat(&manifest.outputs, "build", build_dir, Recent::Trust) {
+        return Ok(());
     }
     if let Some(difference) = outputs(build_dir).first_difference(&manifest.outputs) {
         return Err(format!("the build output was modified: {difference}"));

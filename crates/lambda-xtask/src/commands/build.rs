@@ -96,7 +96,7 @@ impl Prerequisites {
         // deployed as sam would: discovery's notice says nothing is guarded.
         for (target, _) in found.function_dirs() {
             if let (Some(allowlist), Some(dir)) = (&target.config.allowlist, target.function_dir.owned()) {
-                let git = clean::GitView::read(&project.root, dir.path());
+                let git = clean::GitView::tracked_only(dir.path());
                 clean::check_allowlist(dir, &target.dir, allowlist, &git)?;
             }
         }

@@ -232,10 +232,19 @@ fn visit(
         }
     }
     files.fetch_add(1, Ordering::Relaxed);
-    if let Some(why) = super::secrets::check_file(path, entry.file_name()) {
+    let wheel = name == "WHEEL" && in_dist_info(path);
+    // A WHEEL file is read once, for its tags and the secret check both.
+    let content = wheel.then(|| beneath::read(path));
+    let read = content.as_ref().and_then(|c| c.as_ref().ok()).map(Vec::as_slice);
+    if let Some(why) = super::secrets::check_file_read(path, entry.file_name(), read) {
         let _ = sender.send(Item::Secret(path.to_path_buf(), why));
     }
-    for item in inspect_file(path, &name) {
+    let items = match content {
+        Some(Ok(bytes)) => vec![Item::Wheel(path.to_path_buf(), parse_wheel(&String::from_utf8_lossy(&bytes)))],
+        Some(Err(err)) => vec![Item::Unreadable(path.to_path_buf(), err.to_string())],
+        None => inspect_file(path, &name),
+    };
+    for item in items {
         let _ = sender.send(item);
     }
     WalkState::Continue
@@ -286,10 +295,16 @@ fn error_path(err: &ignore::Error) -> Option<PathBuf> {
     }
 }
 
+/// Whether the file at `path` (as the walk made it: no trailing slash, no `.`) sits directly
+/// in a `*.dist-info` dir; from the path's bytes, without parsing its components (this runs
+/// for every file of the scan).
+fn in_dist_info(path: &Path) -> bool {
+    let bytes = path.as_os_str().as_encoded_bytes();
+    memchr::memrchr(b'/', bytes).is_some_and(|slash| bytes[..slash].ends_with(b".dist-info"))
+}
+
 fn inspect_file(path: &Path, name: &str) -> Vec<Item> {
-    let in_dist_info =
-        path.parent().and_then(Path::file_name).is_some_and(|dir| dir.to_string_lossy().ends_with(".dist-info"));
-    if in_dist_info {
+    if in_dist_info(path) {
         if name == "WHEEL" {
             return match beneath::read(path) {
                 Ok(bytes) => vec![Item::Wheel(path.to_path_buf(), parse_wheel(&String::from_utf8_lossy(&bytes)))],
@@ -303,8 +318,8 @@ fn inspect_file(path: &Path, name: &str) -> Vec<Item> {
         // Read after the walk, and only for top-level packages (see the module docs).
         return vec![Item::PackageInit(path.to_path_buf())];
     }
-    let extension = name.rsplit_once('.').map(|(_, ext)| ext.to_ascii_lowercase());
-    if extension.is_some_and(|ext| NEVER_LOADED.contains(&ext.as_str())) {
+    let extension = name.rsplit_once('.').map(|(_, ext)| ext);
+    if extension.is_some_and(|ext| NEVER_LOADED.iter().any(|never| ext.eq_ignore_ascii_case(never))) {
         return Vec::new();
     }
     match identify(path, native_name(name)) {

@@ -13,8 +13,8 @@
 //! carries a credential (`--index-url https://deploy:TOKEN@host/simple`) is a leaked token
 //! too: sam copies the function's requirements.txt into the package. The file's content is
 //! never printed (the URL is shown with its credential masked). The files are those of the
-//! guards' one parallel walk ([`super::scan`]); Python code and native modules are judged by
-//! name only.
+//! guards' one parallel walk ([`super::scan`]); Python code, native modules and an installer's
+//! records in a `*.dist-info` dir (see [`INSTALLER_RECORDS`]) are judged by name only.
 
 use std::ffi::OsStr;
 use std::path::Path;
@@ -157,20 +157,40 @@ fn first_line(text: &[u8]) -> &[u8] {
 /// each of them cost a scan of 10,000 files five times `find`.
 const CODE_EXTENSIONS: [&str; 10] = ["py", "pyc", "pyo", "pyi", "pyx", "pxd", "so", "pyd", "dll", "dylib"];
 
+/// The files an installer writes into a `*.dist-info` dir about the package (its metadata, the
+/// list of installed files, the installer's name, the request flag): text in known formats,
+/// never a key, so their content is not read (a site-packages tree has one of each per
+/// package). `direct_url.json`, licenses and anything else there are read as any file is.
+const INSTALLER_RECORDS: [&str; 4] = ["METADATA", "RECORD", "INSTALLER", "REQUESTED"];
+
+fn installer_record(path: &Path, name: &[u8]) -> bool {
+    INSTALLER_RECORDS.iter().any(|record| name == record.as_bytes())
+        && path.parent().and_then(Path::file_name).is_some_and(|dir| dir.as_encoded_bytes().ends_with(b".dist-info"))
+}
+
 /// Why the file at `path`, named `name`, looks like a secret, if it does: by its name, or by
 /// the start of its content unless its extension says it is code (see [`CODE_EXTENSIONS`]).
 /// Called for every file of the parallel scan.
 pub fn check_file(path: &Path, name: &OsStr) -> Option<&'static str> {
+    check_file_read(path, name, None)
+}
+
+/// [`check_file`] for a file whose content the scan has already read whole (`content`): no
+/// second open.
+pub fn check_file_read(path: &Path, name: &OsStr, content: Option<&[u8]>) -> Option<&'static str> {
     if is_pip_file(name) && pip_file_has_credential(path) {
         return Some(CREDENTIAL_URL);
     }
     let bytes = name.as_encoded_bytes();
     let extension = bytes.iter().rposition(|b| *b == b'.').map(|i| &bytes[i + 1..]);
     let code = extension.is_some_and(|ext| CODE_EXTENSIONS.iter().any(|c| ext.eq_ignore_ascii_case(c.as_bytes())));
-    if code {
+    if code || installer_record(path, bytes) {
         return classify(name, b"");
     }
-    let start = read_start(path);
+    let start = match content {
+        Some(content) => content[..content.len().min(HEADER_WINDOW)].to_vec(),
+        None => read_start(path),
+    };
     let pem = bytes.ends_with(b".pem") || memchr::memmem::find(&start, b"-----BEGIN ").is_some();
     if pem && start.len() == HEADER_WINDOW {
         // A PEM file longer than its start: its headers may come later (a CA bundle's first
@@ -290,6 +310,31 @@ fn read_start(path: &Path) -> Vec<u8> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn an_installers_records_are_judged_by_name_anything_else_by_content() {
+        let dir = tempfile::tempdir().unwrap();
+        let key = "-----BEGIN RSA PRIVATE KEY-----\nMIIE\n";
+        for (relative, found) in [
+            ("six-1.0.dist-info/METADATA", false),
+            ("six-1.0.dist-info/RECORD", false),
+            ("six-1.0.dist-info/direct_url.json", true),
+            ("six-1.0.dist-info/licenses/LICENSE", true),
+            ("six/RECORD", true),
+            ("METADATA", true),
+        ] {
+            let path = dir.path().join(relative);
+            std::fs::create_dir_all(path.parent().unwrap()).unwrap();
+            std::fs::write(&path, key).unwrap();
+            assert_eq!(check_file(&path, path.file_name().unwrap()).is_some(), found, "{relative}");
+            let content = std::fs::read(&path).unwrap();
+            assert_eq!(
+                check_file_read(&path, path.file_name().unwrap(), Some(&content)).is_some(),
+                found,
+                "{relative}"
+            );
+        }
+    }
 
     #[test]
     fn keys_are_found_by_content_whatever_their_name() {

@@ -88,6 +88,97 @@ fn git(sh: &Shell, root: &Path, args: &[&str], what: &str) -> Option<String> {
     process::capture(cmd!(sh, "git -C {root} {args...}"), what, TIMEOUT).ok()
 }
 
+/// The files git tracks below `dir` that match `pathspec` (`.`: all, or one name below
+/// `dir`), relative to `dir`; `None` outside a git checkout (or without git).
+///
+/// One `git ls-files` of the whole checkout per run, shared by every caller (clean, the
+/// ownership proofs of `.aws-sam` and of a function dir, copy-backend's proof): a no-op build
+/// pays for one git, not one per question. The checkout is the nearest directory above `dir`
+/// (resolved) that holds a `.git`, as git finds it; with `GIT_DIR` or `GIT_WORK_TREE` set, git
+/// is asked about `dir` itself.
+pub fn tracked_below(dir: &Path, pathspec: &str) -> Option<Vec<PathBuf>> {
+    use std::os::unix::ffi::OsStrExt;
+    let Some((top, within)) = checkout_of(dir) else {
+        let asked = std::env::var_os("GIT_DIR").is_some() || std::env::var_os("GIT_WORK_TREE").is_some();
+        return asked
+            .then(|| TrackedListing::asked(dir, pathspec))
+            .flatten()
+            .map(|l| l.paths.iter().map(PathBuf::from).collect());
+    };
+    let listing = TrackedListing::of(&top)?;
+    let asked = if pathspec == "." { within.clone() } else { within.join(pathspec) };
+    let asked = asked.as_os_str().as_bytes();
+    // Relative to `dir`: without `within/`.
+    let strip = if within.as_os_str().is_empty() { 0 } else { within.as_os_str().len() + 1 };
+    let relative = |p: &std::ffi::OsString| PathBuf::from(std::ffi::OsStr::from_bytes(&p.as_bytes()[strip..]));
+    if asked.is_empty() {
+        return Some(listing.paths.iter().map(relative).collect());
+    }
+    // Sorted by bytes: the entries below `asked/` are one run of the listing.
+    let mut start = asked.to_vec();
+    start.push(b'/');
+    let from = listing.paths.partition_point(|p| p.as_bytes() < start.as_slice());
+    let mut found: Vec<PathBuf> =
+        listing.paths[from..].iter().take_while(|p| p.as_bytes().starts_with(&start)).map(relative).collect();
+    if pathspec != "." {
+        // The pathspec names a tracked file itself.
+        if let Ok(at) = listing.paths.binary_search_by(|p| p.as_bytes().cmp(asked)) {
+            found.insert(0, relative(&listing.paths[at]));
+        }
+    }
+    Some(found)
+}
+
+/// The checkout that holds `dir` and where `dir` is in it, without starting git: the nearest
+/// resolved ancestor with a `.git` (a directory, or a file for a worktree or submodule).
+/// `None` when git's environment points elsewhere, or no ancestor has one.
+fn checkout_of(dir: &Path) -> Option<(PathBuf, PathBuf)> {
+    if std::env::var_os("GIT_DIR").is_some() || std::env::var_os("GIT_WORK_TREE").is_some() {
+        return None;
+    }
+    let resolved = std::fs::canonicalize(dir).ok()?;
+    let top = resolved.ancestors().find(|a| std::fs::symlink_metadata(a.join(".git")).is_ok())?;
+    let within = resolved.strip_prefix(top).ok()?.to_path_buf();
+    Some((top.to_path_buf(), within))
+}
+
+/// Every path git tracks in one checkout, relative to its top, sorted by bytes.
+struct TrackedListing {
+    paths: Vec<std::ffi::OsString>,
+}
+
+impl TrackedListing {
+    /// The listing of the checkout at `top`, asked of git once per run.
+    fn of(top: &Path) -> Option<std::sync::Arc<TrackedListing>> {
+        type Asked = std::collections::HashMap<PathBuf, Option<std::sync::Arc<TrackedListing>>>;
+        static ASKED: std::sync::Mutex<Option<Asked>> = std::sync::Mutex::new(None);
+        let mut asked = ASKED.lock().unwrap_or_else(|p| p.into_inner());
+        let asked = asked.get_or_insert_with(Asked::new);
+        if let Some(known) = asked.get(top) {
+            return known.clone();
+        }
+        let listing = TrackedListing::asked(top, ".");
+        asked.insert(top.to_path_buf(), listing.clone());
+        listing
+    }
+
+    /// `git -C dir ls-files -z -- pathspec`, uncached.
+    fn asked(dir: &Path, pathspec: &str) -> Option<std::sync::Arc<TrackedListing>> {
+        use std::os::unix::ffi::OsStrExt;
+        let mut command = std::process::Command::new("git");
+        command.arg("-C").arg(dir).args(["ls-files", "-z", "--", pathspec]);
+        let out = process::capture_bytes(command, "git ls-files", Some(Duration::from_secs(60))).ok()?;
+        let mut paths: Vec<std::ffi::OsString> = out
+            .split(|b| *b == 0)
+            .filter(|p| !p.is_empty())
+            .map(|p| std::ffi::OsStr::from_bytes(p).to_os_string())
+            .collect();
+        paths.sort_by(|a, b| a.as_bytes().cmp(b.as_bytes()));
+        paths.dedup();
+        Some(std::sync::Arc::new(TrackedListing { paths }))
+    }
+}
+
 impl GitState {
     /// HEAD, the tree's changes but those to `outputs` (the xtask's own files), and the remote
     /// branches that hold HEAD.
@@ -252,6 +343,41 @@ mod tests {
         git(&["add", "-A"]);
         git(&["commit", "-qm", "init"]);
         dir
+    }
+
+    #[test]
+    fn one_listing_answers_each_dir_and_pathspec_as_git_would_below_that_dir() {
+        let dir = repo();
+        std::fs::create_dir_all(dir.path().join("backend/tracked.d")).unwrap();
+        std::fs::write(dir.path().join("backend/tracked.d/untracked.py"), "").unwrap();
+        std::fs::write(dir.path().join("backend/tracked!"), "").unwrap();
+        let sorted = |mut paths: Vec<PathBuf>| {
+            paths.sort();
+            paths
+        };
+        // Each answer is what `git -C DIR ls-files -- PATHSPEC` prints.
+        let asked = |at: &str, pathspec: &str| {
+            let mut command = Command::new("git");
+            command.arg("-C").arg(dir.path().join(at)).args(["ls-files", "-z", "--", pathspec]);
+            let out = command.output().unwrap().stdout;
+            let listed = String::from_utf8(out).unwrap();
+            sorted(listed.split('\0').filter(|p| !p.is_empty()).map(PathBuf::from).collect())
+        };
+        std::process::Command::new("git").args(["add", "backend/tracked!"]).current_dir(dir.path()).status().unwrap();
+        for (at, pathspec) in [
+            ("", "."),
+            ("backend", "."),
+            ("backend", "tracked"),
+            ("backend/tracked", "."),
+            ("backend", "tracked!"),
+            ("backend", "none"),
+        ] {
+            let ours = sorted(tracked_below(&dir.path().join(at), pathspec).unwrap());
+            assert_eq!(ours, asked(at, pathspec), "{at} {pathspec}");
+        }
+        assert_eq!(tracked_below(&dir.path().join("backend"), "tracked").unwrap(), [PathBuf::from("tracked/app.py")]);
+        let outside = tempfile::tempdir().unwrap();
+        assert_eq!(tracked_below(outside.path(), "."), None);
     }
 
     #[test]

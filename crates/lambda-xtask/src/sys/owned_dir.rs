@@ -222,30 +222,15 @@ fn check_owned_entries(aws_sam: &DirHandle) -> Result<()> {
 /// The paths git tracks below `dir` that match `pathspec` (`.`: all), relative to `dir`; empty
 /// outside a git checkout (or without git).
 ///
-/// Asked once per run for each dir and pathspec (clean, copy-backend's proof and the
-/// `.aws-sam` proof ask about the same dirs; a no-op build should pay for one git each).
+/// One listing of the checkout per run answers every dir and pathspec.
 pub fn tracked_below(dir: &Path, pathspec: &str) -> Vec<PathBuf> {
     git_tracked(dir, pathspec).unwrap_or_default()
 }
 
-/// [`tracked_below`], `None` outside a git checkout (or without git). Asked once per run for
-/// each dir and pathspec: clean, copy-backend's proof and the `.aws-sam` proof ask about the
-/// same dirs, and a no-op build should pay for one git each.
+/// [`tracked_below`], `None` outside a git checkout (or without git): one listing of the
+/// checkout per run, shared by every caller (see [`crate::sys::git::tracked_below`]).
 pub fn git_tracked(dir: &Path, pathspec: &str) -> Option<Vec<PathBuf>> {
-    type Asked = std::collections::HashMap<(PathBuf, String), Option<Vec<PathBuf>>>;
-    static ASKED: std::sync::Mutex<Option<Asked>> = std::sync::Mutex::new(None);
-    let key = (dir.to_path_buf(), pathspec.to_string());
-    if let Some(known) = ASKED.lock().unwrap_or_else(|p| p.into_inner()).as_ref().and_then(|a| a.get(&key)) {
-        return known.clone();
-    }
-    let mut command = std::process::Command::new("git");
-    command.arg("-C").arg(dir).args(["ls-files", "-z", "--", pathspec]);
-    let timeout = Some(std::time::Duration::from_secs(60));
-    let tracked = crate::sys::process::capture(command, "git ls-files", timeout)
-        .ok()
-        .map(|out| out.split('\0').filter(|p| !p.is_empty()).map(PathBuf::from).collect::<Vec<_>>());
-    ASKED.lock().unwrap_or_else(|p| p.into_inner()).get_or_insert_with(Asked::new).insert(key, tracked.clone());
-    tracked
+    crate::sys::git::tracked_below(dir, pathspec)
 }
 
 fn tracked_in_dir(dir: &Path) -> Vec<PathBuf> {

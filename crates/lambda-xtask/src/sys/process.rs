@@ -259,19 +259,61 @@ fn drain(mut pipe: impl Read, echo: Option<Box<dyn Write>>) -> Vec<u8> {
 }
 
 /// Waits for the child; `None` when the timeout ran out (the group is then killed).
+///
+/// The wait ends as soon as the child does: a `git ls-files` of a few milliseconds must not
+/// cost a polling interval (a no-op build runs several short children). On Linux the kernel
+/// says when (a pidfd, polled with the time left); elsewhere the poll's sleep starts short
+/// and grows.
 fn wait(child: &mut Child, timeout: Option<Duration>) -> Result<Option<ExitStatus>> {
     let deadline = timeout.map(|t| Instant::now() + t);
+    let exit_notice = ExitNotice::open(child.id());
+    let mut pause = Duration::from_micros(250);
     loop {
         if let Some(status) = child.try_wait().context("waiting for a child process")? {
             return Ok(Some(status));
         }
-        if deadline.is_some_and(|d| Instant::now() >= d) {
+        let left = deadline.map(|d| d.saturating_duration_since(Instant::now()));
+        if left.is_some_and(|l| l.is_zero()) {
             // SAFETY: signals the child's own process group.
             unsafe { libc::kill(-(child.id() as i32), libc::SIGKILL) };
             let _ = child.wait();
             return Ok(None);
         }
-        thread::sleep(Duration::from_millis(10));
+        match &exit_notice {
+            Some(notice) => notice.wait(left.unwrap_or(Duration::from_secs(1)).min(Duration::from_secs(1))),
+            None => {
+                thread::sleep(left.map_or(pause, |l| l.min(pause)));
+                pause = (pause * 2).min(Duration::from_millis(10));
+            }
+        }
+    }
+}
+
+/// A pidfd of the child (Linux 5.3 and later): readable once the child has exited.
+struct ExitNotice(std::os::fd::OwnedFd);
+
+impl ExitNotice {
+    #[cfg(target_os = "linux")]
+    fn open(pid: u32) -> Option<ExitNotice> {
+        use std::os::fd::FromRawFd;
+        // SAFETY: pidfd_open takes a pid and flags and returns a new descriptor or -1.
+        let fd = unsafe { libc::syscall(libc::SYS_pidfd_open, pid as libc::pid_t, 0) };
+        // SAFETY: a descriptor pidfd_open just returned is ours alone.
+        (fd >= 0).then(|| ExitNotice(unsafe { std::os::fd::OwnedFd::from_raw_fd(fd as i32) }))
+    }
+
+    #[cfg(not(target_os = "linux"))]
+    fn open(_pid: u32) -> Option<ExitNotice> {
+        None
+    }
+
+    /// Returns when the child has exited, `at_most` has passed, or a signal interrupted it.
+    fn wait(&self, at_most: Duration) {
+        use std::os::fd::AsRawFd;
+        let mut poll = libc::pollfd { fd: self.0.as_raw_fd(), events: libc::POLLIN, revents: 0 };
+        let millis = at_most.as_millis().clamp(1, i32::MAX as u128) as i32;
+        // SAFETY: one pollfd, owned by this frame, for the call's duration.
+        unsafe { libc::poll(&mut poll, 1, millis) };
     }
 }
 
