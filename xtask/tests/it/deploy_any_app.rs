@@ -143,7 +143,10 @@ fn the_hello_world_without_parameters_or_samconfig_rehearses_with_defaults_and_n
         )),
         "{output}"
     );
-    assert!(output.contains("no VPC: no function has a VpcConfig, and no parameter is a VPC, subnet or security group id"), "{output}");
+    assert!(
+        output.contains("no VPC: no function has a VpcConfig, and no parameter is a VPC, subnet or security group id"),
+        "{output}"
+    );
     assert!(!output.contains("create-vpc") && !output.contains("Secrets Manager endpoint vpce-"), "{output}");
     assert!(!output.contains("--parameter-overrides"), "{output}");
     assert!(output.contains(&format!("Successfully created/updated stack - {stack} in us-east-1")), "{output}");
@@ -315,7 +318,10 @@ fn a_state_machine_app_without_an_api_rehearses_and_deploys_with_the_checks_that
     let (status, output) = run(&mut rehearsal(&repo));
     assert_eq!(status, 0, "{output}");
     assert!(!output.contains("--allow"), "{output}");
-    assert!(output.contains("no VPC: no function has a VpcConfig, and no parameter is a VPC, subnet or security group id"), "{output}");
+    assert!(
+        output.contains("no VPC: no function has a VpcConfig, and no parameter is a VPC, subnet or security group id"),
+        "{output}"
+    );
     assert!(!output.contains("--parameter-overrides"), "{output}");
     let record = &audit_lines(&repo)[0];
     assert_eq!(record["result"], "succeeded", "{record}");
