@@ -162,13 +162,21 @@ impl MotoServer {
     }
 
     fn stop(&mut self) {
+        let group = self.child.id() as i32;
+        self.stop_group(group);
+        crate::sys::process::server_stopped(group);
+    }
+
+    fn stop_group(&mut self, group: i32) {
         if self.child.try_wait().ok().flatten().is_some() {
             return;
         }
-        let group = self.child.id() as i32;
+        // Interrupted, the run has 2 s in all (see sys::process): no grace for moto, whose
+        // state the recording already holds request by request.
+        let grace = if crate::sys::process::interrupted() { Duration::ZERO } else { Duration::from_secs(5) };
         // SAFETY: kill(2) on the server's own process group; no memory is touched.
         unsafe { libc::kill(-group, libc::SIGTERM) };
-        let deadline = Instant::now() + Duration::from_secs(5);
+        let deadline = Instant::now() + grace;
         while Instant::now() < deadline {
             if self.child.try_wait().ok().flatten().is_some() {
                 return;
@@ -305,6 +313,7 @@ fn spawn(options: &MotoStart, extension: &Path, port: u16) -> Result<MotoServer>
         });
     }
     let child = command.spawn().with_context(|| format!("starting {}", options.executable.display()))?;
+    crate::sys::process::server_started(child.id() as i32);
     Ok(MotoServer { child, port, log: log.to_path_buf() })
 }
 

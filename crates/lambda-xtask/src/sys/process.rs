@@ -9,7 +9,7 @@
 use std::io::{Read, Write};
 use std::process::{Child, Command, ExitStatus, Stdio};
 use std::sync::atomic::{AtomicI32, AtomicUsize, Ordering};
-use std::sync::Once;
+use std::sync::{Mutex, Once};
 use std::thread;
 use std::time::{Duration, Instant};
 
@@ -23,6 +23,35 @@ static SIGNALS_RECEIVED: AtomicUsize = AtomicUsize::new(0);
 /// Process group of the running child, 0 when none runs.
 static CHILD_GROUP: AtomicI32 = AtomicI32::new(0);
 static INSTALL: Once = Once::new();
+/// Process groups of the servers the run keeps beside its steps (the rehearsal's moto): not
+/// the running child, so the signal is not forwarded to them, but killed and reaped before the
+/// deadline's exit, which runs no destructor.
+static SERVER_GROUPS: Mutex<Vec<i32>> = Mutex::new(Vec::new());
+
+/// A server the run started in a process group of its own (its pid leads the group), to be
+/// killed and reaped if the run must exit at the interrupt deadline. Its owner stops it
+/// normally and then calls [`server_stopped`].
+pub fn server_started(group: i32) {
+    SERVER_GROUPS.lock().unwrap_or_else(|p| p.into_inner()).push(group);
+}
+
+pub fn server_stopped(group: i32) {
+    SERVER_GROUPS.lock().unwrap_or_else(|p| p.into_inner()).retain(|g| *g != group);
+}
+
+/// Kills every registered server's group and waits for its leader, our child, to be gone.
+fn kill_servers() {
+    let groups = std::mem::take(&mut *SERVER_GROUPS.lock().unwrap_or_else(|p| p.into_inner()));
+    for group in groups {
+        // SAFETY: kill(2) on a group we started, then waitpid(2) on its leader, our child; no
+        // memory is touched but the status integer.
+        unsafe {
+            libc::kill(-group, libc::SIGKILL);
+            let mut status = 0;
+            libc::waitpid(group, &mut status, 0);
+        }
+    }
+}
 
 /// Takes over SIGINT and SIGTERM for the rest of the process. Called before the first child
 /// starts; without a child running, the first signal makes the pipeline stop at the next step
@@ -70,6 +99,7 @@ fn end_within_the_deadline() {
     }
     thread::sleep(RUN_DEADLINE - CHILD_GRACE);
     say!("interrupted: the run did not stop within 2 s of the signal: exiting now");
+    kill_servers();
     std::process::exit(i32::from(crate::sys::exit::INTERRUPTED));
 }
 
