@@ -63,7 +63,13 @@ grep -v '^#' "$here/apps.tsv" | while IFS=$'\t' read -r id repo commit path rend
     dir="$out/$id"
     rm -rf "$dir"
     mkdir -p "$dir"
-    fetch "$repo" "$commit" "$path" "$dir/fetched"
+    # A mirror that lacks one of the app's objects (a partial clone, offline) skips the app, on
+    # record, rather than ending the run.
+    if ! fetch "$repo" "$commit" "$path" "$dir/fetched"; then
+        echo "fetch 1 0" >>"$dir/steps.txt"
+        echo "  fetch failed: not run"
+        continue
+    fi
     if [ "$render" != - ]; then
         # A sam init template: rendered as sam init renders it, for one architecture.
         arch="${render#--cookiecutter }"
