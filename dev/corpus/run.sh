@@ -27,6 +27,9 @@ bin="$(cargo metadata --format-version 1 --no-deps --manifest-path "$root/Cargo.
 # fetch REPO COMMIT PATH DEST: the app's files at COMMIT (PATH "." for the whole repository).
 # CORPUS_MIRRORS: a directory of mirrors named OWNER+NAME (or OWNER+NAME/repo, bare or with .git) to use
 # instead of cloning from GitHub.
+# CORPUS_PLAIN_PYENV_VERSION: the pyenv versions plain sam build may use (e.g. every installed
+# one), so that it finds each runtime's Python as a user who installed them would; the xtask's
+# own steps run without it, as a newcomer's would.
 fetch() {
     local repo=$1 commit=$2 path=$3 dest=$4 mirror="$out/.mirrors/${1//\//+}"
     local given="${CORPUS_MIRRORS:-/nonexistent}/${repo//\//+}"
@@ -99,7 +102,7 @@ grep -v '^#' "$here/apps.tsv" | while IFS=$'\t' read -r id repo commit path rend
     if [ -n "$sam" ]; then
         started=$SECONDS
         status=0
-        (cd "$plain" && timeout 1200 "$sam" build --template-file "$template") >"$dir/plain-sam.log" 2>&1 </dev/null || status=$?
+        (cd "$plain" && PYENV_VERSION="${CORPUS_PLAIN_PYENV_VERSION:-${PYENV_VERSION:-}}" timeout 1200 "$sam" build --template-file "$template") >"$dir/plain-sam.log" 2>&1 </dev/null || status=$?
         echo "plain-sam $status $((SECONDS - started))" >>"$dir/steps.txt"
         echo "  plain sam build: exit $status"
     fi
