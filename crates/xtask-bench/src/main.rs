@@ -126,13 +126,13 @@ struct BenchArgs {
     smoke_only: bool,
     /// Only these benchmarks (repeatable), printed and not written to the report: scan,
     /// noop-build, noop-copy, startup, doctor, smoke, packaging, many-functions, big-app,
-    /// cold-compile.
+    /// deploy-reuse, cold-compile.
     #[arg(long, value_name = "BENCH")]
     only: Vec<String>,
 }
 
 /// Every benchmark, in the report's order.
-const BENCHES: [&str; 10] = [
+const BENCHES: [&str; 11] = [
     "scan",
     "noop-build",
     "noop-copy",
@@ -142,6 +142,7 @@ const BENCHES: [&str; 10] = [
     "packaging",
     "many-functions",
     "big-app",
+    "deploy-reuse",
     "cold-compile",
 ];
 
@@ -225,9 +226,96 @@ impl Bench {
             "packaging" => self.packaging(),
             "many-functions" => self.many_functions(),
             "big-app" => self.big_app(),
+            "deploy-reuse" => self.deploy_reuse(),
             "cold-compile" => self.cold_compile(),
             _ => unreachable!("checked against BENCHES"),
         }
+    }
+
+    /// `lambda-deploy --env local` (the rehearsal) on an up-to-date build: what it spends before
+    /// `sam deploy`, step by step from its JSON report, and that it neither rebuilt nor repackaged.
+    fn deploy_reuse(&mut self) -> Result<()> {
+        let repo = self.work.path().join("deploy-repo");
+        copy_repo(&self.project.root, &repo)?;
+        for args in [
+            &["init", "-q"][..],
+            &["add", "-A"],
+            &["-c", "user.name=b", "-c", "user.email=b@example.com", "commit", "-qm", "sample"],
+        ] {
+            if !Command::new("git").args(args).current_dir(&repo).status().context("running git")?.success() {
+                bail!("git {args:?} failed in {}", repo.display());
+            }
+        }
+        let first =
+            Command::new(&self.xtask).current_dir(&repo).args([LAMBDA_BUILD, "--container", "never"]).output()?;
+        if !first.status.success() {
+            bail!("the lambda-build of the deploy benchmark failed:\n{}", String::from_utf8_lossy(&first.stderr));
+        }
+        let report = self.work.path().join("deploy-report.json");
+        let mut before_deploy: Vec<Vec<(String, f64)>> = Vec::new();
+        for _ in 0..self.runs.min(3) {
+            let mut command = Command::new(&self.xtask);
+            command
+                .current_dir(&repo)
+                .args(["lambda-deploy", "--env", "local", "--container", "never", "--json"])
+                .arg(&report);
+            for name in
+                ["AWS_ENDPOINT_URL", "AWS_ACCESS_KEY_ID", "AWS_SECRET_ACCESS_KEY", "AWS_SESSION_TOKEN", "AWS_PROFILE"]
+            {
+                command.env_remove(name);
+            }
+            let output = command.output().context("running lambda-deploy --env local")?;
+            if !output.status.success() {
+                bail!("the rehearsal of the deploy benchmark failed:\n{}", String::from_utf8_lossy(&output.stderr));
+            }
+            let json: serde_json::Value = serde_json::from_str(&fs::read_to_string(&report)?)?;
+            let mut steps = Vec::new();
+            for step in json["steps"].as_array().context("the report has no steps")? {
+                let name = step["name"].as_str().unwrap_or_default().to_string();
+                if name == "sam-deploy" {
+                    break;
+                }
+                steps.push((name, step["duration_seconds"].as_f64().unwrap_or_default()));
+            }
+            for rebuilt in ["copy-backend", "clean", "sam-build", "evidence"] {
+                if steps.iter().any(|(name, _)| name == rebuilt) {
+                    bail!("the deploy of an up-to-date build ran {rebuilt}: {steps:?}");
+                }
+            }
+            before_deploy.push(steps);
+        }
+        let median_of = |name: &str| {
+            let mut samples: Vec<f64> = before_deploy
+                .iter()
+                .filter_map(|steps| steps.iter().find(|(n, _)| n == name).map(|(_, s)| *s))
+                .collect();
+            samples.sort_by(f64::total_cmp);
+            samples.get(samples.len() / 2).copied()
+        };
+        let check = median_of("build-up-to-date").context("the rehearsal ran no build-up-to-date step")?;
+        self.rows.push(Row {
+            what: "`lambda-deploy` on an up-to-date build: the build check that replaces rebuild and re-packaging (`build-up-to-date` step)".into(),
+            ours: format!("{:.1} ms", check * 1000.0),
+            baseline: "-".into(),
+            ratio: "-".into(),
+            target: "under 1 s before sam deploy".into(),
+            verdict: verdict(check < 1.0),
+        });
+        let steps: Vec<String> = before_deploy[0]
+            .iter()
+            .map(|(name, _)| format!("{name} {:.2} s", median_of(name).unwrap_or_default()))
+            .collect();
+        let total: f64 = before_deploy[0].iter().map(|(name, _)| median_of(name).unwrap_or_default()).sum();
+        self.rows.push(Row {
+            what: "`lambda-deploy --env local` (the rehearsal): every step before `sam deploy`, medians".into(),
+            ours: format!("{total:.1} s: {}", steps.join(", ")),
+            baseline: "-".into(),
+            ratio: "-".into(),
+            target: "-".into(),
+            verdict: "measured".into(),
+        });
+        self.notes.push("Deploy reuse: the rehearsal (`--env local`) of the sample after a `lambda-build`, three times; every run checked to have run no copy-backend, clean, sam build or evidence step (the test `incremental::a_deploy_of_an_up_to_date_build_neither_rebuilds_nor_repackages` proves the same by the calls sam received and the package's inode). The steps before `sam deploy` besides the build check are the rehearsal's own (starting moto, seeding it, the SAM transform) and the preflight reads, each an AWS call; against real AWS the preflight calls remain and the rehearsal's steps do not run.".to_string());
+        Ok(())
     }
 
     /// A big app end to end against plain `sam build`, and each step's share of the build.
