@@ -15,7 +15,9 @@ use anyhow::{bail, Context, Result};
 
 /// Each function: logical id, its requirements, the modules its handler imports.
 pub const FUNCTIONS: [(&str, &str, &str); 5] = [
-    ("IngestFunction", "pandas==2.2.3\n", "pandas"),
+    // numpy pinned where pandas pulls it: sam's pip builder asks for manylinux2014 wheels, which
+    // the newest numpy no longer ships.
+    ("IngestFunction", "pandas==2.2.3\nnumpy==2.1.3\n", "pandas"),
     ("QueryFunction", "numpy==2.1.3\nscipy==1.14.1\n", "numpy, scipy.optimize"),
     ("AgentFunction", "langchain-core==0.3.21\n", "langchain_core.messages"),
     ("ReportFunction", "pyarrow==18.1.0\nnumpy==2.1.3\n", "pyarrow, numpy"),
