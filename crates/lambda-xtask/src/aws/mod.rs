@@ -48,6 +48,9 @@ const RETRYABLE: [&str; 14] = [
 pub struct RetryPolicy {
     pub attempts: u32,
     pub first_delay: Duration,
+    /// How a wait between attempts is spent: a sleep that Ctrl-C cuts short, as shipped; a test
+    /// records the waits instead of sleeping them.
+    pub wait: fn(Duration) -> Result<()>,
 }
 
 impl RetryPolicy {
@@ -59,7 +62,7 @@ impl RetryPolicy {
 
 impl Default for RetryPolicy {
     fn default() -> RetryPolicy {
-        RetryPolicy { attempts: 4, first_delay: Duration::from_secs(1) }
+        RetryPolicy { attempts: 4, first_delay: Duration::from_secs(1), wait: sleep_unless_interrupted }
     }
 }
 
@@ -166,7 +169,7 @@ impl Aws {
                         attempt + 1,
                         self.retry.attempts
                     );
-                    sleep_unless_interrupted(delay)?;
+                    (self.retry.wait)(delay)?;
                     attempt += 1;
                 }
                 Err(err) => return Err(err),
@@ -443,7 +446,7 @@ mod tests {
 
     fn shell_aws() -> Aws {
         let mut aws = Aws::new(PathBuf::from("sh"), "us-east-1".into(), None);
-        aws.retry = RetryPolicy { attempts: 3, first_delay: Duration::from_millis(10) };
+        aws.retry = RetryPolicy { attempts: 3, first_delay: Duration::from_millis(10), ..RetryPolicy::default() };
         aws
     }
 
@@ -504,10 +507,18 @@ mod tests {
                 c = counter.display()
             ),
         );
+        // The waits are recorded, not slept: the shipped 7 s would be dead time in every test run.
+        static WAITED: std::sync::Mutex<Vec<Duration>> = std::sync::Mutex::new(Vec::new());
+        fn record(delay: Duration) -> Result<()> {
+            WAITED.lock().unwrap().push(delay);
+            Ok(())
+        }
         let sh = Shell::new().unwrap();
-        let aws = Aws::new(PathBuf::from("sh"), "us-east-1".into(), None);
+        let mut aws = Aws::new(PathBuf::from("sh"), "us-east-1".into(), None);
+        aws.retry.wait = record;
         assert!(aws.read::<CallerIdentity>(&sh, &[&fake], "aws sts").is_err());
         assert_eq!(std::fs::read_to_string(&counter).unwrap().lines().count(), 4);
+        assert_eq!(*WAITED.lock().unwrap(), [1, 2, 4].map(Duration::from_secs));
     }
 
     #[test]
