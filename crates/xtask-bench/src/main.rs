@@ -260,15 +260,7 @@ impl Bench {
     fn deploy_reuse(&mut self) -> Result<()> {
         let repo = self.work.path().join("deploy-repo");
         copy_repo(&self.project.root, &repo)?;
-        for args in [
-            &["init", "-q"][..],
-            &["add", "-A"],
-            &["-c", "user.name=b", "-c", "user.email=b@example.com", "commit", "-qm", "sample"],
-        ] {
-            if !Command::new("git").args(args).current_dir(&repo).status().context("running git")?.success() {
-                bail!("git {args:?} failed in {}", repo.display());
-            }
-        }
+        git_commit_all(&repo)?;
         let first =
             Command::new(&self.xtask).current_dir(&repo).args([LAMBDA_BUILD, "--container", "never"]).output()?;
         if !first.status.success() {
@@ -842,6 +834,33 @@ fn generate_backend(root: &Path, files: usize) -> Result<()> {
 
 /// The repository as a fresh clone has it (git-ignored files left out), files dated an hour
 /// ago like a checkout made earlier.
+/// Makes `dir` a git repository holding all its files in one commit, as an app's repository is.
+fn git_commit_all(dir: &Path) -> Result<()> {
+    for args in [
+        &["init", "-q"][..],
+        &["add", "-A"],
+        &["-c", "user.name=b", "-c", "user.email=b@example.com", "commit", "-qm", "app"],
+    ] {
+        if !Command::new("git").args(args).current_dir(dir).status().context("running git")?.success() {
+            bail!("git {args:?} failed in {}", dir.display());
+        }
+    }
+    Ok(())
+}
+
+/// How many regular files lie below `dir`, and their bytes.
+fn files_and_bytes(dir: &Path) -> Result<(u64, u64)> {
+    let (mut files, mut bytes) = (0, 0);
+    for entry in ignore::WalkBuilder::new(dir).standard_filters(false).build() {
+        let entry = entry?;
+        if entry.file_type().is_some_and(|t| t.is_file()) {
+            bytes += entry.metadata()?.len();
+            files += 1;
+        }
+    }
+    Ok((files, bytes))
+}
+
 fn copy_repo(root: &Path, dest: &Path) -> Result<()> {
     let past = std::time::SystemTime::now() - Duration::from_secs(3600);
     let walker = ignore::WalkBuilder::new(root).hidden(false).filter_entry(|e| e.file_name() != ".git").build();

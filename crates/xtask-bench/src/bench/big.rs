@@ -58,17 +58,7 @@ fn generate(dir: &Path) -> Result<()> {
         ));
     }
     fs::write(dir.join("template.yaml"), template)?;
-    for args in [
-        &["init", "-q"][..],
-        &["add", "-A"],
-        &["-c", "user.name=b", "-c", "user.email=b@example.com", "commit", "-qm", "app"],
-    ] {
-        let status = Command::new("git").args(args).current_dir(dir).status().context("running git")?;
-        if !status.success() {
-            bail!("git {args:?} failed in {}", dir.display());
-        }
-    }
-    Ok(())
+    super::git_commit_all(dir)
 }
 
 fn said(output: &Output) -> String {
@@ -151,13 +141,6 @@ pub fn measure(xtask: &Path, work: &Path, runs: usize) -> Result<Costs> {
             Some((step.to_string(), took.trim_end_matches('s').parse::<f64>().ok()?))
         })
         .collect();
-    let (mut files, mut bytes) = (0, 0);
-    for entry in ignore::WalkBuilder::new(ours_dir.join(".aws-sam/build")).standard_filters(false).build() {
-        let entry = entry?;
-        if entry.file_type().is_some_and(|t| t.is_file()) {
-            bytes += entry.metadata()?.len();
-            files += 1;
-        }
-    }
+    let (files, bytes) = super::files_and_bytes(&ours_dir.join(".aws-sam/build"))?;
     Ok(Costs { ours: super::Timing::of(ours_samples), plain: super::Timing::of(plain_samples), steps, files, bytes })
 }

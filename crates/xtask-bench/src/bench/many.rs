@@ -40,17 +40,7 @@ pub fn generate(dir: &Path, functions: usize) -> Result<()> {
         )?;
     }
     fs::write(dir.join("template.yaml"), template)?;
-    for args in [
-        &["init", "-q"][..],
-        &["add", "-A"],
-        &["-c", "user.name=b", "-c", "user.email=b@example.com", "commit", "-qm", "app"],
-    ] {
-        let status = Command::new("git").args(args).current_dir(dir).status().context("running git")?;
-        if !status.success() {
-            bail!("git {args:?} failed in {}", dir.display());
-        }
-    }
-    Ok(())
+    super::git_commit_all(dir)
 }
 
 /// The full build once, then the no-op build and the check `runs` times each, side by side.

@@ -58,14 +58,7 @@ pub fn app(work: &Path) -> Result<App> {
         )?;
         ids.push(id);
     }
-    let (mut bytes, mut files) = (0, 0);
-    for entry in ignore::WalkBuilder::new(&build_dir).standard_filters(false).build() {
-        let entry = entry?;
-        if entry.file_type().is_some_and(|t| t.is_file()) {
-            bytes += entry.metadata()?.len();
-            files += 1;
-        }
-    }
+    let (files, bytes) = super::files_and_bytes(&build_dir)?;
     let app = App { root, sam_dir, build_dir, ids, bytes, files };
     app.reset_template()?;
     Ok(app)
