@@ -6,6 +6,7 @@
 //! Read-only calls retry throttling and connection errors with exponential backoff, a bounded
 //! number of times; calls that change something never retry.
 
+pub mod driver;
 pub mod moto;
 pub mod stack;
 
@@ -77,11 +78,21 @@ pub struct Aws {
     /// Variables removed for aws and sam (the rehearsal drops the user's real credentials).
     env_removed: Vec<String>,
     pub retry: RetryPolicy,
+    /// awscli v1 kept running for the run's calls (see [`driver`]).
+    driver: driver::SharedDriver,
 }
 
 impl Aws {
     pub fn new(executable: PathBuf, region: String, profile: Option<String>) -> Aws {
-        Aws { executable, region, profile, env: Vec::new(), env_removed: Vec::new(), retry: RetryPolicy::default() }
+        Aws {
+            executable,
+            region,
+            profile,
+            env: Vec::new(),
+            env_removed: Vec::new(),
+            retry: RetryPolicy::default(),
+            driver: driver::SharedDriver::default(),
+        }
     }
 
     pub fn set_env(&mut self, key: &str, value: impl Into<OsString>) {
@@ -108,12 +119,43 @@ impl Aws {
 
     fn command<'a>(&self, sh: &'a Shell, args: &[&str]) -> xshell::Cmd<'a> {
         let executable = &self.executable;
-        let region = &self.region;
-        let profile: Vec<&str> = self.profile.iter().flat_map(|p| ["--profile", p.as_str()]).collect();
-        let command = cmd!(sh, "{executable} {args...} --output json --region {region} {profile...}")
+        let args = self.full_args(args);
+        let command = cmd!(sh, "{executable} {args...}")
             // aws v2 pages long output through `less`; nothing here reads a pager.
             .env("AWS_PAGER", "");
         self.apply_env(command)
+    }
+
+    /// The call's arguments with the output format, region and profile every call names.
+    fn full_args(&self, args: &[&str]) -> Vec<String> {
+        let mut full: Vec<String> = args.iter().map(|a| a.to_string()).collect();
+        full.extend(["--output".into(), "json".into(), "--region".into(), self.region.clone()]);
+        if let Some(profile) = &self.profile {
+            full.extend(["--profile".into(), profile.clone()]);
+        }
+        full
+    }
+
+    /// Runs one call and returns its standard output: through the driver when it can take the
+    /// call, else as an `aws` process; either way a failure reads the same.
+    fn call(&self, sh: &Shell, args: &[&str], what: &str) -> Result<String> {
+        let call = driver::Call {
+            executable: &self.executable,
+            args: self.full_args(args),
+            set: &self.env,
+            removed: &self.env_removed,
+            cwd: &sh.current_dir(),
+            what,
+            timeout: CALL_TIMEOUT,
+        };
+        match self.driver.call(&call) {
+            Some(answer) => {
+                let answer = answer?;
+                process::check_exit_code(answer.rc, what, answer.err.trim())?;
+                Ok(answer.out)
+            }
+            None => process::capture(self.command(sh, args), what, Some(CALL_TIMEOUT)),
+        }
     }
 
     /// The command line a user would type, for fix messages.
@@ -126,7 +168,7 @@ impl Aws {
 
     /// A read-only call, retried on throttling and connection errors, its JSON parsed.
     pub fn read<T: DeserializeOwned>(&self, sh: &Shell, args: &[&str], what: &str) -> Result<T> {
-        let stdout = self.retrying(what, || process::capture(self.command(sh, args), what, Some(CALL_TIMEOUT)))?;
+        let stdout = self.retrying(what, || self.call(sh, args, what))?;
         parse_json(&stdout, what)
     }
 
@@ -150,7 +192,7 @@ impl Aws {
 
     /// A call that changes something: never retried, its output returned unparsed.
     pub fn write(&self, sh: &Shell, args: &[&str], what: &str) -> Result<String> {
-        process::capture(self.command(sh, args), what, Some(CALL_TIMEOUT))
+        self.call(sh, args, what)
     }
 
     fn retrying(&self, what: &str, mut call: impl FnMut() -> Result<String>) -> Result<String> {

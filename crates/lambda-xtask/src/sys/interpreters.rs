@@ -271,6 +271,15 @@ impl ProbeCache {
     }
 }
 
+/// What `path` runs: the program behind it when it is a pyenv shim (resolved as pyenv would,
+/// without running its bash), else `path` itself; `None` for a shim that would run nothing.
+pub fn behind_shim(path: &Path) -> Option<PathBuf> {
+    match pyenv_shim_root(path) {
+        Some(root) => pyenv_shim_target(&root, path.file_name()?.to_str()?, &PyenvSelection::from_env()),
+        None => Some(path.to_path_buf()),
+    }
+}
+
 /// The pyenv root a shim belongs to, when `path` is one: a small bash script in a `shims`
 /// directory that execs pyenv (`export PYENV_ROOT="..."` names its root).
 fn pyenv_shim_root(path: &Path) -> Option<PathBuf> {

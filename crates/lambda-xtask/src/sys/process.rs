@@ -166,6 +166,12 @@ enum Streams {
     Tee,
 }
 
+/// A command run in-process (the aws CLI driver) fails exactly as its process would have.
+pub fn check_exit_code(code: i32, what: &str, stderr: &str) -> Result<()> {
+    use std::os::unix::process::ExitStatusExt;
+    check_status(ExitStatus::from_raw((code & 0xff) << 8), what, stderr)
+}
+
 fn check_status(status: ExitStatus, what: &str, stderr: &str) -> Result<()> {
     use std::os::unix::process::ExitStatusExt;
     // aws and sam may echo what they were given; nothing secret goes into an error chain.
