@@ -238,6 +238,87 @@ mod tests {
         path
     }
 
+    /// A stand-in for awscli's package: `main` prints its arguments, the process id and a
+    /// variable, fails with status 254 on `fail`, and sleeps on `hang`.
+    const STAND_IN_CLIDRIVER: &str = r#"
+import os, sys, time
+class Driver:
+    def main(self, args):
+        if args[0] == "fail":
+            sys.stderr.write("\nAn error occurred (ResourceNotFoundException): no such thing\n")
+            return 254
+        if args[0] == "hang":
+            time.sleep(60)
+        print(" ".join(args), os.getpid(), os.environ.get("CALL_VAR", "-"))
+        return 0
+def create_clidriver():
+    return Driver()
+"#;
+
+    /// An `aws` entry script like pip's, over the stand-in package: its interpreter is the real
+    /// python3 with the package on its path, as a virtualenv's python has awscli.
+    fn stand_in_aws(dir: &Path) -> PathBuf {
+        let site = dir.join("site");
+        std::fs::create_dir_all(site.join("awscli")).unwrap();
+        std::fs::write(site.join("awscli/__init__.py"), "").unwrap();
+        std::fs::write(site.join("awscli/clidriver.py"), STAND_IN_CLIDRIVER).unwrap();
+        let python = Command::new("python3")
+            .args(["-c", "import sys; print(sys.executable)"])
+            .output()
+            .map(|o| String::from_utf8_lossy(&o.stdout).trim().to_string())
+            .unwrap();
+        let venv_python =
+            script(dir, "python3", &format!("#!/bin/sh\nPYTHONPATH='{}' exec '{python}' \"$@\"\n", site.display()));
+        let entry = "import sys\nimport awscli.clidriver\nsys.exit(awscli.clidriver.main())\n";
+        script(dir, "aws", &format!("#!{}\n{entry}", venv_python.display()))
+    }
+
+    fn call<'a>(executable: &'a Path, args: &[&str], set: &'a [(String, OsString)], timeout: Duration) -> Call<'a> {
+        Call {
+            executable,
+            args: args.iter().map(|a| a.to_string()).collect(),
+            set,
+            removed: &[],
+            cwd: Path::new("/"),
+            what: "aws test",
+            timeout,
+        }
+    }
+
+    #[test]
+    fn one_process_answers_every_call_with_the_call_s_own_environment() {
+        let dir = tempfile::tempdir().unwrap();
+        let aws = stand_in_aws(dir.path());
+        let driver = SharedDriver::default();
+        let with_var = [("CALL_VAR".to_string(), OsString::from("first"))];
+        let first = driver.call(&call(&aws, &["sts", "get-caller-identity"], &with_var, Duration::from_secs(30)));
+        let first = first.expect("the stand-in is awscli v1's script").unwrap();
+        assert_eq!(first.rc, 0, "{first:?}");
+        let second =
+            driver.call(&call(&aws, &["ec2", "describe-vpcs"], &[], Duration::from_secs(30))).unwrap().unwrap();
+        let pid = |answer: &Answer| answer.out.split_whitespace().nth(2).unwrap().to_string();
+        assert!(first.out.starts_with("sts get-caller-identity "), "{first:?}");
+        assert_eq!(first.out.split_whitespace().nth(3), Some("first"), "{first:?}");
+        // The second call did not set the variable: it does not see the first call's.
+        assert_eq!(second.out.split_whitespace().nth(3), Some("-"), "{second:?}");
+        assert_eq!(pid(&first), pid(&second), "one process answers both calls");
+
+        // A failure reads as the process's would.
+        let failed = driver.call(&call(&aws, &["fail"], &[], Duration::from_secs(30))).unwrap().unwrap();
+        let err = process::check_exit_code(failed.rc, "aws test", failed.err.trim()).unwrap_err();
+        assert_eq!(
+            format!("{err:#}"),
+            "aws test exited with status 254: An error occurred (ResourceNotFoundException): no such thing"
+        );
+
+        // A call past its timeout is killed, named, and the next call gets a new process.
+        let hung = driver.call(&call(&aws, &["hang"], &[], Duration::from_secs(1))).unwrap();
+        assert_eq!(format!("{:#}", hung.unwrap_err()), "aws test did not finish within 1s and was killed");
+        let after =
+            driver.call(&call(&aws, &["sts", "get-caller-identity"], &[], Duration::from_secs(30))).unwrap().unwrap();
+        assert_ne!(pid(&after), pid(&first), "{after:?}");
+    }
+
     #[test]
     fn only_awscli_v1_s_entry_script_is_driven() {
         let dir = tempfile::tempdir().unwrap();

@@ -49,6 +49,9 @@ pub fn aws_cli() -> PathBuf {
 pub struct Moto {
     child: Child,
     pub port: u16,
+    /// The real aws CLI pointed at this server, through the library's `Aws`: one Python
+    /// process answers all of a test's calls (see `lambda_xtask::aws::driver`).
+    aws: lambda_xtask::aws::Aws,
 }
 
 impl Moto {
@@ -77,7 +80,14 @@ impl Moto {
             command.env(key, value);
         }
         let child = command.spawn().expect("starting moto_server");
-        let mut moto = Moto { child, port };
+        let mut aws = lambda_xtask::aws::Aws::new(aws_cli(), REGION.to_string(), None);
+        for (key, value) in Moto::environment(port) {
+            aws.set_env(key, value);
+        }
+        for key in ["AWS_PROFILE", "AWS_SESSION_TOKEN", "AWS_REGION"] {
+            aws.remove_env(key);
+        }
+        let mut moto = Moto { child, port, aws };
         let deadline = Instant::now() + Duration::from_secs(60);
         while TcpStream::connect((Ipv4Addr::LOCALHOST, port)).is_err() {
             assert!(moto.child.try_wait().unwrap().is_none(), "moto_server exited at start");
@@ -91,33 +101,35 @@ impl Moto {
         format!("http://localhost:{}", self.port)
     }
 
+    /// The variables that point aws, sam and the xtask at the server on `port`.
+    fn environment(port: u16) -> [(&'static str, String); 9] {
+        [
+            ("AWS_ENDPOINT_URL", format!("http://localhost:{port}")),
+            ("AWS_ACCESS_KEY_ID", "testing".into()),
+            ("AWS_SECRET_ACCESS_KEY", "testing".into()),
+            ("AWS_DEFAULT_REGION", REGION.into()),
+            ("AWS_CONFIG_FILE", "/dev/null".into()),
+            ("AWS_SHARED_CREDENTIALS_FILE", "/dev/null".into()),
+            ("AWS_EC2_METADATA_DISABLED", "true".into()),
+            ("SAM_CLI_POLL_DELAY", "1".into()),
+            ("SAM_CLI_TELEMETRY", "0".into()),
+        ]
+    }
+
     /// The environment that points aws, sam and the xtask at this server.
     pub fn apply(&self, command: &mut Command) {
         command
-            .env("AWS_ENDPOINT_URL", self.endpoint())
-            .env("AWS_ACCESS_KEY_ID", "testing")
-            .env("AWS_SECRET_ACCESS_KEY", "testing")
-            .env("AWS_DEFAULT_REGION", REGION)
-            .env("AWS_CONFIG_FILE", "/dev/null")
-            .env("AWS_SHARED_CREDENTIALS_FILE", "/dev/null")
-            .env("AWS_EC2_METADATA_DISABLED", "true")
-            .env("SAM_CLI_POLL_DELAY", "1")
-            .env("SAM_CLI_TELEMETRY", "0")
+            .envs(Moto::environment(self.port))
             .env_remove("AWS_PROFILE")
             .env_remove("AWS_SESSION_TOKEN")
             .env_remove("AWS_REGION");
     }
 
-    /// Runs the real aws CLI against this server: its JSON answer, or its stderr.
+    /// Runs the real aws CLI against this server: its JSON answer, or its error (the exit
+    /// status and the last lines of its stderr).
     pub fn try_aws(&self, args: &[&str]) -> Result<Value, String> {
-        let mut command = Command::new(aws_cli());
-        command.args(args).args(["--output", "json", "--region", REGION]);
-        self.apply(&mut command);
-        let output = command.output().unwrap();
-        if !output.status.success() {
-            return Err(String::from_utf8_lossy(&output.stderr).into_owned());
-        }
-        let text = String::from_utf8_lossy(&output.stdout);
+        let sh = xshell::Shell::new().unwrap();
+        let text = self.aws.write(&sh, args, &format!("aws {}", args.join(" "))).map_err(|err| format!("{err:#}"))?;
         Ok(if text.trim().is_empty() { Value::Null } else { serde_json::from_str(&text).unwrap() })
     }
 
