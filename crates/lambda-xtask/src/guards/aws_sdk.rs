@@ -258,11 +258,19 @@ fn broken_mix_fix(graph: &Graph, bundled: &[Bundled], policy: &SdkPolicy) -> Str
         steps.push("remove the SDK package dirs copied in by hand from the function dir".to_string());
     } else if !kept.is_empty() && !boto3_bundled && policy.line_of("boto3").is_none() {
         let needing: Vec<String> = kept.iter().map(|b| b.describe()).collect();
-        steps.push(format!(
-            "add a line boto3 to {} (no version: pip then bundles the boto3 and s3transfer that fit the {} your other requirements need, so the whole SDK loads from the artifact and fits together)",
-            policy.requirements_shown,
-            needing.join(" and ")
-        ));
+        let botocore = kept.iter().find(|b| b.name == "botocore").and_then(|b| b.dist).map(|d| d.version.as_str());
+        steps.push(match botocore.filter(|v| released_with_boto3(v)) {
+            Some(version) => format!(
+                "add a line boto3<={version} to {} (the boto3 released with botocore {version}: pip then bundles the boto3 and s3transfer that fit the {} your other requirements need, so the whole SDK loads from the artifact and fits together; a bare boto3 line works too, but pip may try hundreds of boto3 releases first)",
+                policy.requirements_shown,
+                needing.join(" and ")
+            ),
+            None => format!(
+                "add a line boto3 to {} (no version: pip then bundles the boto3 and s3transfer that fit the {} your other requirements need, so the whole SDK loads from the artifact and fits together)",
+                policy.requirements_shown,
+                needing.join(" and ")
+            ),
+        });
     } else if !kept.is_empty() {
         steps.push(format!(
             "let pip choose the SDK as one set: keep boto3 in {} and no pin of botocore or s3transfer",
@@ -273,6 +281,20 @@ fn broken_mix_fix(graph: &Graph, bundled: &[Bundled], policy: &SdkPolicy) -> Str
         true => format!("rebuild; if it persists, list boto3 alone in {}", policy.requirements_shown),
         false => format!("{}, then rebuild", steps.join(", and ")),
     }
+}
+
+/// Since 1.33, boto3 and botocore are released together under one version number, and boto3
+/// `1.X.Y` requires botocore `>=1.X.Y,<1.(X+1)`: `boto3<=` botocore's version resolves at once to
+/// a boto3 that fits it. Without the bound pip walks down from the newest boto3, one release at a
+/// time, until one accepts the pinned botocore (measured: 100 s for botocore 1.35.72).
+fn released_with_boto3(botocore: &str) -> bool {
+    let mut parts = botocore.split('.');
+    let (Some(major), Some(minor), Some(patch)) = (parts.next(), parts.next(), parts.next()) else { return false };
+    let all_digits = |p: &str| !p.is_empty() && p.bytes().all(|b| b.is_ascii_digit());
+    parts.next().is_none()
+        && [major, minor, patch].into_iter().all(all_digits)
+        && major == "1"
+        && minor.parse::<u32>().is_ok_and(|m| m >= 33)
 }
 
 /// The mix breaks though the artifact bundles no SDK package: a layer does.
@@ -537,10 +559,21 @@ mod tests {
             found.findings[0].problem
         );
         assert!(
-            found.findings[0].fix.starts_with("add a line boto3 to requirements.txt (no version: pip then bundles the boto3 and s3transfer that fit the botocore 1.35.0"),
+            found.findings[0].fix.starts_with("add a line boto3<=1.35.0 to requirements.txt (the boto3 released with botocore 1.35.0: pip then bundles the boto3 and s3transfer that fit the botocore 1.35.0"),
             "{}",
             found.findings[0].fix
         );
+    }
+
+    #[test]
+    fn boto3_is_bounded_by_botocore_s_version_only_where_they_are_released_together() {
+        for together in ["1.33.0", "1.35.72", "1.38.36", "1.40.12"] {
+            assert!(released_with_boto3(together), "{together}");
+        }
+        // boto3 1.26.x needs botocore 1.29.x: `boto3<=1.29.0` would not resolve at once.
+        for apart in ["1.29.165", "1.32.7", "2.0.0", "1.35", "1.35.0rc1", "1.35.0.post1", ""] {
+            assert!(!released_with_boto3(apart), "{apart}");
+        }
     }
 
     #[test]
