@@ -5,12 +5,14 @@
 //! remote). The app's .gitignore holds the rules of common Python ignore templates, which must
 //! hide nothing lambda-init wrote.
 //!
-//! The adopted app builds with this workspace's Cargo.lock into a target dir of its own inside
-//! this workspace's, shared by the tests here, so the dependencies compile once for all of them
-//! (the git form compiles the library itself again: a git source is another package to cargo).
-//! Not this workspace's target dir itself: the app's package is named `xtask` too, and its
-//! binary would replace `target/debug/xtask`, which the end-to-end tests run (a CI run's
-//! tests then ran the binary built from the git checkout in cargo's cache).
+//! The adopted app builds with this workspace's Cargo.lock and profile, and with this
+//! workspace's target dir as its build dir (cargo's `build.build-dir`: the compiled crates and
+//! their fingerprints), so every crate `cargo test` already compiled is reused, as a CI cache
+//! keyed on the lock file would give a team: the path form compiles only the app's own binary,
+//! the git form the library again (a git source is another package to cargo). The app's final
+//! artifacts go to a target dir of its own: its package is named `xtask` too, and its binary
+//! would replace `target/debug/xtask`, which the end-to-end tests run (a CI run's tests once
+//! ran the binary built from the git checkout in cargo's cache).
 
 use std::fs;
 use std::path::{Path, PathBuf};
@@ -20,11 +22,15 @@ fn repo_root() -> PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR")).join("../..").canonicalize().unwrap()
 }
 
-/// The adopted apps' target dir, inside this workspace's (the test binary runs from
-/// `<target>/debug/deps/`).
-fn target_dir() -> PathBuf {
+/// This workspace's target dir: the test binary runs from `<target>/debug/deps/`.
+fn workspace_target_dir() -> PathBuf {
     let exe = std::env::current_exe().unwrap();
-    exe.ancestors().nth(3).unwrap().join("adopted-apps")
+    exe.ancestors().nth(3).unwrap().to_path_buf()
+}
+
+/// The adopted apps' target dir (their final artifacts), inside this workspace's.
+fn target_dir() -> PathBuf {
+    workspace_target_dir().join("adopted-apps")
 }
 
 fn write(root: &Path, relative: &str, text: &str) {
@@ -112,6 +118,7 @@ fn adopt_commit_clone_build(source_flags: &[&str], expected_dependency: &str) {
     let (status, out) = run(Command::new("cargo")
         .args(["xtask", "lambda-build", "--container", "never"])
         .env("CARGO_TARGET_DIR", target_dir())
+        .env("CARGO_BUILD_BUILD_DIR", workspace_target_dir())
         .current_dir(&cloned));
     assert_eq!(status, 0, "{out}");
     assert!(out.contains("[lambda-build] succeeded"), "{out}");
