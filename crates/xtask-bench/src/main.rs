@@ -615,7 +615,7 @@ impl Bench {
             target: "under 3 s".into(),
             verdict: verdict(diagnosis.median < Duration::from_secs(3)),
         });
-        self.notes.push("lambda-doctor: each aws call is a Python start of its own (about 0.5 s of CPU here); the doctor makes them in rounds of parallel calls (stack, events and resources; then the functions' configuration and logs and the stack's secrets; a third round only for what the logs call for), so its wall time is about two aws calls on an idle machine and much more under load. moto records no resource events, so the 100 events are a generated answer in AWS's shape, printed by an aws wrapper after it made the real describe-stack-events call.".to_string());
+        self.notes.push("lambda-doctor: one aws call at a time goes to the run's one awscli process (see docs/deploy.md, aws-cli); a call made beside another is a Python start of its own (about 0.5 s of CPU here); the doctor makes its calls in rounds of parallel calls (stack, events and resources; then the functions' configuration and logs and the stack's secrets; a third round only for what the logs call for), so its wall time is about two aws calls on an idle machine and much more under load. moto records no resource events, so the 100 events are a generated answer in AWS's shape, printed by an aws wrapper after it made the real describe-stack-events call.".to_string());
         Ok(())
     }
 
