@@ -859,29 +859,33 @@ fn files_and_bytes(dir: &Path) -> Result<(u64, u64)> {
     Ok((files, bytes))
 }
 
-/// The repository as a fresh clone has it (git-ignored files left out), files and directories
-/// dated an hour ago like a checkout made earlier: the xtask does not trust the size and mtime
-/// of what changed in the last two seconds, so a copy made just before a build would make the
-/// next run rebuild.
+/// The repository as a fresh clone has it (git-ignored files left out), dated an hour back.
 fn copy_repo(root: &Path, dest: &Path) -> Result<()> {
-    let past = std::time::SystemTime::now() - Duration::from_secs(3600);
     let walker = ignore::WalkBuilder::new(root).hidden(false).filter_entry(|e| e.file_name() != ".git").build();
-    let mut dirs = Vec::new();
     for entry in walker {
         let entry = entry?;
         let relative = entry.path().strip_prefix(root).expect("below the root");
         let target = dest.join(relative);
         if entry.file_type().is_some_and(|t| t.is_dir()) {
             fs::create_dir_all(&target)?;
-            dirs.push(target);
         } else {
             fs::copy(entry.path(), &target).with_context(|| format!("copying {}", entry.path().display()))?;
-            fs::File::open(&target)?.set_modified(past)?;
         }
     }
-    // Deepest first: dating a directory is no change to its parent.
-    for dir in dirs.iter().rev() {
-        fs::File::open(dir)?.set_modified(past)?;
+    date_back(dest)
+}
+
+/// Dates every file and directory below `root` (but `.git`) an hour back, as a checkout made
+/// earlier: the xtask does not trust the size and mtime of what changed in the last two
+/// seconds, so an app written just before its first build would be rebuilt by the next run.
+fn date_back(root: &Path) -> Result<()> {
+    let past = std::time::SystemTime::now() - Duration::from_secs(3600);
+    let walker =
+        ignore::WalkBuilder::new(root).standard_filters(false).filter_entry(|e| e.file_name() != ".git").build();
+    let paths: Vec<PathBuf> = walker.map(|e| e.map(|e| e.into_path())).collect::<Result<_, _>>()?;
+    // Deepest first: dating an entry is no change to its directory.
+    for path in paths.iter().rev() {
+        fs::File::open(path)?.set_modified(past)?;
     }
     Ok(())
 }

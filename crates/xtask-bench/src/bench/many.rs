@@ -40,6 +40,7 @@ pub fn generate(dir: &Path, functions: usize) -> Result<()> {
         )?;
     }
     fs::write(dir.join("template.yaml"), template)?;
+    super::date_back(dir)?;
     super::git_commit_all(dir)
 }
 
