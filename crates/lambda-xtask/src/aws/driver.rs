@@ -324,6 +324,14 @@ def create_clidriver():
         let dir = tempfile::tempdir().unwrap();
         let v1 = script(dir.path(), "aws", "#!/opt/venv/bin/python3.11\nimport sys\nimport awscli.clidriver\n");
         assert_eq!(awscli_v1_python(&v1), Some(PathBuf::from("/opt/venv/bin/python3.11")));
+        // pipx puts a link to the venv's script on PATH: the script behind it is what runs.
+        let linked = dir.path().join("linked-aws");
+        std::os::unix::fs::symlink(&v1, &linked).unwrap();
+        assert_eq!(awscli_v1_python(&linked), Some(PathBuf::from("/opt/venv/bin/python3.11")));
+        // A FIFO named aws is never opened (the check would block on it).
+        let fifo = dir.path().join("fifo-aws");
+        assert!(std::process::Command::new("mkfifo").arg(&fifo).status().unwrap().success());
+        assert_eq!(awscli_v1_python(&fifo), None);
         let wrapper = script(dir.path(), "aws-wrapper", "#!/bin/sh\nexec aws \"$@\"\n");
         assert_eq!(awscli_v1_python(&wrapper), None);
         let flags = script(dir.path(), "aws-flags", "#!/usr/bin/env python3\nimport awscli.clidriver\n");
